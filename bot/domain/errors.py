@@ -1,0 +1,98 @@
+"""One error hierarchy whose messages are safe to show a user.
+
+Adapters translate their libraries' errors into these at the boundary. No
+message, attribute or repr here may carry a secret: the only inputs are codes,
+request ids and texts the bot wrote itself or HSS returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class BotError(Exception):
+    """Base of every error the bot raises on purpose; `str()` is safe to show a user."""
+
+    def user_message(self) -> str:
+        """Return the text a Slack or terminal user sees."""
+        return str(self)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one field of a command."""
+
+    key: str
+    given: str | None
+    accepted: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        given = "nothing" if self.given is None else repr(_clip(self.given))
+        text = f"`{self.key}`: got {given}; accepted: {self.accepted}"
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class InvalidCommand(BotError):
+    """The command text or form has problems; every one is listed."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+
+class SettingsError(BotError):
+    """Settings are missing or malformed; every one is listed, no value echoed."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid settings:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class HssError(BotError):
+    """HSS refused or failed a call; carries its error code and request id."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.message = message
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+        parts = [message]
+        if code:
+            parts.append(f"error code {code}")
+        if status:
+            parts.append(f"HTTP {status}")
+        if request_id:
+            parts.append(f"request id {request_id}")
+        super().__init__(parts[0] + (f" ({', '.join(parts[1:])})" if len(parts) > 1 else ""))
+
+
+class HssUnavailable(HssError):
+    """HSS could not be reached or kept failing after retries."""
+
+
+class HssAuthError(HssError):
+    """The service account was refused (bad AK/SK, expired or refused token)."""
+
+
+class HssOutcomeUnknown(HssError):
+    """A create may or may not have reached HSS; it is not retried blindly."""
+
+
+class AuditUnavailable(BotError):
+    """The audit store cannot record the command, so the command is not run."""
+
+
+class AccessDenied(BotError):
+    """The caller is not allowed to run exports here."""
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

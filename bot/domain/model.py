@@ -1,0 +1,165 @@
+"""The HSS "create container export task" request, to the letter of the API page.
+
+Pure: no I/O, no Slack, no HTTP. Every rule of `export-container-list.zh.txt`
+lives here, so the slash grammar, the modal and the CLI cannot disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+EXPORT_SIZE_MAX: Final = 100_000
+
+
+class ClusterType(StrEnum):
+    """Cluster types the API accepts, in its spelling."""
+
+    CCE = "cce"
+    ALI = "ali"
+    TENCENT = "tencent"
+    AZURE = "azure"
+    AWS = "aws"
+    SELF_BUILT_HW = "self_built_hw"
+    SELF_BUILT_IDC = "self_built_idc"
+
+
+class ContainerStatus(StrEnum):
+    """Container states the API accepts, in its spelling."""
+
+    RUNNING = "Running"
+    WAITING = "Waiting"
+    TERMINATED = "Terminated"
+    ISOLATED = "Isolated"
+    PAUSED = "Paused"
+
+
+# The 16 legal export_headers keys, in the page's order, with the page's display
+# names (zh) and plain English ones (en, for HSS_EXPORT_HEADER_LANG=en).
+HEADER_NAMES: Final[dict[str, dict[str, str]]] = {
+    "container_id": {"zh": "容器id", "en": "Container ID"},
+    "container_name": {"zh": "容器名称", "en": "Container name"},
+    "image_name": {"zh": "镜像名称", "en": "Image name"},
+    "pod_name": {"zh": "所属POD", "en": "Pod"},
+    "cluster_name": {"zh": "所属集群", "en": "Cluster"},
+    "cluster_type": {"zh": "集群类型", "en": "Cluster type"},
+    "status": {"zh": "状态", "en": "Status"},
+    "risky": {"zh": "是否有安全风险", "en": "Security risk"},
+    "low_risk": {"zh": "低危风险", "en": "Low risks"},
+    "medium_risk": {"zh": "中危风险", "en": "Medium risks"},
+    "high_risk": {"zh": "高危风险", "en": "High risks"},
+    "fatal_risk": {"zh": "致命风险", "en": "Critical risks"},
+    "create_time": {"zh": "创建时间", "en": "Created at"},
+    "restart_count": {"zh": "重启次数", "en": "Restart count"},
+    "cpu_limit": {"zh": "CPU限制", "en": "CPU limit"},
+    "memory_limit": {"zh": "内存限制", "en": "Memory limit"},
+}
+HEADER_KEYS: Final[tuple[str, ...]] = tuple(HEADER_NAMES)
+HeaderLang = Literal["zh", "en"]
+
+CPU_LIMIT_PATTERN: Final = re.compile(r"^[0-9]+m$")
+MEMORY_LIMIT_PATTERN: Final = re.compile(r"^[0-9]+(Mi|Gi)$")
+
+Name255 = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+Name512 = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+Id256 = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+def default_headers(lang: HeaderLang = "zh") -> list[tuple[str, str]]:
+    """Return all 16 header keys with the documentation's display names."""
+    return [(key, names[lang]) for key, names in HEADER_NAMES.items()]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class CreateTime(_Strict):
+    """Creation-time window, epoch milliseconds, both ends inclusive."""
+
+    start_time: Annotated[int, Field(ge=0)]
+    end_time: Annotated[int, Field(ge=0)]
+
+    @model_validator(mode="after")
+    def _start_not_after_end(self) -> CreateTime:
+        if self.start_time > self.end_time:
+            raise ValueError("start_time must not be after end_time")
+        return self
+
+
+class ExportQuery(_Strict):
+    """Query string of the create call."""
+
+    enterprise_project_id: Id256 | None = None
+    export_size: Annotated[int, Field(ge=1, le=EXPORT_SIZE_MAX)] | None = None
+
+
+class ExportBody(_Strict):
+    """JSON body of the create call; `None` means the field is not sent."""
+
+    cluster_container: bool | None = None
+    cluster_type: ClusterType | None = None
+    cluster_name: Name255 | None = None
+    container_name: Name255 | None = None
+    pod_name: Name512 | None = None
+    image_name: Name255 | None = None
+    status: ContainerStatus | None = None
+    risky: bool | None = None
+    create_time: CreateTime | None = None
+    cpu_limit: (
+        Annotated[str, StringConstraints(max_length=64, pattern=CPU_LIMIT_PATTERN)] | None
+    ) = None
+    memory_limit: (
+        Annotated[str, StringConstraints(max_length=64, pattern=MEMORY_LIMIT_PATTERN)] | None
+    ) = None
+    export_headers: Annotated[list[tuple[str, str]], Field(min_length=1)]
+
+    @field_validator("export_headers")
+    @classmethod
+    def _known_unique_headers(cls, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        seen: set[str] = set()
+        for key, name in headers:
+            if key not in HEADER_NAMES:
+                raise ValueError(f"unknown header key {key!r}; accepted: {', '.join(HEADER_KEYS)}")
+            if key in seen:
+                raise ValueError(f"header key {key!r} appears twice")
+            if not name.strip():
+                raise ValueError(f"header {key!r} has an empty display name")
+            seen.add(key)
+        return headers
+
+
+class ExportRequest(_Strict):
+    """One create-export-task call: what goes in the query and in the body."""
+
+    query: ExportQuery = ExportQuery()
+    body: ExportBody
+
+    def query_params(self) -> dict[str, str]:
+        """Return the query string values as sent, absent ones left out."""
+        return {k: str(v) for k, v in self.query.model_dump(exclude_none=True).items()}
+
+    def body_json(self) -> dict[str, Any]:
+        """Return the body as the API takes it: absent fields absent, booleans as booleans."""
+        body: dict[str, Any] = self.body.model_dump(mode="json", exclude_none=True)
+        body["export_headers"] = [list(pair) for pair in self.body.export_headers]
+        return body
+
+    def body_bytes(self) -> bytes:
+        """Return the exact bytes sent (and signed) as the body."""
+        return json.dumps(self.body_json(), ensure_ascii=False, separators=(",", ":")).encode()
+
+    def as_audit_record(self) -> dict[str, Any]:
+        """Return `{"query": ..., "body": ...}` exactly as sent, for the audit log."""
+        return {"query": self.query_params(), "body": self.body_json()}

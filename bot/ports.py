@@ -1,0 +1,156 @@
+"""What the use cases need from the outside world, as protocols.
+
+Adapters (`bot/adapters/`) implement these; tests may pass hand-written fakes.
+Plain data only: no slack_bolt, no httpx, no SQLAlchemy types cross this line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from bot.domain.model import ExportRequest
+
+Source = Literal["slash", "modal", "cli"]
+Outcome = Literal["pending", "submitted", "invalid", "denied", "failed"]
+TaskState = Literal["running", "success", "failure"]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asked, and where: the identity an audit entry is written for."""
+
+    team_id: str
+    user_id: str
+    channel_id: str
+    source: Source
+
+
+# --- HSS ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreatedTask:
+    """HSS accepted a create call."""
+
+    task_id: str
+    request_id: str | None
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    """What `GET /v5/{project_id}/export-task/{task_id}` says of a task."""
+
+    task_id: str
+    task_name: str | None
+    task_status: TaskState
+    file_id: str | None
+    file_name: str | None
+    request_id: str | None = None
+
+
+class Hss(Protocol):
+    """The three HSS calls the bot makes, under the service account."""
+
+    async def create_export_task(self, request: ExportRequest) -> CreatedTask:
+        """Create a container export task; raise `HssError` subclasses on failure."""
+        ...
+
+    async def get_export_task(
+        self, task_id: str, enterprise_project_id: str | None = None
+    ) -> TaskStatus:
+        """Return the state of an export task."""
+        ...
+
+    def download(
+        self, file_id: str, enterprise_project_id: str | None = None
+    ) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        """Stream an exported file: `async with hss.download(id) as chunks: async for c in chunks`."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
+
+# --- Audit log ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One command as the audit log holds it (its latest outcome folded in)."""
+
+    id: int
+    at: datetime
+    team_id: str
+    user_id: str
+    channel_id: str
+    source: Source
+    request: dict[str, Any] | None
+    outcome: Outcome
+    task_id: str | None = None
+    hss_request_id: str | None = None
+    error: str | None = None
+    delivery: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class DuplicateCommand(Exception):
+    """This dedupe key was recorded before: the command is a retry, not a new export."""
+
+    def __init__(self, entry_id: int) -> None:
+        self.entry_id = entry_id
+        super().__init__(f"command already recorded as audit entry {entry_id}")
+
+
+class AuditLog(Protocol):
+    """Append-only, hash-chained record of every command."""
+
+    async def record_pending(
+        self, actor: Actor, request: dict[str, Any], dedupe_key: str | None = None
+    ) -> int:
+        """Append a `pending` entry before HSS is called; return its id.
+
+        Raise `DuplicateCommand` when `dedupe_key` was recorded before, and
+        `AuditUnavailable` when the entry cannot be written (then nothing runs).
+        """
+        ...
+
+    async def record_outcome(
+        self,
+        entry_id: int,
+        outcome: Outcome,
+        *,
+        task_id: str | None = None,
+        hss_request_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Append the outcome of a pending entry (a completion record, chained)."""
+        ...
+
+    async def record_refusal(
+        self,
+        actor: Actor,
+        outcome: Literal["invalid", "denied"],
+        error: str,
+        request: dict[str, Any] | None = None,
+    ) -> int:
+        """Append a refused command (bad input or access denied); return its id."""
+        ...
+
+    async def record_delivery(
+        self, entry_id: int, *, delivery: dict[str, Any] | None, error: str | None = None
+    ) -> None:
+        """Append what became of the file: name, size, sha256, or the failure."""
+        ...
+
+    async def history(self, user_id: str, limit: int = 10) -> list[AuditEntry]:
+        """Return a user's latest entries, newest first."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...

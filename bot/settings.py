@@ -1,0 +1,220 @@
+"""Typed, fail-fast settings, read once at start from the environment and `.env`.
+
+Every setting is named exactly as its environment variable. Secrets are
+`SecretStr`. `load_settings()` reports every missing or malformed setting at
+once and never echoes a value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final, Literal
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.domain.errors import SettingsError
+from bot.domain.model import HeaderLang
+
+# Regions served by HSS, as listed by the official SDK (huaweicloudsdkhss 3.1.219).
+HSS_REGIONS: Final = frozenset(
+    {
+        "ae-ad-1", "af-north-1", "af-south-1", "ap-southeast-1", "ap-southeast-2",
+        "ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "cn-east-2", "cn-east-3",
+        "cn-east-4", "cn-east-5", "cn-north-1", "cn-north-11", "cn-north-12", "cn-north-2",
+        "cn-north-4", "cn-north-9", "cn-south-1", "cn-south-2", "cn-south-4", "cn-southwest-2",
+        "cn-southwest-3", "eu-west-101", "la-north-2", "la-south-2", "me-east-1",
+        "my-kualalumpur-1", "na-mexico-1", "ru-moscow-1", "sa-brazil-1", "tr-west-1",
+    }
+)  # fmt: skip
+
+Need = Literal["hss", "slack_http", "slack_socket"]
+
+
+def _csv(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything the bot can be configured with; see `.env.example` and the README table."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=True
+    )
+
+    # --- HSS and the service account -------------------------------------------------
+    HSS_REGION: str = "cn-north-4"
+    HSS_ENDPOINT: AnyHttpUrl | None = None
+    HSS_PROJECT_ID: str = ""
+    HSS_ENTERPRISE_PROJECT_ID: str | None = None
+    HSS_EXPORT_HEADER_LANG: HeaderLang = "zh"
+    HSS_CONNECT_TIMEOUT: float = Field(5.0, gt=0)
+    HSS_READ_TIMEOUT: float = Field(30.0, gt=0)
+    HSS_MAX_ATTEMPTS: int = Field(4, ge=1, le=10)
+    CLOUD_SDK_AK: SecretStr | None = None
+    CLOUD_SDK_SK: SecretStr | None = None
+    CLOUD_SDK_SECURITY_TOKEN: SecretStr | None = None
+    HSS_IAM_ENDPOINT: AnyHttpUrl | None = None
+    HSS_IAM_DOMAIN: str | None = None
+    HSS_IAM_USER: str | None = None
+    HSS_IAM_PASSWORD: SecretStr | None = None
+
+    # --- Slack -----------------------------------------------------------------------
+    SLACK_BOT_TOKEN: SecretStr | None = None
+    SLACK_SIGNING_SECRET: SecretStr | None = None
+    SLACK_APP_TOKEN: SecretStr | None = None
+    SLACK_API_URL: AnyHttpUrl = AnyHttpUrl("https://slack.com/api/")
+    PORT: int = Field(3000, ge=1, le=65535)
+    ALLOWED_USER_IDS: tuple[str, ...] = ()
+    ALLOWED_CHANNEL_IDS: tuple[str, ...] = ()
+    ALLOWED_USERGROUP_IDS: tuple[str, ...] = ()
+
+    # --- Audit log and task tracking ---------------------------------------------------
+    AUDIT_DB_URL: str = "sqlite:///./data/audit.db"
+    AUDIT_CHANNEL_ID: str | None = None
+    AUDIT_RETENTION_DAYS: int | None = Field(None, ge=1)
+    TASK_POLL_INITIAL_SECONDS: float = Field(5.0, gt=0)
+    TASK_POLL_MAX_SECONDS: float = Field(60.0, gt=0)
+    TASK_GIVE_UP_SECONDS: float = Field(7200.0, gt=0)
+    UPLOAD_MAX_BYTES: int = Field(100 * 1024 * 1024, ge=1)
+
+    # --- Operations --------------------------------------------------------------------
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    LOG_FORMAT: Literal["json", "console"] = "json"
+    SHUTDOWN_GRACE_SECONDS: float = Field(20.0, ge=0)
+
+    @field_validator(
+        "ALLOWED_USER_IDS", "ALLOWED_CHANNEL_IDS", "ALLOWED_USERGROUP_IDS", mode="before"
+    )
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        return _csv(value)
+
+    @field_validator(
+        "HSS_ENDPOINT",
+        "HSS_IAM_ENDPOINT",
+        "HSS_ENTERPRISE_PROJECT_ID",
+        "AUDIT_CHANNEL_ID",
+        "AUDIT_RETENTION_DAYS",
+        "CLOUD_SDK_AK",
+        "CLOUD_SDK_SK",
+        "CLOUD_SDK_SECURITY_TOKEN",
+        "HSS_IAM_PASSWORD",
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_APP_TOKEN",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    # --- Derived values --------------------------------------------------------------
+    @property
+    def hss_endpoint(self) -> str:
+        """Return the HSS base URL, without a trailing slash."""
+        if self.HSS_ENDPOINT is not None:
+            return str(self.HSS_ENDPOINT).rstrip("/")
+        return f"https://hss.{self.HSS_REGION}.myhuaweicloud.com"
+
+    @property
+    def iam_endpoint(self) -> str:
+        """Return the IAM base URL, without a trailing slash."""
+        if self.HSS_IAM_ENDPOINT is not None:
+            return str(self.HSS_IAM_ENDPOINT).rstrip("/")
+        return f"https://iam.{self.HSS_REGION}.myhuaweicloud.com"
+
+    @property
+    def uses_aksk(self) -> bool:
+        """Tell whether the service account signs with AK/SK (else it uses an IAM token)."""
+        return self.CLOUD_SDK_AK is not None or self.CLOUD_SDK_SK is not None
+
+    @property
+    def has_hss_credentials(self) -> bool:
+        """Tell whether any service-account credential is configured."""
+        return self.uses_aksk or self.HSS_IAM_USER is not None or self.HSS_IAM_PASSWORD is not None
+
+    @property
+    def has_slack_credentials(self) -> bool:
+        """Tell whether any Slack credential is configured."""
+        return any(
+            s is not None
+            for s in (self.SLACK_BOT_TOKEN, self.SLACK_SIGNING_SECRET, self.SLACK_APP_TOKEN)
+        )
+
+    def problems(self, needs: Iterable[Need]) -> list[str]:
+        """List every cross-field problem for the given uses, naming settings, never values."""
+        found: list[str] = []
+        needs = set(needs)
+        if "hss" in needs:
+            found += self._hss_problems()
+        if "slack_http" in needs or "slack_socket" in needs:
+            if self.SLACK_BOT_TOKEN is None:
+                found.append("SLACK_BOT_TOKEN is required (xoxb-…, from the app's OAuth page)")
+        if "slack_http" in needs and self.SLACK_SIGNING_SECRET is None:
+            found.append("SLACK_SIGNING_SECRET is required for HTTP mode (app's Basic Information)")
+        if "slack_socket" in needs:
+            token = self.SLACK_APP_TOKEN
+            if token is None:
+                found.append(
+                    "SLACK_APP_TOKEN is required for Socket Mode (xapp-…, app-level token)"
+                )
+            elif not token.get_secret_value().startswith("xapp-"):
+                found.append("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
+        return found
+
+    def _hss_problems(self) -> list[str]:
+        found: list[str] = []
+        if self.HSS_ENDPOINT is None and self.HSS_REGION not in HSS_REGIONS:
+            found.append(
+                f"HSS_REGION is not a region HSS serves (e.g. cn-north-4, ap-southeast-1; "
+                f"{len(HSS_REGIONS)} known); set HSS_ENDPOINT to use another endpoint"
+            )
+        if not 1 <= len(self.HSS_PROJECT_ID) <= 256:
+            found.append("HSS_PROJECT_ID is required (1-256 characters, from 'My Credentials')")
+        if self.HSS_ENTERPRISE_PROJECT_ID is not None and len(self.HSS_ENTERPRISE_PROJECT_ID) > 256:
+            found.append("HSS_ENTERPRISE_PROJECT_ID must be 1-256 characters")
+        iam = (self.HSS_IAM_DOMAIN, self.HSS_IAM_USER, self.HSS_IAM_PASSWORD)
+        if self.uses_aksk:
+            if self.CLOUD_SDK_AK is None:
+                found.append("CLOUD_SDK_AK is required when CLOUD_SDK_SK is set")
+            if self.CLOUD_SDK_SK is None:
+                found.append("CLOUD_SDK_SK is required when CLOUD_SDK_AK is set")
+            if any(v is not None for v in iam):
+                found.append("set either CLOUD_SDK_AK/CLOUD_SDK_SK or HSS_IAM_*, not both")
+        elif any(v is not None for v in iam):
+            for name, value in zip(
+                ("HSS_IAM_DOMAIN", "HSS_IAM_USER", "HSS_IAM_PASSWORD"), iam, strict=True
+            ):
+                if value is None:
+                    found.append(f"{name} is required for IAM token authentication")
+        else:
+            found.append(
+                "no service account: set CLOUD_SDK_AK and CLOUD_SDK_SK (AK/SK signing) "
+                "or HSS_IAM_DOMAIN, HSS_IAM_USER and HSS_IAM_PASSWORD (IAM token)"
+            )
+        if self.CLOUD_SDK_SECURITY_TOKEN is not None and not self.uses_aksk:
+            found.append("CLOUD_SDK_SECURITY_TOKEN goes with CLOUD_SDK_AK/CLOUD_SDK_SK")
+        return found
+
+
+def load_settings(needs: Iterable[Need] = (), **overrides: object) -> Settings:
+    """Read settings once; raise `SettingsError` listing every problem, with no value echoed."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+    problems = settings.problems(needs)
+    if problems:
+        raise SettingsError(problems)
+    return settings
+
+
+def _describe(exc: ValidationError) -> list[str]:
+    # `include_input=False` keeps secrets (and every other value) out of the message.
+    return [
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+        for err in exc.errors(include_input=False, include_url=False)
+    ]
