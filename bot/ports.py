@@ -68,7 +68,7 @@ class Hss(Protocol):
     def download(
         self, file_id: str, enterprise_project_id: str | None = None
     ) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
-        """Stream an exported file: `async with hss.download(id) as chunks: async for c in chunks`."""
+        """Stream a file: `async with hss.download(file_id) as chunks: async for c in chunks`."""
         ...
 
     async def aclose(self) -> None:

@@ -150,9 +150,8 @@ class Settings(BaseSettings):
         needs = set(needs)
         if "hss" in needs:
             found += self._hss_problems()
-        if "slack_http" in needs or "slack_socket" in needs:
-            if self.SLACK_BOT_TOKEN is None:
-                found.append("SLACK_BOT_TOKEN is required (xoxb-…, from the app's OAuth page)")
+        if needs & {"slack_http", "slack_socket"} and self.SLACK_BOT_TOKEN is None:
+            found.append("SLACK_BOT_TOKEN is required (xoxb-…, from the app's OAuth page)")
         if "slack_http" in needs and self.SLACK_SIGNING_SECRET is None:
             found.append("SLACK_SIGNING_SECRET is required for HTTP mode (app's Basic Information)")
         if "slack_socket" in needs:
