@@ -1,0 +1,171 @@
+"""The one use case: run an export request, from audit entry to the message that reports it.
+
+Slash command, modal and CLI all come through `ExportService`, so they share
+one order of events: audit entry (`pending`), HSS call, audit outcome, then
+the reply. A crash between the first two leaves a visible `pending` entry; a
+command seen before (same dedupe key) never reaches HSS a second time.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from bot.domain.errors import AuditUnavailable, BotError, HssError
+from bot.domain.model import ExportRequest
+from bot.ports import Actor, AuditLog, CreatedTask, DuplicateCommand, Hss
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReplyTo:
+    """Where the answer to a command goes: the channel, and Slack's fallback URL if any."""
+
+    channel_id: str
+    response_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """HSS took the export; `audit_complete` is False if the outcome could not be recorded."""
+
+    entry_id: int
+    task: CreatedTask
+    audit_complete: bool = True
+
+
+@dataclass(frozen=True)
+class Failed:
+    """HSS (or the audit log) refused or failed the export; the error is safe to show."""
+
+    entry_id: int | None
+    error: BotError
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """The command was seen before (a retry or double submit); nothing was sent again."""
+
+    entry_id: int
+
+
+ExportResult = Submitted | Failed | Duplicate
+
+
+class Notifier(Protocol):
+    """Tells the people who asked what came of an export (Slack, or a terminal)."""
+
+    async def export_submitted(
+        self, reply: ReplyTo, actor: Actor, request: ExportRequest, result: Submitted
+    ) -> str | None:
+        """Announce the task_id; return the message id (Slack `ts`) to thread under, if any."""
+        ...
+
+    async def export_failed(self, reply: ReplyTo, actor: Actor, result: Failed) -> None:
+        """Explain why no export was started."""
+        ...
+
+
+class TaskFollower(Protocol):
+    """Follows a submitted task until its file is delivered (issue 5)."""
+
+    async def follow(
+        self,
+        result: Submitted,
+        actor: Actor,
+        request: ExportRequest,
+        reply: ReplyTo,
+        ts: str | None,
+    ) -> None:
+        """Start tracking the task; must return quickly (the work is durable and async)."""
+        ...
+
+
+class ExportService:
+    """Run export requests under the service account, audited, and report them."""
+
+    def __init__(
+        self,
+        hss: Hss,
+        audit: AuditLog,
+        notifier: Notifier,
+        follower: TaskFollower | None = None,
+    ) -> None:
+        self._hss = hss
+        self._audit = audit
+        self._notifier = notifier
+        self._follower = follower
+
+    async def export(
+        self,
+        actor: Actor,
+        request: ExportRequest,
+        reply: ReplyTo,
+        *,
+        dedupe_key: str | None = None,
+    ) -> ExportResult:
+        """Audit, call HSS, audit the outcome, tell the user; never raise for expected failures."""
+        result = await self._submit(actor, request, dedupe_key)
+        match result:
+            case Submitted():
+                ts = await self._notifier.export_submitted(reply, actor, request, result)
+                if self._follower is not None:
+                    await self._follower.follow(result, actor, request, reply, ts)
+            case Failed():
+                await self._notifier.export_failed(reply, actor, result)
+            case Duplicate():
+                log.info("duplicate command ignored", extra={"audit_entry": result.entry_id})
+        return result
+
+    async def _submit(
+        self, actor: Actor, request: ExportRequest, dedupe_key: str | None
+    ) -> ExportResult:
+        try:
+            entry_id = await self._audit.record_pending(
+                actor, request.as_audit_record(), dedupe_key
+            )
+        except DuplicateCommand as dup:
+            return Duplicate(dup.entry_id)
+        except AuditUnavailable as exc:
+            # Nothing is sent to HSS unless it is on record first.
+            return Failed(None, exc)
+        try:
+            task = await self._hss.create_export_task(request)
+        except HssError as exc:
+            await self._record_failure(entry_id, exc)
+            return Failed(entry_id, exc)
+        try:
+            await self._audit.record_outcome(
+                entry_id, "submitted", task_id=task.task_id, hss_request_id=task.request_id
+            )
+        except AuditUnavailable:
+            # The task exists: say so and keep its id in front of the user; the pending
+            # entry stays visible in the log for an operator to reconcile.
+            log.error("audit outcome not recorded", extra={"audit_entry": entry_id})
+            return Submitted(entry_id, task, audit_complete=False)
+        return Submitted(entry_id, task)
+
+    async def _record_failure(self, entry_id: int, exc: HssError) -> None:
+        try:
+            await self._audit.record_outcome(
+                entry_id, "failed", hss_request_id=exc.request_id, error=str(exc)
+            )
+        except AuditUnavailable:
+            log.error("audit outcome not recorded", extra={"audit_entry": entry_id})
+
+    async def refuse(
+        self,
+        actor: Actor,
+        outcome: Literal["invalid", "denied"],
+        error: BotError,
+        request: ExportRequest | None = None,
+    ) -> int | None:
+        """Record a refused command (bad input, access denied); return the entry id if written."""
+        record = request.as_audit_record() if request is not None else None
+        try:
+            return await self._audit.record_refusal(actor, outcome, str(error), record)
+        except AuditUnavailable:
+            log.error("refusal not recorded", extra={"outcome": outcome})
+            return None
