@@ -8,10 +8,10 @@ once and never echoes a value.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.domain.errors import SettingsError
 from bot.domain.model import HeaderLang
@@ -29,6 +29,10 @@ HSS_REGIONS: Final = frozenset(
 )  # fmt: skip
 
 Need = Literal["hss", "slack_http", "slack_socket"]
+
+# A comma-separated list in the environment (`U1,U2`), not JSON: `NoDecode` keeps
+# pydantic-settings from json-decoding it before `_split_csv` sees the text.
+CsvList = Annotated[tuple[str, ...], NoDecode]
 
 
 def _csv(value: object) -> object:
@@ -67,12 +71,13 @@ class Settings(BaseSettings):
     SLACK_APP_TOKEN: SecretStr | None = None
     SLACK_API_URL: AnyHttpUrl = AnyHttpUrl("https://slack.com/api/")
     PORT: int = Field(3000, ge=1, le=65535)
-    ALLOWED_USER_IDS: tuple[str, ...] = ()
-    ALLOWED_CHANNEL_IDS: tuple[str, ...] = ()
-    ALLOWED_USERGROUP_IDS: tuple[str, ...] = ()
+    ALLOWED_USER_IDS: CsvList = ()
+    ALLOWED_CHANNEL_IDS: CsvList = ()
+    ALLOWED_USERGROUP_IDS: CsvList = ()
 
     # --- Audit log and task tracking ---------------------------------------------------
-    AUDIT_DB_URL: str = "sqlite:///./data/audit.db"
+    # May hold a database password: kept out of the repr.
+    AUDIT_DB_URL: str = Field("sqlite:///./data/audit.db", repr=False)
     AUDIT_CHANNEL_ID: str | None = None
     AUDIT_RETENTION_DAYS: int | None = Field(None, ge=1)
     TASK_POLL_INITIAL_SECONDS: float = Field(5.0, gt=0)
@@ -96,6 +101,8 @@ class Settings(BaseSettings):
         "HSS_ENDPOINT",
         "HSS_IAM_ENDPOINT",
         "HSS_ENTERPRISE_PROJECT_ID",
+        "HSS_IAM_DOMAIN",
+        "HSS_IAM_USER",
         "AUDIT_CHANNEL_ID",
         "AUDIT_RETENTION_DAYS",
         "CLOUD_SDK_AK",
@@ -204,7 +211,7 @@ def load_settings(needs: Iterable[Need] = (), **overrides: object) -> Settings:
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        raise SettingsError(_describe(exc)) from None
+        raise SettingsError(_describe(exc) + _other_problems(exc, needs, overrides)) from None
     problems = settings.problems(needs)
     if problems:
         raise SettingsError(problems)
@@ -217,3 +224,21 @@ def _describe(exc: ValidationError) -> list[str]:
         f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
         for err in exc.errors(include_input=False, include_url=False)
     ]
+
+
+def _other_problems(
+    exc: ValidationError, needs: Iterable[Need], overrides: dict[str, object]
+) -> list[str]:
+    # Report the cross-field problems too, so one run lists everything: re-read with the
+    # malformed settings at their defaults, and drop what mentions those settings.
+    malformed = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
+    defaults = {
+        name: field.default
+        for name, field in Settings.model_fields.items()
+        if name in malformed and not field.is_required()
+    }
+    try:
+        partial = Settings(**{**overrides, **defaults})
+    except ValidationError:
+        return []
+    return [p for p in partial.problems(needs) if not any(name in p for name in malformed)]

@@ -1,12 +1,159 @@
-"""`hss-export-bot export`: not written yet."""
+"""`hss-export-bot export key=value … [--dry-run] [--json]`: one export from a terminal.
+
+The words are read by the `/hss-export` grammar (`bot.domain.grammar`) and sent
+by the bot's HSS client, so the terminal and Slack cannot disagree. The shell
+has already done the quoting (`pod_name="web 1"` arrives as one word), so the
+words are taken as they are and never unquoted a second time.
+
+Exit codes: 0 done, 1 HSS refused or failed the call, 2 bad input or settings.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, Final
+
+from bot.adapters.hss import build_hss_client
+from bot.domain.errors import HssError, InvalidCommand, SettingsError
+from bot.domain.grammar import (
+    Export,
+    Help,
+    OpenModal,
+    Preview,
+    RequestDefaults,
+    help_text,
+    parse_tokens,
+)
+from bot.domain.model import ExportRequest
+from bot.settings import Settings, load_settings
+
+PROG: Final = "hss-export-bot export"
+_FLAGS: Final = ("--dry-run", "--json")
 
 
 def register(sub: Any) -> None:
-    """Add this subcommand to the parser."""
-    parser: argparse.ArgumentParser = sub.add_parser("export", help="(not written yet)")
-    parser.set_defaults(handler=lambda _args: 1)
+    """Add `export` to the parser."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "export",
+        help="create one HSS container export task (the /hss-export key=value grammar)",
+        description="Create one HSS container export task and print its task id. "
+        "Takes the same key=value pairs as /hss-export; quote values with spaces "
+        "for your shell. `hss-export-bot export help` lists every key.",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the exact request (credentials redacted) and send nothing; "
+        "works without credentials",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of plain text")
+    # REMAINDER, so the flags may also come after (or between) the pairs.
+    parser.add_argument("fields", nargs=argparse.REMAINDER, metavar="key=value")
+    parser.set_defaults(handler=_handle)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    words: list[str] = list(args.fields)
+    dry_run = args.dry_run or "--dry-run" in words
+    as_json = args.json or "--json" in words
+    words = [word for word in words if word not in _FLAGS]
+    if words[:1] == ["--"]:
+        words = words[1:]
+    # No `needs` here: bad input is reported even when credentials are missing, and a
+    # dry run works without any. Sending checks the HSS settings (build_hss_client).
+    return run_export(load_settings(), words, dry_run, as_json=as_json)
+
+
+def run_export(
+    settings: Settings, words: Sequence[str], dry_run: bool, *, as_json: bool = False
+) -> int:
+    """Parse `words` as `/hss-export` does, then send the export (or only show it); exit code.
+
+    This is the seam for the CLI's audit: a use case can take over from here.
+    """
+    defaults = RequestDefaults(
+        header_lang=settings.HSS_EXPORT_HEADER_LANG,
+        enterprise_project_id=settings.HSS_ENTERPRISE_PROJECT_ID,
+    )
+    try:
+        command = parse_tokens(words, defaults)
+    except InvalidCommand as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    match command:
+        case Help():
+            print(help_text(PROG, slack=False))
+            return 0
+        case Export(request=request):
+            return asyncio.run(_send(settings, request, dry_run=dry_run, as_json=as_json))
+        case Preview(request=request):
+            return asyncio.run(_send(settings, request, dry_run=True, as_json=as_json))
+        case OpenModal():
+            print(
+                "nothing to export: give key=value pairs, e.g. `status=running`, "
+                "or `headers=all` for every container",
+                file=sys.stderr,
+            )
+            return 2
+        case _:
+            print(
+                f"`{words[0]}` is a Slack command; from a terminal, `{PROG}` takes "
+                "key=value pairs, `preview key=value …` or `help`",
+                file=sys.stderr,
+            )
+            return 2
+
+
+async def _send(settings: Settings, request: ExportRequest, *, dry_run: bool, as_json: bool) -> int:
+    try:
+        client = build_hss_client(settings, allow_missing_credentials=dry_run)
+    except SettingsError as exc:
+        print(f"error: {exc.user_message()}", file=sys.stderr)
+        return 2
+    try:
+        if dry_run:
+            _note_placeholders(settings)
+            _print_request(client.describe_create(request), request, as_json=as_json)
+            return 0
+        task = await client.create_export_task(request)
+    except HssError as exc:
+        print(f"error: {exc.user_message()}", file=sys.stderr)
+        return 1
+    finally:
+        await client.aclose()
+    if as_json:
+        print(json.dumps({"task_id": task.task_id, "request_id": task.request_id}))
+    else:
+        print(task.task_id)
+    return 0
+
+
+def _note_placeholders(settings: Settings) -> None:
+    missing = []
+    if not settings.HSS_PROJECT_ID:
+        missing.append("project id")
+    if not settings.has_hss_credentials:
+        missing.append("credentials")
+    if missing:
+        print(
+            f"note: dry run with placeholder {' and '.join(missing)} (not configured); "
+            "nothing is sent",
+            file=sys.stderr,
+        )
+
+
+def _print_request(described: dict[str, Any], request: ExportRequest, *, as_json: bool) -> None:
+    """Print the call as an HTTP message (or JSON): the body as the exact bytes sent."""
+    if as_json:
+        print(json.dumps(described, ensure_ascii=False, indent=2))
+        return
+    print(f"{described['method']} {described['url']}")
+    for name, value in described["headers"].items():
+        print(f"{name}: {value}")
+    print()
+    print(request.body_bytes().decode())

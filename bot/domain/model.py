@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 EXPORT_SIZE_MAX: Final = 100_000
+LONG_MAX: Final = 2**63 - 1  # the page types create_time's ends as Long (signed 64-bit)
 
 
 class ClusterType(StrEnum):
@@ -68,8 +69,9 @@ HEADER_NAMES: Final[dict[str, dict[str, str]]] = {
 HEADER_KEYS: Final[tuple[str, ...]] = tuple(HEADER_NAMES)
 HeaderLang = Literal["zh", "en"]
 
-CPU_LIMIT_PATTERN: Final = re.compile(r"^[0-9]+m$")
-MEMORY_LIMIT_PATTERN: Final = re.compile(r"^[0-9]+(Mi|Gi)$")
+# `\Z`, not `$`: Python's `$` also matches before a trailing newline, so "100m\n" would pass.
+CPU_LIMIT_PATTERN: Final = re.compile(r"^[0-9]+m\Z")
+MEMORY_LIMIT_PATTERN: Final = re.compile(r"^[0-9]+(Mi|Gi)\Z")
 
 Name255 = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 Name512 = Annotated[str, StringConstraints(min_length=1, max_length=512)]
@@ -88,8 +90,8 @@ class _Strict(BaseModel):
 class CreateTime(_Strict):
     """Creation-time window, epoch milliseconds, both ends inclusive."""
 
-    start_time: Annotated[int, Field(ge=0)]
-    end_time: Annotated[int, Field(ge=0)]
+    start_time: Annotated[int, Field(ge=0, le=LONG_MAX)]
+    end_time: Annotated[int, Field(ge=0, le=LONG_MAX)]
 
     @model_validator(mode="after")
     def _start_not_after_end(self) -> CreateTime:

@@ -1,0 +1,109 @@
+"""Define the audit log's tables and the hash chain that makes edits visible.
+
+The log is a table of append-only *records*, each hashed over its content and
+the previous record's hash. A command is one `request` record; what became of
+it is told by later `outcome` and `delivery` records that name it by
+`entry_id`. Pruning leaves an `anchor` record saying where the chain resumes.
+A single-row chain head holds the last sequence number and hash, so removing
+the newest records is as visible as removing any other.
+
+Kept free of I/O so that `verify` and the tests can recompute hashes exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+SCHEMA_VERSION: Final = 1
+GENESIS_HASH: Final = "0" * 64
+HEAD_ID: Final = 1
+MAX_KEY_LENGTH: Final = 255
+
+RecordKind = Literal["request", "outcome", "delivery", "anchor"]
+RECORD_KINDS: Final[tuple[RecordKind, ...]] = ("request", "outcome", "delivery", "anchor")
+
+metadata = MetaData()
+
+records = Table(
+    "audit_records",
+    metadata,
+    # Position in the chain, assigned under the append lock: contiguous from 1.
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    # The command this record belongs to: the `seq` of its `request` record.
+    Column("entry_id", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    # ISO-8601 UTC with microseconds and a `Z`: sorts as text, hashes exactly.
+    Column("at", String(32), nullable=False),
+    # Copies of hashed payload fields, for filtering and for the unique constraint.
+    Column("user_id", String(MAX_KEY_LENGTH), nullable=True),
+    Column("dedupe_key", String(MAX_KEY_LENGTH), nullable=True, unique=True),
+    Column("payload", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    CheckConstraint(
+        "kind IN ('request', 'outcome', 'delivery', 'anchor')", name="audit_records_kind"
+    ),
+    Index("audit_records_entry", "entry_id"),
+    Index("audit_records_user", "user_id", "seq"),
+    Index("audit_records_at", "at"),
+)
+
+chain_head = Table(
+    "audit_chain_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+    CheckConstraint(f"id = {HEAD_ID}", name="audit_chain_head_single_row"),
+)
+
+schema_meta = Table(
+    "audit_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(255), nullable=False),
+)
+
+
+def canonical_json(value: Any) -> str:
+    """Serialize `value` the one way the chain hashes it (sorted keys, no spaces, UTF-8)."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+def record_hash(
+    prev_hash: str, *, seq: int, entry_id: int, kind: str, at: str, payload: str
+) -> str:
+    """Return the hash of a record: sha256 over the previous hash and its canonical content."""
+    content = canonical_json(
+        {"seq": seq, "entry_id": entry_id, "kind": kind, "at": at, "payload": json.loads(payload)}
+    )
+    return hashlib.sha256(f"{prev_hash}\n{content}".encode()).hexdigest()
+
+
+def format_at(moment: datetime) -> str:
+    """Render a moment as the log stores it: `2026-01-02T03:04:05.000006Z`."""
+    if moment.tzinfo is None:
+        raise ValueError("audit timestamps must be timezone-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_at(text: str) -> datetime:
+    """Read a stored timestamp back as an aware UTC datetime."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)

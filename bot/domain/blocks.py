@@ -1,0 +1,287 @@
+"""Render what the bot says in Slack as Block Kit: plain data in, `Message` out.
+
+Pure: no slack_bolt, no slack_sdk, no I/O. Every value a user typed is escaped
+before it reaches mrkdwn, so a cluster named `<!channel>` pings nobody.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from bot.domain.errors import BotError, HssError, InvalidCommand
+from bot.domain.model import HEADER_KEYS
+from bot.ports import AuditEntry, TaskStatus
+
+SECTION_MAX: Final = 3000  # Slack's limit on a section's text
+CONTEXT_MAX: Final = 2000  # Slack's limit on a context element's text
+VALUE_CLIP: Final = 40  # longest filter value shown in a one-line summary
+
+Block = dict[str, Any]
+
+# Body fields in the order a summary lists them; booleans read as yes/no.
+_SUMMARY_FIELDS: Final = (
+    "cluster_container",
+    "cluster_type",
+    "cluster_name",
+    "container_name",
+    "pod_name",
+    "image_name",
+    "status",
+    "risky",
+    "cpu_limit",
+    "memory_limit",
+)
+_STATE_EMOJI: Final = {
+    "running": ":hourglass_flowing_sand:",
+    "success": ":white_check_mark:",
+    "failure": ":x:",
+}
+
+
+@dataclass(frozen=True)
+class Message:
+    """A Slack message: notification `text` (always meaningful alone) and its blocks."""
+
+    text: str
+    blocks: list[Block] = field(default_factory=list)
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def escape(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn treats as control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, SECTION_MAX)}}
+
+
+def _context(*texts: str) -> Block:
+    return {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": _clip(t, CONTEXT_MAX)} for t in texts],
+    }
+
+
+def _chunks(text: str, limit: int) -> list[str]:
+    """Split text on line breaks into pieces no longer than `limit`."""
+    pieces: list[str] = []
+    current = ""
+    for line in text.splitlines(keepends=True):
+        while len(line) > limit:
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(line[:limit])
+            line = line[limit:]
+        if len(current) + len(line) > limit:
+            pieces.append(current)
+            current = ""
+        current += line
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def _code_sections(text: str) -> list[Block]:
+    # Each piece is wrapped in ``` ``` (6 characters) and must stay under the section limit.
+    return [_section(f"```{escape(p)}```") for p in _chunks(text, SECTION_MAX - 6)]
+
+
+def _epoch_ms(value: Any) -> str:
+    try:
+        moment = datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return escape(str(value))
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def summarize(record: Mapping[str, Any] | None) -> str:
+    """Return a one-line summary of a request's filters from its `{"query", "body"}` record."""
+    if not record:
+        return "no request"
+    body: Mapping[str, Any] = record.get("body") or {}
+    query: Mapping[str, Any] = record.get("query") or {}
+    parts: list[str] = []
+    for key in _SUMMARY_FIELDS:
+        value = body.get(key)
+        if value is None:
+            continue
+        shown = ("yes" if value else "no") if isinstance(value, bool) else str(value)
+        parts.append(f"{key}={escape(_clip(shown, VALUE_CLIP))}")
+    window = body.get("create_time")
+    if isinstance(window, Mapping):
+        start, end = window.get("start_time"), window.get("end_time")
+        parts.append(f"created {_epoch_ms(start)} → {_epoch_ms(end)}")
+    filters = ", ".join(parts) if parts else "all containers"
+    headers = [h[0] for h in body.get("export_headers") or () if h]
+    columns = (
+        f"all {len(HEADER_KEYS)} columns"
+        if tuple(headers) == HEADER_KEYS
+        else f"{len(headers)} column{'s' if len(headers) != 1 else ''}"
+    )
+    extra = [columns]
+    if "export_size" in query:
+        extra.append(f"up to {escape(str(query['export_size']))} rows")
+    if "enterprise_project_id" in query:
+        extra.append(f"enterprise project {escape(_clip(str(query['enterprise_project_id']), 40))}")
+    return f"{filters}; {', '.join(extra)}"
+
+
+# --- messages ------------------------------------------------------------------------------
+
+
+def submitted(
+    *,
+    user_id: str,
+    record: Mapping[str, Any],
+    task_id: str,
+    request_id: str | None = None,
+    audit_complete: bool = True,
+) -> Message:
+    """Announce an accepted export: task_id, who asked, what was asked for."""
+    summary = summarize(record)
+    text = f"HSS export task {task_id} requested by <@{user_id}>: {summary}"
+    blocks: list[Block] = [
+        _section(
+            f":outbox_tray: *HSS container export requested* by <@{user_id}>\n"
+            f"*Task ID:* `{escape(task_id)}`"
+        ),
+        _section(f"*Filters:* {summary}"),
+    ]
+    notes = []
+    if request_id:
+        notes.append(f"HSS request id `{escape(request_id)}`")
+    if not audit_complete:
+        notes.append(":warning: the audit log could not record the outcome; an operator must check")
+    if notes:
+        blocks.append(_context(" · ".join(notes)))
+    return Message(text=text, blocks=blocks)
+
+
+def failed(error: BotError, *, entry_id: int | None = None) -> Message:
+    """Explain why no export was started, with HSS's error code and request id if any."""
+    reason = escape(error.user_message())
+    text = f"HSS export was not started: {reason}"
+    blocks: list[Block] = [_section(f":x: *HSS export was not started*\n{reason}")]
+    notes = []
+    if isinstance(error, HssError) and error.code:
+        notes.append(f"HSS error code `{escape(error.code)}`")
+    if isinstance(error, HssError) and error.request_id:
+        notes.append(f"HSS request id `{escape(error.request_id)}`")
+    if entry_id is not None:
+        notes.append(f"audit entry #{entry_id}")
+    if notes:
+        blocks.append(_context(" · ".join(notes)))
+    return Message(text=text, blocks=blocks)
+
+
+def requested() -> Message:
+    """Acknowledge a valid export command before HSS is called."""
+    text = "Export requested… the task id will be posted in this channel as soon as HSS answers."
+    return Message(text=text, blocks=[_section(f":hourglass_flowing_sand: {text}")])
+
+
+def problems(error: InvalidCommand) -> Message:
+    """List every problem of a command at once, and where to read the grammar."""
+    count = len(error.problems)
+    head = f"I could not run that command: {count} problem{'s' if count != 1 else ''}"
+    lines = [f"• {escape(str(p))}" for p in error.problems] or [f"• {escape(str(error))}"]
+    blocks = [_section(f":warning: *{head}*")]
+    blocks += [_section(piece) for piece in _chunks("\n".join(lines), SECTION_MAX)]
+    blocks.append(_context("Nothing was sent to HSS. `/hss-export help` lists every key."))
+    return Message(text=f"{head}: " + "; ".join(str(p) for p in error.problems), blocks=blocks)
+
+
+def help_message(help_text: str) -> Message:
+    """Render the grammar's usage text (every key, accepted values, examples)."""
+    blocks = [_section(piece) for piece in _chunks(help_text, SECTION_MAX)]
+    return Message(text=_clip(help_text, 3000), blocks=blocks)
+
+
+def preview(description: Mapping[str, Any]) -> Message:
+    """Show the exact request that would be sent, saying that nothing was sent."""
+    rendered = json.dumps(description, ensure_ascii=False, indent=2, default=str)
+    blocks = [_section(":mag: *Preview*: this is the request `/hss-export` would send.")]
+    blocks += _code_sections(rendered)
+    blocks.append(_context("Nothing was sent to HSS. Drop `preview` to run it."))
+    return Message(text="Preview of the HSS request (nothing was sent)", blocks=blocks)
+
+
+def task_status(status: TaskStatus) -> Message:
+    """Show an export task's state and, once done, its file name."""
+    emoji = _STATE_EMOJI.get(status.task_status, ":grey_question:")
+    lines = [f"{emoji} Task `{escape(status.task_id)}` is *{status.task_status}*"]
+    if status.task_name:
+        lines.append(f"*Name:* {escape(status.task_name)}")
+    if status.file_name:
+        lines.append(f"*File:* `{escape(status.file_name)}`")
+    text = f"Task {status.task_id} is {status.task_status}" + (
+        f", file {status.file_name}" if status.file_name else ""
+    )
+    return Message(text=text, blocks=[_section("\n".join(lines))])
+
+
+def looking_up(what: str) -> Message:
+    """Acknowledge a lookup that answers a moment later."""
+    text = f"Looking up {what}…"
+    return Message(text=text, blocks=[_context(escape(text))])
+
+
+def history(entries: Sequence[AuditEntry]) -> Message:
+    """List a user's latest commands (newest first) from the audit log."""
+    if not entries:
+        text = "You have no exports on record yet."
+        return Message(text=text, blocks=[_section(text)])
+    lines = []
+    for entry in entries:
+        when = entry.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        task = f" · task `{escape(entry.task_id)}`" if entry.task_id else ""
+        detail = f" · {escape(_clip(entry.error, 120))}" if entry.error else ""
+        lines.append(
+            f"• {when} · {entry.source} · *{entry.outcome}*{task} · "
+            f"{summarize(entry.request)}{detail}"
+        )
+    head = f"Your last {len(entries)} command{'s' if len(entries) != 1 else ''}"
+    blocks = [_section(f"*{head}*")]
+    blocks += [_section(piece) for piece in _chunks("\n".join(lines), SECTION_MAX)]
+    return Message(text=head, blocks=blocks)
+
+
+def refusal(reason: str) -> Message:
+    """Tell a caller they may not run exports here, and what an admin can change."""
+    return Message(text=reason, blocks=[_section(f":no_entry: {escape(reason)}")])
+
+
+def unavailable(action: str, error: BotError) -> Message:
+    """Say that a lookup failed, with the error's safe text."""
+    text = f"Could not {action}: {error.user_message()}"
+    return Message(text=text, blocks=[_section(f":x: {escape(text)}")])
+
+
+def internal_error(reference: str) -> Message:
+    """Say honestly that something broke on our side, with a reference for the logs."""
+    text = (
+        "Something went wrong on our side and the command may not have finished. "
+        f"Give an operator this reference: {reference}"
+    )
+    return Message(text=text, blocks=[_section(f":boom: {escape(text)}")])
+
+
+def form_unavailable(command: str) -> Message:
+    """Say the form could not open, and how to export without it."""
+    text = (
+        f"I could not open the form (Slack may have been slow). Run `{command}` again, "
+        f"or type the filters: `{command} status=running`; `{command} help` lists every key."
+    )
+    return Message(text=text, blocks=[_section(f":warning: {text}")])

@@ -1,0 +1,333 @@
+"""The export form as a Slack modal: build the view, read its state, place errors on fields.
+
+Pure: views in and out are plain dicts in Block Kit's shape. Each input's
+`block_id` is the request field it fills, so the form's state becomes the very
+same raw `key -> text` mapping the slash grammar produces, and one validator
+(`grammar.build_request`) serves both; its problems come back keyed by field,
+which is to say by block_id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Final, Literal
+
+from bot.domain.errors import Problem
+from bot.domain.model import EXPORT_SIZE_MAX, HEADER_NAMES, ClusterType, ContainerStatus, HeaderLang
+
+CALLBACK_ID: Final = "hss_export_form"
+ACTION_ID: Final = "value"  # every input has one element; its block_id says which field
+TRI_STATE_ANY: Final = "any"
+LABEL_MAX: Final = 2000  # Slack's limit on an error or hint text
+METADATA_MAX: Final = 3000  # Slack's limit on private_metadata
+STALE: Final = "This form is from an older version of the bot. Run `/hss-export` to open a new one."
+
+Kind = Literal["select", "tri", "text", "datetime", "number", "headers"]
+
+
+@dataclass(frozen=True)
+class Field:
+    """One input of the form: the request field it fills, how it is asked, what it says."""
+
+    key: str
+    kind: Kind
+    label: str
+    hint: str | None = None
+    placeholder: str | None = None
+    options: tuple[str, ...] = ()
+    max_length: int | None = None
+
+
+FIELDS: Final[tuple[Field, ...]] = (
+    Field("cluster_type", "select", "Cluster type", options=tuple(c.value for c in ClusterType)),
+    Field("status", "select", "Container status", options=tuple(s.value for s in ContainerStatus)),
+    Field(
+        "cluster_container",
+        "tri",
+        "Containers in clusters?",
+        hint="yes: only containers in clusters; no: only containers outside clusters",
+    ),
+    Field("risky", "tri", "Risky containers?", hint="yes: only risky; no: only not risky"),
+    Field("cluster_name", "text", "Cluster name", max_length=255),
+    Field("container_name", "text", "Container name", max_length=255),
+    Field("pod_name", "text", "Pod name", max_length=512),
+    Field("image_name", "text", "Image name", max_length=255),
+    Field("cpu_limit", "text", "CPU limit", placeholder="e.g. 500m", max_length=64),
+    Field("memory_limit", "text", "Memory limit", placeholder="e.g. 512Mi or 2Gi", max_length=64),
+    Field("created_after", "datetime", "Created at or after", hint="set both ends, or neither"),
+    Field("created_before", "datetime", "Created at or before"),
+    Field(
+        "export_size",
+        "number",
+        "Rows to export at most",
+        hint=f"1 to {EXPORT_SIZE_MAX}; empty means HSS's default ({EXPORT_SIZE_MAX})",
+    ),
+    Field("headers", "headers", "Columns", hint="all 16 by default"),
+    Field(
+        "enterprise_project_id",
+        "text",
+        "Enterprise project",
+        hint="empty: the bot's default; all_granted_eps: every project the account may see",
+        max_length=256,
+    ),
+)
+BLOCK_IDS: Final[tuple[str, ...]] = tuple(f.key for f in FIELDS)
+
+# Problems about a value no single input holds land on the nearest input.
+_ERROR_HOME: Final = {"create_time": "created_after", "export_headers": "headers"}
+
+
+@dataclass(frozen=True)
+class FormContext:
+    """Where the form's answer goes: travels in the view's private_metadata."""
+
+    channel_id: str
+    response_url: str | None = None
+
+    def dump(self) -> str:
+        """Serialize for private_metadata (short keys: Slack allows 3000 characters)."""
+        data = {"c": self.channel_id}
+        if self.response_url and len(self.response_url) < METADATA_MAX - 100:
+            data["r"] = self.response_url
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def load(cls, metadata: str) -> FormContext | None:
+        """Read private_metadata back; None if it is not ours."""
+        try:
+            data = json.loads(metadata)
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("c"), str):
+            return None
+        url = data.get("r")
+        return cls(channel_id=data["c"], response_url=url if isinstance(url, str) else None)
+
+
+# --- building the view ------------------------------------------------------------------
+
+
+def _text(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text}
+
+
+def _option(value: str, label: str | None = None) -> dict[str, Any]:
+    return {"text": _text((label or value)[:75]), "value": value}
+
+
+def _tri_value(raw: str | None) -> str:
+    if raw is None:
+        return TRI_STATE_ANY
+    lowered = raw.strip().lower()
+    if lowered in {"yes", "true", "1", "y"}:
+        return "yes"
+    if lowered in {"no", "false", "0", "n"}:
+        return "no"
+    return TRI_STATE_ANY
+
+
+def _epoch_seconds(raw: str) -> int | None:
+    """Read a prefilled time (epoch ms, ISO date or ISO datetime) as epoch seconds, UTC."""
+    text = raw.strip()
+    if text.isdigit():
+        return int(text) // 1000
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+def _element(spec: Field, prefill: str | None, header_lang: HeaderLang) -> dict[str, Any]:
+    element: dict[str, Any] = {"action_id": ACTION_ID}
+    match spec.kind:
+        case "select":
+            element |= {
+                "type": "static_select",
+                "placeholder": _text("any"),
+                "options": [_option(v) for v in spec.options],
+            }
+            chosen = _match_option(prefill, spec.options)
+            if chosen is not None:
+                element["initial_option"] = _option(chosen)
+        case "tri":
+            options = [_option("yes", "Yes"), _option("no", "No"), _option(TRI_STATE_ANY, "Any")]
+            label = {"yes": "Yes", "no": "No", TRI_STATE_ANY: "Any"}
+            chosen = _tri_value(prefill)
+            element |= {
+                "type": "radio_buttons",
+                "options": options,
+                "initial_option": _option(chosen, label[chosen]),
+            }
+        case "text":
+            element["type"] = "plain_text_input"
+            if spec.max_length:
+                element["max_length"] = spec.max_length
+            if spec.placeholder:
+                element["placeholder"] = _text(spec.placeholder)
+            if prefill:
+                element["initial_value"] = prefill
+        case "number":
+            element |= {
+                "type": "number_input",
+                "is_decimal_allowed": False,
+                "min_value": "1",
+                "max_value": str(EXPORT_SIZE_MAX),
+            }
+            if prefill and prefill.strip().isdigit():
+                element["initial_value"] = prefill.strip()
+        case "datetime":
+            element["type"] = "datetimepicker"
+            seconds = _epoch_seconds(prefill) if prefill else None
+            if seconds is not None:
+                element["initial_date_time"] = seconds
+        case "headers":
+            options = [
+                _option(k, f"{k} · {names[header_lang]}") for k, names in HEADER_NAMES.items()
+            ]
+            wanted = _header_keys(prefill)
+            element |= {
+                "type": "multi_static_select",
+                "placeholder": _text("columns"),
+                "options": options,
+                "initial_options": [o for o in options if o["value"] in wanted],
+            }
+    return element
+
+
+def _match_option(raw: str | None, options: Sequence[str]) -> str | None:
+    if raw is None:
+        return None
+    lowered = raw.strip().lower()
+    return next((o for o in options if o.lower() == lowered), None)
+
+
+def _header_keys(raw: str | None) -> set[str]:
+    if not raw:
+        return set(HEADER_NAMES)
+    # Prefill may say `key` or `key:Display name`; the form selects keys.
+    keys = {part.split(":", 1)[0].strip() for part in raw.split(",")}
+    return (keys & set(HEADER_NAMES)) or set(HEADER_NAMES)
+
+
+def build_view(
+    context: FormContext,
+    *,
+    prefill: Mapping[str, str] | None = None,
+    header_lang: HeaderLang = "zh",
+    hints: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Build the export form, each input prefilled from `prefill` (raw field strings)."""
+    prefill = prefill or {}
+    hints = hints or {}
+    input_blocks: list[dict[str, Any]] = []
+    for spec in FIELDS:
+        block: dict[str, Any] = {
+            "type": "input",
+            "block_id": spec.key,
+            "optional": spec.kind != "headers",
+            "label": _text(spec.label),
+            "element": _element(spec, prefill.get(spec.key), header_lang),
+        }
+        hint = hints.get(spec.key) or spec.hint
+        if hint:
+            block["hint"] = _text(hint[:LABEL_MAX])
+        input_blocks.append(block)
+    intro = {
+        "type": "context",
+        "elements": [
+            {
+                "type": "mrkdwn",
+                "text": "Every filter is optional: leave a field empty to not filter on it. "
+                "The export runs under the bot's service account and is audited.",
+            }
+        ],
+    }
+    return {
+        "type": "modal",
+        "callback_id": CALLBACK_ID,
+        "title": _text("HSS container export"),
+        "submit": _text("Export"),
+        "close": _text("Cancel"),
+        "private_metadata": context.dump(),
+        "blocks": [intro, *input_blocks],
+    }
+
+
+def notice_view(title: str, text: str) -> dict[str, Any]:
+    """Build a one-message view that replaces the form (e.g. a refusal)."""
+    return {
+        "type": "modal",
+        "title": _text(title[:24]),
+        "close": _text("Close"),
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}],
+    }
+
+
+# --- reading the state ------------------------------------------------------------------
+
+
+def fields_from_state(values: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Turn `view.state.values` into raw field strings, leaving out what was not filled."""
+    fields: dict[str, str] = {}
+    for spec in FIELDS:
+        action = (values.get(spec.key) or {}).get(ACTION_ID)
+        if not isinstance(action, Mapping):
+            continue
+        raw = _raw_value(action)
+        if raw is not None:
+            fields[spec.key] = raw
+    return fields
+
+
+def _raw_value(action: Mapping[str, Any]) -> str | None:
+    kind = action.get("type")
+    if kind in {"plain_text_input", "number_input"}:
+        text = action.get("value")
+        return text.strip() or None if isinstance(text, str) else None
+    if kind in {"static_select", "radio_buttons"}:
+        option = action.get("selected_option")
+        value = option.get("value") if isinstance(option, Mapping) else None
+        return None if value in (None, TRI_STATE_ANY) else str(value)
+    if kind in {"multi_static_select", "checkboxes"}:
+        options: Iterable[Mapping[str, Any]] = action.get("selected_options") or ()
+        # Empty stays "" (not absent), so "no columns" is reported, not silently defaulted.
+        return ",".join(str(o["value"]) for o in options)
+    if kind == "datepicker":
+        day = action.get("selected_date")
+        return str(day) if day else None
+    if kind == "datetimepicker":
+        seconds = action.get("selected_date_time")
+        # Slack gives epoch seconds; the API (and the grammar) count milliseconds.
+        return str(int(seconds) * 1000) if seconds is not None else None
+    return None
+
+
+def errors_by_block(problems: Iterable[Problem]) -> dict[str, str]:
+    """Map problems to `response_action="errors"`: one message per block_id, all problems kept."""
+    errors: dict[str, list[str]] = {}
+    for problem in problems:
+        block_id = _ERROR_HOME.get(problem.key, problem.key)
+        message = field_error(problem)
+        if block_id not in BLOCK_IDS:
+            # No input holds it: show it, named, on the first input rather than lose it.
+            block_id, message = BLOCK_IDS[0], str(problem)
+        errors.setdefault(block_id, []).append(message)
+    return {key: "; ".join(msgs)[:LABEL_MAX] for key, msgs in errors.items()}
+
+
+def field_error(problem: Problem) -> str:
+    """Say what is wrong with one field, without repeating its name."""
+    text = f"accepted: {problem.accepted}"
+    if problem.given is not None:
+        given = problem.given if len(problem.given) <= 60 else problem.given[:59] + "…"
+        text = f"got {given!r}; {text}"
+    return f"{text} ({problem.hint})" if problem.hint else text
