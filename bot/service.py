@@ -9,6 +9,7 @@ command seen before (same dedupe key) never reaches HSS a second time.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -84,7 +85,11 @@ class TaskFollower(Protocol):
 
 
 class ExportService:
-    """Run export requests under the service account, audited, and report them."""
+    """Run export requests under the service account, audited, and report them.
+
+    `count(outcome)` is told every command's outcome (submitted, failed,
+    duplicate, invalid, denied): the metrics hook, kept free of Prometheus here.
+    """
 
     def __init__(
         self,
@@ -92,8 +97,11 @@ class ExportService:
         audit: AuditLog,
         notifier: Notifier,
         follower: TaskFollower | None = None,
+        *,
+        count: Callable[[str], None] = lambda _outcome: None,
     ) -> None:
         self._hss = hss
+        self._count = count
         self._audit = audit
         self._notifier = notifier
         self._follower = follower
@@ -108,6 +116,7 @@ class ExportService:
     ) -> ExportResult:
         """Audit, call HSS, audit the outcome, tell the user; never raise for expected failures."""
         result = await self._submit(actor, request, dedupe_key)
+        self._count(type(result).__name__.lower())
         match result:
             case Submitted():
                 ts = await self._notifier.export_submitted(reply, actor, request, result)
@@ -163,6 +172,7 @@ class ExportService:
         request: ExportRequest | None = None,
     ) -> int | None:
         """Record a refused command (bad input, access denied); return the entry id if written."""
+        self._count(outcome)
         record = request.as_audit_record() if request is not None else None
         try:
             return await self._audit.record_refusal(actor, outcome, str(error), record)

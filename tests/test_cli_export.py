@@ -259,3 +259,54 @@ async def test_wrong_secret_key_is_an_auth_error_without_the_key(
     assert "refused" in err
     assert SECRET_SK not in out + err
     assert fake_hss.tasks == {}
+
+
+# --- Audit -----------------------------------------------------------------------------
+
+
+async def test_export_from_a_terminal_is_audited_as_cli(
+    fake_hss: FakeHss, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A terminal export leaves a `cli` audit entry holding the task id and the body sent."""
+    use_fake(monkeypatch, fake_hss)
+    assert await asyncio.to_thread(main, ["export", "status=running"]) == 0
+    task_id = capsys.readouterr().out.strip()
+    assert await asyncio.to_thread(main, ["audit", "list", "--json"]) == 0
+    [entry] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    [call] = fake_hss.calls_for("create")
+    assert entry["source"] == "cli"
+    assert entry["outcome"] == "submitted"
+    assert entry["task_id"] == task_id
+    assert entry["request"]["body"] == call.body
+
+
+async def test_refused_terminal_export_is_audited_as_failed(
+    fake_hss: FakeHss, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An export HSS refuses is on record as `failed` with HSS's request id."""
+    use_fake(monkeypatch, fake_hss)
+    fake_hss.fail_next(400, op="create")
+    assert await asyncio.to_thread(main, ["export", "status=running"]) == 1
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["audit", "list", "--json"]) == 0
+    [entry] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    [call] = fake_hss.calls_for("create")
+    assert (entry["outcome"], entry["hss_request_id"]) == ("failed", call.request_id)
+
+
+async def test_unwritable_audit_log_means_nothing_is_sent(
+    fake_hss: FakeHss,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """With the audit log out of reach the export is refused and HSS is never called."""
+    use_fake(monkeypatch, fake_hss)
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the database folder should be")
+    monkeypatch.setenv("AUDIT_DB_URL", f"sqlite:///{blocker}/audit.db")
+    assert await asyncio.to_thread(main, ["export", "status=running"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("error: cannot create the audit database folder")
+    assert fake_hss.calls_for("create") == []

@@ -229,6 +229,12 @@ class SqlAuditLog:
         """Release connections."""
         await self._engine.dispose()
 
+    async def ping(self) -> bool:
+        """Tell whether the database answers (for /readyz); raise `AuditUnavailable` if not."""
+        async with self._reading() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+
     # --- Reading ------------------------------------------------------------------------
 
     async def list_entries(
@@ -537,7 +543,12 @@ def _sqlite_target(url: URL, *, create: bool) -> _Target:
         raise AuditUnavailable("the audit log needs a file: use sqlite:///path/to/audit.db")
     path = Path(database)
     if create:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise AuditUnavailable(
+                f"cannot create the audit database folder {path.parent} ({exc.strerror})"
+            ) from None
     elif not path.exists():
         raise AuditUnavailable(f"no audit database at {database}")
     return _Target(url, "sqlite", {"timeout": BUSY_TIMEOUT_SECONDS})

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, Final
 
+from bot.adapters.audit_store import open_audit_log
 from bot.adapters.hss import build_hss_client
-from bot.domain.errors import HssError, InvalidCommand, SettingsError
+from bot.domain.errors import AuditUnavailable, InvalidCommand, SettingsError
 from bot.domain.grammar import (
     Export,
     Help,
@@ -29,6 +32,8 @@ from bot.domain.grammar import (
     parse_tokens,
 )
 from bot.domain.model import ExportRequest
+from bot.ports import Actor, Hss
+from bot.service import ExportResult, ExportService, Failed, ReplyTo, Submitted
 from bot.settings import Settings, load_settings
 
 PROG: Final = "hss-export-bot export"
@@ -73,7 +78,8 @@ def run_export(
 ) -> int:
     """Parse `words` as `/hss-export` does, then send the export (or only show it); exit code.
 
-    This is the seam for the CLI's audit: a use case can take over from here.
+    A real export goes through `ExportService` like a Slack command: audited
+    (source `cli`, the OS user) before HSS is called, its outcome recorded after.
     """
     defaults = RequestDefaults(
         header_lang=settings.HSS_EXPORT_HEADER_LANG,
@@ -120,17 +126,54 @@ async def _send(settings: Settings, request: ExportRequest, *, dry_run: bool, as
             _note_placeholders(settings)
             _print_request(client.describe_create(request), request, as_json=as_json)
             return 0
-        task = await client.create_export_task(request)
-    except HssError as exc:
-        print(f"error: {exc.user_message()}", file=sys.stderr)
-        return 1
+        result = await _export_audited(settings, client, request)
     finally:
         await client.aclose()
+    if isinstance(result, Failed):
+        print(f"error: {result.error.user_message()}", file=sys.stderr)
+        return 1
+    assert isinstance(result, Submitted)  # a CLI run has no dedupe key: never a Duplicate
+    task = result.task
     if as_json:
         print(json.dumps({"task_id": task.task_id, "request_id": task.request_id}))
     else:
         print(task.task_id)
+    if not result.audit_complete:
+        print("warning: the audit log did not record the outcome", file=sys.stderr)
     return 0
+
+
+async def _export_audited(settings: Settings, client: Hss, request: ExportRequest) -> ExportResult:
+    """Run the export through the use case, so the terminal is audited like Slack (source cli)."""
+    try:
+        audit = await open_audit_log(settings.AUDIT_DB_URL)
+    except AuditUnavailable as exc:
+        return Failed(None, exc)
+    try:
+        service = ExportService(client, audit, _TerminalNotifier())
+        actor = Actor(team_id="cli", user_id=_os_user(), channel_id="terminal", source="cli")
+        return await service.export(actor, request, ReplyTo(channel_id="terminal"))
+    finally:
+        await audit.aclose()
+
+
+class _TerminalNotifier:
+    """The terminal is told by the exit code and stdout; nothing to post elsewhere."""
+
+    async def export_submitted(
+        self, reply: ReplyTo, actor: Actor, request: ExportRequest, result: Submitted
+    ) -> str | None:
+        return None
+
+    async def export_failed(self, reply: ReplyTo, actor: Actor, result: Failed) -> None:
+        return None
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid:{os.getuid()}"
 
 
 def _note_placeholders(settings: Settings) -> None:

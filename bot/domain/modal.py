@@ -150,10 +150,11 @@ def _element(spec: Field, prefill: str | None, header_lang: HeaderLang) -> dict[
     element: dict[str, Any] = {"action_id": ACTION_ID}
     match spec.kind:
         case "select":
+            # "Any" first: Slack offers no way to clear a select once something is picked.
             element |= {
                 "type": "static_select",
-                "placeholder": _text("any"),
-                "options": [_option(v) for v in spec.options],
+                "placeholder": _text("Any"),
+                "options": [_option(TRI_STATE_ANY, "Any"), *(_option(v) for v in spec.options)],
             }
             chosen = _match_option(prefill, spec.options)
             if chosen is not None:

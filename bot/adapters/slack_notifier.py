@@ -1,0 +1,216 @@
+"""Deliver the bot's answers through Slack's Web API, falling back so a task_id is never lost.
+
+`SlackNotifier` implements `bot.service.Notifier`. The channel message goes by
+`chat.postMessage`; when the bot cannot post there (not in the channel, a DM,
+rate limits that outlast the retries, Slack down) the same message goes to the
+command's `response_url` as `in_channel`, then to the user's DM with the app.
+If every route fails the task_id is still in the audit entry, and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any, Final
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.domain import blocks
+from bot.domain.blocks import Message
+from bot.domain.errors import SettingsError
+from bot.domain.model import ExportRequest
+from bot.ports import Actor, AuditEntry
+from bot.service import Failed, ReplyTo, Submitted
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SLACK_TIMEOUT_SECONDS: Final = 10
+# What can go wrong talking to Slack once slack_sdk's own retries are spent.
+SLACK_FAILURES: Final = (SlackClientError, aiohttp.ClientError, TimeoutError)
+
+
+def slack_retry_handlers() -> list[Any]:
+    """Return the retry handlers every Slack client here uses: rate limits and connection errors."""
+    return [
+        AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+    ]
+
+
+def build_web_client(settings: Settings) -> AsyncWebClient:
+    """Build the Web API client from settings: bot token, `SLACK_API_URL`, retry handlers."""
+    if settings.SLACK_BOT_TOKEN is None:
+        raise SettingsError(["SLACK_BOT_TOKEN is required (xoxb-…, from the app's OAuth page)"])
+    base_url = str(settings.SLACK_API_URL)
+    return AsyncWebClient(
+        token=settings.SLACK_BOT_TOKEN.get_secret_value(),
+        base_url=base_url if base_url.endswith("/") else base_url + "/",
+        timeout=SLACK_TIMEOUT_SECONDS,
+        retry_handlers=slack_retry_handlers(),
+    )
+
+
+def build_webhook(url: str) -> AsyncWebhookClient:
+    """Build a client for one `response_url`, with the same retry handlers."""
+    return AsyncWebhookClient(
+        url, timeout=SLACK_TIMEOUT_SECONDS, retry_handlers=slack_retry_handlers()
+    )
+
+
+def error_of(exc: BaseException) -> str:
+    """Name a Slack failure for the logs: Slack's error code, or the exception type."""
+    if isinstance(exc, SlackApiError):
+        # The body is JSON from the Web API, but plain text from a proxy or a 5xx.
+        data = getattr(exc.response, "data", None)
+        if isinstance(data, dict) and data.get("error"):
+            return str(data["error"])
+        return f"HTTP {getattr(exc.response, 'status_code', '?')}"
+    return type(exc).__name__
+
+
+class SlackNotifier:
+    """Post export outcomes to Slack: the channel first, then the fallbacks."""
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        *,
+        webhook: Callable[[str], AsyncWebhookClient] = build_webhook,
+    ) -> None:
+        self._client = client
+        self._webhook = webhook
+
+    async def export_submitted(
+        self, reply: ReplyTo, actor: Actor, request: ExportRequest, result: Submitted
+    ) -> str | None:
+        """Announce the task in the channel; return the message `ts` if it landed there."""
+        message = blocks.submitted(
+            user_id=actor.user_id,
+            record=request.as_audit_record(),
+            task_id=result.task.task_id,
+            request_id=result.task.request_id,
+            audit_complete=result.audit_complete,
+        )
+        context = {"task_id": result.task.task_id, "audit_entry": result.entry_id}
+        ts = await self.post_in_channel(reply.channel_id, message, context)
+        if ts is not None:
+            return ts
+        if await self._to_response_url(reply, message, "in_channel", context):
+            return None
+        await self._to_dm(actor.user_id, message, context)
+        return None
+
+    async def export_failed(self, reply: ReplyTo, actor: Actor, result: Failed) -> None:
+        """Tell the requester, privately, why no export was started."""
+        message = blocks.failed(result.error, entry_id=result.entry_id)
+        context = {"audit_entry": result.entry_id}
+        await self.tell_user(reply, actor, message, context)
+
+    async def tell_user(
+        self, reply: ReplyTo, actor: Actor, message: Message, context: dict[str, Any]
+    ) -> bool:
+        """Show a message to one user only: response_url, ephemeral, then DM; True if shown."""
+        if await self._to_response_url(reply, message, "ephemeral", context):
+            return True
+        try:
+            await self._client.chat_postEphemeral(
+                channel=reply.channel_id, user=actor.user_id, text=message.text,
+                blocks=message.blocks,
+            )  # fmt: skip
+        except SLACK_FAILURES as exc:
+            log.warning("chat.postEphemeral failed", extra={**context, "error": error_of(exc)})
+        else:
+            return True
+        return await self._to_dm(actor.user_id, message, context)
+
+    async def post_in_channel(
+        self, channel_id: str, message: Message, context: dict[str, Any]
+    ) -> str | None:
+        """Post to a channel; return the message `ts`, or None (logged) if Slack refused."""
+        try:
+            response = await self._client.chat_postMessage(
+                channel=channel_id, text=message.text, blocks=message.blocks,
+                unfurl_links=False, unfurl_media=False,
+            )  # fmt: skip
+        except SLACK_FAILURES as exc:
+            log.warning("chat.postMessage failed", extra={**context, "error": error_of(exc)})
+            return None
+        ts = response.get("ts")
+        return str(ts) if ts is not None else None
+
+    async def _to_response_url(
+        self, reply: ReplyTo, message: Message, response_type: str, context: dict[str, Any]
+    ) -> bool:
+        if not reply.response_url:
+            return False
+        try:
+            response = await self._webhook(reply.response_url).send(
+                text=message.text, blocks=message.blocks, response_type=response_type
+            )
+        except SLACK_FAILURES as exc:
+            log.warning("response_url post failed", extra={**context, "error": error_of(exc)})
+            return False
+        if response.status_code != 200:
+            log.warning(
+                "response_url post refused",
+                extra={**context, "error": f"HTTP {response.status_code}"},
+            )
+            return False
+        return True
+
+    async def _to_dm(self, user_id: str, message: Message, context: dict[str, Any]) -> bool:
+        # Posting to a user id lands in the user's Messages tab with the app (chat:write only).
+        if await self.post_in_channel(user_id, message, context) is not None:
+            return True
+        log.error("message could not be delivered to anyone; see the audit log", extra=context)
+        return False
+
+
+class AuditChannelMirror:
+    """Mirror each audit entry as one line in `AUDIT_CHANNEL_ID` (best effort, never raises).
+
+    Pass it as `open_audit_log(..., on_append=mirror)`. The audit log awaits
+    `on_append` after each commit, so with `spawn` (e.g. `Lifecycle.spawn`) the
+    post runs in the background and a slow or rate-limited Slack never delays
+    the HSS call that follows the audit entry.
+    """
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        channel_id: str,
+        *,
+        spawn: Callable[[Coroutine[Any, Any, None]], object] | None = None,
+    ) -> None:
+        self._client = client
+        self._channel_id = channel_id
+        self._spawn = spawn
+
+    async def __call__(self, entry: AuditEntry) -> None:
+        """Mirror one entry: in the background with `spawn`, else now."""
+        if self._spawn is not None:
+            self._spawn(self.post(entry))
+        else:
+            await self.post(entry)
+
+    async def post(self, entry: AuditEntry) -> None:
+        """Post one entry's line."""
+        task = f" · task `{blocks.escape(entry.task_id)}`" if entry.task_id else ""
+        text = (
+            f"audit #{entry.id} · <@{entry.user_id}> in <#{entry.channel_id}> · {entry.source} · "
+            f"*{entry.outcome}*{task} · {blocks.summarize(entry.request)}"
+        )
+        try:
+            await self._client.chat_postMessage(channel=self._channel_id, text=text)
+        except SLACK_FAILURES as exc:
+            log.warning(
+                "audit mirror post failed", extra={"audit_entry": entry.id, "error": error_of(exc)}
+            )

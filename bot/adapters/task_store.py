@@ -1,0 +1,306 @@
+"""Keep followed export tasks in the audit log's database, leased to one worker at a time.
+
+`open_task_store(url)` takes the same URL as the audit log (`AUDIT_DB_URL`,
+mapped to the same async drivers by `bot.adapters.audit_store`), so one
+database holds both, and creates the `tracked_tasks` table if it is missing.
+
+Claiming is the only read-then-write: PostgreSQL selects due rows `FOR UPDATE
+SKIP LOCKED`, so replicas claiming at once take disjoint tasks without waiting
+on each other; SQLite runs the claim under `BEGIN IMMEDIATE`, its database-wide
+write lock. Every other write is one `UPDATE … WHERE lease_owner = :me`, so a
+worker whose lease was taken over changes nothing. A lease is a deadline, not
+a connection: a dead replica's tasks are claimed again once it passes.
+Library errors leave this module only as `TaskStoreUnavailable`, without the
+database password.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Final
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+# The audit store owns URL mapping and engine set-up; sharing them keeps both in one database.
+from bot.adapters.audit_store import _WRITE, _engine, _resolve
+from bot.domain.errors import AuditUnavailable
+from bot.tracker import ACTIVE_STATES, FINAL_STATES, TaskStoreUnavailable, TrackedTask
+
+# Key of the PostgreSQL advisory lock that serializes this table's creation across replicas.
+SCHEMA_LOCK_KEY: Final = 0x6873735F7472616B  # "hss_trak"
+_STATES: Final = tuple(sorted(ACTIVE_STATES | FINAL_STATES))
+
+metadata = MetaData()
+
+tracked_tasks = Table(
+    "tracked_tasks",
+    metadata,
+    Column("task_id", String(256), primary_key=True),
+    # The audit entry (`seq` of its request record) the delivery is recorded against.
+    Column("entry_id", BigInteger, nullable=False),
+    Column("channel_id", String(255), nullable=False),
+    # The task_id message: updated as the task moves, and the thread the file goes to.
+    Column("thread_ts", String(64), nullable=True),
+    Column("user_id", String(255), nullable=False),
+    Column("enterprise_project_id", String(256), nullable=True),
+    # The request as audited (`{"query", "body"}` JSON), to render the message again.
+    Column("request", Text, nullable=True),
+    Column("hss_request_id", String(255), nullable=True),
+    Column("state", String(16), nullable=False),
+    # True once the state is final and both the audit record and the message are written.
+    Column("settled", Boolean, nullable=False),
+    # Times are Unix seconds (double precision), as the tracker's clock gives them.
+    Column("created_at", Double, nullable=False),
+    Column("next_poll_at", Double, nullable=False),
+    Column("poll_interval", Double, nullable=False),
+    Column("deadline", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("polls", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("file_id", String(256), nullable=True),
+    Column("file_name", String(1024), nullable=True),
+    Column("file_size", BigInteger, nullable=True),
+    Column("sha256", String(64), nullable=True),
+    Column("slack_file_id", String(64), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("error_request_id", String(255), nullable=True),
+    Column("audit_done", Boolean, nullable=False),
+    Column("message_done", Boolean, nullable=False),
+    Column("lease_owner", String(255), nullable=True),
+    Column("lease_until", Double, nullable=True),
+    CheckConstraint(
+        "state IN (" + ", ".join(f"'{s}'" for s in _STATES) + ")", name="tracked_tasks_state"
+    ),
+    Index("tracked_tasks_due", "settled", "next_poll_at"),
+)
+
+# Columns a worker may change; the identity of the task and its origin never change.
+_MUTABLE: Final = (
+    "state",
+    "next_poll_at",
+    "poll_interval",
+    "deadline",
+    "updated_at",
+    "polls",
+    "attempts",
+    "file_id",
+    "file_name",
+    "file_size",
+    "sha256",
+    "slack_file_id",
+    "error",
+    "error_request_id",
+    "audit_done",
+    "message_done",
+    "lease_owner",
+    "lease_until",
+)
+
+
+async def open_task_store(url: str, *, create: bool = True) -> SqlTaskStore:
+    """Connect to the task store at the audit log's URL, creating its table when `create`."""
+    try:
+        target = _resolve(url, create=create)
+    except AuditUnavailable as exc:
+        raise TaskStoreUnavailable(str(exc)) from None
+    store = SqlTaskStore(
+        _engine(target),
+        schema=target.schema,
+        password=target.url.password,
+    )
+    try:
+        if create:
+            await store.create_schema()
+    except BaseException:
+        await store.aclose()
+        raise
+    return store
+
+
+class SqlTaskStore:
+    """Tracked tasks over SQLAlchemy Core (implements `bot.tracker.TaskStore`)."""
+
+    def __init__(
+        self, engine: AsyncEngine, *, schema: str | None = None, password: str | None = None
+    ) -> None:
+        self._engine = engine
+        self._backend = engine.dialect.name
+        self._schema = schema
+        self._password = password
+        # SQLite: connections from this engine begin with BEGIN IMMEDIATE (see audit_store).
+        self._locking = engine.execution_options(**{_WRITE: True})
+
+    def __repr__(self) -> str:
+        return f"SqlTaskStore({self._backend})"
+
+    async def create_schema(self) -> None:
+        """Create the table (and the URL's PostgreSQL schema) if missing; safe to race."""
+        async with self._guard(), self._locking.begin() as conn:
+            if self._backend == "postgresql":
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY}
+                )
+                if self._schema:
+                    quoted = conn.dialect.identifier_preparer.quote(self._schema)
+                    await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
+            await conn.run_sync(metadata.create_all)
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        await self._engine.dispose()
+
+    # --- TaskStore -------------------------------------------------------------------------
+
+    async def add(self, task: TrackedTask) -> bool:
+        """Insert a task; return False if it was already tracked."""
+        try:
+            async with self._guard(), self._engine.begin() as conn:
+                await conn.execute(insert(tracked_tasks).values(**_columns(task)))
+        except TaskStoreUnavailable as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                return False
+            raise
+        return True
+
+    async def claim_due(
+        self, owner: str, now: float, lease_seconds: float, limit: int
+    ) -> list[TrackedTask]:
+        """Lease up to `limit` unsettled tasks that are due and not leased by a live worker."""
+        t = tracked_tasks
+        due = (
+            select(t.c.task_id)
+            .where(t.c.settled.is_(False))
+            .where(t.c.next_poll_at <= now)
+            .where(or_(t.c.lease_until.is_(None), t.c.lease_until <= now))
+            .order_by(t.c.next_poll_at)
+            .limit(limit)
+        )
+        if self._backend == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        async with self._guard(), self._locking.begin() as conn:
+            ids = list((await conn.execute(due)).scalars())
+            if not ids:
+                return []
+            await conn.execute(
+                update(t)
+                .where(t.c.task_id.in_(ids))
+                .values(lease_owner=owner, lease_until=now + lease_seconds)
+            )
+            rows = (await conn.execute(select(t).where(t.c.task_id.in_(ids)))).all()
+        tasks = {task.task_id: task for task in map(_task, rows)}
+        return [tasks[i] for i in ids]
+
+    async def save(self, task: TrackedTask, owner: str) -> bool:
+        """Write the task if `owner` still holds it; return False if the lease was taken."""
+        values = {name: getattr(task, name) for name in _MUTABLE}
+        values["settled"] = task.settled
+        return await self._update_owned(task.task_id, owner, values)
+
+    async def renew(self, task_id: str, owner: str, until: float) -> bool:
+        """Extend `owner`'s lease; return False if the lease was taken."""
+        return await self._update_owned(task_id, owner, {"lease_until": until})
+
+    async def release(self, owner: str, task_ids: list[str]) -> None:
+        """Give up `owner`'s leases on these tasks so any worker may claim them at once."""
+        if not task_ids:
+            return
+        t = tracked_tasks
+        async with self._guard(), self._engine.begin() as conn:
+            await conn.execute(
+                update(t)
+                .where(t.c.task_id.in_(task_ids), t.c.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None)
+            )
+
+    # --- reading (operators, tests) ---------------------------------------------------------
+
+    async def get(self, task_id: str) -> TrackedTask | None:
+        """Return one tracked task, or None."""
+        query = select(tracked_tasks).where(tracked_tasks.c.task_id == task_id)
+        async with self._guard(), self._engine.connect() as conn:
+            row = (await conn.execute(query)).one_or_none()
+        return None if row is None else _task(row)
+
+    async def list_tasks(self, *, unsettled_only: bool = False) -> list[TrackedTask]:
+        """Return tracked tasks, oldest first; only the unfinished ones if asked."""
+        query = select(tracked_tasks).order_by(tracked_tasks.c.created_at)
+        if unsettled_only:
+            query = query.where(tracked_tasks.c.settled.is_(False))
+        async with self._guard(), self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_task(row) for row in rows]
+
+    async def prune_settled(self, before: float) -> int:
+        """Delete settled tasks last changed before `before` (Unix seconds); return how many.
+
+        The audit log keeps what happened; these rows only steer the workers.
+        """
+        t = tracked_tasks
+        async with self._guard(), self._engine.begin() as conn:
+            result = await conn.execute(
+                delete(t).where(t.c.settled.is_(True), t.c.updated_at < before)
+            )
+        return int(result.rowcount)
+
+    # --- internals --------------------------------------------------------------------------
+
+    async def _update_owned(self, task_id: str, owner: str, values: dict[str, Any]) -> bool:
+        t = tracked_tasks
+        async with self._guard(), self._engine.begin() as conn:
+            result = await conn.execute(
+                update(t).where(t.c.task_id == task_id, t.c.lease_owner == owner).values(**values)
+            )
+        return bool(result.rowcount == 1)
+
+    @asynccontextmanager
+    async def _guard(self) -> AsyncIterator[None]:
+        """Turn the database's errors into `TaskStoreUnavailable` with a password-free message."""
+        try:
+            yield
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            raise TaskStoreUnavailable(self._describe(exc)) from exc
+
+    def _describe(self, exc: BaseException) -> str:
+        cause: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
+        lines = str(cause).strip().splitlines()
+        detail = (lines[0] if lines else "") or type(cause).__name__
+        if self._password:
+            detail = detail.replace(self._password, "***")
+        return f"task store unavailable ({self._backend}: {detail[:300]})"
+
+
+def _columns(task: TrackedTask) -> dict[str, Any]:
+    values = {c.name: getattr(task, c.name) for c in tracked_tasks.columns if c.name != "settled"}
+    values["request"] = None if task.request is None else json.dumps(task.request)
+    values["settled"] = task.settled
+    return values
+
+
+def _task(row: Row[Any]) -> TrackedTask:
+    data = dict(row._mapping)
+    data.pop("settled", None)
+    request = data.pop("request")
+    return TrackedTask(request=None if request is None else json.loads(request), **data)

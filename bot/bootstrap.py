@@ -1,0 +1,275 @@
+"""Wire everything once: settings in, a running bot out.
+
+The one place that builds clients, opens stores and connects the use case to
+its adapters. Nothing here runs at import time; `build_runtime` is awaited by
+the `serve`, `socket` and `demo` commands (and by end-to-end tests, which pass
+loopback fakes through `SLACK_API_URL` / `HSS_ENDPOINT`, never monkeypatches).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.adapters.audit_store import SqlAuditLog, open_audit_log
+from bot.adapters.hss import HssClient, build_hss_client
+from bot.adapters.slack_files import SlackFiles
+from bot.adapters.slack_notifier import AuditChannelMirror, SlackNotifier, build_web_client
+from bot.adapters.task_store import SqlTaskStore, open_task_store
+from bot.domain.model import ExportRequest
+from bot.entrypoints.slack_app import create_app
+from bot.entrypoints.web import EVENTS_PATH, HttpServer, start_http
+from bot.health import ReadinessCheck, add_ops_routes
+from bot.lifecycle import Lifecycle
+from bot.observability import Metrics, correlation, create_metrics
+from bot.ports import AuditEntry, CreatedTask, TaskStatus
+from bot.service import ExportService
+from bot.settings import Settings
+from bot.tracker import TaskTracker, TrackerConfig
+
+log = logging.getLogger(__name__)
+
+
+class InstrumentedHss:
+    """Time and count every HSS call (`bot_hss_request_seconds`, `bot_hss_errors_total`)."""
+
+    def __init__(self, inner: HssClient, metrics: Metrics) -> None:
+        self.inner = inner
+        self._metrics = metrics
+
+    async def create_export_task(self, request: ExportRequest) -> CreatedTask:
+        """Create an export task (see `HssClient`)."""
+        with self._metrics.time_hss("create_export_task"):
+            return await self.inner.create_export_task(request)
+
+    async def get_export_task(
+        self, task_id: str, enterprise_project_id: str | None = None
+    ) -> TaskStatus:
+        """Read a task's state (see `HssClient`)."""
+        with self._metrics.time_hss("get_export_task"):
+            return await self.inner.get_export_task(task_id, enterprise_project_id)
+
+    def download(
+        self, file_id: str, enterprise_project_id: str | None = None
+    ) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        """Stream an exported file (timed until the stream opens)."""
+        return self._timed_download(file_id, enterprise_project_id)
+
+    @asynccontextmanager
+    async def _timed_download(
+        self, file_id: str, enterprise_project_id: str | None
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        async with contextlib.AsyncExitStack() as stack:
+            with self._metrics.time_hss("download"):
+                download = self.inner.download(file_id, enterprise_project_id)
+                chunks = await stack.enter_async_context(download)
+            yield chunks
+
+    def describe_create(self, request: ExportRequest) -> dict[str, Any]:
+        """Describe the signed create call, secrets redacted (for `preview`)."""
+        return self.inner.describe_create(request)
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        await self.inner.aclose()
+
+
+@dataclass
+class Runtime:
+    """Everything one bot process runs on, built by `build_runtime`."""
+
+    settings: Settings
+    app: AsyncApp
+    service: ExportService
+    tracker: TaskTracker
+    audit: SqlAuditLog
+    tasks: SqlTaskStore
+    hss: InstrumentedHss
+    web_client: AsyncWebClient
+    lifecycle: Lifecycle
+    metrics: Metrics
+    files: SlackFiles
+    slack_ready: bool = False
+    _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def readiness_checks(self) -> list[ReadinessCheck]:
+        """Return the /readyz checks: Slack auth.test done, database reachable."""
+
+        async def slack() -> bool:
+            return self.slack_ready
+
+        return [ReadinessCheck("slack", slack), ReadinessCheck("database", self.audit.ping)]
+
+    async def check_slack(self) -> None:
+        """Call `auth.test` once so /readyz reflects whether the bot token works."""
+        try:
+            await self.web_client.auth_test()
+        except (SlackApiError, SlackClientError, OSError, TimeoutError) as exc:
+            log.error("Slack auth.test failed", extra={"error_type": type(exc).__name__})
+            self.slack_ready = False
+        else:
+            self.slack_ready = True
+
+    def start_background(self) -> None:
+        """Start the task tracker (resumable: its state is in the database)."""
+        self.lifecycle.spawn(self.tracker.run(), name="task-tracker", resumable=True)
+        self.metrics.tasks_in_flight.set_function(lambda: float(self.tracker.in_flight))
+
+    async def drain_and_close(self) -> None:
+        """Finish in-flight work (bounded by SHUTDOWN_GRACE_SECONDS), then release everything."""
+        report = await self.lifecycle.drain(self.settings.SHUTDOWN_GRACE_SECONDS)
+        log.info(
+            "drained",
+            extra={
+                "finished": report.finished,
+                "cancelled": report.cancelled,
+                "resumable_cancelled": report.resumable_cancelled,
+            },
+        )
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Release clients and stores, newest first."""
+        for close in reversed(self._closers):
+            with contextlib.suppress(Exception):
+                await close()
+        self._closers.clear()
+
+
+async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Runtime:
+    """Open the stores, build the clients and the Slack app, all from settings."""
+    metrics = create_metrics()
+    lifecycle = Lifecycle()
+    closers: list[Callable[[], Awaitable[None]]] = []
+    try:
+        web_client = build_web_client(settings)
+        on_append = _audit_listeners(settings, web_client, metrics, lifecycle)
+        audit = await open_audit_log(settings.AUDIT_DB_URL, on_append=on_append)
+        closers.append(audit.aclose)
+        tasks = await open_task_store(settings.AUDIT_DB_URL)
+        closers.append(tasks.aclose)
+        hss = InstrumentedHss(build_hss_client(settings), metrics)
+        closers.append(hss.aclose)
+        files = SlackFiles(web_client)
+        closers.append(files.aclose)
+        tracker = TaskTracker(tasks, hss, files, audit, TrackerConfig.from_settings(settings))
+        notifier = SlackNotifier(web_client)
+        service = ExportService(hss, audit, notifier, tracker, count=_counter(metrics))
+        app = create_app(
+            settings,
+            service=service,
+            hss=hss,
+            audit=audit,
+            web_client=web_client,
+            notifier=notifier,
+            lifecycle=lifecycle,
+            socket_mode=socket_mode,
+        )
+    except BaseException:
+        for close in reversed(closers):
+            with contextlib.suppress(Exception):
+                await close()
+        raise
+    return Runtime(
+        settings=settings,
+        app=app,
+        service=service,
+        tracker=tracker,
+        audit=audit,
+        tasks=tasks,
+        hss=hss,
+        web_client=web_client,
+        lifecycle=lifecycle,
+        metrics=metrics,
+        files=files,
+        _closers=closers,
+    )
+
+
+async def start_http_runtime(runtime: Runtime, host: str, port: int) -> HttpServer:
+    """Serve Slack and the operations routes over HTTP; return once listening."""
+
+    def configure(application: web.Application) -> None:
+        application.middlewares.append(_ack_timer(runtime.metrics))
+        add_ops_routes(application, runtime.readiness_checks(), runtime.metrics, runtime.lifecycle)
+
+    return await start_http(runtime.app, host, port, configure=configure)
+
+
+def _ack_timer(metrics: Metrics) -> Any:
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.path != EVENTS_PATH:
+            return await handler(request)
+        start = time.perf_counter()
+        # One request id ties this Slack request, its HSS calls and its audit entry together.
+        with correlation():
+            try:
+                return await handler(request)
+            finally:
+                metrics.ack_seconds.observe(time.perf_counter() - start)
+
+    return middleware
+
+
+def _counter(metrics: Metrics) -> Callable[[str], None]:
+    def count(outcome: str) -> None:
+        metrics.commands.labels(outcome).inc()
+
+    return count
+
+
+def _audit_listeners(
+    settings: Settings, web_client: AsyncWebClient, metrics: Metrics, lifecycle: Lifecycle
+) -> Callable[[AuditEntry], Awaitable[None]]:
+    mirror = (
+        AuditChannelMirror(
+            web_client,
+            settings.AUDIT_CHANNEL_ID,
+            spawn=lambda coro: lifecycle.spawn(coro, name="audit-mirror"),
+        )
+        if settings.AUDIT_CHANNEL_ID
+        else None
+    )
+
+    async def on_append(entry: AuditEntry) -> None:
+        record = entry.extra.get("record", {})
+        if record.get("kind") == "delivery" and entry.delivery is not None:
+            metrics.deliveries.labels("failed" if "error" in entry.delivery else "ok").inc()
+        if mirror is not None:
+            await mirror(entry)
+
+    return on_append
+
+
+async def run_until_stopped(
+    runtime: Runtime, serving: Callable[[], Coroutine[Any, Any, None]]
+) -> None:
+    """Run `serving` until SIGTERM/SIGINT, then drain and close (the graceful shutdown)."""
+    runtime.lifecycle.install_signal_handlers()
+    try:
+        server_task = asyncio.create_task(serving())
+        stop_task = asyncio.create_task(runtime.lifecycle.wait_for_stop())
+        done, _ = await asyncio.wait({server_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        if server_task in done:
+            stop_task.cancel()
+            server_task.result()  # a server that died on its own: raise its error
+        await runtime.drain_and_close()
+        server_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await server_task
+    finally:
+        runtime.lifecycle.remove_signal_handlers()

@@ -1,0 +1,1 @@
+"""Listener groups of the Slack app; each module has `register(app, deps)`."""

@@ -1,0 +1,138 @@
+"""`/hss-export`: verify access, ack within Slack's 3 seconds, then hand over to the use case.
+
+Everything before the ack is pure and fast (parse, policy); the HSS call and
+the reply happen after it. `help` is shown to anyone (it reveals only the
+grammar); every other form of the command needs access.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.adapters.slack_notifier import SLACK_FAILURES, error_of
+from bot.domain import blocks, modal
+from bot.domain.blocks import Message
+from bot.domain.errors import AccessDenied, AuditUnavailable, HssError, InvalidCommand
+from bot.domain.grammar import (
+    Command,
+    Export,
+    Form,
+    Help,
+    History,
+    OpenModal,
+    Preview,
+    Status,
+    help_text,
+    parse_command,
+)
+from bot.entrypoints.deps import AppDeps
+from bot.entrypoints.listeners.errors import reporting
+from bot.lifecycle import restarting_reply
+from bot.ports import Actor
+from bot.service import ReplyTo
+
+log = logging.getLogger(__name__)
+
+
+def register(app: AsyncApp, deps: AppDeps) -> None:
+    """Register the slash command listener."""
+
+    @app.command(deps.command)
+    async def hss_export(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
+        if deps.lifecycle.draining:
+            await ack(restarting_reply())
+            return
+        deps.track_this_run()
+        async with reporting(deps, ack, command):
+            await handle(deps, ack, command, client)
+
+
+async def ack_with(ack: AsyncAck, message: Message) -> None:
+    """Answer the command with an ephemeral message."""
+    await ack(text=message.text, blocks=message.blocks, response_type="ephemeral")
+
+
+async def handle(
+    deps: AppDeps, ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient
+) -> None:
+    """Run one `/hss-export`: access, then the command's own path."""
+    actor = Actor(command["team_id"], command["user_id"], command["channel_id"], "slash")
+    reply = ReplyTo(actor.channel_id, command.get("response_url"))
+    try:
+        parsed: Command | InvalidCommand = parse_command(command.get("text", ""), deps.defaults)
+    except InvalidCommand as exc:
+        parsed = exc
+    if not isinstance(parsed, Help):
+        decision = await deps.access.check(actor.user_id, actor.channel_id)
+        if not decision.allowed:
+            await ack_with(ack, blocks.refusal(decision.reason))
+            request = parsed.request if isinstance(parsed, Export | Preview) else None
+            await deps.service.refuse(actor, "denied", AccessDenied(decision.reason), request)
+            return
+    match parsed:
+        case InvalidCommand():
+            await ack_with(ack, blocks.problems(parsed))
+            await deps.service.refuse(actor, "invalid", parsed)
+        case Help():
+            await ack_with(ack, blocks.help_message(help_text(deps.command)))
+        case OpenModal():
+            await open_form(deps, ack, client, command, {})
+        case Form(prefill=prefill):
+            await open_form(deps, ack, client, command, prefill)
+        case Preview(request=request):
+            await ack_with(ack, blocks.preview(deps.describe(request)))
+        case Status(task_id=task_id):
+            await ack_with(ack, blocks.looking_up(f"task {task_id}"))
+            await deps.notifier.tell_user(reply, actor, await task_status(deps, task_id), {})
+        case History():
+            await ack_with(ack, blocks.looking_up("your latest exports"))
+            await deps.notifier.tell_user(reply, actor, await history(deps, actor), {})
+        case Export(request=request):
+            await ack_with(ack, blocks.requested())
+            # Slack retries carry the same trigger_id: one command, one export.
+            key = f"slash:{command['trigger_id']}"
+            await deps.service.export(actor, request, reply, dedupe_key=key)
+
+
+async def open_form(
+    deps: AppDeps,
+    ack: AsyncAck,
+    client: AsyncWebClient,
+    command: dict[str, Any],
+    prefill: dict[str, str],
+) -> None:
+    """Open the form first (trigger_ids expire in 3 s), then ack."""
+    context = modal.FormContext(command["channel_id"], command.get("response_url"))
+    view = modal.build_view(
+        context, prefill=prefill, header_lang=deps.settings.HSS_EXPORT_HEADER_LANG
+    )
+    try:
+        await client.views_open(trigger_id=command["trigger_id"], view=view)
+    except SLACK_FAILURES as exc:
+        log.warning("views.open failed", extra={"error": error_of(exc)})
+        await ack_with(ack, blocks.form_unavailable(deps.command))
+        return
+    await ack()
+
+
+async def task_status(deps: AppDeps, task_id: str) -> Message:
+    """Ask HSS for a task's state."""
+    try:
+        status = await deps.hss.get_export_task(task_id)
+    except HssError as exc:
+        return blocks.unavailable(f"look up task {task_id}", exc)
+    return blocks.task_status(status)
+
+
+async def history(deps: AppDeps, actor: Actor) -> Message:
+    """Read the caller's last ten commands from the audit log."""
+    try:
+        entries = await deps.audit.history(actor.user_id, 10)
+    except AuditUnavailable as exc:
+        return blocks.unavailable("read the audit log", exc)
+    return blocks.history(entries)

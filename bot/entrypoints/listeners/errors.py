@@ -1,0 +1,94 @@
+"""The one place unexpected errors are reported: logged with a reference, told to the user.
+
+Listeners run inside `reporting()`. It must not let an error escape: if one
+escapes a Bolt listener after `ack()`, Bolt resets the ack and Slack shows
+the user a timeout. So the error is logged (type and traceback, no payload),
+and the user gets an honest message with the reference: in the ack if none
+was sent yet, else privately through the command's reply URL. Errors outside
+listeners (Bolt's middleware) reach the app-wide handler registered here.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+
+from bot.domain import blocks, modal
+from bot.entrypoints.deps import AppDeps
+from bot.ports import Actor
+from bot.service import ReplyTo
+
+log = logging.getLogger(__name__)
+
+
+def register(app: AsyncApp, deps: AppDeps) -> None:
+    """Register the app-wide error handler (errors outside the listeners' own guard)."""
+
+    @app.error
+    async def unexpected(error: Exception, body: dict[str, Any]) -> None:
+        reference = log_unexpected(error)
+        await tell(deps, body, reference)
+
+
+def log_unexpected(error: BaseException) -> str:
+    """Log an unexpected error with a new reference id; return the reference."""
+    reference = secrets.token_hex(4)
+    # The type and traceback only: payloads and exception texts may carry user input.
+    log.error(
+        "unexpected error in a Slack listener",
+        extra={"reference": reference, "error_type": type(error).__name__},
+        exc_info=(type(error), error, error.__traceback__),
+    )
+    return reference
+
+
+@asynccontextmanager
+async def reporting(deps: AppDeps, ack: AsyncAck, body: dict[str, Any]) -> AsyncIterator[None]:
+    """Run a listener's body; report any unexpected error instead of letting it escape."""
+    try:
+        yield
+    except Exception as error:  # noqa: BLE001 - this is the one handler; it logs, with traceback
+        reference = log_unexpected(error)
+        if ack.response is not None:
+            await tell(deps, body, reference)
+        elif body.get("type") == "view_submission":
+            notice = modal.notice_view(
+                "Something went wrong", blocks.internal_error(reference).text
+            )
+            await ack(response_action="update", view=notice)
+        else:
+            message = blocks.internal_error(reference)
+            await ack(text=message.text, blocks=message.blocks, response_type="ephemeral")
+
+
+async def tell(deps: AppDeps, body: dict[str, Any], reference: str) -> None:
+    """Tell the user who sent `body` about an error, privately, if we know where."""
+    where = _reply_of(body)
+    if where is None:
+        return  # nothing to answer (Slack already shows the user a generic failure)
+    actor, reply = where
+    message = blocks.internal_error(reference)
+    await deps.notifier.tell_user(reply, actor, message, {"reference": reference})
+
+
+def _reply_of(body: dict[str, Any]) -> tuple[Actor, ReplyTo] | None:
+    if body.get("type") == "view_submission":
+        view = body.get("view") or {}
+        context = modal.FormContext.load(str(view.get("private_metadata") or ""))
+        user = (body.get("user") or {}).get("id")
+        if context is None or not user:
+            return None
+        team = str((body.get("team") or {}).get("id", ""))
+        actor = Actor(team, str(user), context.channel_id, "modal")
+        return actor, ReplyTo(context.channel_id, context.response_url)
+    channel_id, user_id = body.get("channel_id"), body.get("user_id")
+    if not (channel_id and user_id):
+        return None
+    actor = Actor(str(body.get("team_id", "")), str(user_id), str(channel_id), "slash")
+    return actor, ReplyTo(str(channel_id), body.get("response_url"))

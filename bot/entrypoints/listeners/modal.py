@@ -1,0 +1,61 @@
+"""The export form's submission: validate before the ack, so errors land on the fields.
+
+A valid form closes at once and the export runs after the ack, through the
+same use case as the slash command.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+
+from bot.domain import modal
+from bot.domain.errors import AccessDenied, InvalidCommand
+from bot.domain.grammar import build_request
+from bot.entrypoints.deps import AppDeps
+from bot.entrypoints.listeners.errors import reporting
+from bot.lifecycle import restarting_reply
+from bot.ports import Actor
+from bot.service import ReplyTo
+
+
+def register(app: AsyncApp, deps: AppDeps) -> None:
+    """Register the form's view_submission listener."""
+
+    @app.view(modal.CALLBACK_ID)
+    async def form_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        if deps.lifecycle.draining:
+            notice = modal.notice_view("Restarting", restarting_reply()["text"])
+            await ack(response_action="update", view=notice)
+            return
+        deps.track_this_run()
+        async with reporting(deps, ack, body):
+            await handle(deps, ack, body, view)
+
+
+async def handle(deps: AppDeps, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+    """Check access again, validate, ack (errors or close), then export."""
+    context = modal.FormContext.load(view.get("private_metadata") or "")
+    if context is None:
+        await ack(response_action="update", view=modal.notice_view("Form expired", modal.STALE))
+        return
+    user_id = body["user"]["id"]
+    actor = Actor(body["team"]["id"], user_id, context.channel_id, "modal")
+    decision = await deps.access.check(user_id, context.channel_id)
+    if not decision.allowed:
+        await ack(response_action="update", view=modal.notice_view("Not allowed", decision.reason))
+        await deps.service.refuse(actor, "denied", AccessDenied(decision.reason))
+        return
+    try:
+        request = build_request(modal.fields_from_state(view["state"]["values"]), deps.defaults)
+    except InvalidCommand as exc:
+        await ack(response_action="errors", errors=modal.errors_by_block(exc.problems))
+        await deps.service.refuse(actor, "invalid", exc)
+        return
+    await ack()
+    # A double submit of the same view carries the same id and hash: one export.
+    key = f"view:{view['id']}:{view['hash']}"
+    reply = ReplyTo(context.channel_id, context.response_url)
+    await deps.service.export(actor, request, reply, dedupe_key=key)

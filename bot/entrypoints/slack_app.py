@@ -1,0 +1,104 @@
+"""Build the Slack app: one factory, from settings and the collaborators it is handed.
+
+`create_app` wires the Bolt `AsyncApp` (the Web API client, request
+verification, the listener groups) and nothing else: no I/O at import or build
+time. The same app serves HTTP mode (`bot.entrypoints.web`) and Socket Mode
+(`bot.entrypoints.socket`). Work a listener does after its ack is tracked by the
+`Lifecycle`, so a graceful shutdown can wait for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, cast
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.access import AccessControl, AccessPolicy, SlackUsergroups
+from bot.adapters.slack_notifier import SlackNotifier, build_web_client
+from bot.domain.errors import SettingsError
+from bot.domain.grammar import RequestDefaults
+from bot.domain.model import ExportRequest
+from bot.entrypoints.deps import AppDeps, Describe
+from bot.entrypoints.listeners import commands, errors, modal
+from bot.lifecycle import Lifecycle
+from bot.ports import AuditLog, Hss
+from bot.service import ExportService
+from bot.settings import Settings
+
+__all__ = ["AppDeps", "create_app", "plain_description"]
+
+
+def plain_description(request: ExportRequest) -> dict[str, Any]:
+    """Describe a create call without an HSS client: query and body as they would be sent."""
+    return {
+        "method": "POST",
+        "path": "/v5/{project_id}/container/export-task",
+        "query": request.query_params(),
+        "body": request.body_json(),
+    }
+
+
+def create_app(
+    settings: Settings,
+    *,
+    service: ExportService,
+    hss: Hss,
+    audit: AuditLog,
+    web_client: AsyncWebClient | None = None,
+    access: AccessControl | None = None,
+    notifier: SlackNotifier | None = None,
+    lifecycle: Lifecycle | None = None,
+    describe: Describe | None = None,
+    socket_mode: bool = False,
+) -> AsyncApp:
+    """Build the Bolt app with every listener group registered.
+
+    HTTP mode needs SLACK_SIGNING_SECRET (every request is verified, a bad or
+    stale signature gets 401); Socket Mode needs none. Each listener run is
+    tracked by `lifecycle` (its post-ack work is what a graceful shutdown waits
+    for), and while it drains, commands get the "restarting" reply instead.
+    `describe` renders `preview`: by default the HSS client's `describe_create`.
+    """
+    problems = []
+    if settings.SLACK_BOT_TOKEN is None and web_client is None:
+        problems.append("SLACK_BOT_TOKEN is required (xoxb-…, from the app's OAuth page)")
+    if not socket_mode and settings.SLACK_SIGNING_SECRET is None:
+        problems.append("SLACK_SIGNING_SECRET is required for HTTP mode (app's Basic Information)")
+    if problems:
+        raise SettingsError(problems)
+    client = web_client if web_client is not None else build_web_client(settings)
+    secret = settings.SLACK_SIGNING_SECRET
+    app = AsyncApp(
+        client=client,
+        # Given explicitly, so Bolt never falls back to reading the environment itself.
+        signing_secret=secret.get_secret_value() if secret is not None else "",
+        request_verification_enabled=secret is not None,
+        logger=logging.getLogger("bot.slack.bolt"),
+        name="hss-export-bot",
+    )
+    deps = AppDeps(
+        settings=settings,
+        service=service,
+        hss=hss,
+        audit=audit,
+        access=access
+        or AccessControl(AccessPolicy.from_settings(settings), SlackUsergroups(client)),
+        notifier=notifier or SlackNotifier(client),
+        describe=describe if describe is not None else _describer(hss),
+        defaults=RequestDefaults(
+            header_lang=settings.HSS_EXPORT_HEADER_LANG,
+            enterprise_project_id=settings.HSS_ENTERPRISE_PROJECT_ID,
+        ),
+        lifecycle=lifecycle if lifecycle is not None else Lifecycle(),
+    )
+    for group in (commands, modal, errors):
+        group.register(app, deps)
+    return app
+
+
+def _describer(hss: Hss) -> Describe:
+    # HssClient can show the signed call (headers redacted); any other Hss gets the plain view.
+    method = getattr(hss, "describe_create", None)
+    return cast(Describe, method) if callable(method) else plain_description

@@ -1,0 +1,139 @@
+"""Serve the Slack app over HTTP: POST /slack/events, GET /healthz, and room for more routes.
+
+Bolt verifies each request's signature and age (401 otherwise) before any
+listener runs; aiohttp refuses bodies over `max_body` bytes (413) before Bolt
+sees them. `configure(application)` adds more routes (`bot.health.add_ops_routes`
+for /healthz, /readyz, /metrics); a plain /healthz is served only if it adds none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH: Final = "/slack/events"
+HEALTH_PATH: Final = "/healthz"
+MAX_BODY_BYTES: Final = 64 * 1024  # Slack's payloads are a few kB; a modal's state well under this
+SHUTDOWN_TIMEOUT_SECONDS: Final = 10.0
+
+Configure = Callable[[web.Application], None]
+
+
+def build_web_application(
+    bolt_app: AsyncApp,
+    *,
+    ready: Callable[[], bool] = lambda: True,
+    configure: Configure | None = None,
+    max_body: int = MAX_BODY_BYTES,
+) -> web.Application:
+    """Build the aiohttp application that hands Slack's requests to Bolt."""
+
+    async def events(request: web.Request) -> web.Response:
+        bolt_response = await bolt_app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
+
+    async def healthz(_request: web.Request) -> web.Response:
+        if ready():
+            return web.Response(text="ok")
+        return web.Response(status=503, text="not ready")
+
+    application = web.Application(client_max_size=max_body)
+    application.router.add_post(EVENTS_PATH, events)
+    if configure is not None:
+        configure(application)
+    if not any(
+        r.method == "GET" and r.resource is not None and r.resource.canonical == HEALTH_PATH
+        for r in application.router.routes()
+    ):
+        application.router.add_get(HEALTH_PATH, healthz)
+    return application
+
+
+class HttpServer:
+    """A running HTTP server: where it listens, and how to stop it."""
+
+    def __init__(self, runner: web.AppRunner, host: str, port: int) -> None:
+        self._runner = runner
+        self.host = host
+        self.port = port
+        self.accepting = True
+
+    @property
+    def url(self) -> str:
+        """Return the base URL (loopback when bound to every interface)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"
+
+    async def close(self) -> None:
+        """Stop accepting, let requests in progress finish, release the port."""
+        self.accepting = False
+        await self._runner.cleanup()
+
+
+async def start_http(
+    bolt_app: AsyncApp,
+    host: str = "0.0.0.0",  # noqa: S104 - a container's port is published by its runtime
+    port: int = 3000,
+    *,
+    configure: Configure | None = None,
+    max_body: int = MAX_BODY_BYTES,
+    shutdown_timeout: float = SHUTDOWN_TIMEOUT_SECONDS,
+) -> HttpServer:
+    """Start serving and return at once; port 0 picks a free port (see `HttpServer.port`)."""
+    server: HttpServer | None = None
+    application = build_web_application(
+        bolt_app,
+        ready=lambda: server is not None and server.accepting,
+        configure=configure,
+        max_body=max_body,
+    )
+    runner = web.AppRunner(
+        application, handle_signals=False, access_log=None, shutdown_timeout=shutdown_timeout
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = port
+    for address in runner.addresses:
+        if isinstance(address, tuple):
+            bound = int(address[1])
+            break
+    server = HttpServer(runner, host, bound)
+    log.info("listening for Slack", extra={"host": host, "port": bound, "path": EVENTS_PATH})
+    return server
+
+
+async def serve_http(
+    bolt_app: AsyncApp,
+    host: str = "0.0.0.0",  # noqa: S104 - see start_http
+    port: int = 3000,
+    *,
+    stop: asyncio.Event | None = None,
+    configure: Configure | None = None,
+    on_started: Callable[[HttpServer], Awaitable[None]] | None = None,
+    max_body: int = MAX_BODY_BYTES,
+    shutdown_timeout: float = SHUTDOWN_TIMEOUT_SECONDS,
+) -> None:
+    """Serve until `stop` is set (or the task is cancelled), then close the server."""
+    server = await start_http(
+        bolt_app,
+        host,
+        port,
+        configure=configure,
+        max_body=max_body,
+        shutdown_timeout=shutdown_timeout,
+    )
+    try:
+        if on_started is not None:
+            await on_started(server)
+        await (stop if stop is not None else asyncio.Event()).wait()
+    finally:
+        await server.close()

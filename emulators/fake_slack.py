@@ -1,0 +1,866 @@
+"""A fake Slack on 127.0.0.1: the Web API calls the bot makes, response_urls, uploads, Socket Mode.
+
+It plays both sides Slack plays: the server the bot calls (`/api/<method>`,
+checked against the bot token, every call recorded, errors injectable per
+method and channel), and the client that calls the bot (`slash_command` and
+`view_submission` build requests signed with the signing secret, like Slack's;
+`deliver` posts one with Slack's 3-second patience; `socket_dispatch` sends an
+envelope over Socket Mode and returns the ack). Tests and the local demo use it;
+it imports nothing from `bot`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import secrets
+import time
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import aiohttp
+from aiohttp import WSMsgType, web
+
+DEFAULT_BOT_TOKEN: Final = "xoxb-fake-bot-token-0000"  # noqa: S105 - the fake's own
+DEFAULT_APP_TOKEN: Final = "xapp-1-fake-app-token-0000"  # noqa: S105 - the fake's own
+DEFAULT_SIGNING_SECRET: Final = "fake-signing-secret-0000"  # noqa: S105 - the fake's own
+SLACK_ACK_SECONDS: Final = 3.0  # Slack shows "operation_timeout" after this
+TRIGGER_TTL_SECONDS: Final = 3.0
+RESPONSE_URL_USES: Final = 5
+
+
+def sign(secret: str, body: bytes, timestamp: int) -> dict[str, str]:
+    """Return Slack's signature headers (v0) for a request body sent at `timestamp`."""
+    base = b"v0:" + str(timestamp).encode() + b":" + body
+    digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return {
+        "X-Slack-Request-Timestamp": str(timestamp),
+        "X-Slack-Signature": f"v0={digest}",
+    }
+
+
+# --- records ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    """One Web API call the fake received (the token is checked, never recorded)."""
+
+    method: str
+    params: dict[str, Any]
+    at: float
+
+
+@dataclass
+class Posted:
+    """A message the bot posted (chat.postMessage / chat.postEphemeral), as Slack keeps it."""
+
+    channel: str
+    text: str | None
+    blocks: list[dict[str, Any]]
+    ts: str
+    thread_ts: str | None = None
+    ephemeral_user: str | None = None
+
+    @property
+    def all_text(self) -> str:
+        """Return the notification text and every text in the blocks, for assertions."""
+        return (self.text or "") + "\n" + _block_text(self.blocks)
+
+
+@dataclass(frozen=True)
+class ResponsePost:
+    """A message the bot sent to a response_url."""
+
+    url: str
+    channel: str
+    user_id: str
+    body: dict[str, Any]
+
+    @property
+    def response_type(self) -> str:
+        """Return `in_channel` or `ephemeral` (Slack's default)."""
+        return str(self.body.get("response_type") or "ephemeral")
+
+    @property
+    def all_text(self) -> str:
+        """Return the text and every text in the blocks, for assertions."""
+        return str(self.body.get("text") or "") + "\n" + _block_text(self.body.get("blocks"))
+
+
+@dataclass
+class OpenedView:
+    """A modal the bot opened with views.open."""
+
+    id: str
+    hash: str
+    trigger_id: str
+    user_id: str
+    view: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """A file shared through files.getUploadURLExternal + upload + files.completeUploadExternal."""
+
+    id: str
+    filename: str
+    title: str | None
+    data: bytes
+    channel_id: str | None
+    thread_ts: str | None
+    initial_comment: str | None
+
+    @property
+    def size(self) -> int:
+        """Return the file's size in bytes."""
+        return len(self.data)
+
+    @property
+    def sha256(self) -> str:
+        """Return the hex SHA-256 of the bytes received."""
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """A request Slack would send the app: body, headers, and the ids it carries."""
+
+    body: bytes
+    headers: dict[str, str]
+    trigger_id: str | None = None
+    response_url: str | None = None
+
+    def with_headers(self, **headers: str) -> SignedRequest:
+        """Return a copy with some headers replaced (to forge or age a request)."""
+        return SignedRequest(
+            self.body, {**self.headers, **headers}, self.trigger_id, self.response_url
+        )
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the app answered Slack: status, body, and how long it took."""
+
+    status: int | None
+    text: str
+    elapsed: float
+
+    @property
+    def timed_out(self) -> bool:
+        """Tell whether Slack would have shown the user a timeout."""
+        return self.status is None or self.elapsed > SLACK_ACK_SECONDS
+
+    @property
+    def json(self) -> dict[str, Any]:
+        """Return the body as JSON (an empty dict for an empty body)."""
+        loaded = json.loads(self.text) if self.text.strip() else {}
+        return loaded if isinstance(loaded, dict) else {}
+
+
+@dataclass
+class _Fault:
+    method: str
+    error: str
+    status: int
+    retry_after: int | None
+    times: int
+    channel: str | None
+
+
+@dataclass
+class _Trigger:
+    user_id: str
+    expires: float
+    used: bool = False
+
+
+@dataclass
+class _ResponseUrl:
+    channel: str
+    user_id: str
+    uses_left: int = RESPONSE_URL_USES
+
+
+@dataclass
+class _Upload:
+    filename: str
+    length: int
+    data: bytes | None = None
+
+
+@dataclass
+class _Socket:
+    ws: web.WebSocketResponse
+    acks: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+
+
+def _block_text(blocks: Any) -> str:
+    """Collect every `text` string inside Block Kit JSON."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "text" and isinstance(value, str):
+                    found.append(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(blocks)
+    return "\n".join(found)
+
+
+# --- the fake --------------------------------------------------------------------------
+
+
+class FakeSlack:
+    """Slack's Web API, response_urls, file uploads and Socket Mode, on a loopback port."""
+
+    def __init__(
+        self,
+        *,
+        bot_token: str = DEFAULT_BOT_TOKEN,
+        app_token: str = DEFAULT_APP_TOKEN,
+        signing_secret: str = DEFAULT_SIGNING_SECRET,
+        team_id: str = "T0FAKE",
+        bot_user_id: str = "U0BOT",
+        trigger_ttl: float = TRIGGER_TTL_SECONDS,
+    ) -> None:
+        self.bot_token = bot_token
+        self.app_token = app_token
+        self.signing_secret = signing_secret
+        self.team_id = team_id
+        self.bot_user_id = bot_user_id
+        self.trigger_ttl = trigger_ttl
+        # Configuration tests change.
+        self.usergroups: dict[str, list[str]] = {}
+        self.channel_errors: dict[str, str] = {}  # chat.* on this channel -> this error
+        self.response_urls_broken = False  # response_url posts answer 500
+        # Records.
+        self.calls: list[Call] = []
+        self.messages: list[Posted] = []
+        self.ephemerals: list[Posted] = []
+        self.responses: list[ResponsePost] = []
+        self.views: list[OpenedView] = []
+        self.files: list[UploadedFile] = []
+        self.socket_connections = 0
+        self._faults: list[_Fault] = []
+        self._triggers: dict[str, _Trigger] = {}
+        self._response_urls: dict[str, _ResponseUrl] = {}
+        self._uploads: dict[str, _Upload] = {}
+        self._sockets: list[_Socket] = []
+        self._socket_ready = asyncio.Condition()
+        self._ts = itertools.count(1)
+        self._ids = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> FakeSlack:
+        """Listen on a free loopback port."""
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/response/{key}", self._response_url)
+        app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_get("/socket-mode", self._socket)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self._port = int(self._runner.addresses[0][1])
+        return self
+
+    async def stop(self) -> None:
+        """Close Socket Mode connections and stop listening."""
+        for sock in list(self._sockets):
+            await sock.ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeSlack:
+        return await self.start()
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.stop()
+
+    @property
+    def url(self) -> str:
+        """Return the server's base URL."""
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def api_url(self) -> str:
+        """Return the Web API base URL, for SLACK_API_URL."""
+        return f"{self.url}/api/"
+
+    # --- configuration -----------------------------------------------------------------
+
+    def fail(
+        self,
+        method: str,
+        error: str = "internal_error",
+        *,
+        status: int = 200,
+        retry_after: int | None = None,
+        times: int = 1,
+        channel: str | None = None,
+    ) -> None:
+        """Make the next `times` calls of `method` (on `channel`, if given) fail this way.
+
+        `status=429` answers like Slack's rate limiter (Retry-After header, error
+        `ratelimited`); `status>=500` answers a bare server error; else `ok: false`.
+        """
+        self._faults.append(_Fault(method, error, status, retry_after, times, channel))
+
+    # --- what the bot did --------------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[Call]:
+        """Return the calls of one Web API method, in order."""
+        return [c for c in self.calls if c.method == method]
+
+    def messages_in(self, channel: str) -> list[Posted]:
+        """Return the messages posted to one channel."""
+        return [m for m in self.messages if m.channel == channel]
+
+    def view(self, view_id: str | None = None) -> OpenedView:
+        """Return an opened view (the latest if no id is given)."""
+        if view_id is None:
+            return self.views[-1]
+        return next(v for v in self.views if v.id == view_id)
+
+    def everything_received(self) -> str:
+        """Return every parameter, message and response the fake received, as one text."""
+        parts = [json.dumps(c.params, ensure_ascii=False, default=str) for c in self.calls]
+        parts += [json.dumps(r.body, ensure_ascii=False) for r in self.responses]
+        parts += [f.data.decode("utf-8", "replace") for f in self.files]
+        return "\n".join(parts)
+
+    # --- Slack calling the app ---------------------------------------------------------
+
+    def slash_command(
+        self,
+        text: str,
+        *,
+        user_id: str = "U0ALICE",
+        channel_id: str = "C0EXPORTS",
+        command: str = "/hss-export",
+        trigger_id: str | None = None,
+        timestamp: int | None = None,
+        secret: str | None = None,
+    ) -> SignedRequest:
+        """Build the signed request Slack sends when a user types the command."""
+        trigger_id = trigger_id or self.issue_trigger(user_id)
+        response_url = self.issue_response_url(channel_id, user_id)
+        form = {
+            "token": "deprecated-verification-token",
+            "team_id": self.team_id,
+            "team_domain": "fake",
+            "channel_id": channel_id,
+            "channel_name": "directmessage" if channel_id.startswith("D") else "exports",
+            "user_id": user_id,
+            "user_name": user_id.lower(),
+            "command": command,
+            "text": text,
+            "api_app_id": "A0FAKE",
+            "is_enterprise_install": "false",
+            "response_url": response_url,
+            "trigger_id": trigger_id,
+        }
+        body = urllib.parse.urlencode(form).encode()
+        return self._signed(body, timestamp, secret, trigger_id, response_url)
+
+    def view_submission(
+        self,
+        view_id: str | None = None,
+        values: Mapping[str, Any] | None = None,
+        *,
+        user_id: str | None = None,
+        timestamp: int | None = None,
+        secret: str | None = None,
+    ) -> SignedRequest:
+        """Build the signed request Slack sends when the user submits an opened modal.
+
+        `values` maps block_id to what the user chose: a string (option value,
+        text, `YYYY-MM-DD`), a list of option values, an int (datetimepicker
+        epoch seconds), or None to clear. Untouched inputs keep their initial values.
+        """
+        opened = self.view(view_id)
+        user_id = user_id or opened.user_id
+        state = self._state(opened.view, values or {})
+        trigger_id = self.issue_trigger(user_id)
+        view = {
+            **opened.view,
+            "id": opened.id,
+            "team_id": self.team_id,
+            "hash": opened.hash,
+            "root_view_id": opened.id,
+            "app_id": "A0FAKE",
+            "bot_id": "B0FAKE",
+            "state": {"values": state},
+        }
+        payload = {
+            "type": "view_submission",
+            "team": {"id": self.team_id, "domain": "fake"},
+            "user": {"id": user_id, "username": user_id.lower(), "team_id": self.team_id},
+            "api_app_id": "A0FAKE",
+            "token": "deprecated-verification-token",
+            "trigger_id": trigger_id,
+            "view": view,
+            "response_urls": [],
+            "is_enterprise_install": False,
+        }
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+        return self._signed(body, timestamp, secret, trigger_id, None)
+
+    async def deliver(self, url: str, request: SignedRequest) -> Delivery:
+        """POST a request to the app as Slack does, giving up after Slack's 3 seconds."""
+        headers = {"Content-Type": "application/x-www-form-urlencoded", **request.headers}
+        started = time.monotonic()
+        timeout = aiohttp.ClientTimeout(total=SLACK_ACK_SECONDS + 0.5)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            try:
+                async with session.post(url, data=request.body, headers=headers) as response:
+                    text = await response.text()
+                    return Delivery(response.status, text, time.monotonic() - started)
+            except TimeoutError:
+                return Delivery(None, "", time.monotonic() - started)
+
+    def issue_trigger(self, user_id: str) -> str:
+        """Mint a trigger_id, valid for one views.open within a few seconds."""
+        trigger_id = f"{next(self._ids)}.{secrets.token_hex(6)}"
+        self._triggers[trigger_id] = _Trigger(user_id, time.monotonic() + self.trigger_ttl)
+        return trigger_id
+
+    def issue_response_url(self, channel_id: str, user_id: str) -> str:
+        """Mint a response_url for a command in a channel."""
+        key = secrets.token_hex(8)
+        self._response_urls[key] = _ResponseUrl(channel_id, user_id)
+        return f"{self.url}/response/{key}"
+
+    def _signed(
+        self,
+        body: bytes,
+        timestamp: int | None,
+        secret: str | None,
+        trigger_id: str | None,
+        response_url: str | None,
+    ) -> SignedRequest:
+        ts = int(time.time()) if timestamp is None else timestamp
+        headers = sign(self.signing_secret if secret is None else secret, body, ts)
+        return SignedRequest(body, headers, trigger_id, response_url)
+
+    # --- Socket Mode -------------------------------------------------------------------
+
+    async def wait_for_socket(self, connections: int = 1, wait_seconds: float = 5.0) -> None:
+        """Wait until the app has opened `connections` Socket Mode connections in all."""
+        async with asyncio.timeout(wait_seconds), self._socket_ready:
+            await self._socket_ready.wait_for(
+                lambda: self.socket_connections >= connections and bool(self._sockets)
+            )
+
+    async def drop_sockets(self) -> None:
+        """Close every Socket Mode connection from Slack's side (the app should reconnect)."""
+        for sock in list(self._sockets):
+            await sock.ws.close()
+
+    async def socket_dispatch(
+        self, kind: str, payload: dict[str, Any], ack_seconds: float = SLACK_ACK_SECONDS
+    ) -> dict[str, Any]:
+        """Send an envelope (`slash_commands`, `interactive`) and return the app's ack payload."""
+        await self.wait_for_socket()
+        sock = self._sockets[-1]
+        envelope_id = secrets.token_hex(8)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        sock.acks[envelope_id] = future
+        await sock.ws.send_json(
+            {
+                "envelope_id": envelope_id,
+                "type": kind,
+                "payload": payload,
+                "accepts_response_payload": True,
+                "retry_attempt": 0,
+                "retry_reason": "",
+            }
+        )
+        async with asyncio.timeout(ack_seconds):
+            return await future
+
+    async def socket_send(self, request: SignedRequest) -> dict[str, Any]:
+        """Send what `slash_command` / `view_submission` built over Socket Mode; return the ack."""
+        form = dict(urllib.parse.parse_qsl(request.body.decode()))
+        if "payload" in form:
+            return await self.socket_dispatch("interactive", json.loads(form["payload"]))
+        return await self.socket_dispatch("slash_commands", form)
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        sock = _Socket(ws)
+        self._sockets.append(sock)
+        self.socket_connections += 1
+        await ws.send_json(
+            {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0FAKE"}}
+        )
+        async with self._socket_ready:
+            self._socket_ready.notify_all()
+        try:
+            async for message in ws:
+                if message.type != WSMsgType.TEXT:
+                    continue
+                data = json.loads(message.data)
+                future = sock.acks.pop(str(data.get("envelope_id")), None)
+                if future is not None and not future.done():
+                    future.set_result(data.get("payload") or {})
+        finally:
+            self._sockets.remove(sock)
+        return ws
+
+    # --- the Web API -------------------------------------------------------------------
+
+    async def _api(self, request: web.Request) -> web.StreamResponse:
+        method = request.match_info["method"]
+        params = await _params(request)
+        token = _bearer(request) or str(params.pop("token", "") or "")
+        params.pop("token", None)
+        self.calls.append(Call(method, params, time.time()))
+        expected = self.app_token if method == "apps.connections.open" else self.bot_token
+        if not token:
+            return _error("not_authed")
+        if not hmac.compare_digest(token, expected):
+            return _error("invalid_auth")
+        fault = self._fault(method, params)
+        if fault is not None:
+            return fault
+        handler = getattr(self, "_m_" + method.replace(".", "_"), None)
+        if handler is None:
+            return _error("unknown_method", status=404)
+        result: web.StreamResponse = await handler(params)
+        return result
+
+    def _fault(self, method: str, params: Mapping[str, Any]) -> web.Response | None:
+        for fault in self._faults:
+            if fault.method != method or fault.times <= 0:
+                continue
+            if fault.channel is not None and params.get("channel", params.get("channel_id")) != (
+                fault.channel
+            ):
+                continue
+            fault.times -= 1
+            if fault.status == 429:
+                headers = {"Retry-After": str(fault.retry_after or 0)}
+                return _error("ratelimited", status=429, headers=headers)
+            if fault.status >= 500:
+                return web.Response(status=fault.status, text="upstream connect error")
+            return _error(fault.error, status=fault.status)
+        return None
+
+    async def _m_auth_test(self, _params: dict[str, Any]) -> web.Response:
+        return _ok(
+            url="https://fake.slack.com/",
+            team="Fake",
+            user="hss-export",
+            team_id=self.team_id,
+            user_id=self.bot_user_id,
+            bot_id="B0FAKE",
+            is_enterprise_install=False,
+        )
+
+    async def _m_apps_connections_open(self, _params: dict[str, Any]) -> web.Response:
+        return _ok(url=f"ws://127.0.0.1:{self._port}/socket-mode")
+
+    def _channel_error(self, channel: str) -> str | None:
+        if not channel:
+            return "channel_not_found"
+        if channel in self.channel_errors:
+            return self.channel_errors[channel]
+        # The bot is in no DM but its own (a user id addresses the app's DM with that user).
+        if channel.startswith("D"):
+            return "channel_not_found"
+        return None
+
+    async def _m_chat_postMessage(self, params: dict[str, Any]) -> web.Response:
+        channel = str(params.get("channel") or "")
+        if (error := self._channel_error(channel)) is not None:
+            return _error(error)
+        if not params.get("text") and not params.get("blocks"):
+            return _error("no_text")
+        blocks = _json_list(params.get("blocks"))
+        if blocks is None:
+            return _error("invalid_blocks")
+        posted = Posted(
+            channel, params.get("text"), blocks, self._next_ts(), params.get("thread_ts")
+        )
+        self.messages.append(posted)
+        return _ok(channel=channel, ts=posted.ts, message={"text": posted.text, "ts": posted.ts})
+
+    async def _m_chat_postEphemeral(self, params: dict[str, Any]) -> web.Response:
+        channel = str(params.get("channel") or "")
+        if (error := self._channel_error(channel)) is not None:
+            return _error(error)
+        if not params.get("user"):
+            return _error("user_not_in_channel")
+        blocks = _json_list(params.get("blocks")) or []
+        posted = Posted(
+            channel, params.get("text"), blocks, self._next_ts(), ephemeral_user=params["user"]
+        )
+        self.ephemerals.append(posted)
+        return _ok(message_ts=posted.ts)
+
+    async def _m_chat_update(self, params: dict[str, Any]) -> web.Response:
+        for posted in self.messages:
+            if posted.channel == params.get("channel") and posted.ts == params.get("ts"):
+                posted.text = params.get("text", posted.text)
+                posted.blocks = _json_list(params.get("blocks")) or posted.blocks
+                return _ok(channel=posted.channel, ts=posted.ts, text=posted.text)
+        return _error("message_not_found")
+
+    async def _m_views_open(self, params: dict[str, Any]) -> web.Response:
+        trigger_id = str(params.get("trigger_id") or "")
+        trigger = self._triggers.get(trigger_id)
+        if trigger is None:
+            return _error("invalid_trigger_id")
+        if trigger.used:
+            return _error("exchanged_trigger_id")
+        if time.monotonic() > trigger.expires:
+            return _error("expired_trigger_id")
+        view = params.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        problems = _view_problems(view)
+        if problems or not isinstance(view, dict):
+            return _error("invalid_arguments", response_metadata={"messages": problems})
+        trigger.used = True
+        opened = OpenedView(
+            id=f"V{next(self._ids):08d}",
+            hash=secrets.token_hex(6),
+            trigger_id=trigger_id,
+            user_id=trigger.user_id,
+            view=view,
+        )
+        self.views.append(opened)
+        return _ok(view={**view, "id": opened.id, "hash": opened.hash, "state": {"values": {}}})
+
+    async def _m_usergroups_users_list(self, params: dict[str, Any]) -> web.Response:
+        group = str(params.get("usergroup") or "")
+        if group not in self.usergroups:
+            return _error("no_such_subteam")
+        return _ok(users=list(self.usergroups[group]))
+
+    async def _m_files_getUploadURLExternal(self, params: dict[str, Any]) -> web.Response:
+        filename = str(params.get("filename") or "")
+        try:
+            length = int(params.get("length") or -1)
+        except ValueError:
+            length = -1
+        if not filename or length < 0:
+            return _error("invalid_arguments")
+        file_id = f"F{next(self._ids):08d}"
+        self._uploads[file_id] = _Upload(filename, length)
+        return _ok(upload_url=f"{self.url}/upload/{file_id}", file_id=file_id)
+
+    async def _m_files_completeUploadExternal(self, params: dict[str, Any]) -> web.Response:
+        items = _json_list(params.get("files"))
+        if not items:
+            return _error("invalid_arguments")
+        channel_id = params.get("channel_id")
+        if channel_id and (error := self._channel_error(str(channel_id))) is not None:
+            return _error(error)
+        done = []
+        for item in items:
+            upload = self._uploads.get(str(item.get("id")))
+            if upload is None or upload.data is None:
+                return _error("file_not_found")
+            if len(upload.data) != upload.length:
+                return _error("file_size_mismatch")
+            self.files.append(
+                UploadedFile(
+                    id=str(item["id"]),
+                    filename=upload.filename,
+                    title=item.get("title"),
+                    data=upload.data,
+                    channel_id=str(channel_id) if channel_id else None,
+                    thread_ts=params.get("thread_ts"),
+                    initial_comment=params.get("initial_comment"),
+                )
+            )
+            done.append({"id": item["id"], "title": item.get("title"), "name": upload.filename})
+        return _ok(files=done)
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        upload = self._uploads.get(request.match_info["file_id"])
+        if upload is None:
+            return web.Response(status=404, text="not found")
+        upload.data = await request.read()
+        return web.Response(text=f"OK - {len(upload.data)}")
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        hook = self._response_urls.get(request.match_info["key"])
+        if hook is None or hook.uses_left <= 0:
+            return web.Response(status=404, text="expired_url")
+        if self.response_urls_broken:
+            return web.Response(status=500, text="internal_error")
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.Response(status=400, text="invalid_payload")
+        hook.uses_left -= 1
+        self.responses.append(ResponsePost(str(request.url), hook.channel, hook.user_id, body))
+        return web.Response(text="ok")
+
+    def _next_ts(self) -> str:
+        return f"{int(time.time())}.{next(self._ts):06d}"
+
+    def _state(
+        self, view: Mapping[str, Any], values: Mapping[str, Any]
+    ) -> dict[str, dict[str, Any]]:
+        """Fill `view.state.values` the way Slack's client does: initial values, then edits."""
+        state: dict[str, dict[str, Any]] = {}
+        unknown = set(values) - {b.get("block_id") for b in view.get("blocks", ())}
+        if unknown:
+            raise KeyError(f"no input with block_id {sorted(unknown)}")
+        for block in view.get("blocks", ()):
+            if block.get("type") != "input":
+                continue
+            element = block["element"]
+            block_id = block["block_id"]
+            given = values.get(block_id, _UNTOUCHED)
+            state[block_id] = {element["action_id"]: _element_state(element, given)}
+        return state
+
+
+_UNTOUCHED: Final = object()
+
+
+def _element_state(element: Mapping[str, Any], given: Any) -> dict[str, Any]:
+    kind = element["type"]
+    out: dict[str, Any] = {"type": kind}
+    options = {o["value"]: o for o in element.get("options", ())}
+    if kind in {"static_select", "radio_buttons"}:
+        if given is _UNTOUCHED:
+            out["selected_option"] = element.get("initial_option")
+        elif given is None:
+            out["selected_option"] = None
+        else:
+            out["selected_option"] = options[given]  # a user can only pick offered options
+    elif kind in {"multi_static_select", "checkboxes"}:
+        if given is _UNTOUCHED:
+            out["selected_options"] = list(element.get("initial_options", ()))
+        else:
+            out["selected_options"] = [options[v] for v in given or ()]
+    elif kind in {"plain_text_input", "number_input"}:
+        out["value"] = element.get("initial_value") if given is _UNTOUCHED else given
+    elif kind == "datetimepicker":
+        out["selected_date_time"] = (
+            element.get("initial_date_time") if given is _UNTOUCHED else given
+        )
+    elif kind == "datepicker":
+        out["selected_date"] = element.get("initial_date") if given is _UNTOUCHED else given
+    else:
+        raise ValueError(f"the fake does not know input element {kind!r}")
+    return out
+
+
+def _view_problems(view: Any) -> list[str]:
+    """Check the Block Kit rules Slack enforces on views.open that a bot can get wrong."""
+    if not isinstance(view, dict):
+        return ["view must be an object"]
+    problems: list[str] = []
+    if view.get("type") != "modal":
+        problems.append("view.type must be modal")
+    title = (view.get("title") or {}).get("text", "")
+    if not 0 < len(title) <= 24:
+        problems.append("view.title must be 1-24 characters")
+    if len(view.get("private_metadata") or "") > 3000:
+        problems.append("private_metadata must be at most 3000 characters")
+    blocks: Sequence[Mapping[str, Any]] = view.get("blocks") or ()
+    if len(blocks) > 100:
+        problems.append("at most 100 blocks")
+    seen: set[str] = set()
+    for index, block in enumerate(blocks):
+        block_id = block.get("block_id")
+        if block_id is not None:
+            if block_id in seen:
+                problems.append(f"blocks[{index}]: duplicate block_id {block_id}")
+            seen.add(block_id)
+        if block.get("type") != "input":
+            continue
+        element = block.get("element") or {}
+        if not element.get("action_id") or not (block.get("label") or {}).get("text"):
+            problems.append(f"blocks[{index}]: input needs a label and an element action_id")
+        offered = [o.get("value") for o in element.get("options", ())]
+        for option in element.get("options", ()):
+            if len(option.get("text", {}).get("text", "")) > 75:
+                problems.append(f"blocks[{index}]: option text longer than 75 characters")
+        initial = element.get("initial_option")
+        if initial is not None and initial not in element.get("options", ()):
+            problems.append(f"blocks[{index}]: initial_option is not one of the options")
+        for chosen in element.get("initial_options", ()):
+            if chosen.get("value") not in offered or chosen not in element.get("options", ()):
+                problems.append(f"blocks[{index}]: initial_options must be among the options")
+        if element.get("type") == "checkboxes" and len(offered) > 10:
+            problems.append(f"blocks[{index}]: checkboxes take at most 10 options")
+    return problems
+
+
+async def _params(request: web.Request) -> dict[str, Any]:
+    """Merge query string, form and JSON body, as Slack accepts all three."""
+    params: dict[str, Any] = dict(request.query)
+    if request.content_type == "application/json":
+        body = await request.json()
+        if isinstance(body, dict):
+            params.update(body)
+    elif request.can_read_body:
+        params.update(dict(await request.post()))
+    return params
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    return header[7:] if header.startswith("Bearer ") else None
+
+
+def _json_list(value: Any) -> list[Any] | None:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, list) else None
+
+
+def _ok(**data: Any) -> web.Response:
+    return web.json_response({"ok": True, **data})
+
+
+def _error(
+    error: str, *, status: int = 200, headers: dict[str, str] | None = None, **data: Any
+) -> web.Response:
+    return web.json_response({"ok": False, "error": error, **data}, status=status, headers=headers)
+
+
+__all__ = [
+    "DEFAULT_APP_TOKEN",
+    "DEFAULT_BOT_TOKEN",
+    "DEFAULT_SIGNING_SECRET",
+    "Call",
+    "Delivery",
+    "FakeSlack",
+    "OpenedView",
+    "Posted",
+    "ResponsePost",
+    "SignedRequest",
+    "UploadedFile",
+    "sign",
+]

@@ -1,0 +1,199 @@
+"""Block Kit rendering, pure: what each message says, within Slack's limits, user text escaped."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bot.domain import blocks
+from bot.domain.blocks import Message
+from bot.domain.errors import HssError, InvalidCommand, Problem
+from bot.domain.grammar import help_text
+from bot.domain.model import HEADER_KEYS, default_headers
+from bot.ports import AuditEntry, TaskStatus
+
+ALL_HEADERS = [list(pair) for pair in default_headers()]
+
+
+def _texts(message: Message) -> list[str]:
+    found: list[str] = []
+    for block in message.blocks:
+        if "text" in block:
+            found.append(block["text"]["text"])
+        found += [e["text"] for e in block.get("elements", ())]
+    return found
+
+
+def _assert_within_limits(message: Message) -> None:
+    assert len(message.blocks) <= 50
+    for block in message.blocks:
+        if block["type"] == "section":
+            assert len(block["text"]["text"]) <= 3000
+        if block["type"] == "context":
+            assert all(len(e["text"]) <= 2000 for e in block["elements"])
+
+
+@pytest.mark.parametrize(
+    ("record", "summary"),
+    [
+        (None, "no request"),
+        ({"query": {}, "body": {"export_headers": ALL_HEADERS}}, "all containers; all 16 columns"),
+        (
+            {
+                "query": {"export_size": "500"},
+                "body": {"risky": True, "cluster_container": False, "export_headers": [["a", "A"]]},
+            },
+            "cluster_container=no, risky=yes; 1 column, up to 500 rows",
+        ),
+        (
+            {
+                "query": {"enterprise_project_id": "all_granted_eps"},
+                "body": {
+                    "create_time": {"start_time": 1714521600000, "end_time": 1717199999999},
+                    "export_headers": ALL_HEADERS,
+                },
+            },
+            "created 2024-05-01 00:00 UTC → 2024-05-31 23:59 UTC; all 16 columns, "
+            "enterprise project all_granted_eps",
+        ),
+        (
+            {"query": {}, "body": {"cluster_name": "<!channel> & co", "export_headers": []}},
+            "cluster_name=&lt;!channel&gt; &amp; co; 0 columns",
+        ),
+        (
+            {"query": {}, "body": {"pod_name": "p" * 100, "export_headers": ALL_HEADERS}},
+            f"pod_name={'p' * 39}…; all 16 columns",
+        ),
+    ],
+    ids=["none", "everything", "booleans-size", "window-project", "escaped", "clipped"],
+)
+def test_summary_is_one_line_of_the_filters(record: dict[str, Any] | None, summary: str) -> None:
+    """The one-line summary names each filter, escapes user text and clips long values."""
+    assert blocks.summarize(record) == summary
+    assert "\n" not in blocks.summarize(record)
+
+
+def test_submitted_message_carries_task_id_requester_and_summary() -> None:
+    """The channel message text alone says which task, who asked and for what."""
+    record = {"query": {}, "body": {"status": "Running", "export_headers": ALL_HEADERS}}
+
+    message = blocks.submitted(user_id="U1", record=record, task_id="t-1", request_id="r-9")
+
+    assert message.text == (
+        "HSS export task t-1 requested by <@U1>: status=Running; all 16 columns"
+    )
+    shown = "\n".join(_texts(message))
+    assert "`t-1`" in shown
+    assert "r-9" in shown
+    _assert_within_limits(message)
+
+
+def test_submitted_message_warns_when_the_audit_outcome_is_missing() -> None:
+    """If the audit log missed the outcome, the message says an operator must check."""
+    record = {"query": {}, "body": {"export_headers": ALL_HEADERS}}
+
+    message = blocks.submitted(user_id="U1", record=record, task_id="t", audit_complete=False)
+
+    assert any("audit log could not record" in t for t in _texts(message))
+
+
+def test_failure_shows_hss_code_and_request_id() -> None:
+    """A failed export names HSS's error code and request id."""
+    error = HssError("HSS refused the request", status=400, code="HSS.1234", request_id="req-7")
+
+    message = blocks.failed(error, entry_id=12)
+
+    assert "HSS.1234" in message.text
+    assert "req-7" in message.text
+    assert "audit entry #12" in "\n".join(_texts(message))
+
+
+def test_problems_are_all_listed() -> None:
+    """Every problem of an invalid command appears, with the count."""
+    error = InvalidCommand([Problem("status", "x", "Running, …"), Problem("risky", "y", "yes")])
+
+    message = blocks.problems(error)
+
+    assert message.text.startswith("I could not run that command: 2 problems")
+    shown = "\n".join(_texts(message))
+    assert "`status`" in shown
+    assert "`risky`" in shown
+    assert "Nothing was sent to HSS" in shown
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        blocks.help_message(help_text()),
+        blocks.help_message("line\n" * 2000),
+        blocks.preview({"body": {"pod_name": "x" * 9000}}),
+        blocks.problems(InvalidCommand([Problem("k", "v" * 500, "a" * 500)] * 30)),
+    ],
+    ids=["help", "long-help", "large-preview", "many-problems"],
+)
+def test_long_messages_are_split_within_slack_limits(message: Message) -> None:
+    """Texts are split into sections of at most 3000 characters."""
+    _assert_within_limits(message)
+    assert len(message.blocks) >= 1
+
+
+def test_preview_is_a_code_block_of_the_request() -> None:
+    """The preview shows the request as JSON and says nothing was sent."""
+    message = blocks.preview({"query": {"export_size": "5"}, "body": {"status": "Running"}})
+
+    shown = "\n".join(_texts(message))
+    assert '"status": "Running"' in shown
+    assert "Nothing was sent to HSS" in shown
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (TaskStatus("t", None, "running", None, None), "Task t is running"),
+        (TaskStatus("t", "n", "success", "f", "out.xlsx"), "Task t is success, file out.xlsx"),
+        (TaskStatus("t", None, "failure", None, None), "Task t is failure"),
+    ],
+)
+def test_task_status(status: TaskStatus, expected: str) -> None:
+    """A status lookup shows the state, and the file name once there is one."""
+    assert blocks.task_status(status).text == expected
+
+
+def test_history_lists_entries_newest_first_as_given() -> None:
+    """History shows each entry's time, outcome, task and summary; empty history says so."""
+    at = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
+    entries = [
+        AuditEntry(2, at, "T", "U", "C", "modal", None, "invalid", error="bad `cpu_limit`"),
+        AuditEntry(
+            1,
+            at,
+            "T",
+            "U",
+            "C",
+            "slash",
+            {"query": {}, "body": {"export_headers": ALL_HEADERS}},
+            "submitted",
+            task_id="t-1",
+        ),
+    ]
+
+    shown = "\n".join(_texts(blocks.history(entries)))
+
+    assert shown.index("*invalid*") < shown.index("*submitted*")
+    assert "2024-05-01 08:00 UTC · slash · *submitted* · task `t-1`" in shown
+    assert blocks.history([]).text == "You have no exports on record yet."
+
+
+def test_refusal_and_internal_error_are_plain_and_honest() -> None:
+    """A refusal shows its reason; an internal error gives the reference to quote."""
+    assert blocks.refusal("Set ALLOWED_USER_IDS.").text == "Set ALLOWED_USER_IDS."
+    assert "ref123" in blocks.internal_error("ref123").text
+
+
+def test_every_header_key_is_named_in_help() -> None:
+    """The help message covers the header keys users can pick."""
+    shown = "\n".join(_texts(blocks.help_message(help_text())))
+
+    assert all(key in shown for key in HEADER_KEYS)

@@ -1,0 +1,215 @@
+"""The export form, pure: its blocks, its state read back as raw fields, errors placed on fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.domain.errors import InvalidCommand, Problem
+from bot.domain.grammar import FIELD_KEYS, RequestDefaults, build_request
+from bot.domain.modal import (
+    BLOCK_IDS,
+    FormContext,
+    build_view,
+    errors_by_block,
+    fields_from_state,
+)
+from bot.domain.model import HEADER_KEYS
+
+
+def _elements(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {b["block_id"]: b["element"] for b in view["blocks"] if b["type"] == "input"}
+
+
+def _option(value: str) -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": value}, "value": value}
+
+
+def test_every_request_field_has_one_input_whose_block_id_is_its_key() -> None:
+    """The form asks for exactly the grammar's fields, each once, block_id = field key."""
+    view = build_view(FormContext("C1"))
+    block_ids = [b["block_id"] for b in view["blocks"] if b["type"] == "input"]
+
+    assert sorted(block_ids) == sorted(FIELD_KEYS)
+    assert len(set(block_ids)) == len(block_ids)
+    assert set(BLOCK_IDS) == set(FIELD_KEYS)
+
+
+def test_inputs_have_the_element_each_field_calls_for() -> None:
+    """Selects, yes/no/any choices, pickers, number input and a 16-way multi-select."""
+    kinds = {key: e["type"] for key, e in _elements(build_view(FormContext("C1"))).items()}
+
+    assert kinds["cluster_type"] == kinds["status"] == "static_select"
+    status = _elements(build_view(FormContext("C1")))["status"]
+    assert [o["value"] for o in status["options"]][:2] == ["any", "Running"]
+    assert kinds["cluster_container"] == kinds["risky"] == "radio_buttons"
+    assert kinds["created_after"] == kinds["created_before"] == "datetimepicker"
+    assert kinds["export_size"] == "number_input"
+    assert kinds["headers"] == "multi_static_select"
+    for key in ("cluster_name", "container_name", "pod_name", "image_name", "cpu_limit"):
+        assert kinds[key] == "plain_text_input"
+
+
+def test_headers_offer_all_sixteen_columns_all_preselected_in_the_chosen_language() -> None:
+    """The column picker lists the 16 keys, all selected, labelled in HSS_EXPORT_HEADER_LANG."""
+    headers = _elements(build_view(FormContext("C1"), header_lang="en"))["headers"]
+
+    assert [o["value"] for o in headers["options"]] == list(HEADER_KEYS)
+    assert headers["initial_options"] == headers["options"]
+    assert headers["options"][0]["text"]["text"] == "container_id · Container ID"
+
+
+@pytest.mark.parametrize(
+    ("prefill", "key", "attribute", "expected"),
+    [
+        ({"status": "running"}, "status", "initial_option", "Running"),
+        ({"cluster_type": "CCE"}, "cluster_type", "initial_option", "cce"),
+        ({"risky": "true"}, "risky", "initial_option", "yes"),
+        ({"cluster_container": "no"}, "cluster_container", "initial_option", "no"),
+        ({}, "risky", "initial_option", "any"),
+        ({"pod_name": "web 1"}, "pod_name", "initial_value", "web 1"),
+        ({"export_size": "500"}, "export_size", "initial_value", "500"),
+        ({"created_after": "2024-05-01"}, "created_after", "initial_date_time", 1714521600),
+        (
+            {"created_before": "2024-05-01T08:00:00+08:00"},
+            "created_before",
+            "initial_date_time",
+            1714521600,
+        ),
+        ({"created_after": "1714521600000"}, "created_after", "initial_date_time", 1714521600),
+    ],
+)
+def test_prefill_sets_initial_values(
+    prefill: dict[str, str], key: str, attribute: str, expected: object
+) -> None:
+    """`form k=v` values become the inputs' initial values."""
+    element = _elements(build_view(FormContext("C1"), prefill=prefill))[key]
+    value = element[attribute]
+
+    assert (value["value"] if isinstance(value, dict) else value) == expected
+
+
+@pytest.mark.parametrize(
+    ("prefill", "expected"),
+    [
+        ("container_id:ID,status", ["container_id", "status"]),
+        ("nonsense", list(HEADER_KEYS)),
+    ],
+)
+def test_prefilled_headers_select_those_columns(prefill: str, expected: list[str]) -> None:
+    """Prefilled header keys are preselected; unknown ones leave all 16 selected."""
+    headers = _elements(build_view(FormContext("C1"), prefill={"headers": prefill}))["headers"]
+
+    assert [o["value"] for o in headers["initial_options"]] == expected
+
+
+def test_unreadable_prefilled_time_leaves_the_picker_empty() -> None:
+    """A prefill that is not a time opens an empty picker rather than a wrong one."""
+    element = _elements(build_view(FormContext("C1"), prefill={"created_after": "last week"}))
+
+    assert "initial_date_time" not in element["created_after"]
+
+
+@pytest.mark.parametrize(
+    ("action", "expected"),
+    [
+        ({"type": "static_select", "selected_option": _option("cce")}, "cce"),
+        ({"type": "static_select", "selected_option": None}, None),
+        ({"type": "radio_buttons", "selected_option": _option("yes")}, "yes"),
+        ({"type": "radio_buttons", "selected_option": _option("any")}, None),
+        ({"type": "plain_text_input", "value": "  prod  "}, "prod"),
+        ({"type": "plain_text_input", "value": "   "}, None),
+        ({"type": "plain_text_input", "value": None}, None),
+        ({"type": "number_input", "value": "500"}, "500"),
+        ({"type": "datetimepicker", "selected_date_time": 1714521600}, "1714521600000"),
+        ({"type": "datetimepicker", "selected_date_time": None}, None),
+        ({"type": "datepicker", "selected_date": "2024-05-01"}, "2024-05-01"),
+        (
+            {"type": "multi_static_select", "selected_options": [_option("a"), _option("b")]},
+            "a,b",
+        ),
+        ({"type": "multi_static_select", "selected_options": []}, ""),
+    ],
+)
+def test_state_becomes_the_raw_strings_the_grammar_reads(
+    action: dict[str, Any], expected: str | None
+) -> None:
+    """Each element's state turns into the slash grammar's raw text, or is left out."""
+    fields = fields_from_state({"cluster_name": {"value": action}})
+
+    assert fields.get("cluster_name") == expected
+
+
+def test_state_of_unknown_blocks_is_ignored() -> None:
+    """Only the form's own block_ids are read."""
+    state = {"surprise": {"value": {"type": "plain_text_input", "value": "x"}}}
+
+    assert fields_from_state(state) == {}
+
+
+def test_errors_land_on_their_blocks_every_problem_kept() -> None:
+    """Problems become one message per block_id; none is dropped."""
+    problems = [
+        Problem("cpu_limit", "2", "digits then m", "if that is cores, write `2000m`"),
+        Problem("cpu_limit", "2", "at most 64 characters"),
+        Problem("create_time", None, "start_time must not be after end_time"),
+        Problem("text", "what", "key=value pairs"),
+    ]
+
+    errors = errors_by_block(problems)
+
+    assert set(errors) == {"cpu_limit", "created_after", BLOCK_IDS[0]}
+    assert "2000m" in errors["cpu_limit"]
+    assert "at most 64 characters" in errors["cpu_limit"]
+    assert "`text`" in errors[BLOCK_IDS[0]]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"cpu_limit": "2 cores", "memory_limit": "lots"},
+        {"created_after": "1717200000000", "created_before": "1714521600000"},
+        {"headers": ""},
+        {"export_size": "0", "status": "asleep"},
+    ],
+)
+def test_grammar_problems_on_form_fields_map_onto_existing_blocks(fields: dict[str, str]) -> None:
+    """Whatever build_request rejects in form input is shown on an input of the form."""
+    with pytest.raises(InvalidCommand) as caught:
+        build_request(fields, RequestDefaults())
+
+    errors = errors_by_block(caught.value.problems)
+
+    assert errors
+    assert set(errors) <= set(fields) | {"created_after"}
+
+
+@pytest.mark.parametrize(
+    ("context", "metadata"),
+    [
+        (
+            FormContext("C1", "https://hooks.slack.com/x"),
+            '{"c":"C1","r":"https://hooks.slack.com/x"}',
+        ),
+        (FormContext("C1"), '{"c":"C1"}'),
+    ],
+)
+def test_context_travels_in_private_metadata(context: FormContext, metadata: str) -> None:
+    """Channel and response_url go out in private_metadata and come back the same."""
+    assert context.dump() == metadata
+    assert FormContext.load(metadata) == context
+    assert build_view(context)["private_metadata"] == metadata
+
+
+@pytest.mark.parametrize("metadata", ["", "not json", "[]", '{"r": "x"}', '{"c": 5}'])
+def test_foreign_private_metadata_is_not_trusted(metadata: str) -> None:
+    """Metadata that is not the form's own reads as None."""
+    assert FormContext.load(metadata) is None
+
+
+def test_oversized_response_url_is_left_out_of_the_metadata() -> None:
+    """A response_url that would overflow Slack's 3000 characters is dropped, the channel kept."""
+    context = FormContext("C1", "https://x/" + "a" * 3000)
+
+    assert FormContext.load(context.dump()) == FormContext("C1")

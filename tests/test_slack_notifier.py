@@ -1,0 +1,149 @@
+"""Slack delivery against the fake Web API: the channel first, then every fallback, never silent."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.adapters.slack_notifier import AuditChannelMirror, SlackNotifier, build_web_client
+from bot.domain.errors import HssError
+from bot.domain.grammar import build_request
+from bot.lifecycle import Lifecycle
+from bot.ports import Actor, AuditEntry, CreatedTask
+from bot.service import Failed, ReplyTo, Submitted
+from bot.settings import Settings
+from emulators.fake_slack import FakeSlack
+
+ALICE = Actor("T1", "U0ALICE", "C0EXPORTS", "modal")
+REQUEST = build_request({"status": "running"})
+SUBMITTED = Submitted(7, CreatedTask("task-9", "req-1"))
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    """A fake Slack Web API on loopback."""
+    async with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def notifier(slack: FakeSlack) -> SlackNotifier:
+    """The notifier, with the client the app builds from settings."""
+    settings = Settings(
+        _env_file=None, SLACK_BOT_TOKEN=slack.bot_token, SLACK_API_URL=slack.api_url
+    )
+    return SlackNotifier(build_web_client(settings))
+
+
+async def test_submitted_goes_to_the_channel_and_returns_its_ts(
+    slack: FakeSlack, notifier: SlackNotifier
+) -> None:
+    """The announcement is posted in the channel; its ts comes back for threading."""
+    ts = await notifier.export_submitted(ReplyTo("C0EXPORTS"), ALICE, REQUEST, SUBMITTED)
+
+    (message,) = slack.messages
+    assert ts == message.ts
+    assert "task-9" in message.text
+    assert "<@U0ALICE>" in message.text
+
+
+async def test_without_response_url_a_refused_channel_post_goes_to_the_users_dm(
+    slack: FakeSlack, notifier: SlackNotifier
+) -> None:
+    """A form's announcement the channel refuses lands in the requester's DM with the app."""
+    slack.channel_errors["C0EXPORTS"] = "not_in_channel"
+
+    ts = await notifier.export_submitted(ReplyTo("C0EXPORTS"), ALICE, REQUEST, SUBMITTED)
+
+    assert ts is None  # not in the channel: nothing to thread under there
+    (message,) = slack.messages
+    assert message.channel == "U0ALICE"
+    assert "task-9" in message.text
+
+
+async def test_failure_is_told_privately_in_the_channel_without_response_url(
+    slack: FakeSlack, notifier: SlackNotifier
+) -> None:
+    """A form's failure is shown as an ephemeral message to the requester."""
+    error = HssError("refused", status=400, code="HSS.1", request_id="r-2")
+
+    await notifier.export_failed(ReplyTo("C0EXPORTS"), ALICE, Failed(7, error))
+
+    (ephemeral,) = slack.ephemerals
+    assert ephemeral.ephemeral_user == "U0ALICE"
+    assert "HSS.1" in ephemeral.all_text
+    assert "r-2" in ephemeral.all_text
+    assert slack.messages == []
+
+
+async def test_failure_falls_back_to_dm_when_ephemeral_is_refused(
+    slack: FakeSlack, notifier: SlackNotifier
+) -> None:
+    """If the bot cannot even post ephemerally there, the failure goes to the DM."""
+    slack.channel_errors["C0EXPORTS"] = "channel_not_found"
+    error = HssError("refused", code="HSS.1")
+
+    await notifier.export_failed(ReplyTo("C0EXPORTS"), ALICE, Failed(7, error))
+
+    assert [m.channel for m in slack.messages] == ["U0ALICE"]
+
+
+async def test_nothing_deliverable_is_logged_with_the_task_id(
+    slack: FakeSlack, notifier: SlackNotifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When every route fails, the task_id is in the error log (and the audit entry)."""
+    slack.fail("chat.postMessage", "account_inactive", times=2)
+
+    ts = await notifier.export_submitted(ReplyTo("C0EXPORTS"), ALICE, REQUEST, SUBMITTED)
+
+    assert ts is None
+    (record,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert record.__dict__["task_id"] == "task-9"
+
+
+async def test_audit_mirror_posts_one_line_per_entry(slack: FakeSlack) -> None:
+    """Each audit entry is mirrored as one line in AUDIT_CHANNEL_ID."""
+    settings = Settings(
+        _env_file=None, SLACK_BOT_TOKEN=slack.bot_token, SLACK_API_URL=slack.api_url
+    )
+    mirror = AuditChannelMirror(build_web_client(settings), "C0AUDIT")
+    entry = AuditEntry(
+        5,
+        datetime(2024, 5, 1, tzinfo=UTC),
+        "T1",
+        "U0ALICE",
+        "C0EXPORTS",
+        "slash",
+        REQUEST.as_audit_record(),
+        "submitted",
+        task_id="task-9",
+    )
+
+    await mirror(entry)
+
+    (line,) = slack.messages_in("C0AUDIT")
+    assert line.text is not None
+    assert "<" not in line.text.replace("<@U0ALICE>", "").replace("<#C0EXPORTS>", "")
+    assert line.text.startswith("audit #5 · <@U0ALICE> in <#C0EXPORTS> · slash · *submitted*")
+    assert "task-9" in line.text
+
+
+async def test_audit_mirror_can_post_in_the_background(slack: FakeSlack) -> None:
+    """With `spawn`, the mirror returns at once and the line is posted by the spawned task."""
+    settings = Settings(
+        _env_file=None, SLACK_BOT_TOKEN=slack.bot_token, SLACK_API_URL=slack.api_url
+    )
+    lifecycle = Lifecycle()
+    mirror = AuditChannelMirror(build_web_client(settings), "C0AUDIT", spawn=lifecycle.spawn)
+    entry = AuditEntry(
+        6, datetime(2024, 5, 1, tzinfo=UTC), "T1", "U0ALICE", "C0EXPORTS", "slash", None, "denied"
+    )
+
+    await mirror(entry)
+    assert slack.messages_in("C0AUDIT") == []
+    await lifecycle.drain(5.0)
+
+    (line,) = slack.messages_in("C0AUDIT")
+    assert "*denied*" in (line.text or "")
