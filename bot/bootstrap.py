@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
@@ -27,6 +27,7 @@ from bot.adapters.hss import HssClient, build_hss_client
 from bot.adapters.slack_files import SlackFiles
 from bot.adapters.slack_notifier import AuditChannelMirror, SlackNotifier, build_web_client
 from bot.adapters.task_store import SqlTaskStore, open_task_store
+from bot.domain.errors import AuditUnavailable
 from bot.domain.model import ExportRequest
 from bot.entrypoints.slack_app import create_app
 from bot.entrypoints.web import EVENTS_PATH, HttpServer, start_http
@@ -39,6 +40,8 @@ from bot.settings import Settings
 from bot.tracker import TaskTracker, TrackerConfig
 
 log = logging.getLogger(__name__)
+
+RETENTION_INTERVAL_SECONDS: Final = 24 * 3600
 
 
 class InstrumentedHss:
@@ -122,9 +125,23 @@ class Runtime:
             self.slack_ready = True
 
     def start_background(self) -> None:
-        """Start the task tracker (resumable: its state is in the database)."""
+        """Start the task tracker and, with AUDIT_RETENTION_DAYS, the daily audit pruning."""
         self.lifecycle.spawn(self.tracker.run(), name="task-tracker", resumable=True)
         self.metrics.tasks_in_flight.set_function(lambda: float(self.tracker.in_flight))
+        if self.settings.AUDIT_RETENTION_DAYS is not None:
+            days = self.settings.AUDIT_RETENTION_DAYS
+            self.lifecycle.spawn(self._prune_daily(days), name="audit-retention", resumable=True)
+
+    async def _prune_daily(self, days: int) -> None:
+        # Every replica may prune: a second prune of the same day finds nothing to remove.
+        while True:
+            try:
+                removed = await self.audit.prune(days)
+            except AuditUnavailable as exc:
+                log.warning("audit pruning failed", extra={"error": str(exc)})
+            else:
+                log.info("audit pruned", extra={"records": removed, "older_than_days": days})
+            await asyncio.sleep(RETENTION_INTERVAL_SECONDS)
 
     async def drain_and_close(self) -> None:
         """Finish in-flight work (bounded by SHUTDOWN_GRACE_SECONDS), then release everything."""

@@ -12,7 +12,9 @@ have seen, then the audit log.
 from __future__ import annotations
 
 import asyncio
+import html
 import shutil
+import sys
 import textwrap
 import time
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from typing import Any, Final
 
 from bot.bootstrap import Runtime, build_runtime, start_http_runtime
 from bot.entrypoints.web import EVENTS_PATH
+from bot.observability import configure_logging
 from bot.settings import Settings
 from emulators.fake_hss import FakeHss
 from emulators.fake_slack import Delivery, FakeSlack, SignedRequest
@@ -42,6 +45,8 @@ class Step:
 
 async def run_demo(*, keep_serving: bool = False) -> int:
     """Run the demo end to end; return 0 when every step behaved as a user expects."""
+    # The demo's own output is the story; log lines (warnings only) go to stderr.
+    configure_logging("WARNING", "console", stream=sys.stderr)
     if DEMO_DIR.exists():
         shutil.rmtree(DEMO_DIR)
     DEMO_DIR.mkdir(parents=True)
@@ -141,7 +146,7 @@ async def _scenario(slack: FakeSlack, hss: FakeHss, events: str) -> bool:
         "stand-in (two commands and one form; the retried form did not create a second task):"
     )
     for call in creates:
-        print(f"  POST {call.path}?{_query(call.query)}")
+        print(f"  POST {call.path}" + (f"?{_query(call.query)}" if call.query else ""))
         print(textwrap.indent(textwrap.shorten(str(call.body), 160), "    body: "))
     return ok and len(creates) == 2
 
@@ -209,6 +214,7 @@ def _visible(body: dict[str, Any]) -> str:
                 walk(item)
 
     walk(body.get("blocks"))
+    lines = [html.unescape(line) for line in lines]  # Slack's &lt; &gt; &amp; as the user sees them
     if body.get("response_action") == "errors":
         lines += [f"⚠ field `{k}`: {v}" for k, v in body.get("errors", {}).items()]
     if not lines and isinstance(body.get("text"), str):

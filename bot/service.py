@@ -143,6 +143,10 @@ class ExportService:
         try:
             task = await self._hss.create_export_task(request)
         except HssError as exc:
+            log.warning(
+                "export failed",
+                extra={"audit_entry": entry_id, "hss_request_id": exc.request_id, "code": exc.code},
+            )
             await self._record_failure(entry_id, exc)
             return Failed(entry_id, exc)
         try:
@@ -154,6 +158,15 @@ class ExportService:
             # entry stays visible in the log for an operator to reconcile.
             log.error("audit outcome not recorded", extra={"audit_entry": entry_id})
             return Submitted(entry_id, task, audit_complete=False)
+        log.info(
+            "export submitted",
+            extra={
+                "audit_entry": entry_id,
+                "task_id": task.task_id,
+                "hss_request_id": task.request_id,
+                "source": actor.source,
+            },
+        )
         return Submitted(entry_id, task)
 
     async def _record_failure(self, entry_id: int, exc: HssError) -> None:

@@ -692,7 +692,7 @@ def test_manifest_matches_the_app() -> None:
 
     assert f"- command: {COMMAND}\n" in manifest
     assert manifest.count(f"example.com{EVENTS_PATH}\n") == 2  # slash command + interactivity
-    for scope in ("commands", "chat:write", "files:write", "usergroups:read"):
+    for scope in ("commands", "chat:write", "files:write", "files:read", "usergroups:read"):
         assert f"      - {scope} " in manifest
     assert "socket_mode_enabled: false" in manifest
     assert "usage_hint:" in manifest
