@@ -37,7 +37,7 @@ from bot.observability import Metrics, correlation, create_metrics
 from bot.ports import AuditEntry, CreatedTask, TaskStatus
 from bot.service import ExportService
 from bot.settings import Settings
-from bot.tracker import TaskTracker, TrackerConfig
+from bot.tracker import TaskStoreUnavailable, TaskTracker, TrackerConfig
 
 log = logging.getLogger(__name__)
 
@@ -137,14 +137,21 @@ class Runtime:
         while True:
             try:
                 removed = await self.audit.prune(days)
-            except AuditUnavailable as exc:
+                settled = await self.tasks.prune_settled(time.time() - days * 86400)
+            except (AuditUnavailable, TaskStoreUnavailable) as exc:
                 log.warning("audit pruning failed", extra={"error": str(exc)})
             else:
-                log.info("audit pruned", extra={"records": removed, "older_than_days": days})
+                log.info(
+                    "audit pruned",
+                    extra={"records": removed, "settled_tasks": settled, "older_than_days": days},
+                )
             await asyncio.sleep(RETENTION_INTERVAL_SECONDS)
 
     async def drain_and_close(self) -> None:
         """Finish in-flight work (bounded by SHUTDOWN_GRACE_SECONDS), then release everything."""
+        # The tracker first: it stops claiming and lets a started share-and-save finish,
+        # which a plain cancel by the drain would cut short.
+        await self.tracker.stop()
         report = await self.lifecycle.drain(self.settings.SHUTDOWN_GRACE_SECONDS)
         log.info(
             "drained",

@@ -262,6 +262,8 @@ class _Fetched:
 class _Workers:
     handlers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     critical: set[asyncio.Task[Any]] = field(default_factory=set)
+    # The last state each running step saved: what the database holds while we have the lease.
+    saved: dict[str, TrackedTask] = field(default_factory=dict)
 
 
 class TaskTracker:
@@ -458,10 +460,13 @@ class TaskTracker:
                 "task store unavailable", extra={"task_id": task.task_id, "error": str(exc)}
             )
         except Exception:
-            # A bug must not stop the other tasks: log it, try this one again later.
+            # A bug must not stop the other tasks: log it, try this one again later from
+            # the state last saved (never the claimed one: the file may be shared by now).
             log.exception("unexpected error following a task", extra={"task_id": task.task_id})
             with contextlib.suppress(TaskStoreUnavailable, LeaseLost):
-                await self._retry_later(task)
+                await self._retry_later(self._workers.saved.get(task.task_id, task))
+        finally:
+            self._workers.saved.pop(task.task_id, None)
 
     async def _poll(self, task: TrackedTask) -> None:
         try:
@@ -722,6 +727,7 @@ class TaskTracker:
         updated = replace(task, updated_at=self._clock(), **changes)
         if not await self._store.save(updated, self.owner):
             raise LeaseLost(task.task_id)
+        self._workers.saved[task.task_id] = updated
         return updated
 
     @contextlib.asynccontextmanager
@@ -785,9 +791,14 @@ class _Spool:
 def _forget_critical(registry: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None]:
     def done(task: asyncio.Task[Any]) -> None:
         registry.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            # Its caller may be gone (cancelled); the error must still be seen.
-            log.debug("critical step ended with %s", type(exc).__name__)
+        if task.cancelled() or (exc := task.exception()) is None:
+            return
+        # Its caller may be gone (cancelled at shutdown): the error must still be seen.
+        # Its caller, if still there, sees and handles it too; this only logs.
+        if isinstance(exc, BotError | LeaseLost):
+            log.warning("critical step ended: %s", exc)
+        else:
+            log.error("critical step failed", exc_info=exc)
 
     return done
 
@@ -887,17 +898,20 @@ def _mrkdwn_section(text: str) -> dict[str, Any]:
 
 
 def _plain_state(task: TrackedTask) -> str:
+    """Return the state as notification text (escaped: HSS and Slack wrote some of it)."""
+    esc = blocks.escape
+    name, command = esc(task.file_name or ""), esc(task.download_command)
     match task.state:
         case "done" if task.error:
-            return f"ready: {task.file_name}; delivery not confirmed, use {task.download_command}"
+            return f"ready: {name}; delivery not confirmed, use {command}"
         case "done":
-            return f"ready: {task.file_name} ({_size(task.file_size or 0)}) is in the thread"
+            return f"ready: {name} ({_size(task.file_size or 0)}) is in the thread"
         case "too_large":
-            return f"ready but too large for Slack; fetch it with {task.download_command}"
+            return f"ready but too large for Slack; fetch it with {command}"
         case "failed":
-            return f"failed: {task.error or 'no detail'}"
+            return f"failed: {esc(task.error or 'no detail')}"
         case "gave_up":
-            return f"gave up: {task.error or 'no detail'}"
+            return f"gave up: {esc(task.error or 'no detail')}"
         case _:
             return "running"
 

@@ -370,7 +370,8 @@ class FakeSlack:
             "user_id": user_id,
             "user_name": user_id.lower(),
             "command": command,
-            "text": text,
+            # Slack escapes these three in the text it sends, as in every message.
+            "text": text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"),
             "api_app_id": "A0FAKE",
             "is_enterprise_install": "false",
             "response_url": response_url,

@@ -119,7 +119,7 @@ def database(backend: str, tmp_path: Path) -> Iterator[Db]:
 
 def python(script: str, *args: str, cwd: Path) -> subprocess.Popen[str]:
     """Start `script` in a fresh interpreter of this virtualenv, pipes on stdin and stdout."""
-    return subprocess.Popen(  # noqa: S603 - our own interpreter running our own script
+    return subprocess.Popen(
         [sys.executable, "-c", script, *args],
         cwd=cwd,
         stdin=subprocess.PIPE,

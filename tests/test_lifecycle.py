@@ -56,7 +56,7 @@ sys.exit(asyncio.run(main()))
 def _start(tmp_path: Path, work: float, grace: float) -> subprocess.Popen[str]:
     script = tmp_path / "mini_bot.py"
     script.write_text(SCRIPT, encoding="utf-8")
-    return subprocess.Popen(  # noqa: S603 - our own interpreter and script
+    return subprocess.Popen(
         [sys.executable, str(script), str(work), str(grace)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -78,6 +78,17 @@ async def test_slash_export_calls_hss_and_posts_task_id_in_channel(stack: Stack)
     assert (entry.outcome, entry.task_id, entry.source) == ("submitted", "task-0001", "slash")
 
 
+async def test_characters_slack_escapes_reach_hss_as_typed(stack: Stack) -> None:
+    """`&`, `<` and `>` (sent by Slack as `&amp;`, `&lt;`, `&gt;`) reach HSS unescaped."""
+    await stack.slash('image_name="repo/a&b" pod_name="<web>" container_name="&amp;"')
+
+    await wait_for(lambda: len(stack.hss.calls_for("create")) == 1)
+    (create,) = stack.hss.calls_for("create")
+    assert create.body["image_name"] == "repo/a&b"
+    assert create.body["pod_name"] == "<web>"
+    assert create.body["container_name"] == "&amp;"
+
+
 async def test_invalid_command_lists_every_problem_and_calls_nothing(stack: Stack) -> None:
     """Bad values get one ephemeral answer naming each problem; HSS is not called."""
     delivery = await stack.slash("status=sleeping risky=maybe export_size=0 cpu_limit=2")

@@ -38,7 +38,14 @@ from bot.adapters.slack_files import SlackFiles
 from bot.adapters.slack_notifier import SlackNotifier, build_web_client
 from bot.adapters.task_store import SqlTaskStore
 from bot.service import ExportService, ReplyTo, Submitted
-from bot.tracker import TaskTracker, TrackerConfig, safe_file_name
+from bot.tracker import (
+    TaskTracker,
+    TrackedTask,
+    TrackerConfig,
+    progress_message,
+    safe_file_name,
+    thread_notice,
+)
 from emulators.fake_hss import FakeHss
 from emulators.fake_slack import Posted
 
@@ -329,6 +336,48 @@ async def test_passing_trouble_is_retried_and_the_file_still_lands_once(
     assert deliveries_recorded(sqlite_db) == 1
 
 
+class AuditWithABug:
+    """An audit log whose first delivery record hits an unexpected error (a bug, not an outage)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.failures = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def record_delivery(self, entry_id: int, **kw: Any) -> None:
+        """Fail once with a non-BotError, then record for real."""
+        if self.failures == 0:
+            self.failures += 1
+            raise RuntimeError("unexpected")
+        await self._inner.record_delivery(entry_id, **kw)
+
+
+async def test_an_unexpected_error_after_the_share_never_delivers_again(
+    fake_hss: FakeHss, slack: FilesSlack, sqlite_db: Db
+) -> None:
+    """A bug surfacing after the file was shared is retried from the saved state, not redone."""
+    settings = tracker_settings(fake_hss, slack, sqlite_db.url)
+    buggy: list[AuditWithABug] = []
+
+    def with_a_bug(inner: Any) -> AuditWithABug:
+        buggy.append(AuditWithABug(inner))
+        return buggy[0]
+
+    async with tracker_stack(settings, wrap_audit=with_a_bug) as bot:
+        task_id = await export_and_settle(bot)
+        task = await bot.settled(task_id)
+        entry = await bot.audit.entry(task.entry_id)
+
+    assert buggy[0].failures == 1
+    assert task.state == "done"
+    assert len(slack.shared) == 1
+    assert entry is not None
+    assert entry.delivery is not None
+    assert entry.delivery["sha256"] == slack.shared[0].sha256
+
+
 async def test_follow_without_a_task_store_tells_the_thread_how_to_fetch_the_file(
     fake_hss: FakeHss, slack: FilesSlack, sqlite_db: Db, tmp_path: Path
 ) -> None:
@@ -540,6 +589,35 @@ async def test_two_workers_on_one_database_deliver_each_file_once(
 
 
 # --- pure helpers --------------------------------------------------------------------------
+
+
+def test_text_from_hss_cannot_ping_the_channel() -> None:
+    """An HSS error carrying Slack control sequences is escaped in the message and the reply."""
+    task = TrackedTask(
+        task_id="t1",
+        entry_id=1,
+        channel_id=CHANNEL,
+        thread_ts="1.1",
+        user_id="U0ALICE",
+        enterprise_project_id=None,
+        request=None,
+        hss_request_id=None,
+        state="failed",
+        created_at=0,
+        next_poll_at=0,
+        poll_interval=1,
+        deadline=1,
+        updated_at=0,
+        error="boom <!channel> & <@U0BOSS>",
+        error_request_id="<!here>",
+    )
+    notice = thread_notice(task)
+    assert notice is not None
+    for message in (progress_message(task), notice):
+        rendered = message.text + str(message.blocks)
+        assert "<!" not in rendered
+        assert "<@U0BOSS>" not in rendered
+        assert "&lt;!channel&gt;" in rendered
 
 
 @pytest.mark.parametrize(

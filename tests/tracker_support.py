@@ -214,6 +214,7 @@ async def tracker_stack(
     *,
     clock: Callable[[], float] = time.time,
     wrap_delivery: Callable[[SlackFiles], Any] | None = None,
+    wrap_audit: Callable[[SqlAuditLog], Any] | None = None,
     **config: Any,
 ) -> AsyncIterator[TrackerStack]:
     """Build a bot instance's parts on the settings' fakes and database; close them after."""
@@ -228,7 +229,7 @@ async def tracker_stack(
         store,
         hss,
         wrap_delivery(delivery) if wrap_delivery else delivery,
-        audit,
+        wrap_audit(audit) if wrap_audit else audit,
         TrackerConfig.from_settings(settings, **config),
         clock=clock,
     )

@@ -79,7 +79,7 @@ _SECRET_KEY = re.compile(
 )
 _SOURCES: Final = frozenset(get_args(Source))
 _COMPLETIONS: Final = frozenset({"submitted", "invalid", "denied", "failed"})
-_WRITE: Final = "audit_write"
+WRITE_LOCK: Final = "audit_write"
 
 _log = structlog.get_logger(__name__)
 
@@ -128,7 +128,7 @@ async def open_audit_log(
     read-only CLI) a missing store is an `AuditUnavailable`, not a new empty one.
     `on_append(entry)` is awaited after each committed command record.
     """
-    target = _resolve(url, create=create)
+    target = resolve_url(url, create=create)
     log = SqlAuditLog(target, on_append=on_append, clock=clock)
     try:
         await log._prepare(create=create)
@@ -147,9 +147,9 @@ class SqlAuditLog:
         self._target = target
         self._on_append = on_append
         self._clock: Clock = clock or (lambda: datetime.now(UTC))
-        self._engine = _engine(target)
+        self._engine = create_engine_for(target)
         # Connections from this engine take the SQLite write lock when they begin.
-        self._writer = self._engine.execution_options(**{_WRITE: True})
+        self._writer = self._engine.execution_options(**{WRITE_LOCK: True})
 
     def __repr__(self) -> str:
         return f"SqlAuditLog({self._target.safe!r})"
@@ -516,7 +516,7 @@ class SqlAuditLog:
 # --- URL and engine ----------------------------------------------------------------------
 
 
-def _resolve(text_url: str, *, create: bool) -> _Target:
+def resolve_url(text_url: str, *, create: bool) -> _Target:
     """Map the URL an operator typed to an async driver URL and its connect arguments."""
     if text_url.startswith("postgres://"):
         text_url = "postgresql://" + text_url.removeprefix("postgres://")
@@ -588,7 +588,7 @@ def _server_settings(options: str) -> dict[str, str]:
     return found
 
 
-def _engine(target: _Target) -> AsyncEngine:
+def create_engine_for(target: _Target) -> AsyncEngine:
     if target.backend == "postgresql":
         return create_async_engine(target.url, connect_args=target.connect_args, pool_pre_ping=True)
     engine = create_async_engine(target.url, connect_args=target.connect_args)
@@ -606,7 +606,7 @@ def _engine(target: _Target) -> AsyncEngine:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         # Writers take the write lock up front: two appenders never read the same head.
-        write = conn.get_execution_options().get(_WRITE, False)
+        write = conn.get_execution_options().get(WRITE_LOCK, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine

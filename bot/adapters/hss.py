@@ -75,6 +75,10 @@ OUTCOME_UNKNOWN: Final = (
 _SECRET_HEADERS: Final = frozenset({"authorization", "x-auth-token", "x-security-token"})
 _TASK_STATES: Final[frozenset[str]] = frozenset({"running", "success", "failure"})
 _ERROR_BODY_LIMIT: Final = 64 * 1024
+# Calls in flight to HSS at once (httpx's default pool size, made explicit). Callers beyond
+# it wait on a semaphore: httpcore's own queue rescans every queued request against every
+# connection on each pool event, which costs seconds of CPU with hundreds of calls waiting.
+MAX_CONNECTIONS: Final = 100
 # Raised before anything was sent: always safe to try again.
 _NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Configuration mistakes on our side: trying again cannot help.
@@ -121,12 +125,16 @@ class HssClient:
             0, backoff_initial
         )
         self._max_retry_after = max_retry_after
+        self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
         self._http = httpx.AsyncClient(
             auth=auth,
             timeout=httpx.Timeout(
                 connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
             ),
             transport=transport,
+            limits=httpx.Limits(
+                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
+            ),
             headers={"User-Agent": USER_AGENT},
             follow_redirects=False,
         )
@@ -279,7 +287,11 @@ class HssClient:
         self, request: httpx.Request, *, idempotent: bool, stream: bool
     ) -> httpx.Response:
         try:
-            response = await self._http.send(request, stream=stream)
+            if stream:  # holds its connection until read; the tracker bounds downloads itself
+                response = await self._http.send(request, stream=True)
+            else:
+                async with self._slots:
+                    response = await self._http.send(request)
         except _NOT_SENT as exc:
             raise _Retryable(
                 HssUnavailable(f"could not connect to HSS ({type(exc).__name__})")

@@ -45,7 +45,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 # The audit store owns URL mapping and engine set-up; sharing them keeps both in one database.
-from bot.adapters.audit_store import _WRITE, _engine, _resolve
+from bot.adapters.audit_store import WRITE_LOCK, create_engine_for, resolve_url
 from bot.domain.errors import AuditUnavailable
 from bot.tracker import ACTIVE_STATES, FINAL_STATES, TaskStoreUnavailable, TrackedTask
 
@@ -123,11 +123,11 @@ _MUTABLE: Final = (
 async def open_task_store(url: str, *, create: bool = True) -> SqlTaskStore:
     """Connect to the task store at the audit log's URL, creating its table when `create`."""
     try:
-        target = _resolve(url, create=create)
+        target = resolve_url(url, create=create)
     except AuditUnavailable as exc:
         raise TaskStoreUnavailable(str(exc)) from None
     store = SqlTaskStore(
-        _engine(target),
+        create_engine_for(target),
         schema=target.schema,
         password=target.url.password,
     )
@@ -151,7 +151,7 @@ class SqlTaskStore:
         self._schema = schema
         self._password = password
         # SQLite: connections from this engine begin with BEGIN IMMEDIATE (see audit_store).
-        self._locking = engine.execution_options(**{_WRITE: True})
+        self._locking = engine.execution_options(**{WRITE_LOCK: True})
 
     def __repr__(self) -> str:
         return f"SqlTaskStore({self._backend})"

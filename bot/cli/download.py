@@ -1,12 +1,154 @@
-"""`hss-export-bot download`: not written yet."""
+"""`hss-export-bot download TASK_ID [-o FILE]`: fetch a finished export task's file from HSS.
+
+For operators, and for files the bot did not upload to Slack (too large, or
+the bot gave up waiting). It asks HSS for the task's state, then streams the
+file to disk under HSS's file name (or `-o FILE`; `-o -` writes to stdout),
+hashing it as it goes. The file appears only when complete: bytes go to a
+temporary file beside it, renamed at the end, and an existing file is kept
+unless `--force`.
+
+Exit status: 0 saved; 2 the task failed, HSS refused, or the file exists;
+75 (EX_TEMPFAIL) the task is still running, try again later.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import asyncio
+import hashlib
+import os
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import IO, Any, Final
+
+import httpx
+
+from bot.adapters.hss import build_hss_client
+from bot.domain.errors import BotError
+from bot.settings import Settings, load_settings
+from bot.tracker import safe_file_name
+
+EX_TEMPFAIL: Final = 75
+FLUSH_BYTES: Final = 1024 * 1024
+
+
+class NothingToDownload(BotError):
+    """The task has no file to fetch (it failed at HSS, or names no file)."""
+
+
+class WouldOverwrite(BotError):
+    """The destination exists and `--force` was not given."""
 
 
 def register(sub: Any) -> None:
-    """Add this subcommand to the parser."""
-    parser: argparse.ArgumentParser = sub.add_parser("download", help="(not written yet)")
-    parser.set_defaults(handler=lambda _args: 1)
+    """Add `download` to the parser."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "download",
+        help="download the file of a finished export task",
+        description=(
+            "Stream an export task's file from HSS. Exit 75 if the task is still running."
+        ),
+    )
+    parser.add_argument("task_id", help="the task id the bot posted")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="where to write (default: HSS's file name in the current directory; - for stdout)",
+    )
+    parser.add_argument(
+        "--enterprise-project-id",
+        metavar="ID",
+        help="the task's enterprise project (default: HSS_ENTERPRISE_PROJECT_ID)",
+    )
+    parser.add_argument("--force", action="store_true", help="overwrite an existing file")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = load_settings(["hss"])
+    return asyncio.run(
+        download(
+            settings,
+            args.task_id,
+            output=args.output,
+            enterprise_project_id=args.enterprise_project_id,
+            force=args.force,
+        )
+    )
+
+
+async def download(
+    settings: Settings,
+    task_id: str,
+    *,
+    output: str | None = None,
+    enterprise_project_id: str | None = None,
+    force: bool = False,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> int:
+    """Fetch a finished task's file; return the exit status (see the module docstring)."""
+    hss = build_hss_client(settings, transport=transport)
+    try:
+        status = await hss.get_export_task(task_id, enterprise_project_id)
+        where = f" (HSS request id {status.request_id})" if status.request_id else ""
+        if status.task_status == "running":
+            print(
+                f"task {task_id} is still running at HSS{where}; try again later",
+                file=sys.stderr,
+            )
+            return EX_TEMPFAIL
+        if status.task_status == "failure":
+            raise NothingToDownload(f"task {task_id} failed at HSS{where}: there is no file")
+        if not status.file_id:
+            raise NothingToDownload(f"HSS says task {task_id} succeeded but names no file{where}")
+        name = safe_file_name(status.file_name, task_id)
+        async with hss.download(status.file_id, enterprise_project_id) as chunks:
+            if output == "-":
+                size, sha256 = await _copy(chunks, sys.stdout.buffer)
+                print(f"wrote {name} to stdout ({size} bytes, sha256 {sha256})", file=sys.stderr)
+                return 0
+            target = Path(output) if output else Path(name)
+            if target.exists() and not force:
+                raise WouldOverwrite(f"{target} exists; use --force to overwrite or -o FILE")
+            size, sha256 = await _save(chunks, target)
+    finally:
+        await hss.aclose()
+    print(f"saved {target} ({size} bytes, sha256 {sha256})")
+    return 0
+
+
+async def _save(chunks: AsyncIterator[bytes], target: Path) -> tuple[int, str]:
+    """Write the stream to a temporary file beside `target`, then rename it into place."""
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as spool:
+            result = await _copy(chunks, spool)
+        await asyncio.to_thread(os.replace, temp, target)
+    except BaseException:
+        await asyncio.to_thread(Path(temp).unlink, missing_ok=True)
+        raise
+    return result
+
+
+async def _copy(chunks: AsyncIterator[bytes], sink: IO[bytes]) -> tuple[int, str]:
+    """Copy the stream to `sink` a mebibyte at a time, off the event loop; return size, sha256."""
+    digest = hashlib.sha256()
+    size = 0
+    pending = bytearray()
+    async for chunk in chunks:
+        pending += chunk
+        if len(pending) >= FLUSH_BYTES:
+            size += await asyncio.to_thread(_write, sink, digest, bytes(pending))
+            pending.clear()
+    size += await asyncio.to_thread(_write, sink, digest, bytes(pending))
+    await asyncio.to_thread(sink.flush)
+    return size, digest.hexdigest()
+
+
+def _write(sink: IO[bytes], digest: hashlib._Hash, data: bytes) -> int:
+    digest.update(data)
+    sink.write(data)
+    return len(data)

@@ -64,7 +64,8 @@ async def handle(
     actor = Actor(command["team_id"], command["user_id"], command["channel_id"], "slash")
     reply = ReplyTo(actor.channel_id, command.get("response_url"))
     try:
-        parsed: Command | InvalidCommand = parse_command(command.get("text", ""), deps.defaults)
+        text = slack_unescape(command.get("text", ""))
+        parsed: Command | InvalidCommand = parse_command(text, deps.defaults)
     except InvalidCommand as exc:
         parsed = exc
     if not isinstance(parsed, Help):
@@ -97,6 +98,11 @@ async def handle(
             # Slack retries carry the same trigger_id: one command, one export.
             key = f"slash:{command['trigger_id']}"
             await deps.service.export(actor, request, reply, dedupe_key=key)
+
+
+def slack_unescape(text: str) -> str:
+    """Undo Slack's escaping of `&`, `<` and `>` in a command's text (`&amp;` last)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 async def open_form(
