@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import aiosqlite
 import pytest
 from slack_harness import ALICE, EXPORTS, stack_settings, wait_for
 
@@ -262,3 +263,34 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def test_audit_channel_gets_every_record_with_its_chain_hash(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """With AUDIT_CHANNEL_ID, each audit record is mirrored with the hash the database holds."""
+    async with FakeSlack() as slack:
+        running = await start_bot(tmp_path, fake_hss, slack, AUDIT_CHANNEL_ID="C0AUDIT")
+        try:
+            await running.slash(VALID)
+            await running.slash("status=nonsense")
+            # request + outcome + delivery for the export, one record for the refusal
+            await wait_for(lambda: len(slack.messages_in("C0AUDIT")) == 4)
+            lines = [m.text or "" for m in slack.messages_in("C0AUDIT")]
+            hashes = await _record_hashes(tmp_path / "audit.db")
+        finally:
+            await running.server.close()
+            await running.runtime.drain_and_close()
+    outcomes = sorted(line.split("*")[1] for line in lines)
+    assert outcomes == ["invalid", "pending", "submitted", "submitted"]
+    for line in lines:
+        seq, digest = line.split(" · record ")[1].split(" hash ")
+        assert hashes[int(seq)] == digest.strip("`")
+
+
+async def _record_hashes(path: Path) -> dict[int, str]:
+    async with (
+        aiosqlite.connect(path) as db,
+        db.execute("SELECT seq, hash FROM audit_records") as rows,
+    ):
+        return {int(seq): str(digest) async for seq, digest in rows}

@@ -204,9 +204,13 @@ class AuditChannelMirror:
     async def post(self, entry: AuditEntry) -> None:
         """Post one entry's line."""
         task = f" · task `{blocks.escape(entry.task_id)}`" if entry.task_id else ""
+        record = entry.extra.get("record") or {}
+        # The record's chain hash, kept here out of the database's reach: `audit verify`
+        # cannot see a rewrite of the whole chain, a comparison with these lines can.
+        chained = f" · record {record['seq']} hash `{record['hash']}`" if "hash" in record else ""
         text = (
             f"audit #{entry.id} · <@{entry.user_id}> in <#{entry.channel_id}> · {entry.source} · "
-            f"*{entry.outcome}*{task} · {blocks.summarize(entry.request)}"
+            f"*{entry.outcome}*{task} · {blocks.summarize(entry.request)}{chained}"
         )
         try:
             await self._client.chat_postMessage(channel=self._channel_id, text=text)
