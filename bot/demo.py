@@ -106,9 +106,9 @@ async def _scenario(slack: FakeSlack, hss: FakeHss, events: str) -> bool:
     steps = [
         Step(f"/hss-export {valid}", slack.slash_command(valid, user_id=USER, channel_id=CHANNEL)),
         Step(
-            "/hss-export status=runing export_size=0 colour=red",
+            "/hss-export status=runing export_size=0 clustr_type=cce",
             slack.slash_command(
-                "status=runing export_size=0 colour=red", user_id=USER, channel_id=CHANNEL
+                "status=runing export_size=0 clustr_type=cce", user_id=USER, channel_id=CHANNEL
             ),
         ),
         Step(

@@ -29,6 +29,7 @@ async def test_start_without_credentials_runs_the_whole_demo(
     assert "Export requested" in out  # the valid command's immediate answer
     assert "3 problems" in out  # the invalid command lists every problem at once
     assert "did you mean `Running`" in out
+    assert "did you mean `cluster_type`" in out
     assert "field `export_size`" in out  # the form's error lands on its field
     assert "HSS received 2 create calls" in out  # the retried form created nothing
     assert "Files delivered into threads: 2" in out
