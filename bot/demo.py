@@ -33,6 +33,7 @@ CHANNEL: Final = "C0EXPORTS"
 USER: Final = "U0ALICE"
 DELIVERY_WAIT_SECONDS: Final = 30.0
 RULE: Final = "─" * 78
+EXPECTED_CREATES: Final = 2
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ async def run_demo(*, keep_serving: bool = False) -> int:
             )
             ok = await _scenario(slack, hss, events)
             ok = await _wait_for_file(slack) and ok
+            ok = await _wait_until_settled(runtime) and ok
             await _show_channel(slack)
             ok = await _show_audit(runtime) and ok
             if keep_serving:
@@ -128,7 +130,6 @@ async def _scenario(slack: FakeSlack, hss: FakeHss, events: str) -> bool:
         answer = await slack.deliver(events, step.request)
         ok = _show_answer(step.title, answer) and ok
 
-    creates_before = len(hss.calls_for("create"))
     bad = slack.view_submission(values={"export_size": "0", "memory_limit": "lots"})
     answer = await slack.deliver(events, bad)
     ok = _show_answer("Form submitted with export_size=0, memory_limit=lots", answer) and ok
@@ -139,7 +140,10 @@ async def _scenario(slack: FakeSlack, hss: FakeHss, events: str) -> bool:
     again = await slack.deliver(events, good)
     ok = _show_answer("The same form submission again (Slack retry)", again) and ok
 
-    await _settle(lambda: len(hss.calls_for("create")) >= creates_before + 1)
+    # One create for the typed command, one for the form: the bot answers Slack first and
+    # calls HSS after the ack, so wait for the calls rather than count them at once.
+    await _settle(lambda: len(hss.calls_for("create")) >= EXPECTED_CREATES)
+    await asyncio.sleep(0.3)  # a wrongly repeated create would land here
     creates = hss.calls_for("create")
     _say(
         f"HSS received {len(creates)} create calls, each AK/SK-signed and verified by the "
@@ -148,7 +152,7 @@ async def _scenario(slack: FakeSlack, hss: FakeHss, events: str) -> bool:
     for call in creates:
         print(f"  POST {call.path}" + (f"?{_query(call.query)}" if call.query else ""))
         print(textwrap.indent(textwrap.shorten(str(call.body), 160), "    body: "))
-    return ok and len(creates) == 2
+    return ok and len(creates) == EXPECTED_CREATES
 
 
 def _show_answer(title: str, answer: Delivery) -> bool:
@@ -166,6 +170,17 @@ async def _wait_for_file(slack: FakeSlack) -> bool:
     for f in slack.files:
         print(f"  {f.filename}  {f.size} bytes  sha256 {f.sha256[:16]}…  thread {f.thread_ts}")
     return ok
+
+
+async def _wait_until_settled(runtime: Runtime) -> bool:
+    """Wait until every followed task is finished: message updated, delivery audited."""
+    deadline = time.monotonic() + DELIVERY_WAIT_SECONDS
+    while await runtime.tasks.list_tasks(unsettled_only=True):
+        if time.monotonic() > deadline:
+            _say("Some tasks were still being followed when the demo gave up waiting.")
+            return False
+        await asyncio.sleep(0.1)
+    return True
 
 
 async def _show_channel(slack: FakeSlack) -> None:
