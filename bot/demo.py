@@ -26,7 +26,7 @@ from bot.entrypoints.web import EVENTS_PATH
 from bot.observability import configure_logging
 from bot.settings import Settings
 from emulators.fake_hss import FakeHss
-from emulators.fake_slack import Delivery, FakeSlack, SignedRequest
+from emulators.fake_slack import Delivery, FakeSlack, SignedRequest, manifest_scopes
 
 DEMO_DIR: Final = Path("data/demo")
 CHANNEL: Final = "C0EXPORTS"
@@ -53,7 +53,7 @@ async def run_demo(*, keep_serving: bool = False) -> int:
     DEMO_DIR.mkdir(parents=True)
     async with (
         FakeHss(ak="demo-ak", sk="demo-sk", project_id="demo-project", polls_until_done=2) as hss,
-        FakeSlack() as slack,
+        FakeSlack(scopes=manifest_scopes(missing_ok=True)) as slack,
     ):
         settings = _demo_settings(hss, slack)
         runtime = await build_runtime(settings)

@@ -1,12 +1,17 @@
 """A fake Slack on 127.0.0.1: the Web API calls the bot makes, response_urls, uploads, Socket Mode.
 
 It plays both sides Slack plays: the server the bot calls (`/api/<method>`,
-checked against the bot token, every call recorded, errors injectable per
-method and channel), and the client that calls the bot (`slash_command` and
-`view_submission` build requests signed with the signing secret, like Slack's;
-`deliver` posts one with Slack's 3-second patience; `socket_dispatch` sends an
-envelope over Socket Mode and returns the ack). Tests and the local demo use it;
-it imports nothing from `bot`.
+checked against the bot token and, if given, the bot's scopes; every call
+recorded, errors injectable per method and channel), and the client that calls
+the bot (`slash_command` and `view_submission` build requests signed with the
+signing secret, like Slack's; `deliver` posts one with Slack's 3-second
+patience; `socket_dispatch` sends an envelope over Socket Mode and returns the
+ack). Files go through Slack's external upload flow: the upload URL is read as a
+stream (any size, hashed on the fly, bytes kept only if asked), a completed
+upload is recorded in `files`, and `files.info` says where a file is shared.
+`manifest_scopes()` reads the bot scopes the app manifest grants, so tests and
+the demo can refuse what the real app could not do. Tests and the local demo
+use it; it imports nothing from `bot`.
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ import json
 import secrets
 import time
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from pathlib import Path
+from typing import Any, Final, Literal, overload
 
 import aiohttp
 from aiohttp import WSMsgType, web
@@ -32,6 +38,21 @@ DEFAULT_SIGNING_SECRET: Final = "fake-signing-secret-0000"  # noqa: S105 - the f
 SLACK_ACK_SECONDS: Final = 3.0  # Slack shows "operation_timeout" after this
 TRIGGER_TTL_SECONDS: Final = 3.0
 RESPONSE_URL_USES: Final = 5
+UPLOAD_READ_CHUNK: Final = 256 * 1024
+MANIFEST: Final = Path(__file__).resolve().parent.parent / "manifest.yml"  # in a checkout
+# The bot scope Slack requires for each Web API method the fake answers (None: no bot scope).
+METHOD_SCOPES: Final[Mapping[str, str | None]] = {
+    "chat.postMessage": "chat:write",
+    "chat.postEphemeral": "chat:write",
+    "chat.update": "chat:write",
+    "files.getUploadURLExternal": "files:write",
+    "files.completeUploadExternal": "files:write",
+    "files.info": "files:read",
+    "usergroups.users.list": "usergroups:read",
+    "views.open": None,
+    "auth.test": None,
+    "apps.connections.open": None,  # an app-level token's connections:write, not a bot scope
+}
 
 
 def sign(secret: str, body: bytes, timestamp: int) -> dict[str, str]:
@@ -106,25 +127,21 @@ class OpenedView:
 
 @dataclass(frozen=True)
 class UploadedFile:
-    """A file shared through files.getUploadURLExternal + upload + files.completeUploadExternal."""
+    """A file shared by files.completeUploadExternal, as the channel shows it.
+
+    One record per completed share; `data` is the bytes received, or None when
+    the fake was told not to keep them (`keep_bytes=False`).
+    """
 
     id: str
     filename: str
     title: str | None
-    data: bytes
+    size: int
+    sha256: str
     channel_id: str | None
     thread_ts: str | None
     initial_comment: str | None
-
-    @property
-    def size(self) -> int:
-        """Return the file's size in bytes."""
-        return len(self.data)
-
-    @property
-    def sha256(self) -> str:
-        """Return the hex SHA-256 of the bytes received."""
-        return hashlib.sha256(self.data).hexdigest()
+    data: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -189,8 +206,12 @@ class _ResponseUrl:
 
 @dataclass
 class _Upload:
+    """A file id handed out by files.getUploadURLExternal, and what its URL received."""
+
     filename: str
     length: int
+    size: int = 0
+    sha256: str | None = None  # set once the upload URL received the bytes
     data: bytes | None = None
 
 
@@ -234,7 +255,16 @@ class FakeSlack:
         team_id: str = "T0FAKE",
         bot_user_id: str = "U0BOT",
         trigger_ttl: float = TRIGGER_TTL_SECONDS,
+        scopes: Iterable[str] | None = None,
+        keep_bytes: bool = True,
+        files_info: bool = True,
     ) -> None:
+        """Configure the fake; `scopes=None` grants every scope, else only those listed.
+
+        `keep_bytes=False` hashes uploads without holding them (memory stays flat
+        for any size); `files_info=False` makes `files.info` unknown, as when
+        Slack cannot say where a file was shared.
+        """
         self.bot_token = bot_token
         self.app_token = app_token
         self.signing_secret = signing_secret
@@ -242,6 +272,11 @@ class FakeSlack:
         self.bot_user_id = bot_user_id
         self.trigger_ttl = trigger_ttl
         # Configuration tests change.
+        self.scopes: tuple[str, ...] | None = (
+            None if scopes is None else tuple(dict.fromkeys(scopes))
+        )
+        self.keep_bytes = keep_bytes
+        self.files_info = files_info
         self.usergroups: dict[str, list[str]] = {}
         self.channel_errors: dict[str, str] = {}  # chat.* on this channel -> this error
         self.response_urls_broken = False  # response_url posts answer 500
@@ -342,7 +377,7 @@ class FakeSlack:
         """Return every parameter, message and response the fake received, as one text."""
         parts = [json.dumps(c.params, ensure_ascii=False, default=str) for c in self.calls]
         parts += [json.dumps(r.body, ensure_ascii=False) for r in self.responses]
-        parts += [f.data.decode("utf-8", "replace") for f in self.files]
+        parts += [f.data.decode("utf-8", "replace") for f in self.files if f.data is not None]
         return "\n".join(parts)
 
     # --- Slack calling the app ---------------------------------------------------------
@@ -539,6 +574,8 @@ class FakeSlack:
             return _error("not_authed")
         if not hmac.compare_digest(token, expected):
             return _error("invalid_auth")
+        if (missing := self._missing_scope(method)) is not None:
+            return missing
         fault = self._fault(method, params)
         if fault is not None:
             return fault
@@ -547,6 +584,13 @@ class FakeSlack:
             return _error("unknown_method", status=404)
         result: web.StreamResponse = await handler(params)
         return result
+
+    def _missing_scope(self, method: str) -> web.Response | None:
+        """Answer like Slack when the bot lacks the scope `method` requires, else None."""
+        needed = METHOD_SCOPES.get(method)
+        if self.scopes is None or needed is None or needed in self.scopes:
+            return None
+        return _error("missing_scope", needed=needed, provided=",".join(self.scopes))
 
     def _fault(self, method: str, params: Mapping[str, Any]) -> web.Response | None:
         for fault in self._faults:
@@ -679,30 +723,66 @@ class FakeSlack:
         done = []
         for item in items:
             upload = self._uploads.get(str(item.get("id")))
-            if upload is None or upload.data is None:
+            if upload is None or upload.sha256 is None:
                 return _error("file_not_found")
-            if len(upload.data) != upload.length:
+            if upload.size != upload.length:
                 return _error("file_size_mismatch")
+            # Every completion is recorded, so a bot sharing one file twice shows it.
             self.files.append(
                 UploadedFile(
                     id=str(item["id"]),
                     filename=upload.filename,
                     title=item.get("title"),
-                    data=upload.data,
+                    size=upload.size,
+                    sha256=upload.sha256,
                     channel_id=str(channel_id) if channel_id else None,
                     thread_ts=params.get("thread_ts"),
                     initial_comment=params.get("initial_comment"),
+                    data=upload.data,
                 )
             )
             done.append({"id": item["id"], "title": item.get("title"), "name": upload.filename})
         return _ok(files=done)
 
+    async def _m_files_info(self, params: dict[str, Any]) -> web.Response:
+        if not self.files_info:
+            return _error("unknown_method", status=404)
+        file_id = str(params.get("file") or "")
+        upload = self._uploads.get(file_id)
+        if upload is None:
+            return _error("file_not_found")
+        shares: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for shared in self.files:
+            if shared.id != file_id or not shared.channel_id:
+                continue
+            kind = "public" if shared.channel_id.startswith("C") else "private"
+            share = {"thread_ts": shared.thread_ts} if shared.thread_ts else {}
+            shares.setdefault(kind, {}).setdefault(shared.channel_id, []).append(share)
+        file = {
+            "id": file_id,
+            "name": upload.filename,
+            "size": upload.size,
+            "channels": sorted(shares.get("public", {})),
+            "groups": sorted(shares.get("private", {})),
+            "ims": [],
+            "shares": shares,
+        }
+        return _ok(file=file)
+
     async def _upload(self, request: web.Request) -> web.Response:
+        """Read the upload URL's body as a stream: any size, hashed, bytes kept if asked."""
         upload = self._uploads.get(request.match_info["file_id"])
         if upload is None:
             return web.Response(status=404, text="not found")
-        upload.data = await request.read()
-        return web.Response(text=f"OK - {len(upload.data)}")
+        digest, size, kept = hashlib.sha256(), 0, bytearray()
+        async for chunk in request.content.iter_chunked(UPLOAD_READ_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            if self.keep_bytes:
+                kept += chunk
+        upload.size, upload.sha256 = size, digest.hexdigest()
+        upload.data = bytes(kept) if self.keep_bytes else None
+        return web.Response(text=f"OK - {size}")
 
     async def _response_url(self, request: web.Request) -> web.Response:
         hook = self._response_urls.get(request.match_info["key"])
@@ -851,10 +931,93 @@ def _error(
     return web.json_response({"ok": False, "error": error, **data}, status=status, headers=headers)
 
 
+@overload
+def manifest_scopes(
+    path: str | Path = ..., *, missing_ok: Literal[False] = ...
+) -> tuple[str, ...]: ...
+@overload
+def manifest_scopes(path: str | Path = ..., *, missing_ok: bool) -> tuple[str, ...] | None: ...
+def manifest_scopes(
+    path: str | Path = MANIFEST, *, missing_ok: bool = False
+) -> tuple[str, ...] | None:
+    """Return the bot scopes an app manifest grants (`oauth_config.scopes.bot`), in order.
+
+    The default is the checkout's `manifest.yml`. With `missing_ok`, a missing
+    file (an installed package has none) gives None, which `FakeSlack` reads as
+    "every scope". A small reader, not pyyaml: the demo runs on runtime
+    dependencies only. It understands block and flow lists, quotes and comments.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if missing_ok:
+            return None
+        raise
+    found = _yaml_list(text, ("oauth_config", "scopes", "bot"))
+    if found is None:
+        raise ValueError(f"{path}: no oauth_config.scopes.bot list")
+    return found
+
+
+def _yaml_list(text: str, keys: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Return the list of plain scalars at a key path of a simple YAML mapping, or None."""
+    path: list[tuple[int, str]] = []  # (indent, key) of the mappings enclosing the line
+    items: list[str] | None = None
+    for raw in text.splitlines():
+        line = _uncomment(raw).rstrip()
+        if not line.strip() or line.lstrip().startswith(("---", "...")):
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        body = line.strip()
+        if body.startswith("- ") or body == "-":
+            # A block sequence may sit at its key's own indent.
+            while path and path[-1][0] > indent:
+                path.pop()
+            if items is not None and tuple(k for _, k in path) == keys:
+                items.append(_scalar(body[1:]))
+            continue
+        key, sep, value = body.partition(":")
+        if not sep or (value and not value.startswith(" ")):
+            continue  # not a `key: value` line this reader needs
+        while path and path[-1][0] >= indent:
+            path.pop()
+        path.append((indent, _scalar(key)))
+        if tuple(k for _, k in path) == keys:
+            value = value.strip()
+            if value.startswith("[") and value.endswith("]"):
+                return tuple(_scalar(v) for v in value[1:-1].split(",") if v.strip())
+            items = []
+        elif items is not None and len(path) <= len(keys):
+            break  # left the list's mapping
+    return None if items is None else tuple(items)
+
+
+def _uncomment(line: str) -> str:
+    """Drop a `#` comment (at the start or after a space), leaving quoted text alone."""
+    quote: str | None = None
+    for index, char in enumerate(line):
+        if quote is not None:
+            quote = None if char == quote else quote
+        elif char in "'\"" and (index == 0 or line[index - 1] in " [,"):
+            quote = char  # a quoted scalar, not an apostrophe inside a word
+        elif char == "#" and (index == 0 or line[index - 1] in " \t"):
+            return line[:index]
+    return line
+
+
+def _scalar(text: str) -> str:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
 __all__ = [
     "DEFAULT_APP_TOKEN",
     "DEFAULT_BOT_TOKEN",
     "DEFAULT_SIGNING_SECRET",
+    "MANIFEST",
+    "METHOD_SCOPES",
     "Call",
     "Delivery",
     "FakeSlack",
@@ -863,5 +1026,6 @@ __all__ = [
     "ResponsePost",
     "SignedRequest",
     "UploadedFile",
+    "manifest_scopes",
     "sign",
 ]

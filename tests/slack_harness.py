@@ -1,9 +1,11 @@
 """The whole Slack stack on loopback for end-to-end tests: fake Slack and HSS, the real app between.
 
-`running_stack()` starts a `FakeSlack`, builds the real app with `create_app`
-(real `HssClient` against the given `FakeHss`, real `SqlAuditLog` on SQLite in
-a temporary directory, real `SlackNotifier` against the fake's Web API), serves
-it over HTTP on a free port, and yields a `Stack` to drive it with signed requests.
+`running_stack()` starts a `FakeSlack` granting the manifest's bot scopes,
+builds the real app with `create_app` (real `HssClient` against the given
+`FakeHss`, real `SqlAuditLog` on SQLite in a temporary directory, real
+`SlackNotifier` against the fake's Web API), serves it over HTTP on a free port,
+and yields a `Stack` to drive it with signed requests. `start_runtime()` starts
+the whole bot as `serve` wires it (tracker included) against given fakes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.adapters.audit_store import SqlAuditLog, open_audit_log
 from bot.adapters.hss import HssClient, build_hss_client
 from bot.adapters.slack_notifier import SlackNotifier, build_web_client
+from bot.bootstrap import Runtime, build_runtime, start_http_runtime
 from bot.entrypoints.slack_app import create_app
 from bot.entrypoints.web import HttpServer, start_http
 from bot.lifecycle import Lifecycle
@@ -28,7 +31,7 @@ from bot.ports import AuditEntry, Hss
 from bot.service import ExportService
 from bot.settings import Settings
 from emulators.fake_hss import FakeHss
-from emulators.fake_slack import Delivery, FakeSlack, SignedRequest
+from emulators.fake_slack import Delivery, FakeSlack, SignedRequest, manifest_scopes
 
 ALICE = "U0ALICE"
 EXPORTS = "C0EXPORTS"
@@ -107,8 +110,11 @@ async def running_stack(
     wrap_hss: Callable[[HssClient], Hss] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Stack]:
-    """Start the stack; settings `overrides` are Settings fields (e.g. ALLOWED_USER_IDS="")."""
-    async with slack or FakeSlack() as fake_slack:
+    """Start the stack; settings `overrides` are Settings fields (e.g. ALLOWED_USER_IDS="").
+
+    Without a `slack`, the fake Slack grants exactly the manifest's bot scopes.
+    """
+    async with slack or FakeSlack(scopes=manifest_scopes()) as fake_slack:
         settings = stack_settings(hss, fake_slack, **overrides)
         hss_client: HssClient = build_hss_client(settings)
         audit = await open_audit_log(f"sqlite:///{tmp_path / 'audit.db'}")
@@ -137,3 +143,22 @@ async def running_stack(
             await lifecycle.drain(5.0)
             await hss_client.aclose()
             await audit.aclose()
+
+
+async def start_runtime(
+    tmp_path: Path, hss: FakeHss, slack: FakeSlack, **overrides: Any
+) -> tuple[Runtime, HttpServer]:
+    """Build and start the runtime exactly as `serve` does, on a free loopback port."""
+    settings = stack_settings(
+        hss,
+        slack,
+        AUDIT_DB_URL=f"sqlite:///{tmp_path / 'audit.db'}",
+        TASK_POLL_INITIAL_SECONDS=0.05,
+        TASK_POLL_MAX_SECONDS=0.1,
+        **overrides,
+    )
+    runtime = await build_runtime(settings)
+    runtime.start_background()
+    await runtime.check_slack()
+    server = await start_http_runtime(runtime, "127.0.0.1", 0)
+    return runtime, server

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from db_fixtures import database
 from tracker_support import (
-    FilesSlack,
     fake_file_sha256,
     tracker_env,
     tracker_settings,
@@ -23,6 +22,7 @@ from tracker_support import (
 )
 
 from emulators.fake_hss import FakeHss
+from emulators.fake_slack import FakeSlack
 
 MiB = 1024 * 1024
 SIZE = 200 * MiB
@@ -35,7 +35,7 @@ async def test_a_200_mb_file_goes_through_with_flat_memory(tmp_path: Path) -> No
     """The bot's memory grows by far less than the file while it streams 200 MB to Slack."""
     async with (
         FakeHss(file_size=SIZE, chunk_size=CHUNK, polls_until_done=1) as hss,
-        FilesSlack(keep_bytes=False) as slack,
+        FakeSlack(keep_bytes=False) as slack,
     ):
         with database("sqlite", tmp_path) as db:
             overrides = {"UPLOAD_MAX_BYTES": 2 * SIZE}
@@ -61,7 +61,7 @@ async def test_a_200_mb_file_goes_through_with_flat_memory(tmp_path: Path) -> No
     print(f"200 MB through the bot: resident memory grew by {growth / MiB:.1f} MiB")
     served = hss.tasks[task_id]
     assert report["state"] == "done"
-    assert [(f.size, f.sha256) for f in slack.shared] == [
+    assert [(f.size, f.sha256) for f in slack.files] == [
         (SIZE, fake_file_sha256(served.file_id, SIZE, CHUNK))
     ]
     assert growth < MAX_GROWTH, f"memory grew by {growth / MiB:.1f} MiB"

@@ -5,14 +5,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
+import yaml
+from slack_harness import ALICE, EXPORTS, start_runtime, wait_for
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from emulators.fake_slack import FakeSlack, sign
+from emulators.fake_hss import FakeHss
+from emulators.fake_slack import MANIFEST, FakeSlack, Posted, manifest_scopes, sign
 
+MiB = 1024 * 1024
+
+VALID = "status=running risky=yes"
 MODAL = {
     "type": "modal",
     "title": {"type": "plain_text", "text": "Test"},
@@ -40,21 +49,283 @@ def client(slack: FakeSlack) -> AsyncWebClient:
     return AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
 
 
-async def test_file_upload_flow_records_bytes_and_thread(
-    slack: FakeSlack, client: AsyncWebClient
+@pytest.mark.parametrize("keep_bytes", [True, False])
+async def test_file_upload_flow_records_the_share_with_size_hash_and_thread(
+    keep_bytes: bool,
 ) -> None:
-    """files_upload_v2 (URL, bytes, complete) lands one file with its bytes, channel and thread."""
-    data = bytes(range(256)) * 1000
-
-    await client.files_upload_v2(
-        channel="C1", thread_ts="171.000001", filename="export.xlsx", content=data, title="Export"
-    )
+    """files_upload_v2 of 3 MiB lands one file, hashed; its bytes are kept only if asked."""
+    data = bytes(range(256)) * (3 * MiB // 256)  # past aiohttp's 1 MiB body limit
+    async with FakeSlack(keep_bytes=keep_bytes) as slack:
+        client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+        await client.files_upload_v2(
+            channel="C1",
+            thread_ts="171.000001",
+            filename="export.xlsx",
+            content=data,
+            title="Export",
+            initial_comment="here",
+        )
 
     (uploaded,) = slack.files
-    assert (uploaded.filename, uploaded.title) == ("export.xlsx", "Export")
+    assert (uploaded.filename, uploaded.title, uploaded.initial_comment) == (
+        "export.xlsx",
+        "Export",
+        "here",
+    )
     assert (uploaded.channel_id, uploaded.thread_ts) == ("C1", "171.000001")
-    assert uploaded.size == len(data)
-    assert uploaded.sha256 == hashlib.sha256(data).hexdigest()
+    assert (uploaded.size, uploaded.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+    assert uploaded.data == (data if keep_bytes else None)
+
+
+async def _upload(slack: FakeSlack, client: AsyncWebClient, length: int, data: bytes) -> str:
+    """Get an upload URL announcing `length` bytes, send `data` to it; return the file id."""
+    slot = await client.files_getUploadURLExternal(filename="x.csv", length=length)
+    async with aiohttp.ClientSession() as session, session.post(slot["upload_url"], data=data):
+        pass
+    return str(slot["file_id"])
+
+
+@pytest.mark.parametrize(
+    ("length", "sent", "channel", "file_id", "error"),
+    [
+        pytest.param(5, b"12345", "C1", "F-unknown", "file_not_found", id="unknown-file"),
+        pytest.param(5, None, "C1", None, "file_not_found", id="nothing-uploaded"),
+        pytest.param(9, b"12345", "C1", None, "file_size_mismatch", id="short-upload"),
+        pytest.param(5, b"12345", "D0SOMEONE", None, "channel_not_found", id="foreign-dm"),
+        pytest.param(5, b"12345", "C0GONE", None, "channel_not_found", id="channel-error"),
+    ],
+)
+async def test_complete_upload_refuses_what_slack_refuses(
+    slack: FakeSlack,
+    client: AsyncWebClient,
+    length: int,
+    sent: bytes | None,
+    channel: str,
+    file_id: str | None,
+    error: str,
+) -> None:
+    """completeUploadExternal refuses unknown or unsent files, wrong sizes, bad channels."""
+    slack.channel_errors["C0GONE"] = "channel_not_found"
+    if sent is None:
+        slot = await client.files_getUploadURLExternal(filename="x.csv", length=length)
+        uploaded = str(slot["file_id"])
+    else:
+        uploaded = await _upload(slack, client, length, sent)
+
+    with pytest.raises(SlackApiError) as caught:
+        await client.files_completeUploadExternal(
+            files=[{"id": file_id or uploaded}], channel_id=channel
+        )
+
+    assert caught.value.response["error"] == error
+    assert slack.files == []
+
+
+async def test_files_info_says_where_a_file_is_shared(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    """files.info lists the channels a file was shared in: none before the share, one after."""
+    file_id = await _upload(slack, client, 3, b"abc")
+    before = (await client.files_info(file=file_id))["file"]
+    await client.files_completeUploadExternal(
+        files=[{"id": file_id}], channel_id="C1", thread_ts="5.000001"
+    )
+    after = (await client.files_info(file=file_id))["file"]
+
+    assert (before["channels"], before["shares"]) == ([], {})
+    assert after["channels"] == ["C1"]
+    [share] = after["shares"]["public"]["C1"]
+    assert share["thread_ts"] == "5.000001"
+
+
+@pytest.mark.parametrize(
+    ("files_info", "file_id", "status", "error"),
+    [
+        pytest.param(True, "F-unknown", 200, "file_not_found", id="unknown-file"),
+        pytest.param(False, None, 404, "unknown_method", id="slack-cannot-say"),
+    ],
+)
+async def test_files_info_refuses_unknown_files_or_when_disabled(
+    files_info: bool, file_id: str | None, status: int, error: str
+) -> None:
+    """files.info answers file_not_found for a file it never saw; disabled, it is unknown."""
+    async with FakeSlack(files_info=files_info) as slack:
+        client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+        uploaded = await _upload(slack, client, 3, b"abc")
+        with pytest.raises(SlackApiError) as caught:
+            await client.files_info(file=file_id or uploaded)
+
+    assert (caught.value.response.status_code, caught.value.response["error"]) == (status, error)
+
+
+# --- scopes ---------------------------------------------------------------------------------
+
+MANIFEST_SCOPES = ("commands", "chat:write", "files:write", "files:read", "usergroups:read")
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "needed"),
+    [
+        ("chat.postMessage", {"channel": "C1", "text": "hi"}, "chat:write"),
+        ("chat.postEphemeral", {"channel": "C1", "user": "U1", "text": "hi"}, "chat:write"),
+        ("chat.update", {"channel": "C1", "ts": "1.000001", "text": "hi"}, "chat:write"),
+        ("files.getUploadURLExternal", {"filename": "x.csv", "length": 3}, "files:write"),
+        ("files.completeUploadExternal", {"files": '[{"id": "F1"}]'}, "files:write"),
+        ("files.info", {"file": "F1"}, "files:read"),
+        ("usergroups.users.list", {"usergroup": "S1"}, "usergroups:read"),
+    ],
+)
+async def test_a_method_without_its_scope_is_refused_as_slack_does(
+    method: str, params: dict[str, Any], needed: str
+) -> None:
+    """Lacking the scope a method needs gives missing_scope naming it and what was granted."""
+    granted = [scope for scope in MANIFEST_SCOPES if scope != needed]
+    async with FakeSlack(scopes=granted) as slack:
+        client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+        with pytest.raises(SlackApiError) as caught:
+            await client.api_call(method, data=params)
+
+    assert caught.value.response.data == {
+        "ok": False,
+        "error": "missing_scope",
+        "needed": needed,
+        "provided": ",".join(granted),
+    }
+    assert (slack.messages, slack.ephemerals, slack.files) == ([], [], [])
+
+
+async def test_methods_that_need_no_bot_scope_work_with_none_granted() -> None:
+    """auth.test and views.open answer a bot with no scopes at all."""
+    async with FakeSlack(scopes=()) as slack:
+        client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+        who = await client.auth_test()
+        opened = await client.views_open(trigger_id=slack.issue_trigger("U1"), view=MODAL)
+
+    assert who["user_id"] == slack.bot_user_id
+    assert opened["view"]["id"] == slack.view().id
+
+
+MANIFEST_VARIANTS = {
+    "block-list-indented": """
+oauth_config:
+  scopes:
+    bot:
+      - commands
+      - chat:write
+""",
+    "block-list-at-its-key's-indent": """
+oauth_config:
+  scopes:
+    bot:
+    - commands # why
+    - 'files:read'
+    user:
+    - search:read
+""",
+    "flow-list": """
+oauth_config:
+  scopes:
+    user: [x:y]
+    bot: [commands, "chat:write"]  # c
+""",
+    "comments-and-neighbours": """
+# a: [b]
+features:
+  bot:
+    - nope
+oauth_config:
+  # scopes: x
+  scopes:
+    bot:
+      # - not:this
+      - chat:write  # it's needed
+      - "files:write"
+settings:
+  bot: x
+""",
+}
+
+
+@pytest.mark.parametrize("text", list(MANIFEST_VARIANTS.values()), ids=list(MANIFEST_VARIANTS))
+def test_manifest_scopes_reads_what_yaml_reads(tmp_path: Path, text: str) -> None:
+    """The dependency-free reader gives the bot scopes pyyaml finds, in order."""
+    path = tmp_path / "manifest.yml"
+    path.write_text(text)
+
+    expected = tuple(yaml.safe_load(text)["oauth_config"]["scopes"]["bot"])
+    assert manifest_scopes(path) == expected
+
+
+def test_manifest_scopes_of_the_real_manifest() -> None:
+    """The app's manifest grants exactly the scopes the bot's Web API calls need."""
+    granted = manifest_scopes()
+
+    assert granted == tuple(yaml.safe_load(MANIFEST.read_text())["oauth_config"]["scopes"]["bot"])
+    assert set(granted) == {
+        "commands",
+        "chat:write",
+        "files:write",
+        "files:read",
+        "usergroups:read",
+    }
+
+
+def test_manifest_scopes_of_a_missing_file(tmp_path: Path) -> None:
+    """A missing manifest is an error, or None ("every scope") when `missing_ok`."""
+    with pytest.raises(FileNotFoundError):
+        manifest_scopes(tmp_path / "nope.yml")
+    assert manifest_scopes(tmp_path / "nope.yml", missing_ok=True) is None
+
+
+def _task_message(slack: FakeSlack) -> Posted | None:
+    """Return the task_id message in #exports, once posted."""
+    return next((m for m in slack.messages_in(EXPORTS) if m.thread_ts is None), None)
+
+
+def _settled(slack: FakeSlack) -> bool:
+    message = _task_message(slack)
+    return message is not None and any(
+        text in message.all_text for text in ("is in the thread", "Export failed")
+    )
+
+
+@pytest.mark.parametrize(
+    "dropped",
+    [pytest.param(None, id="manifest-scopes"), pytest.param("files:write", id="no-files-write")],
+)
+async def test_the_manifest_scopes_carry_a_slash_export_to_its_file(
+    tmp_path: Path, fake_hss: FakeHss, dropped: str | None
+) -> None:
+    """Manifest scopes put the file in its thread; without files:write both say missing_scope."""
+    scopes = [scope for scope in manifest_scopes() if scope != dropped]
+    async with FakeSlack(scopes=scopes) as slack:
+        runtime, server = await start_runtime(tmp_path, fake_hss, slack)
+        try:
+            request = slack.slash_command(VALID, user_id=ALICE, channel_id=EXPORTS)
+            answer = await slack.deliver(f"{server.url}/slack/events", request)
+            await wait_for(lambda: _settled(slack))
+        finally:
+            await server.close()
+            await runtime.drain_and_close()
+
+    message = _task_message(slack)
+    assert message is not None
+    assert answer.status == 200
+    [task_id] = fake_hss.tasks
+    assert task_id in message.all_text
+    if dropped is None:
+        served = fake_hss.tasks[task_id]
+        assert [(f.filename, f.channel_id, f.thread_ts, f.size) for f in slack.files] == [
+            (served.file_name, EXPORTS, message.ts, served.file_size)
+        ]
+        assert "missing_scope" not in slack.everything_received()
+    else:
+        [reply] = [m for m in slack.messages_in(EXPORTS) if m.thread_ts == message.ts]
+        assert slack.files == []
+        for seen in (message.all_text, reply.all_text):
+            assert "Export failed" in seen
+            assert "missing_scope" in seen
+            assert f"hss-export-bot download {task_id}" in seen
 
 
 async def test_wrong_token_is_refused(slack: FakeSlack) -> None:

@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tracker_support import (
     ALICE,
     CHANNEL,
-    FilesSlack,
     TrackerStack,
     export_request,
     fake_file_sha256,
@@ -47,7 +46,7 @@ from bot.tracker import (
     thread_notice,
 )
 from emulators.fake_hss import FakeHss
-from emulators.fake_slack import Posted
+from emulators.fake_slack import FakeSlack, Posted
 
 WORKER = Path(__file__).with_name("tracker_worker.py")
 
@@ -67,9 +66,9 @@ def sqlite_db(tmp_path: Path) -> Iterator[Db]:
 
 
 @pytest.fixture
-async def slack() -> AsyncIterator[FilesSlack]:
-    """Run a fake Slack with the streaming upload flow on a free loopback port."""
-    async with FilesSlack() as fake:
+async def slack() -> AsyncIterator[FakeSlack]:
+    """Run a fake Slack on a free loopback port."""
+    async with FakeSlack() as fake:
         yield fake
 
 
@@ -83,12 +82,12 @@ class FakeClock:
         return self.now
 
 
-def task_message(slack: FilesSlack) -> Posted:
+def task_message(slack: FakeSlack) -> Posted:
     """Return the task_id message (the first top-level message in the channel)."""
     return next(m for m in slack.messages_in(CHANNEL) if m.thread_ts is None)
 
 
-def thread_replies(slack: FilesSlack, message: Posted) -> list[Posted]:
+def thread_replies(slack: FakeSlack, message: Posted) -> list[Posted]:
     """Return the bot's replies in a message's thread."""
     return [m for m in slack.messages if m.thread_ts == message.ts]
 
@@ -110,7 +109,7 @@ async def export_and_settle(bot: TrackerStack) -> str:
 
 
 async def test_file_lands_once_in_the_thread_of_the_task_message(
-    fake_hss: FakeHss, slack: FilesSlack, db: Db
+    fake_hss: FakeHss, slack: FakeSlack, db: Db
 ) -> None:
     """After N running polls, the file is shared once in the thread, named and hashed as served."""
     fake_hss.polls_until_done = 3
@@ -123,7 +122,7 @@ async def test_file_lands_once_in_the_thread_of_the_task_message(
     served = fake_hss.tasks[result.task.task_id]
     sha256 = fake_file_sha256(served.file_id, served.file_size)
     message = task_message(slack)
-    assert [(f.filename, f.channel_id, f.thread_ts, f.size, f.sha256) for f in slack.shared] == [
+    assert [(f.filename, f.channel_id, f.thread_ts, f.size, f.sha256) for f in slack.files] == [
         (served.file_name, CHANNEL, message.ts, served.file_size, sha256)
     ]
     assert len(fake_hss.calls_for("status")) == 4
@@ -140,7 +139,7 @@ async def test_file_lands_once_in_the_thread_of_the_task_message(
 
 
 async def test_follow_records_the_task_and_returns_before_any_poll(
-    fake_hss: FakeHss, slack: FilesSlack, sqlite_db: Db
+    fake_hss: FakeHss, slack: FakeSlack, sqlite_db: Db
 ) -> None:
     """follow() only writes the task down; nothing is polled until a worker runs."""
     async with tracker_stack(tracker_settings(fake_hss, slack, sqlite_db.url)) as bot:
@@ -181,7 +180,7 @@ def _hss_refusal(hss: FakeHss) -> None:
 )
 async def test_failure_is_told_in_the_thread_with_hss_error_and_request_id(
     fake_hss: FakeHss,
-    slack: FilesSlack,
+    slack: FakeSlack,
     sqlite_db: Db,
     script: Callable[[FakeHss], None],
     says: list[str],
@@ -208,7 +207,7 @@ async def test_failure_is_told_in_the_thread_with_hss_error_and_request_id(
 
 
 async def test_too_large_file_is_not_uploaded_and_the_message_says_how_to_fetch_it(
-    fake_hss: FakeHss, slack: FilesSlack, sqlite_db: Db
+    fake_hss: FakeHss, slack: FakeSlack, sqlite_db: Db
 ) -> None:
     """Above UPLOAD_MAX_BYTES nothing goes to Slack; the message gives the download command."""
     settings = tracker_settings(fake_hss, slack, sqlite_db.url, UPLOAD_MAX_BYTES=100_000)
@@ -227,7 +226,7 @@ async def test_too_large_file_is_not_uploaded_and_the_message_says_how_to_fetch_
 
 
 async def test_slack_refusing_the_share_fails_visibly_without_a_file(
-    fake_hss: FakeHss, slack: FilesSlack, sqlite_db: Db
+    fake_hss: FakeHss, slack: FakeSlack, sqlite_db: Db
 ) -> None:
     """If Slack refuses to share the file, the message says so and how to fetch it."""
     slack.fail("files.completeUploadExternal", "not_in_channel")
@@ -235,7 +234,7 @@ async def test_slack_refusing_the_share_fails_visibly_without_a_file(
         task_id = await export_and_settle(bot)
 
     message = task_message(slack)
-    assert slack.shared == []
+    assert slack.files == []
     assert "not_in_channel" in message.all_text
     assert f"hss-export-bot download {task_id}" in message.all_text
 
@@ -244,7 +243,7 @@ async def test_slack_refusing_the_share_fails_visibly_without_a_file(
 
 
 async def test_polls_back_off_from_the_initial_interval_to_the_maximum(
-    fake_hss: FakeHss, slack: FilesSlack, sqlite_db: Db
+    fake_hss: FakeHss, slack: FakeSlack, sqlite_db: Db
 ) -> None:
     """Waits between polls double from TASK_POLL_INITIAL_SECONDS up to TASK_POLL_MAX_SECONDS."""
     fake_hss.polls_until_done = 7
@@ -267,11 +266,11 @@ async def test_polls_back_off_from_the_initial_interval_to_the_maximum(
 
     assert waits == [5, 10, 20, 40, 60, 60, 60, 60]
     assert task.state == "done"
-    assert len(slack.shared) == 1
+    assert len(slack.files) == 1
 
 
 async def test_gives_up_at_the_deadline_and_says_how_to_fetch_the_file_later(
-    fake_hss: FakeHss, slack: FilesSlack, sqlite_db: Db
+    fake_hss: FakeHss, slack: FakeSlack, sqlite_db: Db
 ) -> None:
     """A task still running after TASK_GIVE_UP_SECONDS is reported as given up, polled last then."""
     fake_hss.polls_until_done = 1_000_000
@@ -319,9 +318,9 @@ async def test_gives_up_at_the_deadline_and_says_how_to_fetch_the_file_later(
 )
 async def test_passing_trouble_is_retried_and_the_file_still_lands_once(
     fake_hss: FakeHss,
-    slack: FilesSlack,
+    slack: FakeSlack,
     sqlite_db: Db,
-    trouble: Callable[[FakeHss, FilesSlack], None],
+    trouble: Callable[[FakeHss, FakeSlack], None],
 ) -> None:
     """A transient HSS or Slack failure delays the delivery but never doubles or loses it."""
     trouble(fake_hss, slack)
@@ -331,7 +330,7 @@ async def test_passing_trouble_is_retried_and_the_file_still_lands_once(
         task = await bot.settled(task_id)
 
     assert (task.state, task.error) == ("done", None)
-    assert len(slack.shared) == 1
+    assert len(slack.files) == 1
     assert "is in the thread" in task_message(slack).all_text
     assert deliveries_recorded(sqlite_db) == 1
 
@@ -355,7 +354,7 @@ class AuditWithABug:
 
 
 async def test_an_unexpected_error_after_the_share_never_delivers_again(
-    fake_hss: FakeHss, slack: FilesSlack, sqlite_db: Db
+    fake_hss: FakeHss, slack: FakeSlack, sqlite_db: Db
 ) -> None:
     """A bug surfacing after the file was shared is retried from the saved state, not redone."""
     settings = tracker_settings(fake_hss, slack, sqlite_db.url)
@@ -372,14 +371,14 @@ async def test_an_unexpected_error_after_the_share_never_delivers_again(
 
     assert buggy[0].failures == 1
     assert task.state == "done"
-    assert len(slack.shared) == 1
+    assert len(slack.files) == 1
     assert entry is not None
     assert entry.delivery is not None
-    assert entry.delivery["sha256"] == slack.shared[0].sha256
+    assert entry.delivery["sha256"] == slack.files[0].sha256
 
 
 async def test_follow_without_a_task_store_tells_the_thread_how_to_fetch_the_file(
-    fake_hss: FakeHss, slack: FilesSlack, sqlite_db: Db, tmp_path: Path
+    fake_hss: FakeHss, slack: FakeSlack, sqlite_db: Db, tmp_path: Path
 ) -> None:
     """If the task cannot be recorded, the thread gets the download command instead of silence."""
     settings = tracker_settings(fake_hss, slack, sqlite_db.url)
@@ -402,7 +401,7 @@ async def test_follow_without_a_task_store_tells_the_thread_how_to_fetch_the_fil
 
 @pytest.mark.parametrize("how", ["cancelled", "stopped"])
 async def test_worker_ended_mid_download_leaves_the_task_to_the_next_one(
-    fake_hss: FakeHss, slack: FilesSlack, sqlite_db: Db, how: str
+    fake_hss: FakeHss, slack: FakeSlack, sqlite_db: Db, how: str
 ) -> None:
     """A worker cancelled or stopped mid-download releases the task; a new one delivers it once."""
     fake_hss.hang_next(op="download", seconds=30)
@@ -422,13 +421,13 @@ async def test_worker_ended_mid_download_leaves_the_task_to_the_next_one(
         await wait_settled(second.store, [task_id])
 
     assert (left.state, left.lease_owner) == ("delivering", None)
-    assert len(slack.shared) == 1
-    assert slack.shared[0].thread_ts == task_message(slack).ts
+    assert len(slack.files) == 1
+    assert slack.files[0].thread_ts == task_message(slack).ts
     assert deliveries_recorded(sqlite_db) == 1
 
 
 async def test_killed_worker_task_is_resumed_after_its_lease_expires(
-    fake_hss: FakeHss, slack: FilesSlack, sqlite_db: Db, tmp_path: Path
+    fake_hss: FakeHss, slack: FakeSlack, sqlite_db: Db, tmp_path: Path
 ) -> None:
     """SIGKILL mid-download keeps the lease until it expires; then another worker delivers once."""
     fake_hss.hang_next(op="download", seconds=60)
@@ -457,7 +456,7 @@ async def test_killed_worker_task_is_resumed_after_its_lease_expires(
     assert held.lease_until is not None
     assert checked_at < held.lease_until, "the machine was too slow to check inside the lease"
     assert early == 1  # nobody took the task while the dead worker's lease ran
-    assert len(slack.shared) == 1
+    assert len(slack.files) == 1
     assert deliveries_recorded(sqlite_db) == 1
 
 
@@ -492,7 +491,7 @@ class CrashAtShare:
 )
 async def test_crash_at_the_share_never_shares_twice(
     fake_hss: FakeHss,
-    slack: FilesSlack,
+    slack: FakeSlack,
     sqlite_db: Db,
     crash_after_share: bool,
     slack_can_tell: bool,
@@ -527,13 +526,13 @@ async def test_crash_at_the_share_never_shares_twice(
 
     message = task_message(slack)
     assert (left.state, left.lease_owner) == ("sharing", dying.tracker.owner)
-    assert len(slack.shared) == files
+    assert len(slack.files) == files
     assert len(slack.calls_to("files.getUploadURLExternal")) == 1  # never uploaded again
     assert entry is not None
     assert entry.delivery is not None
     assert entry.delivery["sha256"] == left.sha256
     if outcome == "confirmed":
-        assert slack.shared[0].thread_ts == message.ts
+        assert slack.files[0].thread_ts == message.ts
         assert "is in the thread" in message.all_text
         assert "error" not in entry.delivery
     else:
@@ -542,7 +541,7 @@ async def test_crash_at_the_share_never_shares_twice(
 
 
 async def test_worker_that_lost_its_lease_abandons_its_step_and_the_file_lands_once(
-    fake_hss: FakeHss, slack: FilesSlack, sqlite_db: Db, caplog: pytest.LogCaptureFixture
+    fake_hss: FakeHss, slack: FakeSlack, sqlite_db: Db, caplog: pytest.LogCaptureFixture
 ) -> None:
     """When another worker takes over an expired lease, the old one drops its hung download."""
     fake_hss.hang_next(op="download", seconds=30)
@@ -562,12 +561,12 @@ async def test_worker_that_lost_its_lease_abandons_its_step_and_the_file_lands_o
         still_running = not slow_runner.done()
 
     assert still_running
-    assert len(slack.shared) == 1
+    assert len(slack.files) == 1
     assert deliveries_recorded(sqlite_db) == 1
 
 
 async def test_two_workers_on_one_database_deliver_each_file_once(
-    fake_hss: FakeHss, slack: FilesSlack, db: Db
+    fake_hss: FakeHss, slack: FakeSlack, db: Db
 ) -> None:
     """Two bot instances on one database split the tasks; each file lands once, in its thread."""
     fake_hss.polls_until_done = 2
@@ -579,7 +578,7 @@ async def test_two_workers_on_one_database_deliver_each_file_once(
         await wait_settled(one.store, [r.task.task_id for r in results], seconds=30)
 
     messages = {m.ts: m for m in slack.messages_in(CHANNEL) if m.thread_ts is None}
-    shared = sorted((f.filename, messages[f.thread_ts or ""].text) for f in slack.shared)
+    shared = sorted((f.filename, messages[f.thread_ts or ""].text) for f in slack.files)
     expected = sorted(fake_hss.tasks[r.task.task_id].file_name for r in results)
     assert [name for name, _ in shared] == expected
     for name, text in shared:

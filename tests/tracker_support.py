@@ -1,10 +1,9 @@
 """Build the follow-through stack for tests: fake HSS and Slack, the real adapters between.
 
-`FilesSlack` extends the shared `FakeSlack` where the tracker needs more than
-it offers: the upload URL is read as a stream (any size, hashed on the fly,
-bytes kept only if asked) and `files.info` answers where a file was shared.
 `tracker_stack()` wires a real `HssClient`, `SqlAuditLog`, `SqlTaskStore`,
-`SlackFiles` and `TaskTracker` (plus the `ExportService` that feeds it).
+`SlackFiles` and `TaskTracker` (plus the `ExportService` that feeds it) to a
+`FakeHss` and a `FakeSlack` (whose upload flow streams, records shares in
+`files` and answers `files.info`).
 """
 
 from __future__ import annotations
@@ -17,8 +16,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
-
 from bot.adapters.audit_store import SqlAuditLog, open_audit_log
 from bot.adapters.hss import HssClient, build_hss_client
 from bot.adapters.slack_files import SlackFiles
@@ -30,109 +27,10 @@ from bot.service import ExportService, ReplyTo, Submitted
 from bot.settings import Settings
 from bot.tracker import TaskTracker, TrackedTask, TrackerConfig
 from emulators.fake_hss import FakeHss
-from emulators.fake_slack import FakeSlack, _error, _json_list, _ok
+from emulators.fake_slack import FakeSlack
 
 CHANNEL = "C0EXPORTS"
 ALICE = Actor(team_id="T0FAKE", user_id="U0ALICE", channel_id=CHANNEL, source="slash")
-READ_CHUNK = 256 * 1024
-
-
-@dataclass(frozen=True)
-class SharedFile:
-    """A file `files.completeUploadExternal` made visible, as the channel would show it."""
-
-    id: str
-    filename: str
-    title: str | None
-    size: int
-    sha256: str
-    channel_id: str | None
-    thread_ts: str | None
-    data: bytes | None = field(default=None, repr=False)
-
-
-@dataclass
-class _Received:
-    filename: str
-    length: int
-    size: int = 0
-    sha256: str | None = None
-    data: bytes | None = None
-
-
-class FilesSlack(FakeSlack):
-    """FakeSlack with a streaming upload URL and `files.info`; records shares in `shared`."""
-
-    def __init__(self, *, keep_bytes: bool = True, files_info: bool = True, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.keep_bytes = keep_bytes
-        self.files_info = files_info
-        self.shared: list[SharedFile] = []
-        self._received: dict[str, _Received] = {}
-
-    async def start(self) -> FilesSlack:
-        """Listen on a free loopback port, uploads streamed rather than read whole."""
-        await super().start()
-        return self
-
-    async def _m_files_getUploadURLExternal(self, params: dict[str, Any]) -> web.Response:
-        response = await super()._m_files_getUploadURLExternal(params)
-        for file_id, upload in self._uploads.items():
-            self._received.setdefault(file_id, _Received(upload.filename, upload.length))
-        return response
-
-    async def _upload(self, request: web.Request) -> web.Response:
-        received = self._received.get(request.match_info["file_id"])
-        if received is None:
-            return web.Response(status=404, text="not found")
-        digest, size, kept = hashlib.sha256(), 0, bytearray()
-        async for chunk in request.content.iter_chunked(READ_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-            if self.keep_bytes:
-                kept += chunk
-        received.size, received.sha256 = size, digest.hexdigest()
-        received.data = bytes(kept) if self.keep_bytes else None
-        return web.Response(text=f"OK - {size}")
-
-    async def _m_files_completeUploadExternal(self, params: dict[str, Any]) -> web.Response:
-        items = _json_list(params.get("files"))
-        if not items:
-            return _error("invalid_arguments")
-        channel_id = params.get("channel_id")
-        if channel_id and (error := self._channel_error(str(channel_id))) is not None:
-            return _error(error)
-        done = []
-        for item in items:
-            received = self._received.get(str(item.get("id")))
-            if received is None or received.sha256 is None:
-                return _error("file_not_found")
-            if received.size != received.length:
-                return _error("file_size_mismatch")
-            self.shared.append(
-                SharedFile(
-                    id=str(item["id"]),
-                    filename=received.filename,
-                    title=item.get("title"),
-                    size=received.size,
-                    sha256=received.sha256,
-                    channel_id=str(channel_id) if channel_id else None,
-                    thread_ts=params.get("thread_ts"),
-                    data=received.data,
-                )
-            )
-            done.append({"id": item["id"], "title": item.get("title")})
-        return _ok(files=done)
-
-    async def _m_files_info(self, params: dict[str, Any]) -> web.Response:
-        if not self.files_info:
-            return _error("unknown_method", status=404)
-        file_id = str(params.get("file") or "")
-        if file_id not in self._received:
-            return _error("file_not_found")
-        channels = sorted({f.channel_id for f in self.shared if f.id == file_id and f.channel_id})
-        public = {c: [{"ts": "1.000001"}] for c in channels}
-        return _ok(file={"id": file_id, "channels": channels, "shares": {"public": public}})
 
 
 def fake_file_sha256(file_id: str, size: int, chunk_size: int = 64 * 1024) -> str:

@@ -102,6 +102,16 @@ class VerifyResult:
 
 
 @dataclass(frozen=True)
+class _Written:
+    """A record as `_insert` wrote it: enough to tell a subscriber without reading it back."""
+
+    seq: int
+    at: str
+    payload: str
+    hash: str
+
+
+@dataclass(frozen=True)
 class _Target:
     url: URL
     backend: Literal["sqlite", "postgresql"]
@@ -391,15 +401,15 @@ class SqlAuditLog:
                     )
                     if earlier is not None:
                         raise DuplicateCommand(int(earlier))
-                seq = await self._insert(
+                written = await self._insert(
                     conn, head_seq, head_hash, "request", None, payload, user_id, dedupe_key
                 )
         except AuditUnavailable as exc:
             if dedupe_key is not None and isinstance(exc.__cause__, IntegrityError):
                 await self._raise_if_duplicate(dedupe_key)
             raise
-        await self._notify(seq, seq, "request")
-        return seq
+        await self._notify(written.seq, written, "request")
+        return written.seq
 
     async def _append_completion(
         self, entry_id: int, kind: Literal["outcome", "delivery"], payload: dict[str, Any]
@@ -408,8 +418,10 @@ class SqlAuditLog:
             target = await conn.scalar(select(records.c.kind).where(records.c.seq == entry_id))
             if target != "request":
                 raise ValueError(f"no audit entry {entry_id}")
-            seq = await self._insert(conn, head_seq, head_hash, kind, entry_id, payload, None, None)
-        await self._notify(entry_id, seq, kind)
+            written = await self._insert(
+                conn, head_seq, head_hash, kind, entry_id, payload, None, None
+            )
+        await self._notify(entry_id, written, kind)
 
     async def _insert(
         self,
@@ -421,7 +433,7 @@ class SqlAuditLog:
         payload: dict[str, Any],
         user_id: str | None,
         dedupe_key: str | None,
-    ) -> int:
+    ) -> _Written:
         seq = head_seq + 1
         entry = seq if entry_id is None else entry_id
         at = format_at(self._clock())
@@ -443,7 +455,7 @@ class SqlAuditLog:
         await conn.execute(
             update(chain_head).where(chain_head.c.id == HEAD_ID).values(seq=seq, hash=digest)
         )
-        return seq
+        return _Written(seq, at, body, digest)
 
     @asynccontextmanager
     async def _appending(self) -> AsyncIterator[tuple[AsyncConnection, int, str]]:
@@ -486,16 +498,16 @@ class SqlAuditLog:
         if earlier is not None:
             raise DuplicateCommand(int(earlier))
 
-    async def _notify(self, entry_id: int, seq: int, kind: str) -> None:
+    async def _notify(self, entry_id: int, written: _Written, kind: str) -> None:
         if self._on_append is None:
             return
         try:
-            entry = await self.entry(entry_id)
+            # A request record is the whole entry: fold what was written, no read back
+            # (reading it back doubled the CPU an append costs).
+            entry = _fold(written, ()) if kind == "request" else await self.entry(entry_id)
             if entry is None:
                 return
-            async with self._reading() as conn:
-                digest = await conn.scalar(select(records.c.hash).where(records.c.seq == seq))
-            extra = {"record": {"seq": seq, "kind": kind, "hash": digest}}
+            extra = {"record": {"seq": written.seq, "kind": kind, "hash": written.hash}}
             await self._on_append(_with_extra(entry, extra))
         except Exception as exc:  # noqa: BLE001 - a failing mirror must not fail a committed record
             _log.warning("audit_on_append_failed", entry_id=entry_id, error_type=type(exc).__name__)
@@ -721,7 +733,7 @@ async def _fold_all(conn: AsyncConnection, rows: Sequence[AnyRow]) -> list[Audit
     return [_fold(row, later.get(int(row.seq), ())) for row in rows]
 
 
-def _fold(request: AnyRow, later: Iterable[AnyRow]) -> AuditEntry:
+def _fold(request: AnyRow | _Written, later: Iterable[AnyRow]) -> AuditEntry:
     p = json.loads(request.payload)
     outcome, task_id, hss_request_id, error = p["outcome"], None, None, p["error"]
     delivery: dict[str, Any] | None = None

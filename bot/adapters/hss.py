@@ -79,6 +79,9 @@ _ERROR_BODY_LIMIT: Final = 64 * 1024
 # it wait on a semaphore: httpcore's own queue rescans every queued request against every
 # connection on each pool event, which costs seconds of CPU with hundreds of calls waiting.
 MAX_CONNECTIONS: Final = 100
+# Idle connections kept (httpx's default). More is slower, not faster: httpcore polls every
+# idle connection's socket on each pool event (bench/README.md has the figures).
+MAX_KEEPALIVE: Final = 20
 # Raised before anything was sent: always safe to try again.
 _NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Configuration mistakes on our side: trying again cannot help.
@@ -133,7 +136,7 @@ class HssClient:
             ),
             transport=transport,
             limits=httpx.Limits(
-                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
+                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE
             ),
             headers={"User-Agent": USER_AGENT},
             follow_redirects=False,
