@@ -15,7 +15,9 @@ from typing import Any, Literal, Protocol
 from bot.domain.model import ExportRequest
 
 Source = Literal["slash", "modal", "cli"]
-Outcome = Literal["pending", "submitted", "invalid", "denied", "failed"]
+# `unknown`: the create may have reached HSS (read timeout, 502/504, an unreadable answer);
+# whether a task exists must be checked in the console before anyone tries again.
+Outcome = Literal["pending", "submitted", "invalid", "denied", "failed", "unknown"]
 TaskState = Literal["running", "success", "failure"]
 
 

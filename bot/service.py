@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from bot.domain.errors import AuditUnavailable, BotError, HssError
+from bot.domain.errors import AuditUnavailable, BotError, HssError, HssOutcomeUnknown
 from bot.domain.model import ExportRequest
-from bot.ports import Actor, AuditLog, CreatedTask, DuplicateCommand, Hss
+from bot.ports import Actor, AuditLog, CreatedTask, DuplicateCommand, Hss, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -171,8 +171,9 @@ class ExportService:
 
     async def _record_failure(self, entry_id: int, exc: HssError) -> None:
         try:
+            outcome: Outcome = "unknown" if isinstance(exc, HssOutcomeUnknown) else "failed"
             await self._audit.record_outcome(
-                entry_id, "failed", hss_request_id=exc.request_id, error=str(exc)
+                entry_id, outcome, hss_request_id=exc.request_id, error=str(exc)
             )
         except AuditUnavailable:
             log.error("audit outcome not recorded", extra={"audit_entry": entry_id})

@@ -89,6 +89,26 @@ async def test_characters_slack_escapes_reach_hss_as_typed(stack: Stack) -> None
     assert create.body["container_name"] == "&amp;"
 
 
+async def test_lost_create_answer_is_reported_as_unknown_not_as_not_started(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """A create whose answer never comes: one call, audited `unknown`, the user told to check."""
+    fake_hss.hang_next(op="create", seconds=30)
+    async with running_stack(tmp_path, fake_hss, HSS_READ_TIMEOUT=0.5) as stack:
+        await stack.slash("status=running")
+        await wait_for(lambda: len(stack.slack.responses) == 1)
+        await stack.settle()
+        (entry,) = await stack.entries()
+        (response,) = stack.slack.responses
+
+    assert len(fake_hss.calls_for("create")) == 1
+    assert entry.outcome == "unknown"
+    assert response.response_type == "ephemeral"
+    assert "may have started" in response.all_text
+    assert "Check the HSS console" in response.all_text
+    assert "not started" not in response.all_text
+
+
 async def test_invalid_command_lists_every_problem_and_calls_nothing(stack: Stack) -> None:
     """Bad values get one ephemeral answer naming each problem; HSS is not called."""
     delivery = await stack.slash("status=sleeping risky=maybe export_size=0 cpu_limit=2")

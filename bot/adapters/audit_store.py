@@ -78,7 +78,7 @@ _SECRET_KEY = re.compile(
     re.IGNORECASE,
 )
 _SOURCES: Final = frozenset(get_args(Source))
-_COMPLETIONS: Final = frozenset({"submitted", "invalid", "denied", "failed"})
+_COMPLETIONS: Final = frozenset({"submitted", "invalid", "denied", "failed", "unknown"})
 WRITE_LOCK: Final = "audit_write"
 
 _log = structlog.get_logger(__name__)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from bot.domain.errors import BotError, HssError, InvalidCommand
+from bot.domain.errors import BotError, HssError, HssOutcomeUnknown, InvalidCommand
 from bot.domain.model import HEADER_KEYS
 from bot.ports import AuditEntry, TaskStatus
 
@@ -170,10 +170,18 @@ def submitted(
 
 
 def failed(error: BotError, *, entry_id: int | None = None) -> Message:
-    """Explain why no export was started, with HSS's error code and request id if any."""
+    """Explain why no export was started (or that it may have been), with HSS's ids if any."""
     reason = escape(error.user_message())
-    text = f"HSS export was not started: {reason}"
-    blocks: list[Block] = [_section(f":x: *HSS export was not started*\n{reason}")]
+    if isinstance(error, HssOutcomeUnknown):
+        headline = (
+            "HSS may have started the export, but its answer was lost. Check the HSS console's "
+            "export tasks before running the command again, or you may get two exports"
+        )
+        text = f"{headline}: {reason}"
+        blocks: list[Block] = [_section(f":grey_question: *{headline}.*\n{reason}")]
+    else:
+        text = f"HSS export was not started: {reason}"
+        blocks = [_section(f":x: *HSS export was not started*\n{reason}")]
     notes = []
     if isinstance(error, HssError) and error.code:
         notes.append(f"HSS error code `{escape(error.code)}`")
