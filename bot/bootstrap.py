@@ -19,6 +19,8 @@ from typing import Any, Final
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -30,7 +32,7 @@ from bot.adapters.task_store import SqlTaskStore, open_task_store
 from bot.domain.errors import AuditUnavailable
 from bot.domain.model import ExportRequest
 from bot.entrypoints.slack_app import create_app
-from bot.entrypoints.web import EVENTS_PATH, HttpServer, start_http
+from bot.entrypoints.web import HttpServer, start_http
 from bot.health import ReadinessCheck, add_ops_routes
 from bot.lifecycle import Lifecycle
 from bot.observability import Metrics, correlation, create_metrics
@@ -42,6 +44,8 @@ from bot.tracker import TaskStoreUnavailable, TaskTracker, TrackerConfig
 log = logging.getLogger(__name__)
 
 RETENTION_INTERVAL_SECONDS: Final = 24 * 3600
+SLACK_RECHECK_SECONDS: Final = 60.0  # how long a passed (or failed) auth.test counts for /readyz
+SLACK_CHECK_TIMEOUT_SECONDS: Final = 3.0
 
 
 class InstrumentedHss:
@@ -103,30 +107,41 @@ class Runtime:
     lifecycle: Lifecycle
     metrics: Metrics
     files: SlackFiles
+    slack_checked_at: float | None = None
     slack_ready: bool = False
+    _tracker_task: asyncio.Task[None] | None = None
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def readiness_checks(self) -> list[ReadinessCheck]:
-        """Return the /readyz checks: Slack auth.test done, database reachable."""
+        """Return the /readyz checks: Slack auth.test passed (re-checked), database reachable."""
 
         async def slack() -> bool:
+            checked = self.slack_checked_at
+            if checked is None or time.monotonic() - checked > SLACK_RECHECK_SECONDS:
+                await self.check_slack()
             return self.slack_ready
 
-        return [ReadinessCheck("slack", slack), ReadinessCheck("database", self.audit.ping)]
+        return [
+            ReadinessCheck("slack", slack, timeout=SLACK_CHECK_TIMEOUT_SECONDS + 0.5),
+            ReadinessCheck("database", self.audit.ping),
+        ]
 
     async def check_slack(self) -> None:
-        """Call `auth.test` once so /readyz reflects whether the bot token works."""
+        """Call `auth.test` so /readyz reflects whether the bot token works now."""
         try:
-            await self.web_client.auth_test()
+            async with asyncio.timeout(SLACK_CHECK_TIMEOUT_SECONDS):
+                await self.web_client.auth_test()
         except (SlackApiError, SlackClientError, OSError, TimeoutError) as exc:
             log.error("Slack auth.test failed", extra={"error_type": type(exc).__name__})
             self.slack_ready = False
         else:
             self.slack_ready = True
+        self.slack_checked_at = time.monotonic()
 
     def start_background(self) -> None:
         """Start the task tracker and, with AUDIT_RETENTION_DAYS, the daily audit pruning."""
-        self.lifecycle.spawn(self.tracker.run(), name="task-tracker", resumable=True)
+        # Not a Lifecycle task: at shutdown the tracker is stopped its own way (see below).
+        self._tracker_task = asyncio.create_task(self.tracker.run(), name="task-tracker")
         self.metrics.tasks_in_flight.set_function(lambda: float(self.tracker.in_flight))
         if self.settings.AUDIT_RETENTION_DAYS is not None:
             days = self.settings.AUDIT_RETENTION_DAYS
@@ -148,11 +163,15 @@ class Runtime:
             await asyncio.sleep(RETENTION_INTERVAL_SECONDS)
 
     async def drain_and_close(self) -> None:
-        """Finish in-flight work (bounded by SHUTDOWN_GRACE_SECONDS), then release everything."""
-        # The tracker first: it stops claiming and lets a started share-and-save finish,
-        # which a plain cancel by the drain would cut short.
-        await self.tracker.stop()
-        report = await self.lifecycle.drain(self.settings.SHUTDOWN_GRACE_SECONDS)
+        """Finish in-flight work within one SHUTDOWN_GRACE_SECONDS deadline, then close.
+
+        In-flight commands (their HSS call, audit writes and reply) and the task
+        tracker (which stops claiming and lets a started share-and-save finish)
+        wind down at the same time; whatever is left at the deadline is cancelled.
+        Followed tasks stay in the database for the next process.
+        """
+        grace = self.settings.SHUTDOWN_GRACE_SECONDS
+        report, _ = await asyncio.gather(self.lifecycle.drain(grace), self._stop_tracker(grace))
         log.info(
             "drained",
             extra={
@@ -162,6 +181,19 @@ class Runtime:
             },
         )
         await self.aclose()
+
+    async def _stop_tracker(self, grace: float) -> None:
+        task = self._tracker_task
+        if task is None:
+            return
+        try:
+            async with asyncio.timeout(grace):
+                await self.tracker.stop()
+        except TimeoutError:
+            log.warning("task tracker did not stop in time: cancelled, its tasks resume later")
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     async def aclose(self) -> None:
         """Release clients and stores, newest first."""
@@ -200,6 +232,7 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
             lifecycle=lifecycle,
             socket_mode=socket_mode,
         )
+        observe_dispatch(app, metrics)
     except BaseException:
         for close in reversed(closers):
             with contextlib.suppress(Exception):
@@ -225,28 +258,29 @@ async def start_http_runtime(runtime: Runtime, host: str, port: int) -> HttpServ
     """Serve Slack and the operations routes over HTTP; return once listening."""
 
     def configure(application: web.Application) -> None:
-        application.middlewares.append(_ack_timer(runtime.metrics))
         add_ops_routes(application, runtime.readiness_checks(), runtime.metrics, runtime.lifecycle)
 
     return await start_http(runtime.app, host, port, configure=configure)
 
 
-def _ack_timer(metrics: Metrics) -> Any:
-    @web.middleware
-    async def middleware(
-        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        if request.path != EVENTS_PATH:
-            return await handler(request)
+def observe_dispatch(app: AsyncApp, metrics: Metrics) -> None:
+    """Give every Slack request a request id and time its ack, in HTTP and Socket Mode alike.
+
+    Both transports hand each request to `app.async_dispatch`, which returns
+    Slack's answer as soon as the listener acks; the listener's own task is
+    created inside, so it (and its HSS calls and audit writes) inherits the id.
+    """
+    dispatch = app.async_dispatch
+
+    async def observed(request: AsyncBoltRequest) -> BoltResponse:
         start = time.perf_counter()
-        # One request id ties this Slack request, its HSS calls and its audit entry together.
         with correlation():
             try:
-                return await handler(request)
+                return await dispatch(request)
             finally:
                 metrics.ack_seconds.observe(time.perf_counter() - start)
 
-    return middleware
+    app.async_dispatch = observed  # type: ignore[method-assign,assignment]
 
 
 def _counter(metrics: Metrics) -> Callable[[str], None]:
@@ -280,20 +314,34 @@ def _audit_listeners(
 
 
 async def run_until_stopped(
-    runtime: Runtime, serving: Callable[[], Coroutine[Any, Any, None]]
+    runtime: Runtime,
+    serving: Callable[[], Coroutine[Any, Any, None]],
+    *,
+    stop_serving_first: bool = False,
 ) -> None:
-    """Run `serving` until SIGTERM/SIGINT, then drain and close (the graceful shutdown)."""
+    """Run `serving` until SIGTERM/SIGINT, then drain and close (the graceful shutdown).
+
+    HTTP mode keeps serving while it drains, so Slack's requests still get an answer
+    ("restarting, try again") and probes see 503. Socket Mode closes its connection
+    first (`stop_serving_first`), so Slack sends new commands to the other replicas.
+    """
     runtime.lifecycle.install_signal_handlers()
+    server_task = asyncio.create_task(serving())
     try:
-        server_task = asyncio.create_task(serving())
         stop_task = asyncio.create_task(runtime.lifecycle.wait_for_stop())
         done, _ = await asyncio.wait({server_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
         if server_task in done:
             stop_task.cancel()
             server_task.result()  # a server that died on its own: raise its error
+        if stop_serving_first:
+            await _cancel(server_task)
         await runtime.drain_and_close()
-        server_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await server_task
     finally:
+        await _cancel(server_task)
         runtime.lifecycle.remove_signal_handlers()
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

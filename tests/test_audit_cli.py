@@ -289,6 +289,16 @@ def test_export_csv_to_a_file(
     assert [row["id"] for row in csv.DictReader(target.open(encoding="utf-8"))] == ["1", "4", "6"]
 
 
+def test_export_to_an_unwritable_place_is_one_line_not_a_traceback(
+    audit_db: Db, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An output path in a missing folder exits 2 with one line naming the path."""
+    target = tmp_path / "no-such-folder" / "audit.csv"
+    code, out, err = audit(capsys, "export", "--db", audit_db.url, "--output", str(target))
+    assert (code, out) == (2, "")
+    assert err == f"error: No such file or directory: {target}\n"
+
+
 def test_prune_then_verify(audit_db: Db, capsys: pytest.CaptureFixture[str]) -> None:
     """`audit prune` removes records older than N days and the chain still verifies."""
     code, out, _ = audit(capsys, "prune", "--older-than-days", "30", "--db", audit_db.url)

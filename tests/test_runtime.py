@@ -19,10 +19,11 @@ from typing import Any
 import aiohttp
 import aiosqlite
 import pytest
-from slack_harness import ALICE, EXPORTS, start_runtime, wait_for
+from slack_harness import ALICE, EXPORTS, stack_settings, start_runtime, wait_for
 
 from bot.adapters.audit_store import open_audit_log
-from bot.bootstrap import Runtime
+from bot.bootstrap import Runtime, build_runtime
+from bot.entrypoints.socket import run_socket_mode
 from bot.entrypoints.web import HttpServer
 from bot.observability import configure_logging
 from bot.ports import Actor
@@ -286,3 +287,57 @@ async def _record_hashes(path: Path) -> dict[int, str]:
         db.execute("SELECT seq, hash FROM audit_records") as rows,
     ):
         return {int(seq): str(digest) async for seq, digest in rows}
+
+
+async def test_shutdown_keeps_to_one_grace_period(tmp_path: Path, fake_hss: FakeHss) -> None:
+    """With HSS slower than the grace period, draining still ends about when the grace ends."""
+    fake_hss.delay(30, op="create")
+    async with FakeSlack(scopes=manifest_scopes()) as slack:
+        running = await start_bot(tmp_path, fake_hss, slack, SHUTDOWN_GRACE_SECONDS=1.0)
+        await running.slash(VALID)
+        await wait_for(lambda: len(fake_hss.calls_for("create")) == 1)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await running.server.close()
+        await running.runtime.drain_and_close()
+        elapsed = loop.time() - started
+    # 1 s of grace, then at most the few seconds cancelled work gets to unwind.
+    assert elapsed < 1.0 + 3.0, f"drain took {elapsed:.1f} s"
+    audit = await open_audit_log(f"sqlite:///{tmp_path / 'audit.db'}", create=False)
+    try:
+        [entry] = await audit.list_entries()
+    finally:
+        await audit.aclose()
+    assert entry.outcome == "pending"  # cut at the deadline: on record, never silently lost
+
+
+async def test_socket_mode_requests_get_a_request_id_and_an_ack_time(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """Over Socket Mode too, each command is timed and its log lines share one request id."""
+    stream = io.StringIO()
+    async with FakeSlack(scopes=manifest_scopes()) as slack:
+        settings = stack_settings(
+            fake_hss,
+            slack,
+            AUDIT_DB_URL=f"sqlite:///{tmp_path / 'audit.db'}",
+            SLACK_SIGNING_SECRET="",
+        )
+        runtime = await build_runtime(settings, socket_mode=True)
+        stop = asyncio.Event()
+        serving = asyncio.create_task(run_socket_mode(runtime.app, slack.app_token, stop=stop))
+        configure_logging("INFO", "json", stream=stream)
+        try:
+            await slack.wait_for_socket()
+            await slack.socket_send(slack.slash_command(VALID, user_id=ALICE, channel_id=EXPORTS))
+            await wait_for(lambda: '"export submitted"' in stream.getvalue())
+        finally:
+            configure_logging("WARNING", "json", stream=io.StringIO())
+            stop.set()
+            await serving
+            await runtime.drain_and_close()
+    body, _ = runtime.metrics.render()
+    assert sample(body.decode(), "bot_ack_seconds_count") == 1.0
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    [submitted] = [line for line in lines if line["event"] == "export submitted"]
+    assert len(submitted["request_id"]) == 32

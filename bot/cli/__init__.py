@@ -33,5 +33,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BotError as exc:
         print(f"error: {exc.user_message()}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        # A file the user named could not be read or written (a missing folder, no space).
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or type(exc).__name__}{where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130

@@ -54,4 +54,4 @@ async def run_socket(settings: Settings, host: str, port: int) -> None:
         finally:
             await ops.cleanup()
 
-    await run_until_stopped(runtime, serving)
+    await run_until_stopped(runtime, serving, stop_serving_first=True)
