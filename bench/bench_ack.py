@@ -81,6 +81,7 @@ class Figures:
     missing_posts: int
     peak_rss_mb: float
     idle_rss_mb: float
+    cpu_ms_per_command: float
     server_ack_mean_ms: float | None = None
 
     def pct(self, values: Sequence[float], q: float) -> float:
@@ -107,6 +108,7 @@ class Figures:
             "missing_posts": self.missing_posts,
             "peak_rss_mb": self.peak_rss_mb,
             "idle_rss_mb": self.idle_rss_mb,
+            "cpu_ms_per_command": self.cpu_ms_per_command,
             "server_ack_mean_ms": self.server_ack_mean_ms,
         }
 
@@ -124,6 +126,11 @@ class RssSampler:
     def current(self) -> int:
         """Return the RSS now, in bytes."""
         return int(self._process.memory_info().rss)
+
+    def cpu_seconds(self) -> float:
+        """Return the CPU time (user + system) the process has used so far."""
+        times = self._process.cpu_times()
+        return float(times.user + times.system)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -239,7 +246,10 @@ async def fire(url: str, commands: list[Sent], concurrency: int) -> tuple[float,
         nonlocal last
         while not queue.empty():
             command = queue.get_nowait()
-            headers = {"Content-Type": "application/x-www-form-urlencoded", **command.request.headers}
+            headers = {
+                "Content-Type": "application/x-www-form-urlencoded",
+                **command.request.headers,
+            }
             command.sent_wall = time.time()
             started = time.perf_counter()
             try:
@@ -317,12 +327,17 @@ async def run_subject(subject: str, args: argparse.Namespace, run: int) -> Figur
                 await fire(url, warm, WARMUP_COMMANDS)
                 await wait_for_posts(slack, {c.user for c in warm}, 30)
                 commands = [_command(slack, f"U{run:02d}{i:07d}") for i in range(args.n)]
+                profiler = _profile(args, subject, pid, run)
                 with RssSampler(pid) as rss:
-                    idle = rss.current()
+                    idle, cpu_before = rss.current(), rss.cpu_seconds()
                     first, last = await fire(url, commands, args.concurrency)
                     users = {c.user for c in commands}
                     patience = 30 + 1.5 * args.n * args.hss_latency / 5
                     posts = await wait_for_posts(slack, users, patience)
+                    cpu = rss.cpu_seconds() - cpu_before
+                if profiler is not None:
+                    profiler.send_signal(signal.SIGINT)
+                    profiler.wait(timeout=60)
                 server_mean = await server_ack_mean(port) if subject == "bot" else None
                 _check_log(workdir / f"{subject}.log", subject)
     acked = [c for c in commands if c.elapsed is not None]
@@ -340,13 +355,28 @@ async def run_subject(subject: str, args: argparse.Namespace, run: int) -> Figur
             for c in commands
             if c.status != 200 or c.elapsed is None or c.elapsed > SLACK_DEADLINE
         ),
-        throughput=len(acked) / max(last - first, 1e-9),
+        throughput=sum(c.status == 200 for c in commands) / max(last - first, 1e-9),
         post_s=post_s,
         all_posted_s=(max(posts[u] for u in users) - first) if users <= posts.keys() else None,
         missing_posts=len(users - posts.keys()),
         peak_rss_mb=rss.peak / 2**20,
         idle_rss_mb=idle / 2**20,
+        cpu_ms_per_command=1000 * cpu / args.n,
         server_ack_mean_ms=server_mean,
+    )
+
+
+def _profile(
+    args: argparse.Namespace, subject: str, pid: int, run: int
+) -> subprocess.Popen[bytes] | None:
+    """Attach py-spy to the subject for the measured part, if asked (`--py-spy PATH`)."""
+    if not args.py_spy:
+        return None
+    out = Path(args.py_spy_dir) / f"{subject}-run{run}.txt"
+    command = [args.py_spy, "record", "--pid", str(pid), "--format", "raw", "-o", str(out)]
+    return subprocess.Popen(
+        [*command, "--rate", "200", "--threads", *args.py_spy_flags.split()],
+        stdout=subprocess.DEVNULL,
     )
 
 
@@ -372,8 +402,8 @@ ROWS = [
     ("ack p95 (ms)", "ack_p95_ms", "{:.1f}"),
     ("ack p99 (ms)", "ack_p99_ms", "{:.1f}"),
     ("ack max (ms)", "ack_max_ms", "{:.1f}"),
-    ("commands over 3 s / not 200", "over_3s", "{:.0f}"),
-    ("throughput (acks/s)", "throughput_per_s", "{:.1f}"),
+    ("commands over 3 s or not 200", "over_3s", "{:.0f}"),
+    ("throughput (200 answers/s)", "throughput_per_s", "{:.1f}"),
     ("task_id posted p50 (s)", "post_p50_s", "{:.2f}"),
     ("task_id posted p99 (s)", "post_p99_s", "{:.2f}"),
     ("task_id posted max (s)", "post_max_s", "{:.2f}"),
@@ -381,6 +411,7 @@ ROWS = [
     ("task_ids never posted", "missing_posts", "{:.0f}"),
     ("peak RSS (MB)", "peak_rss_mb", "{:.1f}"),
     ("RSS before the load (MB)", "idle_rss_mb", "{:.1f}"),
+    ("CPU per command (ms)", "cpu_ms_per_command", "{:.1f}"),
     ("server-side mean ack (ms)", "server_ack_mean_ms", "{:.1f}"),
 ]
 # Ratio = baseline / bot, so "how many times better the bot is" (throughput: bot / baseline).
@@ -453,7 +484,9 @@ def report(results: dict[str, list[Figures]], args: argparse.Namespace) -> dict[
         "args": vars(args),
         "medians": medians,
         "ratios": ratios,
-        "runs": {s: [{**asdict(f), "summary": f.summary()} for f in rs] for s, rs in results.items()},
+        "runs": {
+            s: [{**asdict(f), "summary": f.summary()} for f in rs] for s, rs in results.items()
+        },
     }
 
 
@@ -478,7 +511,7 @@ def check_targets(bot: dict[str, float | None], args: argparse.Namespace) -> lis
     return lines
 
 
-async def main_async(args: argparse.Namespace) -> int:
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     """Run every subject `runs` times, interleaved, then report."""
     subjects = ["bot"] if args.skip_baseline else ["bot", "baseline"]
     results: dict[str, list[Figures]] = {s: [] for s in subjects}
@@ -491,16 +524,13 @@ async def main_async(args: argparse.Namespace) -> int:
             print(
                 f"  p99 ack {s['ack_p99_ms']:.1f} ms, over 3 s {s['over_3s']}, "
                 f"all posted {_fmt(s['all_posted_s'], '{:.2f}')} s, "
-                f"RSS {s['peak_rss_mb']:.0f} MB",
+                f"RSS {s['peak_rss_mb']:.0f} MB, HTTP statuses {figures.statuses}",
                 flush=True,
             )
     data = report(results, args)
     print("\ntargets (bot, medians):")
     print("\n".join(check_targets(data["medians"]["bot"], args)))
-    if args.json:
-        Path(args.json).write_text(json.dumps(data, indent=2, default=str))
-        print(f"\nraw figures written to {args.json}")
-    return 0
+    return data
 
 
 def main() -> int:
@@ -516,7 +546,15 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=1, help="repeat, report medians (1)")
     parser.add_argument("--skip-baseline", action="store_true", help="measure the bot only")
     parser.add_argument("--json", help="also write every figure to this file")
-    return asyncio.run(main_async(parser.parse_args()))
+    parser.add_argument("--py-spy", help="path to py-spy: profile each subject while loaded")
+    parser.add_argument("--py-spy-dir", default=".", help="where py-spy writes (collapsed stacks)")
+    parser.add_argument("--py-spy-flags", default="", help="more py-spy flags, e.g. --gil")
+    args = parser.parse_args()
+    data = asyncio.run(main_async(args))
+    if args.json:
+        Path(args.json).write_text(json.dumps(data, indent=2, default=str))
+        print(f"\nraw figures written to {args.json}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -171,15 +171,8 @@ class Runtime:
         Followed tasks stay in the database for the next process.
         """
         grace = self.settings.SHUTDOWN_GRACE_SECONDS
-        report, _ = await asyncio.gather(self.lifecycle.drain(grace), self._stop_tracker(grace))
-        log.info(
-            "drained",
-            extra={
-                "finished": report.finished,
-                "cancelled": report.cancelled,
-                "resumable_cancelled": report.resumable_cancelled,
-            },
-        )
+        # Lifecycle.drain logs what it finished and what it cancelled.
+        await asyncio.gather(self.lifecycle.drain(grace), self._stop_tracker(grace))
         await self.aclose()
 
     async def _stop_tracker(self, grace: float) -> None:
