@@ -4,24 +4,27 @@ A command passes when its user, its channel, or one of the user's groups is
 allowed; `*` in any list lets anyone through. With nothing configured the bot
 refuses everyone and says which setting to set. Refusal texts name settings,
 never values or secrets.
+
+Pure policy: user groups are read through a `UsergroupDirectory` (the Slack
+one is `bot.adapters.slack_usergroups`). The decision is bounded in time,
+because it is made before Slack's 3-second ack: when the groups cannot be read
+in time, the command is refused (fail closed) with a reason that says so.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
-from bot.adapters.slack_notifier import SLACK_FAILURES, error_of
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
 ANYONE: Final = "*"
 SETTINGS_NAMES: Final = "ALLOWED_USER_IDS, ALLOWED_CHANNEL_IDS or ALLOWED_USERGROUP_IDS"
+DECIDE_SECONDS: Final = 1.0  # the longest a decision may take; Slack wants the ack within 3 s
 
 NOT_CONFIGURED: Final = (
     "This bot is not open to anyone yet. An admin must set "
@@ -31,21 +34,34 @@ NOT_ALLOWED: Final = (
     "You may not run HSS exports from here. Ask an admin to add your user, this channel, "
     f"or one of your user groups to {SETTINGS_NAMES}."
 )
+COULD_NOT_CHECK: Final = (
+    "I could not check your user groups right now (Slack is slow or unavailable), "
+    "so nothing was run. Try again in a minute."
+)
 
 
 @dataclass(frozen=True)
 class Decision:
-    """The verdict on one command: allowed or not, and why (safe to show and audit)."""
+    """The verdict on one command: allowed or not, and why (safe to show and audit).
+
+    `undecided`: refused only because the user groups could not be read in time.
+    """
 
     allowed: bool
     reason: str
+    undecided: bool = False
 
 
 class DirectoryUnavailable(Exception):
-    """A user group's members could not be read; `why` names the failure, nothing more."""
+    """A user group's members could not be read; `why` names the failure, nothing more.
 
-    def __init__(self, why: str) -> None:
+    `passing`: the failure may pass by itself (timeout, rate limit, Slack down),
+    as opposed to a setup that is wrong (no such group, a missing scope).
+    """
+
+    def __init__(self, why: str, *, passing: bool = False) -> None:
         self.why = why
+        self.passing = passing
         super().__init__(why)
 
 
@@ -86,11 +102,18 @@ class AccessPolicy:
 
 
 class AccessControl:
-    """Apply an `AccessPolicy`, looking user groups up only when needed."""
+    """Apply an `AccessPolicy`, looking user groups up only when needed, within `budget` seconds."""
 
-    def __init__(self, policy: AccessPolicy, groups: UsergroupDirectory | None = None) -> None:
+    def __init__(
+        self,
+        policy: AccessPolicy,
+        groups: UsergroupDirectory | None = None,
+        *,
+        budget: float = DECIDE_SECONDS,
+    ) -> None:
         self._policy = policy
         self._groups = groups
+        self._budget = budget
 
     @property
     def policy(self) -> AccessPolicy:
@@ -98,7 +121,7 @@ class AccessControl:
         return self._policy
 
     async def check(self, user_id: str, channel_id: str) -> Decision:
-        """Decide whether `user_id` may run exports from `channel_id`."""
+        """Decide whether `user_id` may run exports from `channel_id`, within the budget."""
         policy = self._policy
         if not policy.configured:
             return Decision(False, NOT_CONFIGURED)
@@ -108,66 +131,46 @@ class AccessControl:
             return Decision(True, "user allowed")
         if channel_id in policy.channels:
             return Decision(True, "channel allowed")
-        group = await self._allowed_group_of(user_id)
+        if self._groups is None or not policy.usergroups:
+            return Decision(False, NOT_ALLOWED)
+        group, unread = await self._allowed_group_of(self._groups, user_id)
         if group is not None:
             return Decision(True, f"member of allowed user group {group}")
+        if unread:
+            # Fail closed, but honestly: a group that could not be read may hold the user.
+            return Decision(False, COULD_NOT_CHECK, undecided=True)
         return Decision(False, NOT_ALLOWED)
 
-    async def _allowed_group_of(self, user_id: str) -> str | None:
-        if self._groups is None:
-            return None
-        for group in sorted(self._policy.usergroups):
-            try:
-                members = await self._groups.members(group)
-            except DirectoryUnavailable as exc:
-                # Fail closed: a group that cannot be read lets nobody in.
-                log.warning(
-                    "user group lookup failed", extra={"usergroup": group, "error": exc.why}
-                )
+    async def _allowed_group_of(
+        self, groups: UsergroupDirectory, user_id: str
+    ) -> tuple[str | None, bool]:
+        """Return an allowed group holding the user, and whether any group went unread in time."""
+        names = sorted(self._policy.usergroups)
+        lookups = [asyncio.ensure_future(groups.members(name)) for name in names]
+        try:
+            # All at once: one slow group must not keep another from answering in time.
+            _, late = await asyncio.wait(lookups, timeout=self._budget)
+        finally:
+            for lookup in lookups:
+                lookup.cancel()  # the late ones (or all, if this check is cancelled)
+        if late:
+            log.warning("user group lookup did not finish in time", extra={"budget": self._budget})
+        found, unread = None, bool(late)
+        for name, lookup in zip(names, lookups, strict=True):
+            if lookup in late:
                 continue
-            if user_id in members:
-                return group
-        return None
-
-
-class SlackUsergroups:
-    """`UsergroupDirectory` over Slack's `usergroups.users.list`, cached for `ttl` seconds."""
-
-    def __init__(
-        self,
-        client: Any,
-        *,
-        ttl: float = 300.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        # `client` is a slack_sdk AsyncWebClient; typed loosely because slack_sdk is untyped.
-        self._client = client
-        self._ttl = ttl
-        self._clock = clock
-        self._cache: dict[str, tuple[float, frozenset[str]]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-
-    async def members(self, usergroup_id: str) -> frozenset[str]:
-        """Return the group's members, from the cache while it is fresh."""
-        cached = self._fresh(usergroup_id)
-        if cached is not None:
-            return cached
-        # One lookup per group at a time: a burst of commands costs one API call.
-        async with self._locks.setdefault(usergroup_id, asyncio.Lock()):
-            cached = self._fresh(usergroup_id)
-            if cached is not None:
-                return cached
-            try:
-                response = await self._client.usergroups_users_list(usergroup=usergroup_id)
-            except SLACK_FAILURES as exc:
-                raise DirectoryUnavailable(error_of(exc)) from exc
-            users: Iterable[str] = response.get("users") or ()
-            members = frozenset(users)
-            self._cache[usergroup_id] = (self._clock() + self._ttl, members)
-            return members
-
-    def _fresh(self, usergroup_id: str) -> frozenset[str] | None:
-        hit = self._cache.get(usergroup_id)
-        if hit is not None and hit[0] > self._clock():
-            return hit[1]
-        return None
+            error = lookup.exception()
+            if error is None:
+                if found is None and user_id in lookup.result():
+                    found = name
+            elif isinstance(error, DirectoryUnavailable):
+                log.warning(
+                    "user group lookup failed",
+                    extra={"usergroup": name, "error": error.why, "passing": error.passing},
+                )
+                # A wrong setup (no such group) is decided: nobody is in it. A passing
+                # failure is not: the group may hold the user.
+                unread = unread or error.passing
+            else:
+                raise error
+        return found, unread

@@ -214,7 +214,8 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
         closers.append(files.aclose)
         tracker = TaskTracker(tasks, hss, files, audit, TrackerConfig.from_settings(settings))
         notifier = SlackNotifier(web_client)
-        service = ExportService(hss, audit, notifier, tracker, count=_counter(metrics))
+        count = _counter(metrics)
+        service = ExportService(hss, audit, notifier, tracker, count=count)
         app = create_app(
             settings,
             service=service,
@@ -224,6 +225,7 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
             notifier=notifier,
             lifecycle=lifecycle,
             socket_mode=socket_mode,
+            count=count,
         )
         observe_dispatch(app, metrics)
     except BaseException:

@@ -153,6 +153,10 @@ class AuditLog(Protocol):
         """Return a user's latest entries, newest first."""
         ...
 
+    async def entry_for_task(self, task_id: str) -> AuditEntry | None:
+        """Return the latest entry whose outcome names this HSS task, or None if none does."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections."""
         ...

@@ -29,6 +29,19 @@ class ReplyTo:
 
 
 @dataclass(frozen=True)
+class Announcement:
+    """Where a task's follow-up goes: where its announcement landed, the message to thread under.
+
+    `channel_id` is a channel or DM id (`C…`, `G…`, `D…`), or a user id when
+    the follow-up must go to that user's DM with the app and no message is
+    there yet. `ts` is the announcement to thread under; None if there is none.
+    """
+
+    channel_id: str
+    ts: str | None = None
+
+
+@dataclass(frozen=True)
 class Submitted:
     """HSS took the export; `audit_complete` is False if the outcome could not be recorded."""
 
@@ -60,8 +73,8 @@ class Notifier(Protocol):
 
     async def export_submitted(
         self, reply: ReplyTo, actor: Actor, request: ExportRequest, result: Submitted
-    ) -> str | None:
-        """Announce the task_id; return the message id (Slack `ts`) to thread under, if any."""
+    ) -> Announcement | None:
+        """Announce the task_id; return where the follow-up goes, or None if shown nowhere."""
         ...
 
     async def export_failed(self, reply: ReplyTo, actor: Actor, result: Failed) -> None:
@@ -77,10 +90,13 @@ class TaskFollower(Protocol):
         result: Submitted,
         actor: Actor,
         request: ExportRequest,
-        reply: ReplyTo,
-        ts: str | None,
+        announcement: Announcement | None,
     ) -> None:
-        """Start tracking the task; must return quickly (the work is durable and async)."""
+        """Start tracking the task, delivering where `announcement` says; return quickly.
+
+        None means the task_id reached no one the bot can write to again: the
+        follower picks a place the user will look (Slack: their DM with the app).
+        """
         ...
 
 
@@ -119,9 +135,9 @@ class ExportService:
         self._count(type(result).__name__.lower())
         match result:
             case Submitted():
-                ts = await self._notifier.export_submitted(reply, actor, request, result)
+                announced = await self._notifier.export_submitted(reply, actor, request, result)
                 if self._follower is not None:
-                    await self._follower.follow(result, actor, request, reply, ts)
+                    await self._follower.follow(result, actor, request, announced)
             case Failed():
                 await self._notifier.export_failed(reply, actor, result)
             case Duplicate():

@@ -6,6 +6,12 @@ step for each, and gives the task back. Any replica can take the next step, so
 a restart (or a dead replica) loses nothing: its leases expire and another
 worker resumes from the last state the database holds.
 
+The task follows the announcement (`bot.service.Announcement`): its file and
+notices go to the thread of the task_id message. When there is no such message
+(the channel refused the bot and only the `response_url` or nothing took the
+task_id), the follow-up goes to the user's DM with the app: before the file is
+shared, the tracker posts the task message there and threads under it.
+
 A task moves through these states, each saved before the next step starts:
 
     tracking ──HSS success──> delivering ──> sharing ──> done
@@ -25,11 +31,20 @@ and Slack discards it). The window left is between Slack sharing the file and
 the database saying `done`: the call and the save run as one shielded step
 that a shutdown lets finish, so only a hard crash (SIGKILL, power loss) in
 those milliseconds, or a share call whose answer is lost, leaves a task in
-`sharing`. The next worker never uploads again: it asks Slack (`files.info`)
-where the file is. Shared: done. Positively unshared a lease period after the
-attempt (Slack fills in shares within seconds): it shares that same file.
+`sharing`. The share keeps renewing its lease while it runs, and the call is
+cut off at half a lease (its answer then counts as lost), so no other worker
+can take the task while Slack may still be sharing the file. The next worker
+never uploads again: it asks Slack (`files.info`) where the file is. Shared:
+done. Positively unshared a lease period after the attempt (Slack fills in
+shares within seconds): it shares that same file.
 Slack cannot say (no `files:read` scope, Slack down): the task ends `done` with
 a note and the download command in the message. At most once, never twice.
+
+A step that fails in a way nobody foresaw (a bug, a full disk) is retried with
+backoff at most `max_attempts` times and not past the task's deadline; then the
+task ends `failed` (or `done`, unconfirmed, if the file may be shared) and the
+user is told. `stop()` returns within the grace period: in-flight steps get
+until one deadline, then are cancelled; a share already started runs on.
 
 Time is Unix seconds from an injectable clock; leases compare clocks of
 different replicas, so they assume clocks within a few seconds (NTP).
@@ -51,12 +66,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol, TypeVar
 
-from bot.domain import blocks
 from bot.domain.blocks import Message
 from bot.domain.errors import AuditUnavailable, BotError, HssAuthError, HssError, HssUnavailable
 from bot.domain.model import ExportRequest
+from bot.domain.task_messages import (
+    download_command,
+    duration_text,
+    not_tracked,
+    progress_message,
+    size_text,
+    thread_notice,
+)
 from bot.ports import Actor, AuditLog, Hss
-from bot.service import ReplyTo, Submitted
+from bot.service import Announcement, Submitted
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -72,6 +94,8 @@ FINAL_STATES: Final[frozenset[str]] = frozenset({"done", "failed", "gave_up", "t
 
 SPOOL_FLUSH_BYTES: Final = 1024 * 1024  # write the download to disk a mebibyte at a time
 UNCONFIRMED: Final = "delivery not confirmed: Slack could not say whether the file was shared"
+RELEASE_SECONDS: Final = 0.5  # at least this long to hand leases back when stopping
+STOP_MARGIN_SECONDS: Final = 1.0  # how long past the grace period `stop()` may take at most
 
 
 # --- the task as the store keeps it -----------------------------------------------------
@@ -117,10 +141,7 @@ class TrackedTask:
     @property
     def download_command(self) -> str:
         """Return the operator command that fetches this task's file."""
-        command = f"hss-export-bot download {self.task_id}"
-        if self.enterprise_project_id:
-            command += f" --enterprise-project-id {self.enterprise_project_id}"
-        return command
+        return download_command(self.task_id, self.enterprise_project_id)
 
 
 # --- what the tracker needs from the outside world ----------------------------------------
@@ -144,6 +165,10 @@ class DeliveryRefused(DeliveryError):
     def __init__(self, message: str, *, code: str | None = None) -> None:
         self.code = code
         super().__init__(message)
+
+
+class SpoolFailed(BotError):
+    """The download could not be written to local disk (full, unwritable): retried, bounded."""
 
 
 class LeaseLost(Exception):
@@ -215,6 +240,10 @@ class FileDelivery(Protocol):
         """Post a message (a thread reply if `thread_ts`); return its ts."""
         ...
 
+    async def open_thread(self, channel_id: str, message: Message) -> Announcement:
+        """Post a message to thread under; return where it landed (a user id: their DM's id)."""
+        ...
+
 
 # --- configuration --------------------------------------------------------------------------
 
@@ -261,9 +290,15 @@ class _Fetched:
 @dataclass
 class _Workers:
     handlers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
-    critical: set[asyncio.Task[Any]] = field(default_factory=set)
+    # Steps that must not be cut in half, and the task each one is for.
+    critical: dict[asyncio.Task[Any], str] = field(default_factory=dict)
     # The last state each running step saved: what the database holds while we have the lease.
     saved: dict[str, TrackedTask] = field(default_factory=dict)
+    # Lease ends pushed out by heartbeats, so a later save does not pull them back in.
+    renewed: dict[str, float] = field(default_factory=dict)
+    # Heartbeats running per task, and the tasks whose lease we handed back under them.
+    beating: dict[str, int] = field(default_factory=dict)
+    let_go: set[str] = field(default_factory=set)
 
 
 class TaskTracker:
@@ -293,6 +328,7 @@ class TaskTracker:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
+        self._stop_at: float | None = None  # the one deadline of a shutdown (loop time)
         self._running = False
 
     def __repr__(self) -> str:
@@ -310,16 +346,21 @@ class TaskTracker:
         result: Submitted,
         actor: Actor,
         request: ExportRequest,
-        reply: ReplyTo,
-        ts: str | None,
+        announcement: Announcement | None,
     ) -> None:
-        """Record the task for the workers and return at once; the first poll comes later."""
+        """Record the task for the workers and return at once; the first poll comes later.
+
+        The file and notices go where `announcement` says. Announced nowhere
+        (every route failed), they go to the user's DM with the app, which a
+        user id addresses.
+        """
         now = self._clock()
+        where = announcement or Announcement(actor.user_id)
         task = TrackedTask(
             task_id=result.task.task_id,
             entry_id=result.entry_id,
-            channel_id=reply.channel_id,
-            thread_ts=ts,
+            channel_id=where.channel_id,
+            thread_ts=where.ts,
             user_id=actor.user_id,
             enterprise_project_id=request.query.enterprise_project_id,
             request=request.as_audit_record(),
@@ -346,12 +387,15 @@ class TaskTracker:
     async def run(self) -> None:
         """Claim due tasks and step them until `stop()`; on cancellation, leave them to resume.
 
-        Cancelled (the process is shutting down), it cancels its in-flight steps,
-        lets a started share-and-save step finish, and releases its leases so the
-        next worker need not wait for them to expire.
+        Stopped or cancelled (the process is shutting down), it gives in-flight
+        steps until one deadline (the grace period), cancels what is left, lets
+        a started share-and-save step run on, and releases the other leases so
+        the next worker need not wait for them to expire.
         """
         self._running = True
         self._stopped.clear()
+        if not self._stopping.is_set():
+            self._stop_at = None  # a deadline left by an earlier cancelled run is not this one's
         try:
             while not self._stopping.is_set():
                 self._wake.clear()
@@ -360,18 +404,37 @@ class TaskTracker:
                     self._start(task)
                 if not claimed or len(self._workers.handlers) >= self._config.max_concurrent:
                     await self._nap(self._config.idle_seconds)
-            await self._drain(self._config.grace_seconds)
+            await self._drain(self._deadline())
         finally:
-            await self._abandon()
-            self._running = False
-            self._stopped.set()
+            try:
+                await self._abandon(self._deadline())
+            finally:  # even if cancelled again meanwhile
+                self._running = False
+                self._stopped.set()
 
     async def stop(self) -> None:
-        """Stop claiming, let in-flight steps finish (up to the grace period), then return."""
+        """Stop claiming and return within the grace period (and a second's margin) at most.
+
+        In-flight steps may finish until the deadline; then they are cancelled
+        and their leases released. If `run()` is stuck past the margin (a hung
+        database call), this returns anyway: the caller may cancel `run()`.
+        """
+        deadline = self._deadline()
         self._stopping.set()
         self._wake.set()
-        if self._running:
-            await self._stopped.wait()
+        if not self._running:
+            return
+        try:
+            async with asyncio.timeout_at(deadline + STOP_MARGIN_SECONDS):
+                await self._stopped.wait()
+        except TimeoutError:
+            log.warning("task tracker did not stop within the grace period")
+
+    def _deadline(self) -> float:
+        """Return the shutdown deadline (event loop time), fixing it on first use."""
+        if self._stop_at is None:
+            self._stop_at = asyncio.get_running_loop().time() + self._config.grace_seconds
+        return self._stop_at
 
     async def run_once(self) -> int:
         """Claim what is due now, take its step, and return how many tasks were stepped."""
@@ -413,30 +476,33 @@ class TaskTracker:
             waker.cancel()
             sleeper.cancel()
 
-    async def _drain(self, grace: float) -> None:
+    async def _drain(self, deadline: float) -> None:
         handlers = list(self._workers.handlers.values())
         if handlers:
-            await asyncio.wait(handlers, timeout=grace)
+            await asyncio.wait(handlers, timeout=_left(deadline))
 
-    async def _abandon(self) -> None:
-        """Cancel unfinished steps, let critical sections end, and release the leases."""
+    async def _abandon(self, deadline: float) -> None:
+        """Cancel unfinished steps, give critical ones until `deadline`, release the leases."""
         handlers = dict(self._workers.handlers)
         for handler in handlers.values():
             handler.cancel()
         if handlers:
-            await asyncio.wait(handlers.values())
+            # A cancelled step ends at its next await; bounded all the same.
+            await asyncio.wait(handlers.values(), timeout=max(_left(deadline), RELEASE_SECONDS))
         if self._workers.critical:
-            await asyncio.wait(self._workers.critical, timeout=self._config.grace_seconds)
-        if handlers and not self._workers.critical:
-            # Still-running critical steps keep their leases: they may yet save.
+            await asyncio.wait(self._workers.critical, timeout=_left(deadline))
+        # Still-running critical steps keep their leases: they may yet save.
+        busy = set(self._workers.critical.values())
+        free = [task_id for task_id in handlers if task_id not in busy]
+        if free:
             with contextlib.suppress(TaskStoreUnavailable, TimeoutError):
-                async with asyncio.timeout(5):
-                    await self._store.release(self.owner, list(handlers))
+                async with asyncio.timeout(max(_left(deadline), RELEASE_SECONDS)):
+                    await self._store.release(self.owner, free)
 
-    async def _critical(self, coro: Coroutine[Any, Any, T]) -> T:
+    async def _critical(self, task_id: str, coro: Coroutine[Any, Any, T]) -> T:
         """Run a step that must not be cut in half: cancelling the caller lets it finish."""
         task = asyncio.ensure_future(coro)
-        self._workers.critical.add(task)
+        self._workers.critical[task] = task_id
         task.add_done_callback(_forget_critical(self._workers.critical))
         return await asyncio.shield(task)
 
@@ -444,15 +510,23 @@ class TaskTracker:
 
     async def _step(self, task: TrackedTask) -> None:
         try:
-            match task.state:
-                case "tracking":
-                    await self._poll(task)
-                case "delivering":
-                    await self._deliver(task)
-                case "sharing":
-                    await self._resolve_sharing(task)
-                case _:
-                    await self._report(task)
+            try:
+                match task.state:
+                    case "tracking":
+                        await self._poll(task)
+                    case "delivering":
+                        await self._deliver(task)
+                    case "sharing":
+                        await self._resolve_sharing(task)
+                    case _:
+                        await self._report(task)
+            except (LeaseLost, TaskStoreUnavailable):
+                raise
+            except Exception as exc:
+                # A bug must not stop the other tasks: log it, try this one again later from
+                # the state last saved (never the claimed one: the file may be shared by now).
+                log.exception("unexpected error following a task", extra={"task_id": task.task_id})
+                await self._after_bug(self._workers.saved.get(task.task_id, task), exc)
         except LeaseLost:
             log.warning("lease lost; another worker has the task", extra={"task_id": task.task_id})
         except TaskStoreUnavailable as exc:
@@ -460,13 +534,48 @@ class TaskTracker:
                 "task store unavailable", extra={"task_id": task.task_id, "error": str(exc)}
             )
         except Exception:
-            # A bug must not stop the other tasks: log it, try this one again later from
-            # the state last saved (never the claimed one: the file may be shared by now).
-            log.exception("unexpected error following a task", extra={"task_id": task.task_id})
-            with contextlib.suppress(TaskStoreUnavailable, LeaseLost):
-                await self._retry_later(self._workers.saved.get(task.task_id, task))
+            # Even giving up failed: the lease runs out and a worker tries again then.
+            log.exception("could not settle a failing task", extra={"task_id": task.task_id})
         finally:
             self._workers.saved.pop(task.task_id, None)
+            if not self._workers.beating.get(task.task_id):
+                self._workers.renewed.pop(task.task_id, None)
+
+    async def _after_bug(self, task: TrackedTask, exc: Exception) -> None:
+        """Retry a step that failed unexpectedly; past `max_attempts` or the deadline, end it.
+
+        Ending it never takes the failing step again. An active task ends
+        `failed` (`done`, unconfirmed, if the file may already be shared) and is
+        reported as usual, once. A finished task was failing in its first
+        reporting step not yet done (the audit record, else the message): that
+        step is marked done, logged, and the rest is tried once.
+        """
+        attempts = task.attempts + 1
+        now = self._clock()
+        if attempts < self._config.max_attempts and now + self._backoff(attempts) <= task.deadline:
+            await self._retry_later(task)
+            return
+        reason = (
+            f"the bot hit an unexpected error ({type(exc).__name__}) {attempts} "
+            f"time{'s' if attempts != 1 else ''} and stopped; its log has the details"
+        )
+        log.error(
+            "giving up on a task",
+            extra={"task_id": task.task_id, "state": task.state, "attempts": attempts},
+        )
+        if task.state == "sharing":
+            task = await self._save(task, state="done", error=f"delivery not confirmed: {reason}")
+        elif task.state in ACTIVE_STATES:
+            if task.file_id is None:
+                reason += f"; once HSS has finished it, fetch the file with {task.download_command}"
+            task = await self._save(task, state="failed", error=reason, error_request_id=None)
+        elif not task.audit_done:
+            log.error("delivery not audited; an operator must record it", extra=_ids(task))
+            task = await self._save(task, audit_done=True)
+        else:
+            log.error("task message not updated", extra=_ids(task))
+            task = await self._save(task, message_done=True)
+        await self._report(task, last_try=True)
 
     async def _poll(self, task: TrackedTask) -> None:
         try:
@@ -504,7 +613,7 @@ class TaskTracker:
     ) -> None:
         now = self._clock()
         if now >= task.deadline:
-            waited = _duration(task.deadline - task.created_at)
+            waited = duration_text(task.deadline - task.created_at)
             reason = f"the export task was still not finished after {waited}"
             if error:
                 reason += f" (last error: {error})"
@@ -528,6 +637,8 @@ class TaskTracker:
             await self._finish(task, "failed", "no file to deliver (HSS named none)", None)
             return
         try:
+            if task.thread_ts is None:
+                task = await self._open_thread(task)
             async with self._lease_kept(task.task_id):
                 fetched = await self._fetch(file_id, task.enterprise_project_id)
                 if fetched is None:
@@ -537,15 +648,15 @@ class TaskTracker:
                         slot = await self._delivery.start_upload(file_name, fetched.size)
                         await self._delivery.send_file(slot, fetched.path, fetched.size)
                     finally:
-                        await asyncio.to_thread(fetched.path.unlink, missing_ok=True)
-        except (HssUnavailable, HssAuthError, DeliveryUnavailable) as exc:
+                        await asyncio.to_thread(_remove, fetched.path)
+        except (HssUnavailable, HssAuthError, DeliveryUnavailable, SpoolFailed) as exc:
             await self._delivery_failed(task, exc, retry=True)
             return
         except (HssError, DeliveryRefused) as exc:
             await self._delivery_failed(task, exc, retry=False)
             return
         if fetched is None or slot is None:
-            limit = _size(self._config.upload_max_bytes)
+            limit = size_text(self._config.upload_max_bytes)
             reason = f"larger than the upload limit ({limit})"
             await self._finish(task, "too_large", reason, None)
             return
@@ -556,35 +667,55 @@ class TaskTracker:
             sha256=fetched.sha256,
             slack_file_id=slot.file_id,
         )
-        await self._critical(self._share(sharing))
+        await self._critical(task.task_id, self._share(sharing))
+
+    async def _open_thread(self, task: TrackedTask) -> TrackedTask:
+        """Post the task message where the task has none (the user's DM), to share the file under.
+
+        A crash between the post and the save posts it again on the next try:
+        a second message, never a second file.
+        """
+        where = await self._delivery.open_thread(task.channel_id, progress_message(task))
+        log.info("thread opened for the file", extra={"task_id": task.task_id})
+        return await self._save(task, channel_id=where.channel_id, thread_ts=where.ts)
 
     async def _share(self, task: TrackedTask) -> None:
-        """Save `sharing` under the lease, share the file, finish: one shielded step."""
+        """Save `sharing` under the lease, share the file, finish: one shielded step.
+
+        The lease is renewed throughout, and the share call is cut off after
+        half a lease: its answer then counts as lost, and the task is not due
+        again for another lease period, by when Slack has settled the call.
+        """
         # Not due again (for `_resolve_sharing`) until Slack has had a lease period to settle.
         settled = self._clock() + self._config.lease_seconds
         task = await self._save(task, lease_until=settled, next_poll_at=settled)
-        try:
-            await self._delivery.complete_upload(
-                task.slack_file_id or "",
-                title=task.file_name or task.task_id,
-                channel_id=task.channel_id,
-                thread_ts=task.thread_ts,
-            )
-        except DeliveryRefused as exc:
-            # Slack said no, so nothing was shared: "failed" is the truth.
-            await self._finish(task, "failed", f"Slack refused the file: {exc}", None)
-            return
-        except DeliveryUnavailable as exc:
-            # Shared or not, we cannot tell yet: `_resolve_sharing` asks Slack once it would know.
-            log.warning("share outcome unknown", extra={"task_id": task.task_id, "error": str(exc)})
-            await self._save(
-                task,
-                next_poll_at=self._clock() + self._config.lease_seconds,
-                lease_owner=None,
-                lease_until=None,
-            )
-            return
-        await self._finish(task, "done", None, None)
+        async with self._lease_kept(task.task_id):
+            try:
+                async with asyncio.timeout(self._config.lease_seconds / 2):
+                    await self._delivery.complete_upload(
+                        task.slack_file_id or "",
+                        title=task.file_name or task.task_id,
+                        channel_id=task.channel_id,
+                        thread_ts=task.thread_ts,
+                    )
+            except DeliveryRefused as exc:
+                # Slack said no, so nothing was shared: "failed" is the truth.
+                await self._finish(task, "failed", f"Slack refused the file: {exc}", None)
+                return
+            except (DeliveryUnavailable, TimeoutError) as exc:
+                # Shared or not, we cannot tell yet: `_resolve_sharing` asks Slack once it knows.
+                detail = str(exc) or "no answer within half a lease"
+                log.warning(
+                    "share outcome unknown", extra={"task_id": task.task_id, "error": detail}
+                )
+                await self._save(
+                    task,
+                    next_poll_at=self._clock() + self._config.lease_seconds,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+                return
+            await self._finish(task, "done", None, None)
 
     async def _resolve_sharing(self, task: TrackedTask) -> None:
         """Settle a share whose outcome is unknown (a crash, a timeout) without sharing twice.
@@ -605,7 +736,7 @@ class TaskTracker:
             await self._finish(task, "done", UNCONFIRMED, None)
         else:
             # Due means a lease period has passed since the attempt (see `_share`).
-            await self._critical(self._share(task))
+            await self._critical(task.task_id, self._share(task))
 
     async def _delivery_failed(self, task: TrackedTask, exc: BotError, *, retry: bool) -> None:
         attempts = task.attempts + 1
@@ -630,10 +761,11 @@ class TaskTracker:
         """Stream the file to a temporary file, hashing it; None if it exceeds the limit.
 
         Memory stays flat: at most `SPOOL_FLUSH_BYTES` are buffered, and hashing
-        and writing run in a worker thread, off the event loop.
+        and writing run in a worker thread, off the event loop. A disk that
+        refuses (full, unwritable) raises `SpoolFailed`, which is retried.
         """
         limit = self._config.upload_max_bytes
-        spool = await asyncio.to_thread(_Spool, self._config.spool_dir)
+        spool = await _on_disk(_Spool, self._config.spool_dir)
         kept = False
         try:
             pending = bytearray()
@@ -643,10 +775,10 @@ class TaskTracker:
                         return None
                     pending += chunk
                     if len(pending) >= SPOOL_FLUSH_BYTES:
-                        await asyncio.to_thread(spool.write, bytes(pending))
+                        await _on_disk(spool.write, bytes(pending))
                         pending.clear()
-            await asyncio.to_thread(spool.write, bytes(pending))
-            await asyncio.to_thread(spool.close)
+            await _on_disk(spool.write, bytes(pending))
+            await _on_disk(spool.close)
             kept = True
             return _Fetched(spool.path, spool.size, spool.digest.hexdigest())
         finally:
@@ -662,22 +794,37 @@ class TaskTracker:
         log.info("task finished", extra={"task_id": task.task_id, "state": state})
         await self._report(task)
 
-    async def _report(self, task: TrackedTask) -> None:
-        """Write the audit record, then the message: each once, each saved when done."""
+    async def _report(self, task: TrackedTask, *, last_try: bool = False) -> None:
+        """Write the audit record, then the message: each once, each saved when done.
+
+        On the `last_try` (giving up after unexpected errors) a step that fails
+        again is logged and marked done, so the task settles.
+        """
         if not task.audit_done:
             try:
-                task = await self._critical(self._audit_once(task))
+                task = await self._critical(task.task_id, self._audit_once(task))
             except AuditUnavailable as exc:
-                log.warning(
-                    "delivery not audited yet", extra={"task_id": task.task_id, "error": str(exc)}
-                )
-                await self._retry_later(task)
-                return
+                if not last_try:
+                    log.warning(
+                        "delivery not audited yet",
+                        extra={"task_id": task.task_id, "error": str(exc)},
+                    )
+                    await self._retry_later(task)
+                    return
+                log.error("delivery not audited", extra={"task_id": task.task_id})
+                task = await self._save(task, audit_done=True)
+            except (LeaseLost, TaskStoreUnavailable):
+                raise
+            except Exception:
+                if not last_try:
+                    raise
+                log.exception("delivery not audited", extra={"task_id": task.task_id})
+                task = await self._save(task, audit_done=True)
         if not task.message_done:
             try:
                 await self._tell(task)
             except DeliveryUnavailable as exc:
-                if task.attempts + 1 < self._config.max_attempts:
+                if not last_try and task.attempts + 1 < self._config.max_attempts:
                     log.warning(
                         "message not updated yet",
                         extra={"task_id": task.task_id, "error": str(exc)},
@@ -687,6 +834,12 @@ class TaskTracker:
                 log.error("message not updated", extra={"task_id": task.task_id, "error": str(exc)})
             except DeliveryRefused as exc:
                 log.error("message refused", extra={"task_id": task.task_id, "error": str(exc)})
+            except (LeaseLost, TaskStoreUnavailable):
+                raise
+            except Exception:
+                if not last_try:
+                    raise
+                log.exception("message not updated", extra={"task_id": task.task_id})
         await self._save(task, message_done=True, attempts=0, lease_owner=None, lease_until=None)
 
     async def _audit_once(self, task: TrackedTask) -> TrackedTask:
@@ -724,34 +877,54 @@ class TaskTracker:
 
     async def _save(self, task: TrackedTask, **changes: Any) -> TrackedTask:
         """Save changes under our lease; raise `LeaseLost` if another worker took the task."""
+        task_id = task.task_id
+        if "lease_until" not in changes and task_id in self._workers.renewed:
+            # Keep the lease a heartbeat extended; the task in hand may predate it.
+            changes["lease_until"] = max(task.lease_until or 0.0, self._workers.renewed[task_id])
         updated = replace(task, updated_at=self._clock(), **changes)
         if not await self._store.save(updated, self.owner):
-            raise LeaseLost(task.task_id)
-        self._workers.saved[task.task_id] = updated
+            raise LeaseLost(task_id)
+        if updated.lease_owner is None:
+            self._workers.renewed.pop(task_id, None)
+            if self._workers.beating.get(task_id):
+                self._workers.let_go.add(task_id)  # its heartbeats stop, quietly
+        self._workers.saved[task_id] = updated
         return updated
 
     @contextlib.asynccontextmanager
     async def _lease_kept(self, task_id: str) -> AsyncIterator[None]:
-        """Renew the lease while a long step runs; cancel the step if the lease is lost."""
+        """Renew the lease while a long step runs; cancel the step if the lease is lost.
+
+        A lease we handed back ourselves (`_save` with no owner) ends the
+        heartbeat without cancelling anything.
+        """
         current = asyncio.current_task()
         assert current is not None
         lost = False
+        workers = self._workers
 
         async def beat() -> None:
             nonlocal lost
             while True:
                 await self._sleep(self._config.lease_seconds / 3)
+                if task_id in workers.let_go:
+                    return
                 until = self._clock() + self._config.lease_seconds
                 try:
-                    if await self._store.renew(task_id, self.owner, until):
-                        continue
+                    renewed = await self._store.renew(task_id, self.owner, until)
                 except TaskStoreUnavailable as exc:
                     log.warning("lease not renewed", extra={"task_id": task_id, "error": str(exc)})
+                    continue
+                if task_id in workers.let_go:
+                    return
+                if renewed:
+                    workers.renewed[task_id] = until
                     continue
                 lost = True
                 current.cancel()
                 return
 
+        workers.beating[task_id] = workers.beating.get(task_id, 0) + 1
         heart = asyncio.create_task(beat())
         try:
             yield
@@ -763,6 +936,10 @@ class TaskTracker:
             heart.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heart
+            workers.beating[task_id] -= 1
+            if not workers.beating[task_id]:
+                del workers.beating[task_id]
+                workers.let_go.discard(task_id)
 
 
 class _Spool:
@@ -784,13 +961,41 @@ class _Spool:
         self._file.close()
 
     def discard(self) -> None:
-        self._file.close()
-        self.path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a failed flush on close: the file goes anyway
+            self._file.close()
+        _remove(self.path)
 
 
-def _forget_critical(registry: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None]:
+def _remove(path: Path) -> None:
+    """Delete a spooled file; a failure is logged, never raised (the step's outcome stands)."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("spool file not removed", extra={"path": str(path), "error": exc.strerror})
+
+
+async def _on_disk(fn: Callable[..., T], *args: Any) -> T:
+    """Run a disk operation in a worker thread; an `OSError` becomes a `SpoolFailed`."""
+    try:
+        return await asyncio.to_thread(fn, *args)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SpoolFailed(f"the download could not be written to disk ({reason})") from exc
+
+
+def _ids(task: TrackedTask) -> dict[str, Any]:
+    """Return the ids an operator needs to find a task in the audit log and HSS."""
+    return {"task_id": task.task_id, "audit_entry": task.entry_id}
+
+
+def _left(deadline: float) -> float:
+    """Return the seconds from now (event loop time) until `deadline`, never negative."""
+    return max(0.0, deadline - asyncio.get_running_loop().time())
+
+
+def _forget_critical(registry: dict[asyncio.Task[Any], str]) -> Callable[[asyncio.Task[Any]], None]:
     def done(task: asyncio.Task[Any]) -> None:
-        registry.discard(task)
+        registry.pop(task, None)
         if task.cancelled() or (exc := task.exception()) is None:
             return
         # Its caller may be gone (cancelled at shutdown): the error must still be seen.
@@ -803,7 +1008,7 @@ def _forget_critical(registry: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task
     return done
 
 
-# --- pure helpers: what the audit log and Slack are told ------------------------------------
+# --- pure helpers: what the audit log is told -------------------------------------------------
 
 
 def _transient(exc: HssError) -> bool:
@@ -825,23 +1030,6 @@ def _hss_reason(exc: HssError) -> str:
     return f"{exc.message} (error code {exc.code})" if exc.code else exc.message
 
 
-def _size(size: int) -> str:
-    value = float(size)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{size} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} bytes"  # pragma: no cover - the loop always returns
-
-
-def _duration(seconds: float) -> str:
-    if seconds >= 3600:
-        return f"{seconds / 3600:g} h"
-    if seconds >= 60:
-        return f"{seconds / 60:g} min"
-    return f"{seconds:g} s"
-
-
 def audit_delivery(task: TrackedTask) -> tuple[dict[str, Any] | None, str | None]:
     """Return what the audit log records for a finished task: the delivery, the error."""
     delivery = None
@@ -853,103 +1041,3 @@ def audit_delivery(task: TrackedTask) -> tuple[dict[str, Any] | None, str | None
         if task.error_request_id:
             error += f" (HSS request id {task.error_request_id})"
     return delivery, error
-
-
-def progress_message(task: TrackedTask) -> Message:
-    """Render the task_id message again, with the task's state where the running note was."""
-    if task.request is not None:
-        head = blocks.submitted(
-            user_id=task.user_id,
-            record=task.request,
-            task_id=task.task_id,
-            request_id=task.hss_request_id,
-        )
-    else:
-        head = Message(text=f"HSS export task {task.task_id}", blocks=[])
-    state_text, detail = _state_lines(task)
-    extra: list[dict[str, Any]] = [_mrkdwn_section(state_text)]
-    if detail:
-        extra.append({"type": "context", "elements": [{"type": "mrkdwn", "text": detail}]})
-    return Message(text=f"{head.text} · {_plain_state(task)}", blocks=[*head.blocks, *extra])
-
-
-def thread_notice(task: TrackedTask) -> Message | None:
-    """Return the thread reply for a task that ended without a file, else None."""
-    if task.state not in ("failed", "gave_up"):
-        return None
-    state_text, detail = _state_lines(task)
-    body: list[dict[str, Any]] = [_mrkdwn_section(state_text)]
-    if detail:
-        body.append({"type": "context", "elements": [{"type": "mrkdwn", "text": detail}]})
-    return Message(text=_plain_state(task), blocks=body)
-
-
-def not_tracked(task: TrackedTask, error: BotError) -> Message:
-    """Say that the bot cannot follow a task, and how to fetch its file instead."""
-    text = (
-        f"I cannot follow task {task.task_id} ({error.user_message()}). When it is done, "
-        f"an operator can fetch the file with: {task.download_command}"
-    )
-    return Message(text=text, blocks=[_mrkdwn_section(f":warning: {blocks.escape(text)}")])
-
-
-def _mrkdwn_section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def _plain_state(task: TrackedTask) -> str:
-    """Return the state as notification text (escaped: HSS and Slack wrote some of it)."""
-    esc = blocks.escape
-    name, command = esc(task.file_name or ""), esc(task.download_command)
-    match task.state:
-        case "done" if task.error:
-            return f"ready: {name}; delivery not confirmed, use {command}"
-        case "done":
-            return f"ready: {name} ({_size(task.file_size or 0)}) is in the thread"
-        case "too_large":
-            return f"ready but too large for Slack; fetch it with {command}"
-        case "failed":
-            return f"failed: {esc(task.error or 'no detail')}"
-        case "gave_up":
-            return f"gave up: {esc(task.error or 'no detail')}"
-        case _:
-            return "running"
-
-
-def _state_lines(task: TrackedTask) -> tuple[str, str | None]:
-    """Return the state section's mrkdwn and its context line (request id, checksum)."""
-    esc = blocks.escape
-    command = f"`{esc(task.download_command)}`"
-    name = f"`{esc(task.file_name or '')}`"
-    match task.state:
-        case "done" if task.error:
-            return (
-                f":white_check_mark: *Export ready*: {name}. Slack could not confirm that it "
-                f"reached this thread; if it is missing, fetch it with {command}.",
-                None,
-            )
-        case "done":
-            return (
-                f":white_check_mark: *Export ready*: {name} ({_size(task.file_size or 0)}) "
-                "is in the thread.",
-                f"sha256 `{task.sha256}`",
-            )
-        case "too_large":
-            return (
-                f":package: *Export ready*, but {name} is {esc(task.error or 'too large')}, "
-                f"so it was not uploaded. Fetch it with {command}.",
-                None,
-            )
-        case "failed" | "gave_up":
-            head = "Export failed" if task.state == "failed" else "Stopped following the export"
-            text = f":x: *{head}*: {esc(task.error or 'no detail')}"
-            if task.state == "gave_up":
-                text += f"\nIf HSS finishes it later, fetch the file with {command}."
-            elif task.file_id:
-                text += f"\nHSS has the file: fetch it with {command}."
-            detail = (
-                f"HSS request id `{esc(task.error_request_id)}`" if task.error_request_id else None
-            )
-            return text, detail
-        case _:
-            return ":hourglass_flowing_sand: *Export running* at HSS…", None

@@ -2,21 +2,25 @@
 
 It plays both sides Slack plays: the server the bot calls (`/api/<method>`,
 checked against the bot token and, if given, the bot's scopes; every call
-recorded, errors injectable per method and channel), and the client that calls
-the bot (`slash_command` and `view_submission` build requests signed with the
-signing secret, like Slack's; `deliver` posts one with Slack's 3-second
-patience; `socket_dispatch` sends an envelope over Socket Mode and returns the
-ack). Files go through Slack's external upload flow: the upload URL is read as a
-stream (any size, hashed on the fly, bytes kept only if asked), a completed
-upload is recorded in `files`, and `files.info` says where a file is shared.
-`manifest_scopes()` reads the bot scopes the app manifest grants, so tests and
-the demo can refuse what the real app could not do. Tests and the local demo
-use it; it imports nothing from `bot`.
+recorded, errors injectable per method and channel, answers delayable per
+method), and the client that calls the bot (`slash_command` and
+`view_submission` build requests signed with the signing secret, like Slack's;
+`deliver` posts one with Slack's 3-second patience; `socket_dispatch` sends an
+envelope over Socket Mode and returns the ack). Files go through Slack's
+external upload flow: the upload URL is read as a stream (any size, hashed on
+the fly, bytes kept only if asked), a completed upload is recorded in `files`,
+and `files.info` says where a file is shared. As in Slack, `chat.postMessage`
+to a user id posts in that user's DM with the app and answers with the DM's
+`D…` id (`dm_with`), the id `files.completeUploadExternal` needs: it refuses a
+user id. `manifest_scopes()` reads the bot scopes the app manifest grants, so
+tests and the demo can refuse what the real app could not do. Tests and the
+local demo use it; it imports nothing from `bot`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -289,6 +293,9 @@ class FakeSlack:
         self.files: list[UploadedFile] = []
         self.socket_connections = 0
         self._faults: list[_Fault] = []
+        self._dms: dict[str, str] = {}  # user id -> the app's DM with that user
+        self._delays: dict[str, float] = {}
+        self._stopping = asyncio.Event()
         self._triggers: dict[str, _Trigger] = {}
         self._response_urls: dict[str, _ResponseUrl] = {}
         self._uploads: dict[str, _Upload] = {}
@@ -303,6 +310,7 @@ class FakeSlack:
 
     async def start(self) -> FakeSlack:
         """Listen on a free loopback port."""
+        self._stopping.clear()
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{key}", self._response_url)
@@ -316,6 +324,7 @@ class FakeSlack:
 
     async def stop(self) -> None:
         """Close Socket Mode connections and stop listening."""
+        self._stopping.set()  # cut short any delayed answer, so stopping never waits on one
         for sock in list(self._sockets):
             await sock.ws.close()
         if self._runner is not None:
@@ -357,6 +366,20 @@ class FakeSlack:
         """
         self._faults.append(_Fault(method, error, status, retry_after, times, channel))
 
+    def delay(self, method: str, seconds: float) -> None:
+        """Make every later call of `method` wait `seconds` before it is answered (0: no wait).
+
+        The call is recorded when it arrives; its answer (a fault's, if one is
+        set) comes after the wait, as from a slow Slack.
+        """
+        self._delays[method] = seconds
+
+    def dm_with(self, user_id: str) -> str:
+        """Return the id of the app's DM with a user (what a post to the user id lands in)."""
+        if user_id not in self._dms:
+            self._dms[user_id] = f"D{next(self._ids):08d}"
+        return self._dms[user_id]
+
     # --- what the bot did --------------------------------------------------------------
 
     def calls_to(self, method: str) -> list[Call]:
@@ -364,7 +387,8 @@ class FakeSlack:
         return [c for c in self.calls if c.method == method]
 
     def messages_in(self, channel: str) -> list[Posted]:
-        """Return the messages posted to one channel."""
+        """Return the messages posted to one channel (a user id: the app's DM with the user)."""
+        channel = self._dms.get(channel, channel)
         return [m for m in self.messages if m.channel == channel]
 
     def view(self, view_id: str | None = None) -> OpenedView:
@@ -569,6 +593,10 @@ class FakeSlack:
         token = _bearer(request) or str(params.pop("token", "") or "")
         params.pop("token", None)
         self.calls.append(Call(method, params, time.time()))
+        if (pause := self._delays.get(method, 0.0)) > 0:
+            # Interrupted by `stop()`: a slow answer must not hold the server's shutdown.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), pause)
         expected = self.app_token if method == "apps.connections.open" else self.bot_token
         if not token:
             return _error("not_authed")
@@ -629,7 +657,7 @@ class FakeSlack:
         if channel in self.channel_errors:
             return self.channel_errors[channel]
         # The bot is in no DM but its own (a user id addresses the app's DM with that user).
-        if channel.startswith("D"):
+        if channel.startswith("D") and channel not in self._dms.values():
             return "channel_not_found"
         return None
 
@@ -637,6 +665,8 @@ class FakeSlack:
         channel = str(params.get("channel") or "")
         if (error := self._channel_error(channel)) is not None:
             return _error(error)
+        if _is_user_id(channel):
+            channel = self.dm_with(channel)
         if not params.get("text") and not params.get("blocks"):
             return _error("no_text")
         blocks = _json_list(params.get("blocks"))
@@ -718,6 +748,9 @@ class FakeSlack:
         if not items:
             return _error("invalid_arguments")
         channel_id = params.get("channel_id")
+        if channel_id and _is_user_id(str(channel_id)):
+            # Slack: "input must match regex pattern: ^[CGDZ][A-Z0-9]{8,}$" (no user ids).
+            return _error("invalid_arguments")
         if channel_id and (error := self._channel_error(str(channel_id))) is not None:
             return _error(error)
         done = []
@@ -763,8 +796,8 @@ class FakeSlack:
             "name": upload.filename,
             "size": upload.size,
             "channels": sorted(shares.get("public", {})),
-            "groups": sorted(shares.get("private", {})),
-            "ims": [],
+            "groups": sorted(c for c in shares.get("private", {}) if not c.startswith("D")),
+            "ims": sorted(c for c in shares.get("private", {}) if c.startswith("D")),
             "shares": shares,
         }
         return _ok(file=file)
@@ -903,6 +936,11 @@ async def _params(request: web.Request) -> dict[str, Any]:
     elif request.can_read_body:
         params.update(dict(await request.post()))
     return params
+
+
+def _is_user_id(channel: str) -> bool:
+    """Tell whether a channel argument is a user id (`U…`, or `W…` on Enterprise Grid)."""
+    return channel[:1] in ("U", "W")
 
 
 def _bearer(request: web.Request) -> str | None:

@@ -91,6 +91,14 @@ REQUEST = ExportRequest.model_validate(
         pytest.param("HELP", Help(), id="help-case"),
         pytest.param("history", History(), id="history"),
         pytest.param("status 7f3a-01.b_c~", Status("7f3a-01.b_c~"), id="status"),
+        pytest.param(
+            "status t-1 enterprise_project_id=ep-1", Status("t-1", "ep-1"), id="status-in-project"
+        ),
+        pytest.param(
+            "status enterprise_project_id=ALL_GRANTED_EPS t-1",
+            Status("t-1", "all_granted_eps"),
+            id="status-all-projects-first",
+        ),
         pytest.param("preview", Preview(REQUEST), id="preview-bare"),
         pytest.param("headers=all", Export(REQUEST), id="export-everything"),
         pytest.param(
@@ -124,6 +132,28 @@ def test_preview_carries_the_same_request_as_export() -> None:
         pytest.param("status a/b", "status", None, id="status-slash"),
         pytest.param("status running", "status", "status=Running", id="status-state-word"),
         pytest.param("status risky=true", "status", "status=…", id="status-with-pair"),
+        pytest.param("status enterprise_project_id=ep-1", "status", None, id="status-project-only"),
+        pytest.param(
+            "status t-1 enterprise_project_id=",
+            "enterprise_project_id",
+            "leave the key out",
+            id="status-empty-project",
+        ),
+        pytest.param(
+            "status t-1 enterprise_project_id=all",
+            "enterprise_project_id",
+            "all_granted_eps",
+            id="status-project-typo",
+        ),
+        pytest.param(
+            "status t-1 enterprise_project_id=a enterprise_project_id=b",
+            "enterprise_project_id",
+            "keep one",
+            id="status-two-projects",
+        ),
+        pytest.param(
+            "status t-1 risky=true", "status", "enterprise_project_id=…", id="status-other-pair"
+        ),
         pytest.param("form Status=x", "Status", "`status`", id="form-key-case"),
         pytest.param("form pod_name=", "pod_name", "leave the key out", id="form-empty-value"),
         pytest.param("form bogus", TEXT_KEY, None, id="form-bare-word"),

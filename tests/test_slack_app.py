@@ -21,14 +21,21 @@ from typing import Any
 
 import aiohttp
 import pytest
-from slack_harness import ALICE, EXPORTS, Stack, running_stack, wait_for
+from slack_harness import ALICE, EXPORTS, Stack, running_stack, stack_settings, wait_for
 
-from bot.adapters.hss import HssClient
+from bot.access import COULD_NOT_CHECK
+from bot.adapters.audit_store import open_audit_log
+from bot.adapters.hss import HssClient, build_hss_client
+from bot.adapters.slack_notifier import SlackNotifier, build_web_client
+from bot.domain import modal
 from bot.domain.grammar import FIELD_KEYS
 from bot.domain.model import HEADER_KEYS
 from bot.entrypoints.deps import COMMAND
-from bot.entrypoints.web import EVENTS_PATH
+from bot.entrypoints.slack_app import create_app
+from bot.entrypoints.web import EVENTS_PATH, start_http
+from bot.lifecycle import Lifecycle
 from bot.ports import TaskStatus
+from bot.service import ExportService
 from emulators.fake_hss import FakeHss
 from emulators.fake_slack import FakeSlack, SignedRequest
 
@@ -126,6 +133,19 @@ async def test_invalid_command_lists_every_problem_and_calls_nothing(stack: Stac
     assert "sleeping" in (entry.error or "")
 
 
+async def test_a_very_long_bad_command_is_answered_within_slacks_limits(stack: Stack) -> None:
+    """1999 bad words: the ack lists ten problems and counts the rest, within Slack's limits."""
+    delivery = await stack.slash(" ".join(["w"] * 1999))
+
+    assert delivery.status == 200
+    blocks = delivery.json["blocks"]
+    assert len(blocks) <= 50
+    assert all(len(b["text"]["text"]) <= 3000 for b in blocks if b["type"] == "section")
+    assert len(delivery.json["text"]) <= 40_000
+    assert delivery.json["text"].startswith("I could not run that command: 1999 problems")
+    assert "…and 1989 more" in json.dumps(blocks, ensure_ascii=False)
+
+
 async def test_help_lists_every_key_even_for_someone_not_allowed(stack: Stack) -> None:
     """`help` shows every key with examples, to anyone; nothing is audited or called."""
     delivery = await stack.slash("help", user_id=BOB)
@@ -180,6 +200,32 @@ async def test_status_of_unknown_task_shows_hss_error_code(stack: Stack) -> None
     text = stack.slack.responses[0].body["text"]
     assert "HSS.0002" in text
     assert call.request_id in text
+
+
+@pytest.mark.parametrize(
+    ("created_with", "asked", "looked_up_in"),
+    [
+        ("enterprise_project_id=ep-1", "status task-0001", "ep-1"),
+        ("enterprise_project_id=all_granted_eps", "status task-0001", "all_granted_eps"),
+        ("enterprise_project_id=ep-1", "status task-0001 enterprise_project_id=ep-2", "ep-2"),
+        ("", "status task-0001", None),
+        ("enterprise_project_id=ep-1", "status task-0009", None),
+    ],
+    ids=["as-created", "all-granted", "as-asked", "default-project", "task-not-on-record"],
+)
+async def test_status_looks_in_the_tasks_enterprise_project(
+    stack: Stack, created_with: str, asked: str, looked_up_in: str | None
+) -> None:
+    """`status` asks HSS in the project the task was created in (audit log), or the one given."""
+    await stack.slash(f"status=running {created_with}")
+    await wait_for(lambda: len(stack.slack.messages) == 1)
+    await stack.settle()
+
+    await stack.slash(asked)
+
+    await wait_for(lambda: len(stack.slack.responses) == 1)
+    (call,) = stack.hss.calls_for("status")
+    assert call.query.get("enterprise_project_id") == looked_up_in
 
 
 async def test_history_lists_the_callers_latest_commands(stack: Stack) -> None:
@@ -261,7 +307,7 @@ async def test_message_falls_back_to_response_url_in_channel(
     assert response.channel == channel
     assert "task-0001" in response.body["text"]
     assert f"<@{ALICE}>" in response.body["text"]
-    assert stack.slack.messages == []
+    assert stack.slack.messages_in(channel) == []  # the file follows in Alice's DM instead
 
 
 async def test_task_id_reaches_the_users_dm_when_channel_and_response_url_fail(
@@ -274,8 +320,8 @@ async def test_task_id_reaches_the_users_dm_when_channel_and_response_url_fail(
     await stack.slash("status=running", channel_id="C0PRIVATE")
 
     await wait_for(lambda: len(stack.slack.messages) == 1)
-    assert stack.slack.messages[0].channel == ALICE
-    assert "task-0001" in stack.slack.messages[0].text
+    (message,) = stack.slack.messages_in(ALICE)  # a post to the user id: the app's DM with Alice
+    assert "task-0001" in (message.text or "")
     await stack.settle()
     (entry,) = await stack.entries()
     assert entry.task_id == "task-0001"
@@ -460,6 +506,74 @@ async def test_form_errors_come_back_on_their_fields_and_nothing_runs(stack: Sta
     assert (entry.outcome, entry.source) == ("invalid", "modal")
 
 
+@pytest.mark.parametrize(
+    ("text", "shown", "noted"),
+    [
+        (
+            "form headers=container_name:Name,status",
+            {"headers": ["container_name", "status"]},
+            ["column names", "container_name:Name"],
+        ),
+        (
+            "form status=sleeping export_size=lots risky=yes",
+            {"status": None, "export_size": None, "risky": "yes"},
+            ["`status`: got 'sleeping'", "`export_size`: got 'lots'"],
+        ),
+    ],
+    ids=["custom-column-names", "invalid-values"],
+)
+async def test_form_says_what_it_could_not_fill_in(
+    stack: Stack, text: str, shown: dict[str, Any], noted: list[str]
+) -> None:
+    """`form` with values the form cannot show opens it anyway, saying at its top what and why."""
+    delivery = await stack.slash(text)
+
+    assert (delivery.status, delivery.text) == (200, "")
+    view = stack.slack.view().view
+    elements = {b["block_id"]: b["element"] for b in view["blocks"] if b["type"] == "input"}
+    for key, value in shown.items():
+        element = elements[key]
+        if key == "headers":
+            assert [o["value"] for o in element["initial_options"]] == value
+        elif value is None:
+            assert "initial_option" not in element
+            assert "initial_value" not in element
+        else:
+            assert element["initial_option"]["value"] == value
+    notice = view["blocks"][1]
+    assert notice["type"] == "section"
+    for words in noted:
+        assert words in notice["text"]["text"]
+
+
+async def test_form_without_surprises_has_no_notice(stack: Stack) -> None:
+    """A `form` whose values all fit the form opens it with inputs only."""
+    await stack.slash("form status=running created_after=2024-05-01 headers=container_id")
+
+    view = stack.slack.view().view
+    assert [b["type"] for b in view["blocks"][1:]] == ["input"] * len(FIELD_KEYS)
+
+
+@pytest.mark.parametrize("trouble", ["slow", "ratelimited"])
+async def test_form_is_acked_in_time_whatever_views_open_does(
+    tmp_path: Path, fake_hss: FakeHss, trouble: str
+) -> None:
+    """views.open slow (5 s) or rate limited: the command is still acked in time, saying so."""
+    slack = FakeSlack()
+    if trouble == "slow":
+        slack.delay("views.open", 5.0)
+    else:
+        slack.fail("views.open", status=429, retry_after=2)
+    async with running_stack(tmp_path, fake_hss, slack=slack) as stack:
+        delivery = await stack.slash("")
+
+        assert delivery.status == 200
+        assert not delivery.timed_out
+        assert delivery.elapsed < 2.9
+        assert "could not open the form" in delivery.json["text"]
+        assert len(stack.slack.calls_to("views.open")) == 1  # not retried past the deadline
+
+
 async def test_form_that_cannot_open_says_so(tmp_path: Path, fake_hss: FakeHss) -> None:
     """An expired trigger_id makes views.open fail; the user is told how to go on."""
     async with running_stack(tmp_path, fake_hss, slack=FakeSlack(trigger_ttl=-1)) as stack:
@@ -533,6 +647,46 @@ async def test_refused_user_cannot_open_the_form(tmp_path: Path, fake_hss: FakeH
         assert stack.slack.views == []
 
 
+@pytest.mark.parametrize("trouble", ["ratelimited", "slow"])
+@pytest.mark.parametrize("via", ["slash", "form"])
+async def test_usergroup_trouble_is_answered_in_time_and_said_honestly(
+    tmp_path: Path, fake_hss: FakeHss, trouble: str, via: str
+) -> None:
+    """usergroups.users.list rate limited or slow: acked well under 3 s, nothing run, user told why.
+
+    The refusal is audited `denied` with that reason; no export runs later either.
+    """
+    slack = FakeSlack()
+    slack.usergroups["S0OPS"] = [ALICE]
+    overrides = {"ALLOWED_USER_IDS": "", "ALLOWED_USERGROUP_IDS": "S0OPS"}
+    async with running_stack(tmp_path, fake_hss, slack=slack, **overrides) as stack:
+        if via == "form":  # a form opened before a restart: this process never read the group
+            view = modal.build_view(modal.FormContext(EXPORTS))
+            trigger = stack.slack.issue_trigger(ALICE)
+            await build_web_client(stack.settings).views_open(trigger_id=trigger, view=view)
+            request = stack.slack.view_submission(values={"status": "Running"})
+        if trouble == "ratelimited":
+            slack.fail("usergroups.users.list", status=429, retry_after=2, times=10)
+        else:
+            slack.delay("usergroups.users.list", 5.0)
+        if via == "slash":
+            delivery = await stack.slash("status=running")
+            shown = delivery.json.get("text", "")
+        else:
+            delivery = await stack.send(request)
+            shown = json.dumps(delivery.json, ensure_ascii=False)
+        await stack.settle()  # the listener's run, including any export after its ack
+
+        assert delivery.status == 200
+        assert delivery.elapsed < 2.5
+        assert "could not check your user groups" in shown
+        assert "You may not run" not in shown
+        assert fake_hss.calls_for("create") == []
+        assert stack.slack.messages == []
+        *_, entry = await stack.entries()
+        assert (entry.outcome, entry.error) == ("denied", COULD_NOT_CHECK)
+
+
 async def test_usergroup_members_are_looked_up_once_per_ttl(
     tmp_path: Path, fake_hss: FakeHss
 ) -> None:
@@ -603,6 +757,46 @@ async def test_healthz_answers_200(stack: Stack) -> None:
         session.get(f"{stack.server.url}/healthz") as response,
     ):
         assert response.status == 200
+
+
+async def test_commands_refused_while_draining_are_counted(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """A command or form answered "restarting" is counted as `draining` by the hook it is given."""
+    counted: list[str] = []
+    async with FakeSlack() as slack:
+        settings = stack_settings(fake_hss, slack)
+        audit = await open_audit_log(f"sqlite:///{tmp_path / 'audit.db'}")
+        hss = build_hss_client(settings)
+        client = build_web_client(settings)
+        notifier = SlackNotifier(client)
+        lifecycle = Lifecycle()
+        app = create_app(
+            settings,
+            service=ExportService(hss, audit, notifier),
+            hss=hss,
+            audit=audit,
+            web_client=client,
+            notifier=notifier,
+            lifecycle=lifecycle,
+            count=counted.append,
+        )
+        server = await start_http(app, "127.0.0.1", 0)
+        url = f"{server.url}{EVENTS_PATH}"
+        try:
+            await slack.deliver(url, slack.slash_command(""))
+            lifecycle.begin_drain()
+            command = await slack.deliver(url, slack.slash_command("status=running"))
+            form = await slack.deliver(url, slack.view_submission(values={"status": "Running"}))
+        finally:
+            await server.close()
+            await hss.aclose()
+            await audit.aclose()
+
+    assert "restarting" in command.json["text"]
+    assert "restarting" in json.dumps(form.json)
+    assert counted == ["draining", "draining"]
+    assert fake_hss.calls == []
 
 
 async def test_while_draining_commands_get_the_restarting_reply(stack: Stack) -> None:

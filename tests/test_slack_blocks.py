@@ -6,11 +6,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.domain import blocks
 from bot.domain.blocks import Message
-from bot.domain.errors import HssError, InvalidCommand, Problem
-from bot.domain.grammar import help_text
+from bot.domain.errors import BotError, HssError, InvalidCommand, Problem
+from bot.domain.grammar import help_text, parse_command
 from bot.domain.model import HEADER_KEYS, default_headers
 from bot.ports import AuditEntry, TaskStatus
 
@@ -27,11 +29,15 @@ def _texts(message: Message) -> list[str]:
 
 
 def _assert_within_limits(message: Message) -> None:
+    """Assert Slack's message limits: 50 blocks, 3000 per section, 2000 per context, 40k text."""
+    assert len(message.text) <= 40_000
+    assert message.text.strip()
     assert len(message.blocks) <= 50
     for block in message.blocks:
         if block["type"] == "section":
-            assert len(block["text"]["text"]) <= 3000
+            assert 0 < len(block["text"]["text"]) <= 3000
         if block["type"] == "context":
+            assert len(block["elements"]) <= 10
             assert all(len(e["text"]) <= 2000 for e in block["elements"])
 
 
@@ -137,6 +143,114 @@ def test_long_messages_are_split_within_slack_limits(message: Message) -> None:
     """Texts are split into sections of at most 3000 characters."""
     _assert_within_limits(message)
     assert len(message.blocks) >= 1
+
+
+# Texts from empty to far past every limit, with characters that escaping lengthens.
+_text = st.text(max_size=40) | st.integers(0, 6000).map(lambda n: "<&" * n)
+_problem = st.builds(
+    Problem,
+    key=_text,
+    given=st.none() | _text,
+    accepted=_text,
+    hint=st.none() | _text,
+)
+# A few distinct problems, repeated up to 200 times: lists of up to 4000 stay cheap to build.
+_problems = st.tuples(st.lists(_problem, max_size=20), st.integers(1, 200)).map(
+    lambda drawn: drawn[0] * drawn[1]
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_problems)
+def test_any_invalid_command_is_answered_within_slack_limits(found: list[Problem]) -> None:
+    """Whatever an InvalidCommand holds, its message fits Slack: ≤ 50 blocks, ≤ 3000 a section."""
+    message = blocks.problems(InvalidCommand(found))
+
+    _assert_within_limits(message)
+    assert f"{len(found)} problem" in message.text
+
+
+def test_a_long_list_of_problems_shows_ten_and_counts_the_rest() -> None:
+    """1999 bare words: the first ten problems are listed, then "…and 1989 more"."""
+    with pytest.raises(InvalidCommand) as caught:
+        parse_command(" ".join(f"w{i}" for i in range(1999))[:4000])
+    error = caught.value
+
+    message = blocks.problems(error)
+
+    _assert_within_limits(message)
+    shown = "\n".join(_texts(message))
+    assert f"…and {len(error.problems) - 10} more" in shown
+    assert "'w9'" in shown
+    assert "'w10'" not in shown
+
+
+_HUGE = "<&>" + "x" * 200_000
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        blocks.help_message(_HUGE),
+        blocks.preview({"body": {"pod_name": _HUGE}}),
+        blocks.preview({"body": {f"k{i}": "y" * 3000 for i in range(100)}}),
+        blocks.task_status(TaskStatus(_HUGE, _HUGE, "success", "f", _HUGE)),
+        blocks.history(
+            [
+                AuditEntry(
+                    i,
+                    datetime(2024, 5, 1, tzinfo=UTC),
+                    "T",
+                    "U",
+                    "C",
+                    "slash",
+                    {"query": {}, "body": {"pod_name": _HUGE}},
+                    "failed",
+                    task_id=_HUGE,
+                    error=_HUGE,
+                )
+                for i in range(60)
+            ]
+        ),
+        blocks.refusal(_HUGE),
+        blocks.unavailable("look up task t", BotError(_HUGE)),
+        blocks.failed(HssError(_HUGE, code=_HUGE, request_id=_HUGE), entry_id=1),
+        blocks.submitted(
+            user_id="U1",
+            record={"query": {"enterprise_project_id": _HUGE}, "body": {"pod_name": _HUGE}},
+            task_id=_HUGE,
+            request_id=_HUGE,
+        ),
+        blocks.looking_up(_HUGE),
+        blocks.form_unavailable(_HUGE),
+        blocks.problems(InvalidCommand([])),
+    ],
+    ids=[
+        "help",
+        "preview-one-huge-value",
+        "preview-many-values",
+        "task-status",
+        "history",
+        "refusal",
+        "unavailable",
+        "failed",
+        "submitted",
+        "looking-up",
+        "form-unavailable",
+        "no-problems",
+    ],
+)
+def test_every_message_fits_slack_whatever_it_is_given(message: Message) -> None:
+    """Every renderer keeps within Slack's limits, even for texts of 200 000 characters."""
+    _assert_within_limits(message)
+
+
+def test_a_message_cut_short_says_so() -> None:
+    """A message with more than 50 blocks keeps 49 and ends saying the rest is left out."""
+    message = blocks.preview({"body": {f"k{i}": "y" * 3000 for i in range(100)}})
+
+    assert len(message.blocks) == 50
+    assert "left out" in _texts(message)[-1]
 
 
 def test_preview_is_a_code_block_of_the_request() -> None:

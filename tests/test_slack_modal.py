@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from bot.domain.errors import InvalidCommand, Problem
-from bot.domain.grammar import FIELD_KEYS, RequestDefaults, build_request
+from bot.domain.grammar import FIELD_HELP, FIELD_KEYS, RequestDefaults, build_request
 from bot.domain.modal import (
     BLOCK_IDS,
     FormContext,
     build_view,
+    check_prefill,
     errors_by_block,
     fields_from_state,
 )
 from bot.domain.model import HEADER_KEYS
+
+NOW = datetime(2024, 6, 15, 12, 0, tzinfo=UTC)
 
 
 def _elements(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -213,3 +218,150 @@ def test_oversized_response_url_is_left_out_of_the_metadata() -> None:
     context = FormContext("C1", "https://x/" + "a" * 3000)
 
     assert FormContext.load(context.dump()) == FormContext("C1")
+
+
+# --- the time window, as the grammar reads it -------------------------------------------
+
+
+def test_time_inputs_say_what_the_grammar_does_with_them() -> None:
+    """`created_after` is inclusive and `created_before` exclusive, in the form as in FIELD_HELP."""
+    view = build_view(FormContext("C1"))
+    inputs = {b["block_id"]: b for b in view["blocks"] if b["type"] == "input"}
+
+    for key, word, label in (
+        ("created_after", "inclusive", "Created at or after"),
+        ("created_before", "exclusive", "Created before"),
+    ):
+        assert f"({word})" in FIELD_HELP[key]
+        assert inputs[key]["label"]["text"] == label
+        assert word in inputs[key]["hint"]["text"].lower()
+    assert "both ends" not in json.dumps(view)  # either end alone is accepted
+
+
+def test_a_picked_before_time_is_left_out_of_the_window() -> None:
+    """Picking 00:00 as `created_before` ends the window 1 ms earlier, as its label says."""
+    state = {
+        "created_before": {"value": {"type": "datetimepicker", "selected_date_time": 1714521600}}
+    }
+
+    request = build_request(fields_from_state(state), RequestDefaults(), clock=lambda: NOW)
+
+    assert request.body.create_time is not None
+    assert (request.body.create_time.start_time, request.body.create_time.end_time) == (
+        0,
+        1714521600000 - 1,
+    )
+
+
+# --- prefill from `form key=value …` ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown", "noted"),
+    [
+        (
+            {"status": "running", "created_after": "2024-05-01", "headers": "container_id"},
+            {"status": "running", "created_after": "2024-05-01", "headers": "container_id"},
+            [],
+        ),
+        ({"risky": "true", "enterprise_project_id": "ALL_GRANTED_EPS"}, None, []),
+        ({"status": "sleeping", "risky": "yes"}, {"risky": "yes"}, ["`status`: got 'sleeping'"]),
+        ({"export_size": "0"}, {}, ["`export_size`: got '0'"]),
+        ({"risky": "1"}, {}, ["`risky`: got '1'", "did you mean `true`?"]),
+        ({"created_after": "last week"}, {}, ["`created_after`: got 'last week'"]),
+        ({"pod_name": "p" * 600}, {}, ["`pod_name`", "88 too many"]),
+        (
+            {"created_after": "2024-06-01", "created_before": "2024-05-01"},
+            {"created_before": "2024-05-01"},
+            ["swap"],
+        ),
+        ({"headers": "container_name:Name"}, None, ["`headers=container_name:Name`", "names"]),
+        ({"headers": "status,container_id"}, None, ["`headers=status,container_id`", "order"]),
+        ({"created_after": "1714521600123"}, None, ["`created_after=1714521600123`", "exactly"]),
+        ({"pod_name": " web "}, None, ["`pod_name= web `", "exactly"]),
+    ],
+    ids=[
+        "all-shown",
+        "spelt-differently",
+        "invalid-dropped",
+        "out-of-range",
+        "grammar-refuses-what-the-form-would-guess",
+        "unreadable-time",
+        "too-long-for-the-input",
+        "window-backwards",
+        "custom-column-names",
+        "column-order",
+        "milliseconds",
+        "padded-name",
+    ],
+)
+def test_prefill_keeps_what_the_form_shows_and_notes_the_rest(
+    typed: dict[str, str], shown: dict[str, str] | None, noted: list[str]
+) -> None:
+    """Refused values are left out with the grammar's reason; inexact ones are kept, with a note."""
+    prefill = check_prefill(typed, clock=lambda: NOW)
+
+    assert prefill.values == (typed if shown is None else shown)
+    text = "\n".join(prefill.notes)
+    assert bool(prefill.notes) is bool(noted)
+    for words in noted:
+        assert words in text
+
+
+def test_untouched_prefilled_form_sends_what_the_command_would() -> None:
+    """Whatever `check_prefill` keeps without a note, the untouched form submits unchanged."""
+    typed = {
+        "cluster_type": "CCE",
+        "status": "running",
+        "cluster_container": "no",
+        "risky": "yes",
+        "cluster_name": "prod",
+        "cpu_limit": "500m",
+        "memory_limit": "2gi",
+        "created_after": "2024-05-01T08:00:00+08:00",
+        "created_before": "2024-06-01",
+        "export_size": "50",
+        "headers": "container_id,status",
+        "enterprise_project_id": "ep-1",
+    }
+    prefill = check_prefill(typed, clock=lambda: NOW)
+    view = build_view(FormContext("C1"), prefill=prefill.values)
+
+    submitted = fields_from_state(_untouched_state(view))
+
+    assert prefill.notes == []
+    defaults = RequestDefaults()
+    assert build_request(submitted, defaults, clock=lambda: NOW) == build_request(
+        typed, defaults, clock=lambda: NOW
+    )
+
+
+def test_notes_open_the_form_escaped_and_within_slacks_limits() -> None:
+    """Notes are one section above the inputs, user text escaped, at most 3000 characters."""
+    view = build_view(FormContext("C1"), notes=["`pod_name=<!channel>`: too long", "x" * 5000])
+
+    notice = view["blocks"][1]
+    assert notice["type"] == "section"
+    assert "&lt;!channel&gt;" in notice["text"]["text"]
+    assert len(notice["text"]["text"]) <= 3000
+    assert view["blocks"][2]["type"] == "input"
+
+
+def _untouched_state(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Return view.state.values as Slack sends them when no input was touched."""
+    state: dict[str, dict[str, Any]] = {}
+    for block in view["blocks"]:
+        if block["type"] != "input":
+            continue
+        element = block["element"]
+        action: dict[str, Any] = {"type": element["type"]}
+        if "initial_option" in element:
+            action["selected_option"] = element["initial_option"]
+        if "initial_options" in element:
+            action["selected_options"] = element["initial_options"]
+        if "initial_value" in element:
+            action["value"] = element["initial_value"]
+        if "initial_date_time" in element:
+            action["selected_date_time"] = element["initial_date_time"]
+        state[block["block_id"]] = {"value": action}
+    return state

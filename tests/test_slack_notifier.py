@@ -12,7 +12,7 @@ from bot.domain.errors import HssError
 from bot.domain.grammar import build_request
 from bot.lifecycle import Lifecycle
 from bot.ports import Actor, AuditEntry, CreatedTask
-from bot.service import Failed, ReplyTo, Submitted
+from bot.service import Announcement, Failed, ReplyTo, Submitted
 from bot.settings import Settings
 from emulators.fake_slack import FakeSlack
 
@@ -40,11 +40,11 @@ def notifier(slack: FakeSlack) -> SlackNotifier:
 async def test_submitted_goes_to_the_channel_and_returns_its_ts(
     slack: FakeSlack, notifier: SlackNotifier
 ) -> None:
-    """The announcement is posted in the channel; its ts comes back for threading."""
-    ts = await notifier.export_submitted(ReplyTo("C0EXPORTS"), ALICE, REQUEST, SUBMITTED)
+    """The announcement is posted in the channel; the follow-up goes to its thread."""
+    announced = await notifier.export_submitted(ReplyTo("C0EXPORTS"), ALICE, REQUEST, SUBMITTED)
 
     (message,) = slack.messages
-    assert ts == message.ts
+    assert announced == Announcement("C0EXPORTS", message.ts)
     assert "task-9" in message.text
     assert "<@U0ALICE>" in message.text
 
@@ -52,15 +52,49 @@ async def test_submitted_goes_to_the_channel_and_returns_its_ts(
 async def test_without_response_url_a_refused_channel_post_goes_to_the_users_dm(
     slack: FakeSlack, notifier: SlackNotifier
 ) -> None:
-    """A form's announcement the channel refuses lands in the requester's DM with the app."""
+    """A form's announcement the channel refuses lands in the DM, and the follow-up goes there."""
     slack.channel_errors["C0EXPORTS"] = "not_in_channel"
 
-    ts = await notifier.export_submitted(ReplyTo("C0EXPORTS"), ALICE, REQUEST, SUBMITTED)
+    announced = await notifier.export_submitted(ReplyTo("C0EXPORTS"), ALICE, REQUEST, SUBMITTED)
 
-    assert ts is None  # not in the channel: nothing to thread under there
     (message,) = slack.messages
-    assert message.channel == "U0ALICE"
+    assert message.channel == slack.dm_with("U0ALICE")
+    assert announced == Announcement(slack.dm_with("U0ALICE"), message.ts)
     assert "task-9" in message.text
+
+
+async def test_after_the_response_url_the_task_message_goes_to_the_dm_for_the_file(
+    slack: FakeSlack, notifier: SlackNotifier
+) -> None:
+    """The channel sees the task_id by response_url; the DM gets it too, for the file to follow."""
+    slack.channel_errors["C0PRIVATE"] = "not_in_channel"
+    reply = ReplyTo("C0PRIVATE", slack.issue_response_url("C0PRIVATE", "U0ALICE"))
+
+    announced = await notifier.export_submitted(reply, ALICE, REQUEST, SUBMITTED)
+
+    (response,) = slack.responses
+    assert response.response_type == "in_channel"
+    assert "task-9" in response.all_text
+    (in_dm,) = slack.messages
+    assert announced == Announcement(slack.dm_with("U0ALICE"), in_dm.ts)
+    assert "task-9" in in_dm.all_text
+    assert "the file and any news of this export will come here" in in_dm.all_text
+    assert "<#C0PRIVATE>" in in_dm.all_text
+
+
+async def test_after_the_response_url_a_refused_dm_leaves_the_user_id_to_follow_up_in(
+    slack: FakeSlack, notifier: SlackNotifier
+) -> None:
+    """If the DM post fails too, the follow-up still goes to the user, by user id, threadless."""
+    slack.channel_errors["C0PRIVATE"] = "not_in_channel"
+    slack.fail("chat.postMessage", "internal_error", channel="U0ALICE")
+    reply = ReplyTo("C0PRIVATE", slack.issue_response_url("C0PRIVATE", "U0ALICE"))
+
+    announced = await notifier.export_submitted(reply, ALICE, REQUEST, SUBMITTED)
+
+    assert [r.response_type for r in slack.responses] == ["in_channel"]
+    assert slack.messages == []
+    assert announced == Announcement("U0ALICE", None)
 
 
 async def test_failure_is_told_privately_in_the_channel_without_response_url(
@@ -87,7 +121,7 @@ async def test_failure_falls_back_to_dm_when_ephemeral_is_refused(
 
     await notifier.export_failed(ReplyTo("C0EXPORTS"), ALICE, Failed(7, error))
 
-    assert [m.channel for m in slack.messages] == ["U0ALICE"]
+    assert [m.channel for m in slack.messages] == [slack.dm_with("U0ALICE")]
 
 
 async def test_nothing_deliverable_is_logged_with_the_task_id(
@@ -96,9 +130,9 @@ async def test_nothing_deliverable_is_logged_with_the_task_id(
     """When every route fails, the task_id is in the error log (and the audit entry)."""
     slack.fail("chat.postMessage", "account_inactive", times=2)
 
-    ts = await notifier.export_submitted(ReplyTo("C0EXPORTS"), ALICE, REQUEST, SUBMITTED)
+    announced = await notifier.export_submitted(ReplyTo("C0EXPORTS"), ALICE, REQUEST, SUBMITTED)
 
-    assert ts is None
+    assert announced is None
     (record,) = [r for r in caplog.records if r.levelname == "ERROR"]
     assert record.__dict__["task_id"] == "task-9"
 

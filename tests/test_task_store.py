@@ -125,6 +125,19 @@ async def test_the_lease_holder_saves_renews_and_releases(store: SqlTaskStore) -
     assert again == dataclasses.replace(moved, lease_owner="w3", lease_until=NOW + 31)
 
 
+async def test_a_worker_may_move_where_a_task_is_reported_but_not_what_it_is(
+    store: SqlTaskStore,
+) -> None:
+    """A save can point the task at a DM thread; its id, audit entry and user never change."""
+    await store.add(tracked("t1", channel_id="U0ALICE", thread_ts=None))
+    [mine] = await store.claim_due("w1", NOW, 30, limit=5)
+    moved = dataclasses.replace(mine, channel_id="D0ALICE", thread_ts="1700000001.000200")
+
+    assert await store.save(dataclasses.replace(moved, entry_id=99, user_id="U0MALLORY"), "w1")
+
+    assert await store.get("t1") == moved
+
+
 async def test_a_settled_task_is_never_claimed_again(store: SqlTaskStore) -> None:
     """Once final, audited and reported, a task stays out of every claim."""
     await store.add(tracked("t1"))

@@ -37,14 +37,7 @@ from bot.adapters.slack_files import SlackFiles
 from bot.adapters.slack_notifier import SlackNotifier, build_web_client
 from bot.adapters.task_store import SqlTaskStore
 from bot.service import ExportService, ReplyTo, Submitted
-from bot.tracker import (
-    TaskTracker,
-    TrackedTask,
-    TrackerConfig,
-    progress_message,
-    safe_file_name,
-    thread_notice,
-)
+from bot.tracker import TaskTracker, TrackerConfig, safe_file_name
 from emulators.fake_hss import FakeHss
 from emulators.fake_slack import FakeSlack, Posted
 
@@ -239,6 +232,78 @@ async def test_slack_refusing_the_share_fails_visibly_without_a_file(
     assert f"hss-export-bot download {task_id}" in message.all_text
 
 
+# --- a channel the bot cannot post in: the user's DM instead ----------------------------
+
+
+def _response_url_only(slack: FakeSlack) -> ReplyTo:
+    """The channel refuses the bot; the command's response_url works."""
+    slack.channel_errors[CHANNEL] = "not_in_channel"
+    return ReplyTo(CHANNEL, slack.issue_response_url(CHANNEL, ALICE.user_id))
+
+
+def _response_url_then_no_dm(slack: FakeSlack) -> ReplyTo:
+    """As above, and the DM post at announcement time fails once (Slack hiccup)."""
+    slack.fail("chat.postMessage", "internal_error", channel=ALICE.user_id)
+    return _response_url_only(slack)
+
+
+def _nothing_works(slack: FakeSlack) -> ReplyTo:
+    """A form (no response_url) in a refusing channel, and the DM fails once: nobody saw it."""
+    slack.channel_errors[CHANNEL] = "not_in_channel"
+    slack.fail("chat.postMessage", "internal_error", channel=ALICE.user_id)
+    return ReplyTo(CHANNEL)
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        pytest.param(_response_url_only, id="response-url"),
+        pytest.param(_response_url_then_no_dm, id="response-url-dm-opened-later"),
+        pytest.param(_nothing_works, id="announced-nowhere"),
+    ],
+)
+async def test_without_the_channel_the_file_lands_in_the_users_dm(
+    fake_hss: FakeHss, slack: FakeSlack, sqlite_db: Db, route: Callable[[FakeSlack], ReplyTo]
+) -> None:
+    """When the bot cannot post in the channel, the file lands once, in a thread of the DM."""
+    reply = route(slack)
+    async with tracker_stack(tracker_settings(fake_hss, slack, sqlite_db.url)) as bot:
+        result = await bot.export(reply)
+        bot.start()
+        await wait_settled(bot.store, [result.task.task_id])
+        task = await bot.settled(result.task.task_id)
+
+    dm = slack.dm_with(ALICE.user_id)
+    [message] = [m for m in slack.messages_in(dm) if m.thread_ts is None]
+    assert task.state == "done"
+    assert [(f.channel_id, f.thread_ts) for f in slack.files] == [(dm, message.ts)]
+    assert result.task.task_id in message.all_text
+    assert "is in the thread" in message.all_text
+    assert slack.messages_in(CHANNEL) == []
+    if reply.response_url:
+        [response] = slack.responses
+        assert response.response_type == "in_channel"
+        assert result.task.task_id in response.all_text
+
+
+async def test_without_the_channel_a_failure_is_told_in_the_dm_thread(
+    fake_hss: FakeHss, slack: FakeSlack, sqlite_db: Db
+) -> None:
+    """A task that fails after a response_url-only announcement is reported in the user's DM."""
+    fake_hss.outcome = "failure"
+    reply = _response_url_only(slack)
+    async with tracker_stack(tracker_settings(fake_hss, slack, sqlite_db.url)) as bot:
+        result = await bot.export(reply)
+        bot.start()
+        await wait_settled(bot.store, [result.task.task_id])
+
+    [message] = [m for m in slack.messages_in(ALICE.user_id) if m.thread_ts is None]
+    [notice] = thread_replies(slack, message)
+    assert "Export failed" in message.all_text
+    assert "HSS reports that the export task failed" in notice.all_text
+    assert slack.messages_in(CHANNEL) == []
+
+
 # --- polling: backoff and giving up ------------------------------------------------------
 
 
@@ -375,6 +440,113 @@ async def test_an_unexpected_error_after_the_share_never_delivers_again(
     assert entry is not None
     assert entry.delivery is not None
     assert entry.delivery["sha256"] == slack.files[0].sha256
+
+
+class AuditOfAPrunedEntry:
+    """An audit log whose delivery records always fail as if retention pruned the entry."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.tries = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def record_delivery(self, entry_id: int, **kw: Any) -> None:
+        """Fail every time, as `SqlAuditLog` does for an entry that is gone."""
+        self.tries += 1
+        raise ValueError(f"no audit entry {entry_id}")
+
+
+class HssWithABug:
+    """An HSS client whose status call always hits an unexpected error."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def get_export_task(self, task_id: str, enterprise_project_id: str | None = None) -> Any:
+        """Fail with a non-BotError, every time."""
+        raise RuntimeError("unexpected")
+
+
+async def test_an_error_that_keeps_coming_back_after_the_share_is_given_up_on(
+    fake_hss: FakeHss, slack: FakeSlack, sqlite_db: Db
+) -> None:
+    """An audit record that can never be written is tried max_attempts times; the task settles."""
+    audits: list[AuditOfAPrunedEntry] = []
+
+    def pruned(inner: Any) -> AuditOfAPrunedEntry:
+        audits.append(AuditOfAPrunedEntry(inner))
+        return audits[0]
+
+    settings = tracker_settings(fake_hss, slack, sqlite_db.url)
+    async with tracker_stack(settings, wrap_audit=pruned, max_attempts=3) as bot:
+        task_id = await export_and_settle(bot)
+        task = await bot.settled(task_id)
+
+    assert audits[0].tries == 3
+    assert (task.state, len(slack.files)) == ("done", 1)
+    assert "is in the thread" in task_message(slack).all_text
+
+
+async def test_an_error_that_keeps_coming_back_while_polling_fails_the_task_visibly(
+    fake_hss: FakeHss, slack: FakeSlack, sqlite_db: Db
+) -> None:
+    """A poll that always hits a bug ends `failed` after max_attempts, and the thread says so."""
+    settings = tracker_settings(fake_hss, slack, sqlite_db.url)
+    async with tracker_stack(settings, wrap_hss=HssWithABug, max_attempts=3) as bot:
+        task_id = await export_and_settle(bot)
+        task = await bot.settled(task_id)
+        entry = await bot.audit.entry(task.entry_id)
+
+    [reply] = thread_replies(slack, task_message(slack))
+    assert task.state == "failed"
+    assert "unexpected error (RuntimeError) 3 times" in reply.all_text
+    assert f"hss-export-bot download {task_id}" in reply.all_text
+    assert entry is not None
+    assert entry.delivery is not None
+    assert "RuntimeError" in entry.delivery["error"]
+
+
+@pytest.mark.parametrize(
+    ("disk_comes_back", "state", "files"),
+    [
+        pytest.param(False, "failed", 0, id="disk-never-writable"),
+        pytest.param(True, "done", 1, id="disk-writable-again"),
+    ],
+)
+async def test_a_disk_that_refuses_the_download_is_retried_a_bounded_number_of_times(
+    fake_hss: FakeHss,
+    slack: FakeSlack,
+    sqlite_db: Db,
+    tmp_path: Path,
+    disk_comes_back: bool,
+    state: str,
+    files: int,
+) -> None:
+    """A spool write that fails (OSError) is retried; if the disk stays broken, the task fails."""
+    spool = tmp_path / "not-yet"  # mkstemp in a missing folder: an OSError like a full disk
+    clock = FakeClock()
+    settings = tracker_settings(fake_hss, slack, sqlite_db.url)
+    async with tracker_stack(settings, clock=clock, spool_dir=spool, max_attempts=3) as bot:
+        task_id = (await bot.export()).task.task_id
+        for _ in range(10):
+            task = await bot.settled(task_id)
+            if task.settled:
+                break
+            if disk_comes_back and task.attempts == 1:
+                spool.mkdir()
+            clock.now = task.next_poll_at
+            await bot.tracker.run_once()
+
+    assert (task.state, len(slack.files)) == (state, files)
+    if state == "failed":
+        [reply] = thread_replies(slack, task_message(slack))
+        assert "could not be written to disk" in reply.all_text
+        assert f"hss-export-bot download {task_id}" in reply.all_text
 
 
 async def test_follow_without_a_task_store_tells_the_thread_how_to_fetch_the_file(
@@ -540,6 +712,55 @@ async def test_crash_at_the_share_never_shares_twice(
         assert "not confirmed" in entry.delivery["error"]
 
 
+async def test_a_share_slower_than_the_lease_is_not_repeated_by_another_worker(
+    fake_hss: FakeHss, slack: FakeSlack, sqlite_db: Db
+) -> None:
+    """completeUploadExternal outlasting the lease, with a second worker running: one file."""
+    slack.delay("files.completeUploadExternal", 2.6)  # longer than the 2 s lease
+    settings = tracker_settings(fake_hss, slack, sqlite_db.url)
+    async with (
+        tracker_stack(settings, lease_seconds=2.0) as first,
+        tracker_stack(settings, lease_seconds=2.0) as second,
+    ):
+        task_id = (await first.export()).task.task_id
+        first.start()
+        await wait_for(lambda: bool(slack.calls_to("files.completeUploadExternal")))
+        second.start()
+        await wait_settled(first.store, [task_id], seconds=20)
+        task = await first.settled(task_id)
+
+    assert len(slack.calls_to("files.completeUploadExternal")) == 1
+    assert len(slack.files) == 1
+    assert (task.state, task.error) == ("done", None)
+    assert "is in the thread" in task_message(slack).all_text
+
+
+async def test_stop_returns_within_the_grace_period_while_a_share_hangs(
+    fake_hss: FakeHss, slack: FakeSlack, sqlite_db: Db
+) -> None:
+    """stop() takes the grace period, not twice it, when a started share does not end."""
+    settings = tracker_settings(fake_hss, slack, sqlite_db.url, SHUTDOWN_GRACE_SECONDS=2)
+    hanging: list[CrashAtShare] = []
+
+    def hang_at_share(inner: SlackFiles) -> CrashAtShare:
+        hanging.append(CrashAtShare(inner, after=False))
+        return hanging[0]
+
+    async with tracker_stack(settings, wrap_delivery=hang_at_share, lease_seconds=60) as bot:
+        task_id = (await bot.export()).task.task_id
+        bot.start()
+        await asyncio.wait_for(hanging[0].reached.wait(), 10)
+        started = time.monotonic()
+        await bot.tracker.stop()
+        took = time.monotonic() - started
+        left = await bot.settled(task_id)
+        hanging[0].never.cancel()
+
+    assert took < 2 + 1.0, f"stop() took {took:.2f} s for a 2 s grace period"
+    assert (left.state, left.lease_owner) == ("sharing", bot.tracker.owner)
+    assert slack.files == []
+
+
 async def test_worker_that_lost_its_lease_abandons_its_step_and_the_file_lands_once(
     fake_hss: FakeHss, slack: FakeSlack, sqlite_db: Db, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -588,35 +809,6 @@ async def test_two_workers_on_one_database_deliver_each_file_once(
 
 
 # --- pure helpers --------------------------------------------------------------------------
-
-
-def test_text_from_hss_cannot_ping_the_channel() -> None:
-    """An HSS error carrying Slack control sequences is escaped in the message and the reply."""
-    task = TrackedTask(
-        task_id="t1",
-        entry_id=1,
-        channel_id=CHANNEL,
-        thread_ts="1.1",
-        user_id="U0ALICE",
-        enterprise_project_id=None,
-        request=None,
-        hss_request_id=None,
-        state="failed",
-        created_at=0,
-        next_poll_at=0,
-        poll_interval=1,
-        deadline=1,
-        updated_at=0,
-        error="boom <!channel> & <@U0BOSS>",
-        error_request_id="<!here>",
-    )
-    notice = thread_notice(task)
-    assert notice is not None
-    for message in (progress_message(task), notice):
-        rendered = message.text + str(message.blocks)
-        assert "<!" not in rendered
-        assert "<@U0BOSS>" not in rendered
-        assert "&lt;!channel&gt;" in rendered
 
 
 @pytest.mark.parametrize(

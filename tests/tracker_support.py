@@ -87,9 +87,9 @@ class TrackerStack:
     service: ExportService
     runners: list[asyncio.Task[None]] = field(default_factory=list)
 
-    async def export(self, ts_channel: str = CHANNEL) -> Submitted:
+    async def export(self, reply: ReplyTo | None = None) -> Submitted:
         """Run one export through the service: HSS task, audit entry, task_id message, follow."""
-        result = await self.service.export(ALICE, export_request(), ReplyTo(ts_channel))
+        result = await self.service.export(ALICE, export_request(), reply or ReplyTo(CHANNEL))
         assert isinstance(result, Submitted), result
         return result
 
@@ -113,6 +113,7 @@ async def tracker_stack(
     clock: Callable[[], float] = time.time,
     wrap_delivery: Callable[[SlackFiles], Any] | None = None,
     wrap_audit: Callable[[SqlAuditLog], Any] | None = None,
+    wrap_hss: Callable[[HssClient], Any] | None = None,
     **config: Any,
 ) -> AsyncIterator[TrackerStack]:
     """Build a bot instance's parts on the settings' fakes and database; close them after."""
@@ -125,7 +126,7 @@ async def tracker_stack(
     delivery = SlackFiles(client)
     tracker = TaskTracker(
         store,
-        hss,
+        wrap_hss(hss) if wrap_hss else hss,
         wrap_delivery(delivery) if wrap_delivery else delivery,
         wrap_audit(audit) if wrap_audit else audit,
         TrackerConfig.from_settings(settings, **config),

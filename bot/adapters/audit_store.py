@@ -14,6 +14,7 @@ import csv
 import json
 import re
 import shlex
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ Clock = Callable[[], datetime]
 
 DEFAULT_URL: Final = "sqlite:///./data/audit.db"
 BUSY_TIMEOUT_SECONDS: Final = 15.0
+WAL_ATTEMPTS: Final = 20
 CONNECT_TIMEOUT_SECONDS: Final = 10.0
 PAGE_SIZE: Final = 500
 VERIFY_PAGE_SIZE: Final = 5000
@@ -288,6 +290,21 @@ class SqlAuditLog:
             rows = (await conn.execute(query)).all()
             folded = await _fold_all(conn, rows)
         return folded[0] if folded else None
+
+    async def entry_for_task(self, task_id: str) -> AuditEntry | None:
+        """Return the latest entry whose outcome names this HSS task, or None if none does."""
+        # Outcome payloads are canonical JSON, so the task id appears exactly as this.
+        needle = f'"task_id":{canonical_json(task_id)}'
+        query = (
+            select(records.c.entry_id, records.c.payload)
+            .where(records.c.kind == "outcome")
+            .where(records.c.payload.contains(needle, autoescape=True))
+            .order_by(records.c.seq.desc())
+        )
+        async with self._reading() as conn:
+            rows = (await conn.execute(query)).all()
+        found = next((r for r in rows if json.loads(r.payload).get("task_id") == task_id), None)
+        return None if found is None else await self.entry(int(found.entry_id))
 
     async def pending_entries(self) -> list[AuditEntry]:
         """Return entries still `pending`: HSS was about to be called and no outcome followed."""
@@ -611,7 +628,7 @@ def create_engine_for(target: _Target) -> AsyncEngine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _use_wal(cursor)
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.close()
 
@@ -622,6 +639,26 @@ def create_engine_for(target: _Target) -> AsyncEngine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def _use_wal(cursor: Any) -> None:
+    """Put the file in WAL mode (it stays so); retry while another opener holds the lock.
+
+    Switching the journal mode can answer "database is locked" at once, without the
+    busy timeout, when several processes open a new file together. WAL is a property
+    of the file, so only the first opener has to win; the others find it set.
+    """
+    for attempt in range(WAL_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode")
+            if str(cursor.fetchone()[0]).lower() == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except Exception as exc:  # the driver adapter's OperationalError; anything else re-raised
+            if "locked" not in str(exc) or attempt == WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))  # a connect hook is synchronous (aiosqlite's thread)
 
 
 async def _migrate(conn: AsyncConnection) -> None:

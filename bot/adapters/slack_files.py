@@ -8,6 +8,11 @@ separately: `files.getUploadURLExternal` (name, length) through the
 (channel and thread), the call that makes the file visible. Keeping them apart
 lets the tracker save its state between the invisible steps and the visible one.
 
+`completeUploadExternal` takes only conversation ids (`C…`, `G…`, `D…`), not a
+user id; `open_thread` posts to a user id (their DM with the app, `chat:write`
+only, no `im:write` for `conversations.open`) and returns the DM's `D…` id
+from Slack's answer, so the file can be shared under that message.
+
 Slack's errors leave here as `DeliveryUnavailable` (try again later: network,
 rate limits, 5xx) or `DeliveryRefused` (no point retrying: channel gone, bot
 not in it, bad token); messages carry Slack's error code, never the token.
@@ -25,6 +30,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.blocks import Message
+from bot.service import Announcement
 from bot.tracker import DeliveryRefused, DeliveryUnavailable, ShareState, UploadSlot
 
 T = TypeVar("T")
@@ -64,7 +70,11 @@ class SlackFiles:
     async def send_file(self, slot: UploadSlot, path: Path, size: int) -> None:
         """POST the file's bytes to the upload URL, read from disk as they are sent."""
         session = self._http()
-        stream = await asyncio.to_thread(path.open, "rb")
+        try:
+            stream = await asyncio.to_thread(path.open, "rb")
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise DeliveryUnavailable(f"the file to upload could not be read ({reason})") from exc
         try:
             headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
             async with session.post(slot.upload_url, data=stream, headers=headers) as response:
@@ -135,6 +145,19 @@ class SlackFiles:
         )
         ts = response.get("ts")
         return ts if isinstance(ts, str) else None
+
+    async def open_thread(self, channel_id: str, message: Message) -> Announcement:
+        """Post a message to thread under; return where it landed (a user id: their DM's id)."""
+        response = await _slack(
+            "chat.postMessage",
+            self._client.chat_postMessage(
+                channel=channel_id, text=message.text, blocks=message.blocks
+            ),
+        )
+        channel, ts = response.get("channel"), response.get("ts")
+        if not isinstance(ts, str):
+            raise DeliveryUnavailable("Slack answered chat.postMessage without a ts")
+        return Announcement(channel if isinstance(channel, str) else channel_id, ts)
 
     async def aclose(self) -> None:
         """Close the upload session if this object made it."""

@@ -5,6 +5,13 @@
 rate limits that outlast the retries, Slack down) the same message goes to the
 command's `response_url` as `in_channel`, then to the user's DM with the app.
 If every route fails the task_id is still in the audit entry, and logged.
+
+`export_submitted` says where the follow-up (the file, notices) goes: the
+channel message's thread; else the user's DM with the app, since the bot
+cannot post in that channel later either. A `response_url` cannot be threaded
+under, so after one the task message is posted in the DM too, saying the file
+comes there. Posting to a user id reaches that DM with `chat:write` alone, and
+Slack's answer names the DM's `D…` id, which file shares need.
 """
 
 from __future__ import annotations
@@ -22,12 +29,12 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.domain import blocks
+from bot.domain import blocks, task_messages
 from bot.domain.blocks import Message
 from bot.domain.errors import SettingsError
 from bot.domain.model import ExportRequest
 from bot.ports import Actor, AuditEntry
-from bot.service import Failed, ReplyTo, Submitted
+from bot.service import Announcement, Failed, ReplyTo, Submitted
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -90,8 +97,14 @@ class SlackNotifier:
 
     async def export_submitted(
         self, reply: ReplyTo, actor: Actor, request: ExportRequest, result: Submitted
-    ) -> str | None:
-        """Announce the task in the channel; return the message `ts` if it landed there."""
+    ) -> Announcement | None:
+        """Announce the task; return where the follow-up goes, or None if no one saw it.
+
+        In the channel: that message. Through the `response_url` only: the same
+        message in the user's DM, saying the file comes there (or, if even that
+        fails, the user id, for the tracker to open the DM later). Only in the
+        DM: that message. Nowhere: None (the task_id is in the log and audit).
+        """
         message = blocks.submitted(
             user_id=actor.user_id,
             record=request.as_audit_record(),
@@ -100,13 +113,14 @@ class SlackNotifier:
             audit_complete=result.audit_complete,
         )
         context = {"task_id": result.task.task_id, "audit_entry": result.entry_id}
-        ts = await self.post_in_channel(reply.channel_id, message, context)
-        if ts is not None:
-            return ts
+        posted = await self.post_in_channel(reply.channel_id, message, context)
+        if posted is not None:
+            return posted
         if await self._to_response_url(reply, message, "in_channel", context):
-            return None
-        await self._to_dm(actor.user_id, message, context)
-        return None
+            in_dm = task_messages.follow_up_here(message, reply.channel_id)
+            posted = await self.post_in_channel(actor.user_id, in_dm, context)
+            return posted or Announcement(actor.user_id)
+        return await self._to_dm(actor.user_id, message, context)
 
     async def export_failed(self, reply: ReplyTo, actor: Actor, result: Failed) -> None:
         """Tell the requester, privately, why no export was started."""
@@ -129,12 +143,16 @@ class SlackNotifier:
             log.warning("chat.postEphemeral failed", extra={**context, "error": error_of(exc)})
         else:
             return True
-        return await self._to_dm(actor.user_id, message, context)
+        return await self._to_dm(actor.user_id, message, context) is not None
 
     async def post_in_channel(
         self, channel_id: str, message: Message, context: dict[str, Any]
-    ) -> str | None:
-        """Post to a channel; return the message `ts`, or None (logged) if Slack refused."""
+    ) -> Announcement | None:
+        """Post to a channel (a user id: their DM with the app); return where it landed.
+
+        None (logged) if Slack refused. The channel returned is Slack's: for a
+        user id, the DM's `D…` id.
+        """
         try:
             response = await self._client.chat_postMessage(
                 channel=channel_id, text=message.text, blocks=message.blocks,
@@ -143,8 +161,10 @@ class SlackNotifier:
         except SLACK_FAILURES as exc:
             log.warning("chat.postMessage failed", extra={**context, "error": error_of(exc)})
             return None
-        ts = response.get("ts")
-        return str(ts) if ts is not None else None
+        ts, channel = response.get("ts"), response.get("channel")
+        if ts is None:
+            return None
+        return Announcement(str(channel) if channel else channel_id, str(ts))
 
     async def _to_response_url(
         self, reply: ReplyTo, message: Message, response_type: str, context: dict[str, Any]
@@ -166,12 +186,14 @@ class SlackNotifier:
             return False
         return True
 
-    async def _to_dm(self, user_id: str, message: Message, context: dict[str, Any]) -> bool:
+    async def _to_dm(
+        self, user_id: str, message: Message, context: dict[str, Any]
+    ) -> Announcement | None:
         # Posting to a user id lands in the user's Messages tab with the app (chat:write only).
-        if await self.post_in_channel(user_id, message, context) is not None:
-            return True
-        log.error("message could not be delivered to anyone; see the audit log", extra=context)
-        return False
+        posted = await self.post_in_channel(user_id, message, context)
+        if posted is None:
+            log.error("message could not be delivered to anyone; see the audit log", extra=context)
+        return posted
 
 
 class AuditChannelMirror:

@@ -97,8 +97,11 @@ tracked_tasks = Table(
     Index("tracked_tasks_due", "settled", "next_poll_at"),
 )
 
-# Columns a worker may change; the identity of the task and its origin never change.
+# Columns a worker may change; the identity of the task and its origin never change. Where
+# it is reported may: a task with no message to thread under gets one (the user's DM).
 _MUTABLE: Final = (
+    "channel_id",
+    "thread_ts",
     "state",
     "next_poll_at",
     "poll_interval",

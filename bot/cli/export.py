@@ -162,7 +162,7 @@ class _TerminalNotifier:
 
     async def export_submitted(
         self, reply: ReplyTo, actor: Actor, request: ExportRequest, result: Submitted
-    ) -> str | None:
+    ) -> None:
         return None
 
     async def export_failed(self, reply: ReplyTo, actor: Actor, result: Failed) -> None:

@@ -1,7 +1,11 @@
 """Render what the bot says in Slack as Block Kit: plain data in, `Message` out.
 
 Pure: no slack_bolt, no slack_sdk, no I/O. Every value a user typed is escaped
-before it reaches mrkdwn, so a cluster named `<!channel>` pings nobody.
+before it reaches mrkdwn, so a cluster named `<!channel>` pings nobody. Every
+message keeps within Slack's limits whatever it is given (Slack refuses a
+message, or an ack, that breaks them): at most 50 blocks, section texts of at
+most 3000 characters, context texts of at most 2000, and a notification text of
+at most 40 000. A long list of problems shows the first ten and counts the rest.
 """
 
 from __future__ import annotations
@@ -13,27 +17,23 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from bot.domain.errors import BotError, HssError, HssOutcomeUnknown, InvalidCommand
-from bot.domain.model import HEADER_KEYS
+from bot.domain.model import HEADER_KEYS, ExportBody
 from bot.ports import AuditEntry, TaskStatus
 
 SECTION_MAX: Final = 3000  # Slack's limit on a section's text
 CONTEXT_MAX: Final = 2000  # Slack's limit on a context element's text
+BLOCKS_MAX: Final = 50  # Slack's limit on the blocks of a message
+TEXT_MAX: Final = 40_000  # Slack's limit on a message's text
 VALUE_CLIP: Final = 40  # longest filter value shown in a one-line summary
+PROBLEMS_SHOWN: Final = 10  # problems listed one by one; the rest are counted
+PROBLEM_CLIP: Final = 600  # longest text shown for one problem
 
 Block = dict[str, Any]
 
-# Body fields in the order a summary lists them; booleans read as yes/no.
-_SUMMARY_FIELDS: Final = (
-    "cluster_container",
-    "cluster_type",
-    "cluster_name",
-    "container_name",
-    "pod_name",
-    "image_name",
-    "status",
-    "risky",
-    "cpu_limit",
-    "memory_limit",
+# Body fields a summary lists one by one, in the model's order; booleans read as yes/no.
+# The time window and the columns are summarized on their own.
+_SUMMARY_FIELDS: Final = tuple(
+    key for key in ExportBody.model_fields if key not in ("create_time", "export_headers")
 )
 _STATE_EMOJI: Final = {
     "running": ":hourglass_flowing_sand:",
@@ -69,8 +69,18 @@ def _section(text: str) -> Block:
 def _context(*texts: str) -> Block:
     return {
         "type": "context",
-        "elements": [{"type": "mrkdwn", "text": _clip(t, CONTEXT_MAX)} for t in texts],
+        "elements": [{"type": "mrkdwn", "text": _clip(t, CONTEXT_MAX)} for t in texts[:10]],
     }
+
+
+def _message(text: str, blocks: list[Block]) -> Message:
+    """Build a message within Slack's limits: text clipped, at most `BLOCKS_MAX` blocks."""
+    if len(blocks) > BLOCKS_MAX:
+        blocks = [
+            *blocks[: BLOCKS_MAX - 1],
+            _context("… the rest is left out: it is too long for one Slack message."),
+        ]
+    return Message(text=_clip(text, TEXT_MAX), blocks=blocks)
 
 
 def _chunks(text: str, limit: int) -> list[str]:
@@ -166,7 +176,7 @@ def submitted(
         notes.append(":warning: the audit log could not record the outcome; an operator must check")
     if notes:
         blocks.append(_context(" · ".join(notes)))
-    return Message(text=text, blocks=blocks)
+    return _message(text, blocks)
 
 
 def failed(error: BotError, *, entry_id: int | None = None) -> Message:
@@ -191,30 +201,35 @@ def failed(error: BotError, *, entry_id: int | None = None) -> Message:
         notes.append(f"audit entry #{entry_id}")
     if notes:
         blocks.append(_context(" · ".join(notes)))
-    return Message(text=text, blocks=blocks)
+    return _message(text, blocks)
 
 
 def requested() -> Message:
     """Acknowledge a valid export command before HSS is called."""
     text = "Export requested… the task id will be posted in this channel as soon as HSS answers."
-    return Message(text=text, blocks=[_section(f":hourglass_flowing_sand: {text}")])
+    return _message(text, [_section(f":hourglass_flowing_sand: {text}")])
 
 
 def problems(error: InvalidCommand) -> Message:
-    """List every problem of a command at once, and where to read the grammar."""
+    """List a command's problems (the first ten, then a count) and where to read the grammar."""
     count = len(error.problems)
     head = f"I could not run that command: {count} problem{'s' if count != 1 else ''}"
-    lines = [f"• {escape(str(p))}" for p in error.problems] or [f"• {escape(str(error))}"]
+    shown = [_clip(str(p), PROBLEM_CLIP) for p in error.problems[:PROBLEMS_SHOWN]]
+    if not shown:
+        shown = [_clip(str(error), PROBLEM_CLIP)]
+    more = f"…and {count - PROBLEMS_SHOWN} more" if count > PROBLEMS_SHOWN else None
+    lines = [f"• {escape(line)}" for line in shown] + ([more] if more else [])
     blocks = [_section(f":warning: *{head}*")]
     blocks += [_section(piece) for piece in _chunks("\n".join(lines), SECTION_MAX)]
     blocks.append(_context("Nothing was sent to HSS. `/hss-export help` lists every key."))
-    return Message(text=f"{head}: " + "; ".join(str(p) for p in error.problems), blocks=blocks)
+    text = f"{head}: " + "; ".join(shown + ([more] if more else []))
+    return _message(text, blocks)
 
 
 def help_message(help_text: str) -> Message:
     """Render the grammar's usage text (every key, accepted values, examples)."""
     blocks = [_section(piece) for piece in _chunks(help_text, SECTION_MAX)]
-    return Message(text=_clip(help_text, 3000), blocks=blocks)
+    return _message(_clip(help_text, SECTION_MAX), blocks)
 
 
 def preview(description: Mapping[str, Any]) -> Message:
@@ -223,7 +238,7 @@ def preview(description: Mapping[str, Any]) -> Message:
     blocks = [_section(":mag: *Preview*: this is the request `/hss-export` would send.")]
     blocks += _code_sections(rendered)
     blocks.append(_context("Nothing was sent to HSS. Drop `preview` to run it."))
-    return Message(text="Preview of the HSS request (nothing was sent)", blocks=blocks)
+    return _message("Preview of the HSS request (nothing was sent)", blocks)
 
 
 def task_status(status: TaskStatus) -> Message:
@@ -237,20 +252,20 @@ def task_status(status: TaskStatus) -> Message:
     text = f"Task {status.task_id} is {status.task_status}" + (
         f", file {status.file_name}" if status.file_name else ""
     )
-    return Message(text=text, blocks=[_section("\n".join(lines))])
+    return _message(text, [_section("\n".join(lines))])
 
 
 def looking_up(what: str) -> Message:
     """Acknowledge a lookup that answers a moment later."""
     text = f"Looking up {what}…"
-    return Message(text=text, blocks=[_context(escape(text))])
+    return _message(text, [_context(escape(text))])
 
 
 def history(entries: Sequence[AuditEntry]) -> Message:
     """List a user's latest commands (newest first) from the audit log."""
     if not entries:
         text = "You have no exports on record yet."
-        return Message(text=text, blocks=[_section(text)])
+        return _message(text, [_section(text)])
     lines = []
     for entry in entries:
         when = entry.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -263,18 +278,18 @@ def history(entries: Sequence[AuditEntry]) -> Message:
     head = f"Your last {len(entries)} command{'s' if len(entries) != 1 else ''}"
     blocks = [_section(f"*{head}*")]
     blocks += [_section(piece) for piece in _chunks("\n".join(lines), SECTION_MAX)]
-    return Message(text=head, blocks=blocks)
+    return _message(head, blocks)
 
 
 def refusal(reason: str) -> Message:
     """Tell a caller they may not run exports here, and what an admin can change."""
-    return Message(text=reason, blocks=[_section(f":no_entry: {escape(reason)}")])
+    return _message(reason, [_section(f":no_entry: {escape(reason)}")])
 
 
 def unavailable(action: str, error: BotError) -> Message:
     """Say that a lookup failed, with the error's safe text."""
     text = f"Could not {action}: {error.user_message()}"
-    return Message(text=text, blocks=[_section(f":x: {escape(text)}")])
+    return _message(text, [_section(f":x: {escape(text)}")])
 
 
 def internal_error(reference: str) -> Message:
@@ -283,13 +298,14 @@ def internal_error(reference: str) -> Message:
         "Something went wrong on our side and the command may not have finished. "
         f"Give an operator this reference: {reference}"
     )
-    return Message(text=text, blocks=[_section(f":boom: {escape(text)}")])
+    return _message(text, [_section(f":boom: {escape(text)}")])
 
 
 def form_unavailable(command: str) -> Message:
     """Say the form could not open, and how to export without it."""
     text = (
-        f"I could not open the form (Slack may have been slow). Run `{command}` again, "
-        f"or type the filters: `{command} status=running`; `{command} help` lists every key."
+        "I could not open the form: Slack did not answer in time, or refused. If it does not "
+        f"appear, run `{command}` again, or type the filters: `{command} status=running`; "
+        f"`{command} help` lists every key."
     )
-    return Message(text=text, blocks=[_section(f":warning: {text}")])
+    return _message(text, [_section(f":warning: {text}")])

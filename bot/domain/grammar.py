@@ -85,9 +85,13 @@ class Help:
 
 @dataclass(frozen=True)
 class Status:
-    """`status <task_id>`: show the state of an export task."""
+    """`status <task_id> [enterprise_project_id=…]`: show the state of an export task.
+
+    Without an enterprise project the listener uses the one the task was created in.
+    """
 
     task_id: str
+    enterprise_project_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -241,7 +245,8 @@ def help_text(command: str = "/hss-export", *, slack: bool = True) -> str:
             f"`{command}` opens a form. `{command} key=value …` exports at once.\n"
             f"`{command} preview key=value …` shows the exact request without sending it.\n"
             f"`{command} form key=value …` opens the form filled in.\n"
-            f"`{command} status <task_id>` shows a task; `{command} history` your latest "
+            f"`{command} status <task_id>` shows a task (in the enterprise project it was "
+            f"created in, or add `enterprise_project_id=…`); `{command} history` your latest "
             f"exports; `{command} help` this text.\n"
         )
         quotes = " (Slack's curly quotes work too)"
@@ -327,7 +332,7 @@ def _parse(tokens: list[str], defaults: RequestDefaults, clock: Clock) -> Comman
             raise InvalidCommand([Problem(word, _clip(" ".join(rest)), f"nothing after `{word}`")])
         return Help() if word == "help" else History()
     if word == "status":
-        return Status(_task_id(rest))
+        return _status(rest)
     if word == "form":
         fields, problems = _tokens_to_fields(rest, command_position=False)
         problems += _key_problems(fields)
@@ -429,6 +434,32 @@ def _bare_token(token: str, *, first: bool) -> Problem:
     )
 
 
+def _status(args: list[str]) -> Status:
+    key = "enterprise_project_id"
+    pairs = [a for a in args if a.partition("=")[0] == key]
+    problems: list[Problem] = []
+    task_id: str | None = None
+    try:
+        task_id = _task_id([a for a in args if a.partition("=")[0] != key])
+    except InvalidCommand as exc:
+        problems += exc.problems
+    project: str | None = None
+    if len(pairs) > 1:
+        given = _clip(" ".join(pairs))
+        problems.append(Problem(key, given, "each key at most once", "keep one of them"))
+    elif pairs:
+        raw = pairs[0].partition("=")[2]
+        try:
+            project = _parse_enterprise_project(raw) if raw else None
+        except _Rejected as rejected:
+            problems += rejected.problems(key, raw)
+        if not raw:
+            problems.append(_empty(key))
+    if problems or task_id is None:
+        raise InvalidCommand(problems)
+    return Status(task_id, project)
+
+
 def _task_id(args: list[str]) -> str:
     accepted = "one task id after `status` (letters, digits, `.`, `_`, `~`, `-`)"
     if (
@@ -443,6 +474,8 @@ def _task_id(args: list[str]) -> str:
         hint = "`status <task_id>` looks up a task; to filter by state, put `status=…` alone"
     elif len(args) == 1 and (member := _member(ContainerStatus, args[0])) is not None:
         hint = f"to export containers in that state, write `status={member}`"
+    elif any("=" in arg for arg in args):
+        hint = "only `enterprise_project_id=…` may follow the task id"
     raise InvalidCommand(
         [Problem("status", None if given is None else _clip(given), accepted, hint)]
     )
@@ -507,18 +540,8 @@ def _assemble(
     return ExportRequest(query=query, body=body)
 
 
-_BODY_KEYS: Final = (
-    "cluster_container",
-    "cluster_type",
-    "cluster_name",
-    "container_name",
-    "pod_name",
-    "image_name",
-    "status",
-    "risky",
-    "cpu_limit",
-    "memory_limit",
-)
+# The fields that go into the body as they are (the window and headers are built above).
+_BODY_KEYS: Final = tuple(key for key in FIELD_KEYS if key in ExportBody.model_fields)
 
 
 def _key_problems(fields: Mapping[str, str]) -> list[Problem]:

@@ -4,24 +4,35 @@ Pure: views in and out are plain dicts in Block Kit's shape. Each input's
 `block_id` is the request field it fills, so the form's state becomes the very
 same raw `key -> text` mapping the slash grammar produces, and one validator
 (`grammar.build_request`) serves both; its problems come back keyed by field,
-which is to say by block_id.
+which is to say by block_id. `check_prefill` reads `form key=value …` through
+that validator too, so the form never drops a typed value without saying so.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Final, Literal
 
-from bot.domain.errors import Problem
-from bot.domain.model import EXPORT_SIZE_MAX, HEADER_NAMES, ClusterType, ContainerStatus, HeaderLang
+from bot.domain.blocks import escape
+from bot.domain.errors import InvalidCommand, Problem
+from bot.domain.grammar import RequestDefaults, build_request
+from bot.domain.model import (
+    EXPORT_SIZE_MAX,
+    HEADER_NAMES,
+    ClusterType,
+    ContainerStatus,
+    ExportRequest,
+    HeaderLang,
+)
 
 CALLBACK_ID: Final = "hss_export_form"
 ACTION_ID: Final = "value"  # every input has one element; its block_id says which field
 TRI_STATE_ANY: Final = "any"
 LABEL_MAX: Final = 2000  # Slack's limit on an error or hint text
+SECTION_MAX: Final = 3000  # Slack's limit on a section's text
 METADATA_MAX: Final = 3000  # Slack's limit on private_metadata
 STALE: Final = "This form is from an older version of the bot. Run `/hss-export` to open a new one."
 
@@ -57,8 +68,20 @@ FIELDS: Final[tuple[Field, ...]] = (
     Field("image_name", "text", "Image name", max_length=255),
     Field("cpu_limit", "text", "CPU limit", placeholder="e.g. 500m", max_length=64),
     Field("memory_limit", "text", "Memory limit", placeholder="e.g. 512Mi or 2Gi", max_length=64),
-    Field("created_after", "datetime", "Created at or after", hint="set both ends, or neither"),
-    Field("created_before", "datetime", "Created at or before"),
+    # As the grammar reads them (grammar.FIELD_HELP): `[after, before)`, either end optional.
+    Field(
+        "created_after",
+        "datetime",
+        "Created at or after",
+        hint="Inclusive. Empty: since 1970. In your Slack time zone.",
+    ),
+    Field(
+        "created_before",
+        "datetime",
+        "Created before",
+        hint="Exclusive: only containers created before this time (00:00 leaves that day out). "
+        "Empty: up to now.",
+    ),
     Field(
         "export_size",
         "number",
@@ -225,8 +248,13 @@ def build_view(
     prefill: Mapping[str, str] | None = None,
     header_lang: HeaderLang = "zh",
     hints: Mapping[str, str] | None = None,
+    notes: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Build the export form, each input prefilled from `prefill` (raw field strings)."""
+    """Build the export form, each input prefilled from `prefill` (raw field strings).
+
+    `notes` (from `check_prefill`) are shown above the inputs: what of the typed
+    command the form does not show as typed.
+    """
     prefill = prefill or {}
     hints = hints or {}
     input_blocks: list[dict[str, Any]] = []
@@ -252,6 +280,7 @@ def build_view(
             }
         ],
     }
+    notice = [_notes_block(notes)] if notes else []
     return {
         "type": "modal",
         "callback_id": CALLBACK_ID,
@@ -259,8 +288,100 @@ def build_view(
         "submit": _text("Export"),
         "close": _text("Cancel"),
         "private_metadata": context.dump(),
-        "blocks": [intro, *input_blocks],
+        "blocks": [intro, *notice, *input_blocks],
     }
+
+
+def _notes_block(notes: Sequence[str]) -> dict[str, Any]:
+    lines = [f"• {escape(note)}" for note in notes]
+    text = ":warning: *Not filled in as you typed it*\n" + "\n".join(lines)
+    clipped = text if len(text) <= SECTION_MAX else text[: SECTION_MAX - 1] + "…"
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clipped}}
+
+
+# --- prefill from `form key=value …` ----------------------------------------------------
+
+COLUMNS_AS_TYPED: Final = (
+    "the form keeps neither column names nor column order: it exports its columns with their "
+    "standard names, in the standard order; to keep yours, run the command without `form`"
+)
+NOT_EXACT: Final = "the form cannot show this value exactly; check the field before exporting"
+
+
+@dataclass(frozen=True)
+class Prefill:
+    """What the form shows of a typed `form key=value …`, and notes on what it cannot."""
+
+    values: dict[str, str]
+    notes: list[str] = field(default_factory=list)
+
+
+def check_prefill(
+    fields: Mapping[str, str],
+    *,
+    header_lang: HeaderLang = "zh",
+    clock: Callable[[], datetime] | None = None,
+) -> Prefill:
+    """Keep the values the form shows as typed; say why each other one is not shown so.
+
+    A value the grammar refuses is left out of the form, with the grammar's own
+    problem text; a valid value the form cannot express (a custom column name
+    or order, a sub-second time) is shown as near as the form can, with a note. "As
+    typed" means: submitting the untouched form sends what typing the command
+    would have sent.
+    """
+    now = (clock or _utc_now)()
+    defaults = RequestDefaults(header_lang=header_lang)
+    notes: list[str] = []
+    values = {k: v for k, v in fields.items() if k in BLOCK_IDS}
+    try:
+        build_request(values, defaults, clock=lambda: now)
+    except InvalidCommand as exc:
+        for problem in exc.problems:
+            values.pop(problem.key, None)
+            notes.append(str(problem))
+    typed = _request_of(values, defaults, now)
+    specs = {spec.key: spec for spec in FIELDS}
+    for key in list(values) if typed is not None else []:
+        # The untouched input in place of the typed value: does the request change?
+        shown = _untouched(specs[key], values[key], header_lang)
+        candidate = {k: v for k, v in values.items() if k != key}
+        if shown is not None:
+            candidate[key] = shown
+        if _request_of(candidate, defaults, now) != typed:
+            reason = COLUMNS_AS_TYPED if key == "headers" else NOT_EXACT
+            notes.append(f"`{key}={_short(values[key])}`: {reason}")
+    return Prefill(values, notes)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _request_of(
+    values: Mapping[str, str], defaults: RequestDefaults, now: datetime
+) -> ExportRequest | None:
+    try:
+        return build_request(values, defaults, clock=lambda: now)
+    except InvalidCommand:
+        return None
+
+
+def _untouched(spec: Field, raw: str, header_lang: HeaderLang) -> str | None:
+    """Return what this input, prefilled with `raw`, submits if the user does not touch it."""
+    element = _element(spec, raw, header_lang)
+    state = {
+        "type": element["type"],
+        "selected_option": element.get("initial_option"),
+        "selected_options": element.get("initial_options"),
+        "value": element.get("initial_value"),
+        "selected_date_time": element.get("initial_date_time"),
+    }
+    return _raw_value(state)
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def notice_view(title: str, text: str) -> dict[str, Any]:

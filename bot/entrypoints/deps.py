@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from slack_sdk.web.async_client import AsyncWebClient
+
 from bot.access import AccessControl
 from bot.adapters.slack_notifier import SlackNotifier
 from bot.domain.grammar import RequestDefaults
@@ -19,11 +21,21 @@ from bot.settings import Settings
 COMMAND: Final = "/hss-export"
 
 Describe = Callable[[ExportRequest], dict[str, Any]]
+Count = Callable[[str], None]
+
+
+def ignore_count(_outcome: str) -> None:
+    """Count nothing (the default when no metrics are wired)."""
 
 
 @dataclass(frozen=True)
 class AppDeps:
-    """Everything a listener may use; built once by `create_app`."""
+    """Everything a listener may use; built once by `create_app`.
+
+    `prompt_client` makes the Web API calls that come before an ack (views.open):
+    no retries, a short timeout. `count(outcome)` is told of commands the
+    listeners answer themselves without the use case (`draining`).
+    """
 
     settings: Settings
     service: ExportService
@@ -34,6 +46,8 @@ class AppDeps:
     describe: Describe
     defaults: RequestDefaults
     lifecycle: Lifecycle
+    prompt_client: AsyncWebClient
+    count: Count = ignore_count
     command: str = COMMAND
 
     def track_this_run(self) -> None:

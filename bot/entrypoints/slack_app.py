@@ -15,12 +15,13 @@ from typing import Any, cast
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.access import AccessControl, AccessPolicy, SlackUsergroups
+from bot.access import AccessControl, AccessPolicy
 from bot.adapters.slack_notifier import SlackNotifier, build_web_client
+from bot.adapters.slack_usergroups import SlackUsergroups, prompt_client
 from bot.domain.errors import SettingsError
 from bot.domain.grammar import RequestDefaults
 from bot.domain.model import ExportRequest
-from bot.entrypoints.deps import AppDeps, Describe
+from bot.entrypoints.deps import AppDeps, Count, Describe, ignore_count
 from bot.entrypoints.listeners import commands, errors, modal
 from bot.lifecycle import Lifecycle
 from bot.ports import AuditLog, Hss
@@ -52,6 +53,7 @@ def create_app(
     lifecycle: Lifecycle | None = None,
     describe: Describe | None = None,
     socket_mode: bool = False,
+    count: Count | None = None,
 ) -> AsyncApp:
     """Build the Bolt app with every listener group registered.
 
@@ -60,6 +62,13 @@ def create_app(
     tracked by `lifecycle` (its post-ack work is what a graceful shutdown waits
     for), and while it drains, commands get the "restarting" reply instead.
     `describe` renders `preview`: by default the HSS client's `describe_create`.
+    `count(outcome)` is told of commands answered without the use case
+    (`draining`); pass the same counter as `ExportService(count=…)`.
+
+    What runs before an ack is bounded so the ack always comes within Slack's
+    3 seconds: the default access check reads user groups through a client
+    without retries, within `bot.access.DECIDE_SECONDS`, and views.open uses
+    such a client too.
     """
     problems = []
     if settings.SLACK_BOT_TOKEN is None and web_client is None:
@@ -69,6 +78,7 @@ def create_app(
     if problems:
         raise SettingsError(problems)
     client = web_client if web_client is not None else build_web_client(settings)
+    prompt = prompt_client(client)
     secret = settings.SLACK_SIGNING_SECRET
     app = AsyncApp(
         client=client,
@@ -84,7 +94,7 @@ def create_app(
         hss=hss,
         audit=audit,
         access=access
-        or AccessControl(AccessPolicy.from_settings(settings), SlackUsergroups(client)),
+        or AccessControl(AccessPolicy.from_settings(settings), SlackUsergroups(prompt)),
         notifier=notifier or SlackNotifier(client),
         describe=describe if describe is not None else _describer(hss),
         defaults=RequestDefaults(
@@ -92,6 +102,8 @@ def create_app(
             enterprise_project_id=settings.HSS_ENTERPRISE_PROJECT_ID,
         ),
         lifecycle=lifecycle if lifecycle is not None else Lifecycle(),
+        prompt_client=prompt,
+        count=count if count is not None else ignore_count,
     )
     for group in (commands, modal, errors):
         group.register(app, deps)

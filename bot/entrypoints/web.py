@@ -2,8 +2,13 @@
 
 Bolt verifies each request's signature and age (401 otherwise) before any
 listener runs; aiohttp refuses bodies over `max_body` bytes (413) before Bolt
-sees them. `configure(application)` adds more routes (`bot.health.add_ops_routes`
-for /healthz, /readyz, /metrics); a plain /healthz is served only if it adds none.
+sees them. Two holes in front of Bolt are closed here: a timestamp header that
+is not a number gets 401 (slack_sdk's verifier would raise: a 500 and a logged
+traceback for anyone who sends one), and a body Bolt cannot parse or route (not
+UTF-8, a `payload` that is not a JSON object, a view without its parts) gets
+400 instead of escaping as a 500. `configure(application)` adds more routes
+(`bot.health.add_ops_routes` for /healthz, /readyz, /metrics); a plain /healthz
+is served only if it adds none.
 """
 
 from __future__ import annotations
@@ -24,7 +29,23 @@ HEALTH_PATH: Final = "/healthz"
 MAX_BODY_BYTES: Final = 64 * 1024  # Slack's payloads are a few kB; a modal's state well under this
 SHUTDOWN_TIMEOUT_SECONDS: Final = 10.0
 
+TIMESTAMP_HEADER: Final = "X-Slack-Request-Timestamp"
+# What Bolt raises on a body it cannot read: bad UTF-8 or JSON (ValueError), a payload
+# that is a list (AttributeError) or lacks the keys its matchers index (LookupError).
+MALFORMED: Final = (ValueError, LookupError, AttributeError, TypeError)
+
 Configure = Callable[[web.Application], None]
+
+
+def _numeric(timestamp: str | None) -> bool:
+    """Tell whether a timestamp header is absent (Bolt answers 401) or an integer."""
+    if timestamp is None:
+        return True
+    try:
+        int(timestamp)
+    except ValueError:
+        return False
+    return True
 
 
 def build_web_application(
@@ -37,7 +58,14 @@ def build_web_application(
     """Build the aiohttp application that hands Slack's requests to Bolt."""
 
     async def events(request: web.Request) -> web.Response:
-        bolt_response = await bolt_app.async_dispatch(await to_bolt_request(request))
+        if not _numeric(request.headers.get(TIMESTAMP_HEADER)):
+            return web.json_response({"error": "invalid request"}, status=401)
+        try:
+            bolt_response = await bolt_app.async_dispatch(await to_bolt_request(request))
+        except MALFORMED as exc:
+            # Raised by Bolt's own parsing and routing (listeners' errors never get here).
+            log.warning("malformed Slack request refused", extra={"error_type": type(exc).__name__})
+            return web.json_response({"error": "malformed request"}, status=400)
         return await to_aiohttp_response(bolt_response)
 
     async def healthz(_request: web.Request) -> web.Response:

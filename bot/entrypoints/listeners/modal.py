@@ -29,6 +29,7 @@ def register(app: AsyncApp, deps: AppDeps) -> None:
         if deps.lifecycle.draining:
             notice = modal.notice_view("Restarting", restarting_reply()["text"])
             await ack(response_action="update", view=notice)
+            deps.count("draining")
             return
         deps.track_this_run()
         async with reporting(deps, ack, body):
@@ -36,7 +37,7 @@ def register(app: AsyncApp, deps: AppDeps) -> None:
 
 
 async def handle(deps: AppDeps, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-    """Check access again, validate, ack (errors or close), then export."""
+    """Check access again (bounded: see `AccessControl`), validate, ack, then export."""
     context = modal.FormContext.load(view.get("private_metadata") or "")
     if context is None:
         await ack(response_action="update", view=modal.notice_view("Form expired", modal.STALE))
@@ -45,7 +46,8 @@ async def handle(deps: AppDeps, ack: AsyncAck, body: dict[str, Any], view: dict[
     actor = Actor(body["team"]["id"], user_id, context.channel_id, "modal")
     decision = await deps.access.check(user_id, context.channel_id)
     if not decision.allowed:
-        await ack(response_action="update", view=modal.notice_view("Not allowed", decision.reason))
+        title = "Try again shortly" if decision.undecided else "Not allowed"
+        await ack(response_action="update", view=modal.notice_view(title, decision.reason))
         await deps.service.refuse(actor, "denied", AccessDenied(decision.reason))
         return
     try:
