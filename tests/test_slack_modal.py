@@ -11,6 +11,7 @@ import pytest
 from bot.domain.errors import InvalidCommand, Problem
 from bot.domain.grammar import FIELD_HELP, FIELD_KEYS, RequestDefaults, build_request
 from bot.domain.modal import (
+    ACTION_ID,
     BLOCK_IDS,
     FormContext,
     build_view,
@@ -365,3 +366,21 @@ def _untouched_state(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
             action["selected_date_time"] = element["initial_date_time"]
         state[block["block_id"]] = {"value": action}
     return state
+
+
+@pytest.mark.parametrize(
+    ("block", "action"),
+    [
+        ("headers", {"type": "checkboxes", "selected_options": 7}),
+        ("created_before", {"type": "datetimepicker", "selected_date_time": "soon"}),
+        ("headers", {"type": "multi_static_select", "selected_options": [["container_id"]]}),
+    ],
+    ids=["options-not-a-list", "time-not-a-number", "option-not-an-object"],
+)
+def test_state_of_the_wrong_shape_is_a_problem_on_its_field(
+    block: str, action: dict[str, object]
+) -> None:
+    """A submission Slack would never send is refused on the field it corrupts, not raised."""
+    with pytest.raises(InvalidCommand) as caught:
+        fields_from_state({block: {ACTION_ID: action}})
+    assert [p.key for p in caught.value.problems] == [block]

@@ -397,16 +397,29 @@ def notice_view(title: str, text: str) -> dict[str, Any]:
 # --- reading the state ------------------------------------------------------------------
 
 
-def fields_from_state(values: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
-    """Turn `view.state.values` into raw field strings, leaving out what was not filled."""
+def fields_from_state(values: object) -> dict[str, str]:
+    """Turn `view.state.values` into raw field strings, leaving out what was not filled.
+
+    Raise `InvalidCommand` naming each input whose state is not of the shape Slack
+    sends (a forged or corrupted submission), so it is answered on its field.
+    """
     fields: dict[str, str] = {}
+    problems: list[Problem] = []
+    blocks = values if isinstance(values, Mapping) else {}
     for spec in FIELDS:
-        action = (values.get(spec.key) or {}).get(ACTION_ID)
+        block = blocks.get(spec.key)
+        action = block.get(ACTION_ID) if isinstance(block, Mapping) else None
         if not isinstance(action, Mapping):
             continue
-        raw = _raw_value(action)
+        try:
+            raw = _raw_value(action)
+        except (AttributeError, TypeError, KeyError, ValueError, OverflowError):
+            problems.append(Problem(spec.key, None, "a value chosen or typed in this form"))
+            continue
         if raw is not None:
             fields[spec.key] = raw
+    if problems:
+        raise InvalidCommand(problems)
     return fields
 
 
