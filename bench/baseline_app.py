@@ -1,6 +1,6 @@
 """The naive baseline the benchmark compares against: a Slack bot written the way tutorials do it.
 
-Deliberately everything `docs/STYLE.md` says not to copy, because this is the
+Deliberately everything the style guide (STYLE.md) says not to copy, because this is the
 code the issue asks us to beat: a synchronous Bolt `App` with its defaults (a
 5-thread listener pool, 3 s ack timeout), the official `huaweicloudsdkhss`
 client built once, HSS called *before* `ack()`, the task id put in the ack and

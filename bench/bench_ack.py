@@ -13,7 +13,10 @@ many people typing at once), and prints:
 - throughput: commands acknowledged per second;
 - the time from a command to its task_id in the channel (p50/p99/max), and
   from the first command to the last task_id posted;
-- the subject's peak RSS (psutil, sampled every 20 ms).
+- the subject's peak RSS (psutil, sampled every 20 ms) and its CPU per command.
+
+`--rate R` sends one command every 1/R s instead (open loop), to find the rate
+the bot sustains.
 
 Then the baseline/bot ratios. Each subject gets fresh fakes and a fresh
 SQLite audit log. `--runs 3` repeats everything and prints per-run figures and
@@ -233,37 +236,52 @@ class Sent:
     text: str = ""
 
 
-async def fire(url: str, commands: list[Sent], concurrency: int) -> tuple[float, float]:
-    """Send every command, `concurrency` in flight; return (first send, last answer) wall times."""
-    queue: asyncio.Queue[Sent] = asyncio.Queue()
-    for command in commands:
-        queue.put_nowait(command)
+async def fire(
+    url: str, commands: list[Sent], concurrency: int, rate: float | None = None
+) -> tuple[float, float]:
+    """Send every command; return (first send, last answer) wall times.
+
+    Closed loop by default: `concurrency` workers, each sending its next command when
+    the previous one is answered. With `rate`, open loop: one command every 1/rate
+    seconds whatever the answers (at most `concurrency` connections still apply).
+    """
     timeout = aiohttp.ClientTimeout(total=120)
     connector = aiohttp.TCPConnector(limit=concurrency)
     last = 0.0
 
-    async def worker(session: aiohttp.ClientSession) -> None:
+    async def send(session: aiohttp.ClientSession, command: Sent) -> None:
         nonlocal last
-        while not queue.empty():
-            command = queue.get_nowait()
-            headers = {
-                "Content-Type": "application/x-www-form-urlencoded",
-                **command.request.headers,
-            }
-            command.sent_wall = time.time()
-            started = time.perf_counter()
-            try:
-                async with session.post(url, data=command.request.body, headers=headers) as answer:
-                    command.text = await answer.text()
-                    command.status = answer.status
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                command.text = type(exc).__name__
-            command.elapsed = time.perf_counter() - started
-            last = max(last, time.time())
+        headers = {"Content-Type": "application/x-www-form-urlencoded", **command.request.headers}
+        command.sent_wall = time.time()
+        started = time.perf_counter()
+        try:
+            async with session.post(url, data=command.request.body, headers=headers) as answer:
+                command.text = await answer.text()
+                command.status = answer.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            command.text = type(exc).__name__
+        command.elapsed = time.perf_counter() - started
+        last = max(last, time.time())
+
+    async def worker(session: aiohttp.ClientSession, queue: list[Sent]) -> None:
+        while queue:
+            await send(session, queue.pop())
+
+    async def paced(session: aiohttp.ClientSession, every: float) -> None:
+        sends = []
+        start = time.monotonic()
+        for i, command in enumerate(commands):
+            await asyncio.sleep(max(0.0, start + i * every - time.monotonic()))
+            sends.append(asyncio.create_task(send(session, command)))
+        await asyncio.gather(*sends)
 
     first = time.time()
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+        if rate:
+            await paced(session, 1 / rate)
+        else:
+            queue = list(reversed(commands))
+            await asyncio.gather(*(worker(session, queue) for _ in range(concurrency)))
     return first, last
 
 
@@ -321,7 +339,11 @@ async def run_subject(subject: str, args: argparse.Namespace, run: int) -> Figur
             port = free_port()
             env = subject_env(hss, slack, workdir, port)
             with running(subject, env, workdir, port) as pid:
-                await wait_listening(port)
+                try:
+                    await wait_listening(port)
+                except RuntimeError:
+                    log = (workdir / f"{subject}.log").read_text(errors="replace")
+                    raise RuntimeError(f"{subject} did not start; its output:\n{log}") from None
                 url = f"http://127.0.0.1:{port}/slack/events"
                 warm = [_command(slack, f"UWARM{i:04d}") for i in range(WARMUP_COMMANDS)]
                 await fire(url, warm, WARMUP_COMMANDS)
@@ -330,7 +352,7 @@ async def run_subject(subject: str, args: argparse.Namespace, run: int) -> Figur
                 profiler = _profile(args, subject, pid, run)
                 with RssSampler(pid) as rss:
                     idle, cpu_before = rss.current(), rss.cpu_seconds()
-                    first, last = await fire(url, commands, args.concurrency)
+                    first, last = await fire(url, commands, args.concurrency, args.rate)
                     users = {c.user for c in commands}
                     patience = 30 + 1.5 * args.n * args.hss_latency / 5
                     posts = await wait_for_posts(slack, users, patience)
@@ -444,8 +466,9 @@ def report(results: dict[str, list[Figures]], args: argparse.Namespace) -> dict[
     medians = {subject: median_summary(runs) for subject, runs in results.items()}
     subjects = list(results)
     runs = len(next(iter(results.values())))
+    load = f"{args.rate:g}/s (open loop)" if args.rate else f"{args.concurrency} in flight"
     print(
-        f"\n{args.n} commands, {args.concurrency} in flight, HSS answers creates after "
+        f"\n{args.n} commands, {load}, HSS answers creates after "
         f"{args.hss_latency:g} s; median of {runs} run{'s' * (runs != 1)}; "
         f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
     )
@@ -542,6 +565,9 @@ def main() -> int:
     parser.add_argument("-c", "--concurrency", type=int, default=100, help="in flight (100)")
     parser.add_argument(
         "--hss-latency", type=float, default=2.0, help="seconds the fake HSS takes per create (2)"
+    )
+    parser.add_argument(
+        "--rate", type=float, help="open loop: send this many commands per second instead"
     )
     parser.add_argument("--runs", type=int, default=1, help="repeat, report medians (1)")
     parser.add_argument("--skip-baseline", action="store_true", help="measure the bot only")

@@ -32,7 +32,7 @@ from bot.domain.grammar import FIELD_KEYS
 from bot.domain.model import HEADER_KEYS
 from bot.entrypoints.deps import COMMAND
 from bot.entrypoints.slack_app import create_app
-from bot.entrypoints.web import EVENTS_PATH, start_http
+from bot.entrypoints.web import EVENTS_PATH, MAX_BODY_BYTES, start_http
 from bot.lifecycle import Lifecycle
 from bot.ports import TaskStatus
 from bot.service import ExportService
@@ -740,8 +740,8 @@ async def test_tampered_body_is_refused(stack: Stack) -> None:
 
 
 async def test_oversized_body_is_refused_before_bolt(stack: Stack) -> None:
-    """A body over 64 kB gets 413 and never reaches a listener."""
-    request = stack.slack.slash_command("image_name=" + "x" * 70_000)
+    """A body over the limit gets 413 and never reaches a listener."""
+    request = stack.slack.slash_command("image_name=" + "x" * (MAX_BODY_BYTES + 1))
 
     delivery = await stack.send(request)
 

@@ -26,7 +26,10 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH: Final = "/slack/events"
 HEALTH_PATH: Final = "/healthz"
-MAX_BODY_BYTES: Final = 64 * 1024  # Slack's payloads are a few kB; a modal's state well under this
+# Slack's payloads are a few kB; a long slash text in CJK script, percent-encoded, can reach a
+# few hundred kB (Slack allows 40,000 characters): let it through to get the grammar's own
+# "too long" answer instead of Slack's generic error. Anything larger is not from Slack.
+MAX_BODY_BYTES: Final = 512 * 1024
 SHUTDOWN_TIMEOUT_SECONDS: Final = 10.0
 
 TIMESTAMP_HEADER: Final = "X-Slack-Request-Timestamp"

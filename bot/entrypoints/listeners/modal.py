@@ -51,7 +51,9 @@ async def handle(deps: AppDeps, ack: AsyncAck, body: dict[str, Any], view: dict[
         await deps.service.refuse(actor, "denied", AccessDenied(decision.reason))
         return
     try:
-        request = build_request(modal.fields_from_state(view["state"]["values"]), deps.defaults)
+        state = view.get("state")
+        values = state.get("values") if isinstance(state, dict) else None
+        request = build_request(modal.fields_from_state(values), deps.defaults)
     except InvalidCommand as exc:
         await ack(response_action="errors", errors=modal.errors_by_block(exc.problems))
         await deps.service.refuse(actor, "invalid", exc)
