@@ -41,7 +41,9 @@ ELSEWHERE = "C0ELSEWHERE"  # not in ALLOWED_CHANNEL_IDS: denied, audited
 # Growth allowed after warm-up (the first batch): SQLite page caches and connection pools
 # fill during warm-up and then stay; a leak of 2 kB per command shows at N=10000.
 RSS_GROWTH_LIMIT = 24 * 2**20
-FD_GROWTH_LIMIT = 8
+# Idle keep-alive connections (to HSS and to Slack) come and go with the load: at most one
+# per command in flight. A descriptor leaked per command would show as hundreds.
+FD_GROWTH_LIMIT = IN_FLIGHT
 _TASK = re.compile(r"\btask-\d{4,}\b")
 
 
