@@ -19,13 +19,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from slack_harness import ALICE, EXPORTS, stack_settings, wait_for
 
 from bot.adapters.audit_store import VerifyResult
 from bot.bootstrap import Runtime, build_runtime, start_http_runtime
@@ -35,22 +36,15 @@ from bot.settings import Settings
 from emulators.fake_hss import FakeHss
 from emulators.fake_slack import Delivery, FakeSlack, Posted, ResponsePost, SignedRequest
 
-ALICE = "U0ALICE"
-EXPORTS = "C0EXPORTS"
 VALID = "status=running cluster_type=cce risky=yes"
 
 
 def bot_settings(hss: FakeHss, slack: FakeSlack, audit_db_url: str, **overrides: Any) -> Settings:
-    """Return settings for the fakes: AK/SK signing, #exports allowed, fast task polling."""
+    """Return settings for the fakes: #exports allowed, HSS retries on, fast task polling."""
     values: dict[str, Any] = {
-        "HSS_ENDPOINT": hss.url,
-        "HSS_PROJECT_ID": hss.project_id,
-        "CLOUD_SDK_AK": hss.ak,
-        "CLOUD_SDK_SK": hss.sk,
+        "HSS_MAX_ATTEMPTS": Settings.model_fields["HSS_MAX_ATTEMPTS"].default,
         "HSS_EXPORT_HEADER_LANG": "en",
-        "SLACK_BOT_TOKEN": slack.bot_token,
-        "SLACK_SIGNING_SECRET": slack.signing_secret,
-        "SLACK_API_URL": slack.api_url,
+        "ALLOWED_USER_IDS": "",
         "ALLOWED_CHANNEL_IDS": EXPORTS,
         "AUDIT_DB_URL": audit_db_url,
         "TASK_POLL_INITIAL_SECONDS": 0.05,
@@ -59,16 +53,7 @@ def bot_settings(hss: FakeHss, slack: FakeSlack, audit_db_url: str, **overrides:
         "LOG_LEVEL": "WARNING",
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)
-
-
-async def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
-    """Poll until `condition()` holds; fail the test if it does not within `seconds`."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
+    return stack_settings(hss, slack, **values)
 
 
 @dataclass
