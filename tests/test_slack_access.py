@@ -202,6 +202,21 @@ async def test_failing_lookup_gives_up_fast_and_says_it_may_pass(
     assert len(fake_slack.calls_to("usergroups.users.list")) == 1
 
 
+async def test_a_slow_lookup_still_fills_the_cache_for_the_next_command(
+    fake_slack: FakeSlack,
+) -> None:
+    """Slack slower than the bound: the first check gives up, its answer serves the next one."""
+    fake_slack.delay("usergroups.users.list", 0.6)
+    groups = SlackUsergroups(_client(fake_slack), timeout=0.3)
+
+    with pytest.raises(DirectoryUnavailable):
+        await groups.members("S1")
+    await asyncio.sleep(0.6)  # the lookup finishes in the background
+
+    assert await groups.members("S1") == {"U1", "U2"}
+    assert len(fake_slack.calls_to("usergroups.users.list")) == 1
+
+
 async def test_retry_after_is_honoured_without_asking_again(fake_slack: FakeSlack) -> None:
     """After a 429 with Retry-After 2, Slack is not asked again until those 2 s are over."""
     now = [1000.0]

@@ -70,7 +70,7 @@ class SlackUsergroups:
         self._clock = clock
         self._cache: dict[str, tuple[float, frozenset[str]]] = {}  # group -> (read at, members)
         self._quiet_until: dict[str, float] = {}  # group -> no call before (Slack's Retry-After)
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._lookups: dict[str, asyncio.Task[frozenset[str]]] = {}  # group -> lookup running
 
     async def members(self, usergroup_id: str) -> frozenset[str]:
         """Return the group's members: fresh from the cache, else from Slack within `timeout`.
@@ -84,8 +84,9 @@ class SlackUsergroups:
         if fresh is not None:
             return fresh
         try:
-            async with asyncio.timeout(self._timeout):
-                return await self._read(usergroup_id)
+            # The lookup goes on past the timeout (shielded): when Slack is merely slow, its
+            # answer still lands in the cache, so the next command is decided from it.
+            return await asyncio.wait_for(asyncio.shield(self._lookup(usergroup_id)), self._timeout)
         except TimeoutError:
             failure = DirectoryUnavailable("timeout", passing=True)
         except DirectoryUnavailable as exc:
@@ -99,24 +100,33 @@ class SlackUsergroups:
             return stale
         raise failure
 
-    async def _read(self, usergroup_id: str) -> frozenset[str]:
+    def _lookup(self, usergroup_id: str) -> asyncio.Task[frozenset[str]]:
         # One lookup per group at a time: a burst of commands costs one API call.
-        async with self._locks.setdefault(usergroup_id, asyncio.Lock()):
-            fresh = self._cached(usergroup_id, self._ttl)
-            if fresh is not None:
-                return fresh
-            if self._clock() < self._quiet_until.get(usergroup_id, float("-inf")):
-                raise DirectoryUnavailable("ratelimited", passing=True)
-            try:
-                response = await self._client.usergroups_users_list(usergroup=usergroup_id)
-            except SlackApiError as exc:
-                raise self._refused(usergroup_id, exc) from exc
-            except SLACK_FAILURES as exc:
-                raise DirectoryUnavailable(error_of(exc), passing=True) from exc
-            users: Iterable[str] = response.get("users") or ()
-            members = frozenset(users)
-            self._cache[usergroup_id] = (self._clock(), members)
-            return members
+        running = self._lookups.get(usergroup_id)
+        if running is None or running.done():
+            running = asyncio.create_task(
+                self._read(usergroup_id), name=f"usergroup-{usergroup_id}"
+            )
+            self._lookups[usergroup_id] = running
+            running.add_done_callback(_retrieve)
+        return running
+
+    async def _read(self, usergroup_id: str) -> frozenset[str]:
+        fresh = self._cached(usergroup_id, self._ttl)
+        if fresh is not None:
+            return fresh
+        if self._clock() < self._quiet_until.get(usergroup_id, float("-inf")):
+            raise DirectoryUnavailable("ratelimited", passing=True)
+        try:
+            response = await self._client.usergroups_users_list(usergroup=usergroup_id)
+        except SlackApiError as exc:
+            raise self._refused(usergroup_id, exc) from exc
+        except SLACK_FAILURES as exc:
+            raise DirectoryUnavailable(error_of(exc), passing=True) from exc
+        users: Iterable[str] = response.get("users") or ()
+        members = frozenset(users)
+        self._cache[usergroup_id] = (self._clock(), members)
+        return members
 
     def _refused(self, usergroup_id: str, exc: SlackApiError) -> DirectoryUnavailable:
         why = error_of(exc)
@@ -136,3 +146,9 @@ class SlackUsergroups:
         if hit is not None and self._clock() < hit[0] + max_age:
             return hit[1]
         return None
+
+
+def _retrieve(task: asyncio.Task[frozenset[str]]) -> None:
+    # A lookup nobody waited for to the end: its failure is reported by the next caller.
+    if not task.cancelled():
+        task.exception()
