@@ -39,13 +39,23 @@ from bot.observability import Metrics, correlation, create_metrics
 from bot.ports import AuditEntry, CreatedTask, TaskStatus
 from bot.service import ExportService
 from bot.settings import Settings
-from bot.tracker import TaskStoreUnavailable, TaskTracker, TrackerConfig
+from bot.tracker import (
+    RELEASE_SECONDS,
+    STOP_MARGIN_SECONDS,
+    TaskStoreUnavailable,
+    TaskTracker,
+    TrackerConfig,
+)
 
 log = logging.getLogger(__name__)
 
 RETENTION_INTERVAL_SECONDS: Final = 24 * 3600
 SLACK_RECHECK_SECONDS: Final = 60.0  # how long a passed (or failed) auth.test counts for /readyz
 SLACK_CHECK_TIMEOUT_SECONDS: Final = 3.0
+# auth.test errors that mean the bot token itself is not usable (not a passing Slack trouble).
+TOKEN_REFUSED: Final = frozenset(
+    {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
+)
 
 
 class InstrumentedHss:
@@ -127,13 +137,25 @@ class Runtime:
         ]
 
     async def check_slack(self) -> None:
-        """Call `auth.test` so /readyz reflects whether the bot token works now."""
+        """Call `auth.test` so /readyz reflects whether the bot token works now.
+
+        Only Slack's word that the token is bad makes the replica unready; a slow or
+        failing Slack keeps the last answer, so a Slack hiccup does not take every
+        replica out of the load balancer at once.
+        """
         try:
             async with asyncio.timeout(SLACK_CHECK_TIMEOUT_SECONDS):
                 await self.web_client.auth_test()
-        except (SlackApiError, SlackClientError, OSError, TimeoutError) as exc:
-            log.error("Slack auth.test failed", extra={"error_type": type(exc).__name__})
-            self.slack_ready = False
+        except SlackApiError as exc:
+            data = getattr(exc.response, "data", None)  # a dict, or text from a proxy
+            error = data.get("error") if isinstance(data, dict) else None
+            if error in TOKEN_REFUSED:
+                log.error("Slack refused the bot token", extra={"error": error})
+                self.slack_ready = False
+            else:
+                log.warning("Slack auth.test failed", extra={"error": error})
+        except (SlackClientError, OSError, TimeoutError) as exc:
+            log.warning("Slack auth.test failed", extra={"error_type": type(exc).__name__})
         else:
             self.slack_ready = True
         self.slack_checked_at = time.monotonic()
@@ -142,6 +164,7 @@ class Runtime:
         """Start the task tracker and, with AUDIT_RETENTION_DAYS, the daily audit pruning."""
         # Not a Lifecycle task: at shutdown the tracker is stopped its own way (see below).
         self._tracker_task = asyncio.create_task(self.tracker.run(), name="task-tracker")
+        self._tracker_task.add_done_callback(_report_tracker_end)
         self.metrics.tasks_in_flight.set_function(lambda: float(self.tracker.in_flight))
         if self.settings.AUDIT_RETENTION_DAYS is not None:
             days = self.settings.AUDIT_RETENTION_DAYS
@@ -171,22 +194,27 @@ class Runtime:
         Followed tasks stay in the database for the next process.
         """
         grace = self.settings.SHUTDOWN_GRACE_SECONDS
-        # Lifecycle.drain logs what it finished and what it cancelled.
-        await asyncio.gather(self.lifecycle.drain(grace), self._stop_tracker(grace))
-        await self.aclose()
+        try:
+            # Lifecycle.drain logs what it finished and what it cancelled.
+            await asyncio.gather(
+                self.lifecycle.drain(grace), self._stop_tracker(grace), return_exceptions=True
+            )
+        finally:
+            await self.aclose()
 
     async def _stop_tracker(self, grace: float) -> None:
         task = self._tracker_task
         if task is None:
             return
         try:
-            async with asyncio.timeout(grace):
+            # `stop()` bounds itself: the grace, a margin, and the leases handed back.
+            async with asyncio.timeout(grace + STOP_MARGIN_SECONDS + RELEASE_SECONDS + 0.5):
                 await self.tracker.stop()
         except TimeoutError:
             log.warning("task tracker did not stop in time: cancelled, its tasks resume later")
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task  # an error it died of was logged by `_report_tracker_end`
 
     async def aclose(self) -> None:
         """Release clients and stores, newest first."""
@@ -276,6 +304,12 @@ def observe_dispatch(app: AsyncApp, metrics: Metrics) -> None:
                 metrics.ack_seconds.observe(time.perf_counter() - start)
 
     app.async_dispatch = observed  # type: ignore[method-assign,assignment]
+
+
+def _report_tracker_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        # Followed tasks stay in the database: a restart (or another replica) resumes them.
+        log.error("task tracker stopped on an error; no task is followed", exc_info=exc)
 
 
 def _counter(metrics: Metrics) -> Callable[[str], None]:

@@ -6,12 +6,13 @@ On SIGTERM (or SIGINT) the process starts draining:
    command that still arrives gets `restarting_reply()` (ephemeral, "try again
    in a minute") instead of being run.
 2. It finishes what is in flight, for at most the grace period: every task
-   registered with `track()` (a command's HSS call and audit writes), and every
-   `finish()` section (an audit write or delivery step inside a long task).
+   registered with `track()` (a command's HSS call, audit writes and reply), and
+   every `finish()` section (a short step that must not be cut in half).
 3. It leaves the rest to be resumed: tasks registered with
-   `track(..., resumable=True)` (task followers, whose state is in the database)
-   are cancelled at once, and anything still running when the grace period ends
-   is cancelled too. The next process picks the tracked tasks up from the database.
+   `track(..., resumable=True)` are cancelled at once, and anything still running
+   when the grace period ends is cancelled too. (The task tracker is not one of
+   these: `bot.bootstrap.Runtime` stops it alongside, under the same deadline, and
+   its state is in the database for the next process.)
 
 A second signal while draining cancels everything at once.
 """

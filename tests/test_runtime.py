@@ -128,6 +128,14 @@ async def test_ready_only_when_slack_accepts_the_token(bot: Bot) -> None:
     assert json.loads(body)["checks"]["slack"] == "failed"
 
 
+async def test_a_slack_hiccup_does_not_make_the_bot_unready(bot: Bot) -> None:
+    """auth.test failing with a server error keeps the last answer: still ready."""
+    bot.slack.fail("auth.test", status=503)
+    await bot.runtime.check_slack()
+    status, body = await bot.get("/readyz")
+    assert status == 200, body
+
+
 async def test_log_lines_tie_command_hss_call_and_audit_entry(bot: Bot) -> None:
     """Every line of one command carries one request id; one names the audit entry and HSS's id."""
     stream = io.StringIO()

@@ -114,8 +114,8 @@ def not_tracked(task: TaskFacts, error: BotError) -> Message:
 def follow_up_here(announcement: Message, channel_id: str) -> Message:
     """Add to a task_id message that the file comes here, because the channel refused the bot."""
     note = (
-        f"I cannot post in <#{blocks.escape(channel_id)}>, so the file and any news of "
-        "this export will come here, in this message's thread."
+        f"My message to <#{blocks.escape(channel_id)}> did not go through, so the file and "
+        "any news of this export will come here, in this message's thread."
     )
     return Message(
         text=f"{announcement.text} (the file will come here)",

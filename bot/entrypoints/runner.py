@@ -49,9 +49,9 @@ async def run_socket(settings: Settings, host: str, port: int) -> None:
     app_token = settings.SLACK_APP_TOKEN.get_secret_value()
 
     async def serving() -> None:
-        try:
-            await run_socket_mode(runtime.app, app_token)
-        finally:
-            await ops.cleanup()
+        await run_socket_mode(runtime.app, app_token)
 
-    await run_until_stopped(runtime, serving, stop_serving_first=True)
+    try:
+        await run_until_stopped(runtime, serving, stop_serving_first=True)
+    finally:
+        await ops.cleanup()  # /healthz answers 503 through the drain, then goes
