@@ -400,6 +400,39 @@ async def test_passing_trouble_is_retried_and_the_file_still_lands_once(
     assert deliveries_recorded(sqlite_db) == 1
 
 
+async def test_a_task_given_up_still_gets_its_audit_record_after_a_passing_bug(
+    fake_hss: FakeHss, slack: FakeSlack, sqlite_db: Db
+) -> None:
+    """Past its deadline a task only reports; a failing audit write is retried, not dropped."""
+    fake_hss.polls_until_done = 1_000_000
+    clock = FakeClock()
+    settings = tracker_settings(
+        fake_hss,
+        slack,
+        sqlite_db.url,
+        TASK_POLL_INITIAL_SECONDS=5,
+        TASK_POLL_MAX_SECONDS=60,
+        TASK_GIVE_UP_SECONDS=600,
+    )
+    buggy: list[AuditWithABug] = []
+
+    def with_a_bug(inner: Any) -> AuditWithABug:
+        buggy.append(AuditWithABug(inner))
+        return buggy[0]
+
+    async with tracker_stack(settings, clock=clock, wrap_audit=with_a_bug) as bot:
+        task_id = (await bot.export()).task.task_id
+        while not (task := await bot.settled(task_id)).settled:
+            clock.now = max(clock.now, task.next_poll_at)
+            await bot.tracker.run_once()
+        entry = await bot.audit.entry(task.entry_id)
+
+    assert task.state == "gave_up"
+    assert buggy[0].failures == 1
+    assert entry is not None
+    assert entry.delivery is not None  # the give-up is on record, written on the retry
+
+
 class AuditWithABug:
     """An audit log whose first delivery record hits an unexpected error (a bug, not an outage)."""
 
