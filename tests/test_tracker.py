@@ -37,6 +37,7 @@ from bot.adapters.slack_files import SlackFiles
 from bot.adapters.slack_notifier import SlackNotifier, build_web_client
 from bot.adapters.task_store import SqlTaskStore
 from bot.service import ExportService, ReplyTo, Submitted
+from bot.settings import Settings
 from bot.tracker import TaskTracker, TrackerConfig, safe_file_name
 from emulators.fake_hss import FakeHss
 from emulators.fake_slack import FakeSlack, Posted
@@ -307,27 +308,41 @@ async def test_without_the_channel_a_failure_is_told_in_the_dm_thread(
 # --- polling: backoff and giving up ------------------------------------------------------
 
 
+def polling_settings(hss: FakeHss, slack: FakeSlack, db: Db, *, give_up: float) -> Settings:
+    """Polls every 5 s doubling to 60 s, giving up after `give_up` seconds."""
+    return tracker_settings(
+        hss,
+        slack,
+        db.url,
+        TASK_POLL_INITIAL_SECONDS=5,
+        TASK_POLL_MAX_SECONDS=60,
+        TASK_GIVE_UP_SECONDS=give_up,
+    )
+
+
+async def step_until_settled(
+    bot: Any, clock: FakeClock, task_id: str, waits: list[float] | None = None
+) -> Any:
+    """Move the fake clock to each due poll and step the tracker until the task settles."""
+    while not (task := await bot.settled(task_id)).settled:
+        if waits is not None:
+            waits.append(task.next_poll_at - clock.now)
+        clock.now = max(clock.now, task.next_poll_at)
+        await bot.tracker.run_once()
+    return task
+
+
 async def test_polls_back_off_from_the_initial_interval_to_the_maximum(
     fake_hss: FakeHss, slack: FakeSlack, sqlite_db: Db
 ) -> None:
     """Waits between polls double from TASK_POLL_INITIAL_SECONDS up to TASK_POLL_MAX_SECONDS."""
     fake_hss.polls_until_done = 7
     clock = FakeClock()
-    settings = tracker_settings(
-        fake_hss,
-        slack,
-        sqlite_db.url,
-        TASK_POLL_INITIAL_SECONDS=5,
-        TASK_POLL_MAX_SECONDS=60,
-        TASK_GIVE_UP_SECONDS=7200,
-    )
+    settings = polling_settings(fake_hss, slack, sqlite_db, give_up=7200)
     waits: list[float] = []
     async with tracker_stack(settings, clock=clock) as bot:
         task_id = (await bot.export()).task.task_id
-        while not (task := await bot.settled(task_id)).settled:
-            waits.append(task.next_poll_at - clock.now)
-            clock.now = task.next_poll_at
-            await bot.tracker.run_once()
+        task = await step_until_settled(bot, clock, task_id, waits)
 
     assert waits == [5, 10, 20, 40, 60, 60, 60, 60]
     assert task.state == "done"
@@ -340,19 +355,10 @@ async def test_gives_up_at_the_deadline_and_says_how_to_fetch_the_file_later(
     """A task still running after TASK_GIVE_UP_SECONDS is reported as given up, polled last then."""
     fake_hss.polls_until_done = 1_000_000
     clock = FakeClock()
-    settings = tracker_settings(
-        fake_hss,
-        slack,
-        sqlite_db.url,
-        TASK_POLL_INITIAL_SECONDS=5,
-        TASK_POLL_MAX_SECONDS=60,
-        TASK_GIVE_UP_SECONDS=600,
-    )
+    settings = polling_settings(fake_hss, slack, sqlite_db, give_up=600)
     async with tracker_stack(settings, clock=clock) as bot:
         task_id = (await bot.export()).task.task_id
-        while not (task := await bot.settled(task_id)).settled:
-            clock.now = task.next_poll_at
-            await bot.tracker.run_once()
+        task = await step_until_settled(bot, clock, task_id)
 
     [reply] = thread_replies(slack, task_message(slack))
     assert task.state == "gave_up"
@@ -406,14 +412,7 @@ async def test_a_task_given_up_still_gets_its_audit_record_after_a_passing_bug(
     """Past its deadline a task only reports; a failing audit write is retried, not dropped."""
     fake_hss.polls_until_done = 1_000_000
     clock = FakeClock()
-    settings = tracker_settings(
-        fake_hss,
-        slack,
-        sqlite_db.url,
-        TASK_POLL_INITIAL_SECONDS=5,
-        TASK_POLL_MAX_SECONDS=60,
-        TASK_GIVE_UP_SECONDS=600,
-    )
+    settings = polling_settings(fake_hss, slack, sqlite_db, give_up=600)
     buggy: list[AuditWithABug] = []
 
     def with_a_bug(inner: Any) -> AuditWithABug:
@@ -422,9 +421,7 @@ async def test_a_task_given_up_still_gets_its_audit_record_after_a_passing_bug(
 
     async with tracker_stack(settings, clock=clock, wrap_audit=with_a_bug) as bot:
         task_id = (await bot.export()).task.task_id
-        while not (task := await bot.settled(task_id)).settled:
-            clock.now = max(clock.now, task.next_poll_at)
-            await bot.tracker.run_once()
+        task = await step_until_settled(bot, clock, task_id)
         entry = await bot.audit.entry(task.entry_id)
 
     assert task.state == "gave_up"
