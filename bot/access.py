@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass
 from typing import Final, Protocol
 
+from bot.domain.errors import DirectoryUnavailable
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,19 +51,6 @@ class Decision:
     allowed: bool
     reason: str
     undecided: bool = False
-
-
-class DirectoryUnavailable(Exception):
-    """A user group's members could not be read; `why` names the failure, nothing more.
-
-    `passing`: the failure may pass by itself (timeout, rate limit, Slack down),
-    as opposed to a setup that is wrong (no such group, a missing scope).
-    """
-
-    def __init__(self, why: str, *, passing: bool = False) -> None:
-        self.why = why
-        self.passing = passing
-        super().__init__(why)
 
 
 class UsergroupDirectory(Protocol):

@@ -29,23 +29,17 @@ from bot.adapters.hss import HssClient, build_hss_client
 from bot.adapters.slack_files import SlackFiles
 from bot.adapters.slack_notifier import AuditChannelMirror, SlackNotifier, build_web_client
 from bot.adapters.task_store import SqlTaskStore, open_task_store
-from bot.domain.errors import AuditUnavailable
+from bot.domain.errors import AuditUnavailable, TaskStoreUnavailable
 from bot.domain.model import ExportRequest
+from bot.domain.types import AuditEntry, CreatedTask, TaskStatus
 from bot.entrypoints.slack_app import create_app
 from bot.entrypoints.web import HttpServer, start_http
 from bot.health import ReadinessCheck, add_ops_routes
 from bot.lifecycle import Lifecycle
 from bot.observability import Metrics, correlation, create_metrics
-from bot.ports import AuditEntry, CreatedTask, TaskStatus
 from bot.service import ExportService
 from bot.settings import Settings
-from bot.tracker import (
-    RELEASE_SECONDS,
-    STOP_MARGIN_SECONDS,
-    TaskStoreUnavailable,
-    TaskTracker,
-    TrackerConfig,
-)
+from bot.tracker import RELEASE_SECONDS, STOP_MARGIN_SECONDS, TaskTracker, TrackerConfig
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from bot.domain.errors import AuditUnavailable, BotError, HssError, HssOutcomeUnknown
+from bot.domain.errors import (
+    AuditUnavailable,
+    BotError,
+    DuplicateCommand,
+    HssError,
+    HssOutcomeUnknown,
+)
 from bot.domain.model import ExportRequest
-from bot.ports import Actor, AuditLog, CreatedTask, DuplicateCommand, Hss, Outcome
+from bot.domain.types import Actor, CreatedTask, Outcome
+from bot.ports import AuditLog, Hss
 
 log = logging.getLogger(__name__)
 

@@ -67,7 +67,19 @@ from pathlib import Path
 from typing import Any, Final, Literal, Protocol, TypeVar
 
 from bot.domain.blocks import Message
-from bot.domain.errors import AuditUnavailable, BotError, HssAuthError, HssError, HssUnavailable
+from bot.domain.errors import (
+    AuditUnavailable,
+    BotError,
+    DeliveryError,
+    DeliveryRefused,
+    DeliveryUnavailable,
+    HssAuthError,
+    HssError,
+    HssUnavailable,
+    LeaseLost,
+    SpoolFailed,
+    TaskStoreUnavailable,
+)
 from bot.domain.model import ExportRequest
 from bot.domain.task_messages import (
     download_command,
@@ -77,7 +89,8 @@ from bot.domain.task_messages import (
     size_text,
     thread_notice,
 )
-from bot.ports import Actor, AuditLog, Hss
+from bot.domain.types import Actor
+from bot.ports import AuditLog, Hss
 from bot.service import Announcement, Submitted
 from bot.settings import Settings
 
@@ -145,34 +158,6 @@ class TrackedTask:
 
 
 # --- what the tracker needs from the outside world ----------------------------------------
-
-
-class TaskStoreUnavailable(BotError):
-    """The task store cannot be read or written; the tracker retries later."""
-
-
-class DeliveryError(BotError):
-    """Slack did not take a file or message."""
-
-
-class DeliveryUnavailable(DeliveryError):
-    """Slack could not be reached or asked us to slow down: trying again later may work."""
-
-
-class DeliveryRefused(DeliveryError):
-    """Slack refused the call (channel gone, bot not in channel, bad auth): do not retry."""
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        self.code = code
-        super().__init__(message)
-
-
-class SpoolFailed(BotError):
-    """The download could not be written to local disk (full, unwritable): retried, bounded."""
-
-
-class LeaseLost(Exception):
-    """Another worker owns the task now: stop working on it without saving."""
 
 
 class TaskStore(Protocol):

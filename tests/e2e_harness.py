@@ -30,8 +30,8 @@ from slack_harness import ALICE, EXPORTS, stack_settings, wait_for
 
 from bot.adapters.audit_store import VerifyResult
 from bot.bootstrap import Runtime, build_runtime, start_http_runtime
+from bot.domain.types import AuditEntry
 from bot.entrypoints.web import EVENTS_PATH, HttpServer
-from bot.ports import AuditEntry
 from bot.settings import Settings
 from emulators.fake_hss import FakeHss
 from emulators.fake_slack import Delivery, FakeSlack, Posted, ResponsePost, SignedRequest

@@ -24,10 +24,11 @@ from bot.adapters.audit_store import SqlAuditLog, open_audit_log
 from bot.adapters.hss import HssClient, build_hss_client
 from bot.adapters.slack_notifier import SlackNotifier, build_web_client
 from bot.bootstrap import Runtime, build_runtime, start_http_runtime
+from bot.domain.types import AuditEntry
 from bot.entrypoints.slack_app import create_app
 from bot.entrypoints.web import HttpServer, start_http
 from bot.lifecycle import Lifecycle
-from bot.ports import AuditEntry, Hss
+from bot.ports import Hss
 from bot.service import ExportService
 from bot.settings import Settings
 from emulators.fake_hss import FakeHss

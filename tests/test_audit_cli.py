@@ -15,7 +15,7 @@ from db_fixtures import BACKENDS, Db, database, run_sync
 from bot.adapters.audit_schema import canonical_json, record_hash
 from bot.adapters.audit_store import open_audit_log
 from bot.cli import main
-from bot.ports import Actor
+from bot.domain.types import Actor
 
 ALICE = Actor("T1", "U_ALICE", "C_SEC", "slash")
 BOB = Actor("T1", "U_BOB", "C_OPS", "modal")

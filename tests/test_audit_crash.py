@@ -22,7 +22,7 @@ BOT = textwrap.dedent(
     import httpx
     from bot.adapters.audit_store import open_audit_log
     from bot.domain.model import ExportBody, ExportRequest, default_headers
-    from bot.ports import Actor
+    from bot.domain.types import Actor
 
     async def main(url, hss):
         log = await open_audit_log(url)

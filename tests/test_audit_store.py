@@ -16,9 +16,10 @@ from sqlalchemy.engine import make_url
 from bot.adapters import audit_store
 from bot.adapters.audit_schema import SCHEMA_VERSION
 from bot.adapters.audit_store import SqlAuditLog, open_audit_log
-from bot.domain.errors import AuditUnavailable
+from bot.domain.errors import AuditUnavailable, DuplicateCommand
 from bot.domain.model import ExportBody, ExportQuery, ExportRequest, default_headers
-from bot.ports import Actor, AuditEntry, AuditLog, DuplicateCommand
+from bot.domain.types import Actor, AuditEntry
+from bot.ports import AuditLog
 
 ALICE = Actor("T1", "U_ALICE", "C_SEC", "slash")
 BOB = Actor("T1", "U_BOB", "C_OPS", "modal")
@@ -430,7 +431,7 @@ APPENDER = textwrap.dedent(
     """
     import asyncio, sys
     from bot.adapters.audit_store import open_audit_log
-    from bot.ports import Actor
+    from bot.domain.types import Actor
 
     async def main(url, name, count):
         log = await open_audit_log(url)

@@ -23,10 +23,10 @@ from slack_harness import ALICE, EXPORTS, stack_settings, start_runtime, wait_fo
 
 from bot.adapters.audit_store import open_audit_log
 from bot.bootstrap import Runtime, build_runtime
+from bot.domain.types import Actor
 from bot.entrypoints.socket import run_socket_mode
 from bot.entrypoints.web import HttpServer
 from bot.observability import configure_logging
-from bot.ports import Actor
 from emulators.fake_hss import FakeHss
 from emulators.fake_slack import Delivery, FakeSlack, manifest_scopes
 

@@ -8,16 +8,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.access import (
-    COULD_NOT_CHECK,
-    NOT_ALLOWED,
-    NOT_CONFIGURED,
-    AccessControl,
-    AccessPolicy,
-    DirectoryUnavailable,
-)
+from bot.access import COULD_NOT_CHECK, NOT_ALLOWED, NOT_CONFIGURED, AccessControl, AccessPolicy
 from bot.adapters.slack_notifier import build_web_client
 from bot.adapters.slack_usergroups import SlackUsergroups, prompt_client
+from bot.domain.errors import DirectoryUnavailable
 from bot.settings import Settings
 from emulators.fake_slack import FakeSlack
 

@@ -30,11 +30,11 @@ from bot.adapters.slack_notifier import SlackNotifier, build_web_client
 from bot.domain import modal
 from bot.domain.grammar import FIELD_KEYS
 from bot.domain.model import HEADER_KEYS
+from bot.domain.types import TaskStatus
 from bot.entrypoints.deps import COMMAND
 from bot.entrypoints.slack_app import create_app
 from bot.entrypoints.web import EVENTS_PATH, MAX_BODY_BYTES, start_http
 from bot.lifecycle import Lifecycle
-from bot.ports import TaskStatus
 from bot.service import ExportService
 from emulators.fake_hss import FakeHss
 from emulators.fake_slack import FakeSlack, SignedRequest

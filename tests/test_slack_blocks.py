@@ -14,7 +14,7 @@ from bot.domain.blocks import Message
 from bot.domain.errors import BotError, HssError, InvalidCommand, Problem
 from bot.domain.grammar import help_text, parse_command
 from bot.domain.model import HEADER_KEYS, default_headers
-from bot.ports import AuditEntry, TaskStatus
+from bot.domain.types import AuditEntry, TaskStatus
 
 ALL_HEADERS = [list(pair) for pair in default_headers()]
 

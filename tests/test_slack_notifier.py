@@ -10,8 +10,8 @@ import pytest
 from bot.adapters.slack_notifier import AuditChannelMirror, SlackNotifier, build_web_client
 from bot.domain.errors import HssError
 from bot.domain.grammar import build_request
+from bot.domain.types import Actor, AuditEntry, CreatedTask
 from bot.lifecycle import Lifecycle
-from bot.ports import Actor, AuditEntry, CreatedTask
 from bot.service import Announcement, Failed, ReplyTo, Submitted
 from bot.settings import Settings
 from emulators.fake_slack import FakeSlack

@@ -22,7 +22,7 @@ from bot.adapters.slack_files import SlackFiles
 from bot.adapters.slack_notifier import SlackNotifier, build_web_client
 from bot.adapters.task_store import SqlTaskStore, open_task_store
 from bot.domain.model import ExportBody, ExportRequest, default_headers
-from bot.ports import Actor
+from bot.domain.types import Actor
 from bot.service import ExportService, ReplyTo, Submitted
 from bot.settings import Settings
 from bot.tracker import TaskTracker, TrackedTask, TrackerConfig

@@ -43,8 +43,9 @@ from bot.adapters.audit_schema import (
     records,
     schema_meta,
 )
-from bot.domain.errors import AuditUnavailable
-from bot.ports import Actor, AuditEntry, DuplicateCommand, Outcome, Source
+from bot.domain.errors import AuditUnavailable, DuplicateCommand
+from bot.domain.text import clip
+from bot.domain.types import Actor, AuditEntry, Outcome, Source
 
 AnyRow = Row[*tuple[Any, ...]]
 OnAppend = Callable[[AuditEntry], Awaitable[None]]
@@ -198,7 +199,7 @@ class SqlAuditLog:
         if outcome not in ("invalid", "denied"):
             raise ValueError(f"a refusal is invalid or denied, not {outcome!r}")
         checked = None if request is None else _checked_request(request)
-        payload = _request_payload(actor, checked, outcome, _clip(error))
+        payload = _request_payload(actor, checked, outcome, clip(error, MAX_ERROR_LENGTH))
         payload["dedupe_key"] = None
         return await self._append_command(payload, actor.user_id, None)
 
@@ -218,7 +219,7 @@ class SqlAuditLog:
             "outcome": outcome,
             "task_id": task_id,
             "hss_request_id": hss_request_id,
-            "error": None if error is None else _clip(error),
+            "error": None if error is None else clip(error, MAX_ERROR_LENGTH),
         }
         await self._append_completion(entry_id, "outcome", payload)
 
@@ -230,7 +231,10 @@ class SqlAuditLog:
             raise ValueError("record_delivery needs a delivery, an error, or both")
         if delivery is not None:
             _refuse_secrets(delivery, "delivery")
-        payload = {"delivery": delivery, "error": None if error is None else _clip(error)}
+        payload = {
+            "delivery": delivery,
+            "error": None if error is None else clip(error, MAX_ERROR_LENGTH),
+        }
         await self._append_completion(entry_id, "delivery", payload)
 
     async def history(self, user_id: str, limit: int = 10) -> list[AuditEntry]:
@@ -539,7 +543,7 @@ class SqlAuditLog:
         password = self._target.url.password
         if password:
             detail = detail.replace(str(password), "***")
-        return f"audit log unavailable ({self._target.backend}: {_clip(detail, 300)})"
+        return f"audit log unavailable ({self._target.backend}: {clip(detail, 300)})"
 
 
 # --- URL and engine ----------------------------------------------------------------------
@@ -821,10 +825,6 @@ def entry_as_json(entry: AuditEntry) -> dict[str, Any]:
         "error": entry.error,
         "delivery": entry.delivery,
     }
-
-
-def _clip(text_value: str, limit: int = MAX_ERROR_LENGTH) -> str:
-    return text_value if len(text_value) <= limit else text_value[: limit - 1] + "…"
 
 
 # --- Verification --------------------------------------------------------------------------

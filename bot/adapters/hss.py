@@ -56,7 +56,7 @@ from bot.domain.errors import (
     SettingsError,
 )
 from bot.domain.model import ExportRequest
-from bot.ports import CreatedTask, TaskState, TaskStatus
+from bot.domain.types import CreatedTask, TaskState, TaskStatus
 from bot.settings import Settings
 
 if TYPE_CHECKING:

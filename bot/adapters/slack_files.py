@@ -30,8 +30,9 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.blocks import Message
+from bot.domain.errors import DeliveryRefused, DeliveryUnavailable
 from bot.service import Announcement
-from bot.tracker import DeliveryRefused, DeliveryUnavailable, ShareState, UploadSlot
+from bot.tracker import ShareState, UploadSlot
 
 T = TypeVar("T")
 

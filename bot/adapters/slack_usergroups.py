@@ -19,8 +19,8 @@ from typing import Any, Final
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.access import DirectoryUnavailable
 from bot.adapters.slack_notifier import SLACK_FAILURES, error_of
+from bot.domain.errors import DirectoryUnavailable
 
 log = logging.getLogger(__name__)
 

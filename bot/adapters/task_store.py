@@ -46,8 +46,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 # The audit store owns URL mapping and engine set-up; sharing them keeps both in one database.
 from bot.adapters.audit_store import WRITE_LOCK, create_engine_for, resolve_url
-from bot.domain.errors import AuditUnavailable
-from bot.tracker import ACTIVE_STATES, FINAL_STATES, TaskStoreUnavailable, TrackedTask
+from bot.domain.errors import AuditUnavailable, TaskStoreUnavailable
+from bot.tracker import ACTIVE_STATES, FINAL_STATES, TrackedTask
 
 # Key of the PostgreSQL advisory lock that serializes this table's creation across replicas.
 SCHEMA_LOCK_KEY: Final = 0x6873735F7472616B  # "hss_trak"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.adapters.audit_store import SqlAuditLog, entry_as_json, open_audit_log
-from bot.ports import AuditEntry
+from bot.domain.types import AuditEntry
 from bot.settings import load_settings
 
 Action = Callable[[SqlAuditLog, argparse.Namespace], Awaitable[int]]

@@ -26,20 +26,12 @@ from typing import IO, Any, Final
 import httpx
 
 from bot.adapters.hss import build_hss_client
-from bot.domain.errors import BotError
+from bot.domain.errors import NothingToDownload, WouldOverwrite
 from bot.settings import Settings, load_settings
 from bot.tracker import safe_file_name
 
 EX_TEMPFAIL: Final = 75
 FLUSH_BYTES: Final = 1024 * 1024
-
-
-class NothingToDownload(BotError):
-    """The task has no file to fetch (it failed at HSS, or names no file)."""
-
-
-class WouldOverwrite(BotError):
-    """The destination exists and `--force` was not given."""
 
 
 def register(sub: Any) -> None:

@@ -32,7 +32,8 @@ from bot.domain.grammar import (
     parse_tokens,
 )
 from bot.domain.model import ExportRequest
-from bot.ports import Actor, Hss
+from bot.domain.types import Actor
+from bot.ports import Hss
 from bot.service import ExportResult, ExportService, Failed, ReplyTo, Submitted
 from bot.settings import Settings, load_settings
 

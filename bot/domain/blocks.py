@@ -18,7 +18,8 @@ from typing import Any, Final
 
 from bot.domain.errors import BotError, HssError, HssOutcomeUnknown, InvalidCommand
 from bot.domain.model import HEADER_KEYS, ExportBody
-from bot.ports import AuditEntry, TaskStatus
+from bot.domain.text import clip
+from bot.domain.types import AuditEntry, TaskStatus
 
 SECTION_MAX: Final = 3000  # Slack's limit on a section's text
 CONTEXT_MAX: Final = 2000  # Slack's limit on a context element's text
@@ -58,18 +59,14 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, SECTION_MAX)}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_MAX)}}
 
 
 def _context(*texts: str) -> Block:
     return {
         "type": "context",
-        "elements": [{"type": "mrkdwn", "text": _clip(t, CONTEXT_MAX)} for t in texts[:10]],
+        "elements": [{"type": "mrkdwn", "text": clip(t, CONTEXT_MAX)} for t in texts[:10]],
     }
 
 
@@ -80,7 +77,7 @@ def _message(text: str, blocks: list[Block]) -> Message:
             *blocks[: BLOCKS_MAX - 1],
             _context("… the rest is left out: it is too long for one Slack message."),
         ]
-    return Message(text=_clip(text, TEXT_MAX), blocks=blocks)
+    return Message(text=clip(text, TEXT_MAX), blocks=blocks)
 
 
 def _chunks(text: str, limit: int) -> list[str]:
@@ -128,7 +125,7 @@ def summarize(record: Mapping[str, Any] | None) -> str:
         if value is None:
             continue
         shown = ("yes" if value else "no") if isinstance(value, bool) else str(value)
-        parts.append(f"{key}={escape(_clip(shown, VALUE_CLIP))}")
+        parts.append(f"{key}={escape(clip(shown, VALUE_CLIP))}")
     window = body.get("create_time")
     if isinstance(window, Mapping):
         start, end = window.get("start_time"), window.get("end_time")
@@ -144,7 +141,7 @@ def summarize(record: Mapping[str, Any] | None) -> str:
     if "export_size" in query:
         extra.append(f"up to {escape(str(query['export_size']))} rows")
     if "enterprise_project_id" in query:
-        extra.append(f"enterprise project {escape(_clip(str(query['enterprise_project_id']), 40))}")
+        extra.append(f"enterprise project {escape(clip(str(query['enterprise_project_id']), 40))}")
     return f"{filters}; {', '.join(extra)}"
 
 
@@ -214,9 +211,9 @@ def problems(error: InvalidCommand) -> Message:
     """List a command's problems (the first ten, then a count) and where to read the grammar."""
     count = len(error.problems)
     head = f"I could not run that command: {count} problem{'s' if count != 1 else ''}"
-    shown = [_clip(str(p), PROBLEM_CLIP) for p in error.problems[:PROBLEMS_SHOWN]]
+    shown = [clip(str(p), PROBLEM_CLIP) for p in error.problems[:PROBLEMS_SHOWN]]
     if not shown:
-        shown = [_clip(str(error), PROBLEM_CLIP)]
+        shown = [clip(str(error), PROBLEM_CLIP)]
     more = f"…and {count - PROBLEMS_SHOWN} more" if count > PROBLEMS_SHOWN else None
     lines = [f"• {escape(line)}" for line in shown] + ([more] if more else [])
     blocks = [_section(f":warning: *{head}*")]
@@ -229,7 +226,7 @@ def problems(error: InvalidCommand) -> Message:
 def help_message(help_text: str) -> Message:
     """Render the grammar's usage text (every key, accepted values, examples)."""
     blocks = [_section(piece) for piece in _chunks(help_text, SECTION_MAX)]
-    return _message(_clip(help_text, SECTION_MAX), blocks)
+    return _message(clip(help_text, SECTION_MAX), blocks)
 
 
 def preview(description: Mapping[str, Any]) -> Message:
@@ -270,7 +267,7 @@ def history(entries: Sequence[AuditEntry]) -> Message:
     for entry in entries:
         when = entry.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
         task = f" · task `{escape(entry.task_id)}`" if entry.task_id else ""
-        detail = f" · {escape(_clip(entry.error, 120))}" if entry.error else ""
+        detail = f" · {escape(clip(entry.error, 120))}" if entry.error else ""
         lines.append(
             f"• {when} · {entry.source} · *{entry.outcome}*{task} · "
             f"{summarize(entry.request)}{detail}"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.domain.text import clip
+
 
 class BotError(Exception):
     """Base of every error the bot raises on purpose; `str()` is safe to show a user."""
@@ -28,7 +30,7 @@ class Problem:
     hint: str | None = None
 
     def __str__(self) -> str:
-        given = "nothing" if self.given is None else repr(_clip(self.given))
+        given = "nothing" if self.given is None else repr(clip(self.given, 80))
         text = f"`{self.key}`: got {given}; accepted: {self.accepted}"
         return f"{text} ({self.hint})" if self.hint else text
 
@@ -94,5 +96,67 @@ class AccessDenied(BotError):
     """The caller is not allowed to run exports here."""
 
 
-def _clip(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+class DuplicateCommand(Exception):
+    """This dedupe key was recorded before: the command is a retry, not a new export."""
+
+    def __init__(self, entry_id: int) -> None:
+        self.entry_id = entry_id
+        super().__init__(f"command already recorded as audit entry {entry_id}")
+
+
+# --- following tasks and delivering files ----------------------------------------------
+
+
+class TaskStoreUnavailable(BotError):
+    """The task store cannot be read or written; the tracker retries later."""
+
+
+class DeliveryError(BotError):
+    """Slack did not take a file or message."""
+
+
+class DeliveryUnavailable(DeliveryError):
+    """Slack could not be reached or asked us to slow down: trying again later may work."""
+
+
+class DeliveryRefused(DeliveryError):
+    """Slack refused the call (channel gone, bot not in channel, bad auth): do not retry."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class SpoolFailed(BotError):
+    """The download could not be written to local disk (full, unwritable): retried, bounded."""
+
+
+class LeaseLost(Exception):
+    """Another worker owns the task now: stop working on it without saving."""
+
+
+# --- the command line ----------------------------------------------------------------
+
+
+class NothingToDownload(BotError):
+    """The task has no file to fetch (it failed at HSS, or names no file)."""
+
+
+class WouldOverwrite(BotError):
+    """The destination exists and `--force` was not given."""
+
+
+# --- reading user groups -------------------------------------------------------------
+
+
+class DirectoryUnavailable(Exception):
+    """A user group's members could not be read; `why` names the failure, nothing more.
+
+    `passing`: the failure may pass by itself (timeout, rate limit, Slack down),
+    as opposed to a setup that is wrong (no such group, a missing scope).
+    """
+
+    def __init__(self, why: str, *, passing: bool = False) -> None:
+        self.why = why
+        self.passing = passing
+        super().__init__(why)

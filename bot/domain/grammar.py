@@ -46,6 +46,7 @@ from bot.domain.model import (
     HeaderLang,
     default_headers,
 )
+from bot.domain.text import clip
 
 Clock: TypeAlias = Callable[[], datetime]
 E = TypeVar("E", bound=StrEnum)
@@ -314,7 +315,7 @@ def _check_length(text: str) -> None:
             [
                 Problem(
                     TEXT_KEY,
-                    _clip(text),
+                    clip(text, _CLIP),
                     f"at most {MAX_TEXT_CHARS} characters",
                     f"this text has {len(text)}",
                 )
@@ -329,7 +330,9 @@ def _parse(tokens: list[str], defaults: RequestDefaults, clock: Clock) -> Comman
     rest = tokens[1:]
     if word in ("help", "history"):
         if rest:
-            raise InvalidCommand([Problem(word, _clip(" ".join(rest)), f"nothing after `{word}`")])
+            raise InvalidCommand(
+                [Problem(word, clip(" ".join(rest), _CLIP), f"nothing after `{word}`")]
+            )
         return Help() if word == "help" else History()
     if word == "status":
         return _status(rest)
@@ -377,7 +380,7 @@ def _split(text: str) -> list[str]:
             [
                 Problem(
                     TEXT_KEY,
-                    _clip(text),
+                    clip(text, _CLIP),
                     "balanced quotes: wrap a value with spaces in one pair, "
                     'e.g. `pod_name="web 1"`',
                     f"{str(exc).lower()}; put a value with an apostrophe in double quotes: "
@@ -398,14 +401,16 @@ def _tokens_to_fields(
         if not sep:
             problems.append(_bare_token(token, first=index == 0 and command_position))
         elif not key:
-            problems.append(Problem(TEXT_KEY, _clip(token), "`key=value` with a key before `=`"))
+            problems.append(
+                Problem(TEXT_KEY, clip(token, _CLIP), "`key=value` with a key before `=`")
+            )
         elif key in fields:
             repeated.setdefault(key, [f"{key}={fields[key]}"]).append(token)
         else:
             fields[key] = value
     for key, given in repeated.items():
         problems.append(
-            Problem(key, _clip(" ".join(given)), "each key at most once", "keep one of them")
+            Problem(key, clip(" ".join(given), _CLIP), "each key at most once", "keep one of them")
         )
     return fields, problems
 
@@ -427,7 +432,7 @@ def _bare_token(token: str, *, first: bool) -> Problem:
         hint = f"did you mean `risky={lowered}` or `cluster_container={lowered}`?"
     return Problem(
         TEXT_KEY,
-        _clip(token),
+        clip(token, _CLIP),
         "`key=value` pairs after an optional command word "
         f"({', '.join(COMMAND_WORDS)}); quote values with spaces",
         hint,
@@ -445,7 +450,7 @@ def _status(args: list[str]) -> Status:
         problems += exc.problems
     project: str | None = None
     if len(pairs) > 1:
-        given = _clip(" ".join(pairs))
+        given = clip(" ".join(pairs), _CLIP)
         problems.append(Problem(key, given, "each key at most once", "keep one of them"))
     elif pairs:
         raw = pairs[0].partition("=")[2]
@@ -477,7 +482,7 @@ def _task_id(args: list[str]) -> str:
     elif any("=" in arg for arg in args):
         hint = "only `enterprise_project_id=…` may follow the task id"
     raise InvalidCommand(
-        [Problem("status", None if given is None else _clip(given), accepted, hint)]
+        [Problem("status", None if given is None else clip(given, _CLIP), accepted, hint)]
     )
 
 
@@ -560,8 +565,8 @@ def _key_problems(fields: Mapping[str, str]) -> list[Problem]:
         else:
             hint = None
         accepted = "a known key" if hint else f"one of the keys {', '.join(FIELD_KEYS)}"
-        given = _clip(f"{key}={fields[key]}")
-        problems.append(Problem(_clip(key) or TEXT_KEY, given, accepted, hint))
+        given = clip(f"{key}={fields[key]}", _CLIP)
+        problems.append(Problem(clip(key, _CLIP) or TEXT_KEY, given, accepted, hint))
     return problems
 
 
@@ -581,7 +586,7 @@ class _Rejected(Exception):
         """Return the problems to report for `key=raw`."""
         if self.items:
             return self.items
-        return [Problem(key, _clip(raw), FIELD_HELP[key], self.hint)]
+        return [Problem(key, clip(raw, _CLIP), FIELD_HELP[key], self.hint)]
 
 
 def _parse_bool(raw: str) -> bool:
@@ -693,7 +698,7 @@ def _parse_headers(raw: str) -> list[tuple[str, str | None]] | None:
         name = name.strip()
         if not key:
             problems.append(
-                Problem("headers", _clip(raw), FIELD_HELP["headers"], "an item is empty")
+                Problem("headers", clip(raw, _CLIP), FIELD_HELP["headers"], "an item is empty")
             )
         elif key == "all":
             problems.append(
@@ -708,7 +713,7 @@ def _parse_headers(raw: str) -> list[tuple[str, str | None]] | None:
             problems.append(
                 Problem(
                     "headers",
-                    _clip(given.strip()),
+                    clip(given.strip(), _CLIP),
                     f"header keys: {', '.join(HEADER_KEYS)}",
                     f"did you mean `{suggestion}`?" if suggestion else None,
                 )
@@ -721,7 +726,7 @@ def _parse_headers(raw: str) -> list[tuple[str, str | None]] | None:
             problems.append(
                 Problem(
                     "headers",
-                    _clip(item.strip()),
+                    clip(item.strip(), _CLIP),
                     "`key:Display name` with a non-empty name, or the key alone",
                 )
             )
@@ -794,7 +799,7 @@ def _window(
             problems.append(
                 Problem(
                     "created_after",
-                    _clip(fields["created_after"]),
+                    clip(fields["created_after"], _CLIP),
                     f"a time earlier than created_before ({_iso(before)})",
                     f"created_after is {_iso(start)}: swap `created_after` and `created_before`?",
                 )
@@ -808,7 +813,7 @@ def _window(
             problems.append(
                 Problem(
                     "created_after",
-                    _clip(fields["created_after"]),
+                    clip(fields["created_after"], _CLIP),
                     f"a time not in the future (now is {_iso(end)})",
                     "add `created_before` to bound the window explicitly",
                 )
@@ -866,7 +871,3 @@ def _iso(ms: int) -> str:
     when = _EPOCH + ms * _MS
     text = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return text.replace("T00:00:00.000Z", "")
-
-
-def _clip(text: str, limit: int = _CLIP) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

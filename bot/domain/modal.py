@@ -27,6 +27,7 @@ from bot.domain.model import (
     ExportRequest,
     HeaderLang,
 )
+from bot.domain.text import clip
 
 CALLBACK_ID: Final = "hss_export_form"
 ACTION_ID: Final = "value"  # every input has one element; its block_id says which field
@@ -350,7 +351,7 @@ def check_prefill(
             candidate[key] = shown
         if _request_of(candidate, defaults, now) != typed:
             reason = COLUMNS_AS_TYPED if key == "headers" else NOT_EXACT
-            notes.append(f"`{key}={_short(values[key])}`: {reason}")
+            notes.append(f"`{key}={clip(values[key], 60)}`: {reason}")
     return Prefill(values, notes)
 
 
@@ -378,10 +379,6 @@ def _untouched(spec: Field, raw: str, header_lang: HeaderLang) -> str | None:
         "selected_date_time": element.get("initial_date_time"),
     }
     return _raw_value(state)
-
-
-def _short(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def notice_view(title: str, text: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from bot.domain import blocks
 from bot.domain.blocks import CONTEXT_MAX, SECTION_MAX, Block, Message
 from bot.domain.errors import BotError
+from bot.domain.text import clip
 
 
 class TaskFacts(Protocol):
@@ -127,15 +128,11 @@ def follow_up_here(announcement: Message, channel_id: str) -> Message:
 
 
 def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, SECTION_MAX)}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_MAX)}}
 
 
 def _context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(text, CONTEXT_MAX)}]}
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text, CONTEXT_MAX)}]}
 
 
 def _plain_state(task: TaskFacts) -> str:

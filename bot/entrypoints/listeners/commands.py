@@ -32,10 +32,10 @@ from bot.domain.grammar import (
     help_text,
     parse_command,
 )
+from bot.domain.types import Actor
 from bot.entrypoints.deps import AppDeps
 from bot.entrypoints.listeners.errors import reporting
 from bot.lifecycle import restarting_reply
-from bot.ports import Actor
 from bot.service import ReplyTo
 
 log = logging.getLogger(__name__)

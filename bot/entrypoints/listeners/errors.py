@@ -20,8 +20,8 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.domain import blocks, modal
+from bot.domain.types import Actor
 from bot.entrypoints.deps import AppDeps
-from bot.ports import Actor
 from bot.service import ReplyTo
 
 log = logging.getLogger(__name__)

@@ -14,10 +14,10 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from bot.domain import modal
 from bot.domain.errors import AccessDenied, InvalidCommand
 from bot.domain.grammar import build_request
+from bot.domain.types import Actor
 from bot.entrypoints.deps import AppDeps
 from bot.entrypoints.listeners.errors import reporting
 from bot.lifecycle import restarting_reply
-from bot.ports import Actor
 from bot.service import ReplyTo
 
 
