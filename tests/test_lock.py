@@ -133,6 +133,29 @@ def test_the_digest_only_check_stops_dev_before_installing(clone: Path) -> None:
     assert (fresh.returncode, fresh.stderr) == (0, "")
 
 
+@pytest.mark.parametrize(
+    ("version", "system", "machine", "named"),
+    [
+        ((3, 12), "Linux", "x86_64", "Python 3.12 on Linux x86_64"),
+        ((3, 11), "Darwin", "arm64", "Python 3.11 on Darwin arm64"),
+        ((3, 11), "Linux", "aarch64", "Python 3.11 on Linux aarch64"),
+    ],
+)
+def test_an_interpreter_off_the_lock_target_is_warned(
+    version: tuple[int, int], system: str, machine: str, named: str
+) -> None:
+    """./dev warns, without failing, when its Python is not what the lock was resolved for."""
+    warning = lock_tool.off_target(version, system, machine)
+    assert warning is not None
+    assert named in warning
+    assert "CPython 3.11 on Linux x86_64" in warning
+
+
+def test_the_lock_target_gets_no_warning() -> None:
+    """CPython 3.11 on Linux x86_64, what CI runs, is the lock's target."""
+    assert lock_tool.off_target((3, 11), "Linux", "x86_64") is None
+
+
 def test_the_venv_holds_exactly_the_locked_versions() -> None:
     """What the tests run on is what requirements/dev.txt pins (./dev test installs from it)."""
     pins = lock_tool.read_pins((ROOT / "requirements" / "dev.txt").read_text())

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import platform
 import re
 import subprocess
 import sys
@@ -212,6 +213,14 @@ def compile_locks(root: Path, upgrade: list[str]) -> None:
         out.write_text("".join(lines), encoding="utf-8")
 
 
+def off_target(version: tuple[int, int], system: str, machine: str) -> str | None:
+    """Say why this interpreter is not the lock's target, or None when it is."""
+    if (version, system, machine.lower()) == ((3, 11), "Linux", "x86_64"):
+        return None
+    here = f"Python {version[0]}.{version[1]} on {system} {machine}"
+    return f"warning: requirements/*.txt are for {TARGET}; this is {here}: pip may refuse them"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tools/lock.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -237,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
             upgrade += ["--upgrade-package", name]
         compile_locks(ROOT, upgrade)
         return 0
+    warning = off_target(sys.version_info[:2], platform.system(), platform.machine())
+    if warning:
+        print(warning, file=sys.stderr)
     problems = check(ROOT, digest_only=args.digest_only)
     for problem in problems:
         print(problem, file=sys.stderr)
