@@ -1,9 +1,13 @@
-# hss-export-bot: multi-stage image. Build a wheel (and its dependencies' wheels) in
-# the first stage; install only the runtime dependencies into a venv there; copy
-# just that venv into a clean slim image that runs as a non-root user.
+# hss-export-bot: multi-stage image. In the first stage, install the runtime dependencies
+# from the lock (requirements/runtime.txt, every file checked against its hash) into a venv,
+# then the project's own wheel with no dependency resolution of its own; copy just that
+# venv into a clean slim image that runs as a non-root user.
 #
 #   docker build -t hss-export-bot:0.1.0 .
 #   docker run --env-file .env -p 3000:3000 -v hss-bot-data:/app/data hss-export-bot:0.1.0
+#
+# The lock is for CPython 3.11 on Linux x86_64 (README: Dependencies and the lock), which
+# is what this base image is on an amd64 host.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
@@ -15,20 +19,20 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 
 WORKDIR /src
-# Only what the wheel is made of (see .dockerignore): no tests, no .env, no .venv.
+# The dependencies first, from the lock alone: this layer is rebuilt only when the lock
+# changes. The venv gets no pip of its own: the build stage's pip installs into it.
+COPY requirements/runtime.txt ./requirements/runtime.txt
+RUN python -m venv --without-pip /opt/venv \
+ && pip --python /opt/venv/bin/python install --require-hashes -r requirements/runtime.txt
+
+# Then the project: only what the wheel is made of (see .dockerignore): no tests, no
+# .env, no .venv. --no-deps: every dependency is already there, at the locked version.
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY emulators ./emulators
-
-# Wheels for the project and every runtime dependency (no dev extras), then a venv
-# installed from those wheels only, so the image holds exactly what was built here.
-# The venv gets no pip of its own: the build stage's pip installs into it.
-# DL3013: the install takes only the wheels just built (--no-index); versions are those
-# pyproject.toml allows, resolved once by `pip wheel`.
-# hadolint ignore=DL3013
-RUN pip wheel --wheel-dir /wheels . \
- && python -m venv --without-pip /opt/venv \
- && pip --python /opt/venv/bin/python install --no-index --find-links /wheels hss-export-bot
+RUN pip wheel --no-deps --wheel-dir /wheels . \
+ && pip --python /opt/venv/bin/python install --no-deps /wheels/hss_export_bot-*.whl \
+ && pip --python /opt/venv/bin/python check
 
 # --- runtime -------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
