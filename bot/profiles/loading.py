@@ -134,7 +134,6 @@ def _legacy_table(legacy: Mapping[str, str]) -> dict[str, object]:
     for key, setting in _LEGACY_VALUES.items():
         if legacy.get(setting):
             table[key] = legacy[setting]
-    table.setdefault("project_id", legacy.get("HSS_PROJECT_ID", ""))
     for key, setting in _LEGACY_SECRETS.items():
         if legacy.get(setting):
             table[key] = setting
