@@ -575,8 +575,11 @@ def test_no_secret_in_repr_str_describe_or_errors(tmp_path: Path) -> None:
     for profile in profiles:
         shown += [repr(profile), str(profile), f"{profile}", repr(profile.credentials)]
     # Broken configurations that name the same variables (and a secret pasted as a name).
-    broken = THREE_PROFILES.replace('region = "cn-east-3"', 'region = "cn-east-33"').replace(
-        'sk_env = "PROD_SK"', f'sk_env = "{PROD_SK}"'
+    broken = (
+        THREE_PROFILES.replace('region = "cn-east-3"', 'region = "cn-east-33"')
+        .replace('sk_env = "PROD_SK"', f'sk_env = "{PROD_SK}"')
+        .replace('ak_env = "TEMP_AK"', 'ak_env = "EMPTY_VAR"')
+        .replace('iam_password_env = "STAGING_PASSWORD"', 'iam_password_env = "NOT_SET"')
     )
     for text, legacy in (
         (broken, LEGACY),
