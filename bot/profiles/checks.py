@@ -121,9 +121,7 @@ def check_profile(
     if "*" in channels:
         add("channels: '*' is not a channel; set HSS_DEFAULT_PROFILE for every unlisted channel")
     for key, kind in LIST_KINDS.items():
-        bad = bad_slack_ids(kind, lists.get(key, ()))
-        if key == "channels":
-            bad = [b for b in bad if b != "*"]
+        bad = bad_slack_ids(kind, lists.get(key, ()))  # `*` passes here; channels refused it
         if bad:
             shown = ", ".join(repr(clip(b, 40)) for b in bad[:5])
             more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
