@@ -13,7 +13,7 @@ import pytest
 from db_fixtures import BACKENDS, Db, database, postgres_db, python
 from sqlalchemy.engine import make_url
 
-from bot.adapters import audit_store
+from bot.adapters import audit_store, sql
 from bot.adapters.audit_schema import SCHEMA_VERSION
 from bot.adapters.audit_store import SqlAuditLog, open_audit_log
 from bot.domain.errors import AuditUnavailable, DuplicateCommand
@@ -489,7 +489,7 @@ async def test_locked_sqlite_becomes_audit_unavailable(
     """A database held locked by another writer is AuditUnavailable, not a hang or a crash."""
     import sqlite3
 
-    monkeypatch.setattr(audit_store, "BUSY_TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr(sql, "BUSY_TIMEOUT_SECONDS", 0.2)
     path = tmp_path / "audit.db"
     log = await open_audit_log(f"sqlite:///{path}")
     blocker = sqlite3.connect(path, isolation_level=None)
