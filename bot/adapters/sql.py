@@ -10,6 +10,7 @@ serializes schema creation across replicas. `bot.adapters.audit_store` and
 from __future__ import annotations
 
 import shlex
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -194,7 +195,8 @@ async def translated(target: SqlTarget, error: type[Exception], what: str) -> As
     """Turn the database's errors into `error(describe_error(...))`, the cause kept chained."""
     try:
         yield
-    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+    except (SQLAlchemyError, sqlite3.Error, OSError, TimeoutError) as exc:
+        # sqlite3.Error: the audit append talks to aiosqlite's connection directly.
         raise error(describe_error(exc, target, what)) from exc
 
 
