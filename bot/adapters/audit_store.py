@@ -17,44 +17,42 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final, Literal
 
-from sqlalchemy import bindparam, func, insert, inspect, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.adapters.audit_reads import CSV_FIELDS, PAGE_SIZE, AuditReader, entry_as_json, fold
 from bot.adapters.audit_schema import (
-    GENESIS_HASH,
     HEAD_ID,
     MAX_KEY_LENGTH,
-    SCHEMA_VERSION,
     canonical_json,
     chain_head,
+    checked_request,
     format_at,
-    metadata,
     record_hash,
     records,
-    schema_meta,
+    refuse_secrets,
+    request_payload,
 )
+from bot.adapters.audit_setup import prepare_schema
 from bot.adapters.audit_verify import VerifyResult, verify_database
 from bot.adapters.sql import (
     WRITE_LOCK,
     SqlTarget,
     create_engine_for,
     resolve_url,
-    take_schema_lock,
 )
 from bot.domain.errors import AuditUnavailable, DuplicateCommand
 from bot.domain.text import clip
-from bot.domain.types import Actor, AuditEntry, Outcome, Source
+from bot.domain.types import Actor, AuditEntry, Outcome
 
 # Names other modules and tests import from here, now defined next door.
 __all__ = [
@@ -75,15 +73,7 @@ Clock = Callable[[], datetime]
 
 DEFAULT_URL: Final = "sqlite:///./data/audit.db"
 MAX_ERROR_LENGTH: Final = 2000
-# Key of the PostgreSQL advisory lock that serializes schema creation across replicas.
-SCHEMA_LOCK_KEY: Final = 0x6873735F61756474  # "hss_audt"
 
-# Keys that would only appear if someone passed credentials or HTTP headers by mistake.
-_SECRET_KEY = re.compile(
-    r"authorization|token|secret|password|passwd|signature|cookie|api[-_]?key|x-sdk-|^ak$|^sk$",
-    re.IGNORECASE,
-)
-_SOURCES: Final = frozenset(get_args(Source))
 _COMPLETIONS: Final = frozenset({"submitted", "invalid", "denied", "failed", "unknown"})
 
 log = logging.getLogger(__name__)
@@ -153,7 +143,7 @@ class SqlAuditLog(AuditReader):
         """
         if dedupe_key is not None and not 1 <= len(dedupe_key) <= MAX_KEY_LENGTH:
             raise ValueError(f"dedupe_key must be 1-{MAX_KEY_LENGTH} characters")
-        payload = _request_payload(actor, _checked_request(request), "pending", None)
+        payload = request_payload(actor, checked_request(request), "pending", None)
         payload["dedupe_key"] = dedupe_key
         return await self._append_command(payload, actor.user_id, dedupe_key)
 
@@ -167,8 +157,8 @@ class SqlAuditLog(AuditReader):
         """Append a refused command (bad input or access denied); return its id."""
         if outcome not in ("invalid", "denied"):
             raise ValueError(f"a refusal is invalid or denied, not {outcome!r}")
-        checked = None if request is None else _checked_request(request)
-        payload = _request_payload(actor, checked, outcome, clip(error, MAX_ERROR_LENGTH))
+        checked = None if request is None else checked_request(request)
+        payload = request_payload(actor, checked, outcome, clip(error, MAX_ERROR_LENGTH))
         payload["dedupe_key"] = None
         return await self._append_command(payload, actor.user_id, None)
 
@@ -199,7 +189,7 @@ class SqlAuditLog(AuditReader):
         if delivery is None and error is None:
             raise ValueError("record_delivery needs a delivery, an error, or both")
         if delivery is not None:
-            _refuse_secrets(delivery, "delivery")
+            refuse_secrets(delivery, "delivery")
         payload = {
             "delivery": delivery,
             "error": None if error is None else clip(error, MAX_ERROR_LENGTH),
@@ -247,26 +237,7 @@ class SqlAuditLog(AuditReader):
 
     async def _prepare(self, *, create: bool) -> None:
         async with self._guard(), self._writer.begin() as conn:
-            await take_schema_lock(conn, self._target, SCHEMA_LOCK_KEY, create_schema=create)
-            tables = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
-            if schema_meta.name not in tables:
-                if not create:
-                    raise AuditUnavailable(
-                        "no audit log in this database yet (the bot creates it on first start)"
-                    )
-                await conn.run_sync(metadata.create_all)
-                await conn.execute(
-                    insert(schema_meta).values(key="schema_version", value=str(SCHEMA_VERSION))
-                )
-                await conn.execute(insert(chain_head).values(id=HEAD_ID, seq=0, hash=GENESIS_HASH))
-                return
-            # An existing log is never re-created: a dropped table must stay visible.
-            missing = {records.name, chain_head.name} - tables
-            if missing:
-                raise AuditUnavailable(
-                    f"the audit log is damaged: table(s) {', '.join(sorted(missing))} missing"
-                )
-            await _migrate(conn)
+            await prepare_schema(conn, self._target, create=create)
 
     async def _append_command(
         self, payload: dict[str, Any], user_id: str, dedupe_key: str | None
@@ -459,81 +430,3 @@ async def _insert(conn: AsyncConnection, values: dict[str, Any]) -> _Written:
         await conn.execute(insert(records).values(**values))
         await conn.execute(move.values(seq=values["seq"], hash=values["hash"]))
     return _Written(values["seq"], values["at"], values["payload"], values["hash"])
-
-
-async def _migrate(conn: AsyncConnection) -> None:
-    """Record the schema version, refusing a database newer than this code."""
-    stored = await conn.scalar(
-        select(schema_meta.c.value).where(schema_meta.c.key == "schema_version")
-    )
-    if stored is None:
-        await conn.execute(
-            insert(schema_meta).values(key="schema_version", value=str(SCHEMA_VERSION))
-        )
-        return
-    version = int(stored)
-    if version > SCHEMA_VERSION:
-        raise AuditUnavailable(
-            f"the audit database has schema version {version}, newer than this bot's "
-            f"({SCHEMA_VERSION}); upgrade the bot"
-        )
-    for step in range(version + 1, SCHEMA_VERSION + 1):
-        await _MIGRATIONS[step](conn)
-    if version < SCHEMA_VERSION:
-        await conn.execute(
-            update(schema_meta)
-            .where(schema_meta.c.key == "schema_version")
-            .values(value=str(SCHEMA_VERSION))
-        )
-
-
-# Step N takes a version N-1 database to version N, inside the schema-lock transaction.
-_MIGRATIONS: dict[int, Callable[[AsyncConnection], Awaitable[None]]] = {}
-
-
-# --- Payloads and folding ----------------------------------------------------------------
-
-
-def _checked_request(request: dict[str, Any]) -> dict[str, Any]:
-    """Accept only the `{"query", "body"}` audit record of a request: never headers."""
-    if not isinstance(request, dict) or set(request) != {"query", "body"}:
-        raise ValueError(
-            'the audited request is {"query": {...}, "body": {...}} '
-            "(ExportRequest.as_audit_record()), nothing else"
-        )
-    if not isinstance(request["query"], dict) or not isinstance(request["body"], dict):
-        raise ValueError("the audited request's query and body must be objects")
-    _refuse_secrets(request, "request")
-    canonical_json(request)  # raises if it is not plain JSON
-    return request
-
-
-def _refuse_secrets(value: Any, where: str) -> None:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str) or _SECRET_KEY.search(key):
-                raise ValueError(f"{where} has a key that looks like a credential or header")
-            _refuse_secrets(item, where)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _refuse_secrets(item, where)
-
-
-def _request_payload(
-    actor: Actor, request: dict[str, Any] | None, outcome: str, error: str | None
-) -> dict[str, Any]:
-    for name in ("team_id", "user_id", "channel_id"):
-        value = getattr(actor, name)
-        if not isinstance(value, str) or len(value) > MAX_KEY_LENGTH:
-            raise ValueError(f"actor.{name} must be a string of at most {MAX_KEY_LENGTH}")
-    if actor.source not in _SOURCES:
-        raise ValueError(f"actor.source is one of {sorted(_SOURCES)}, not {actor.source!r}")
-    return {
-        "team_id": actor.team_id,
-        "user_id": actor.user_id,
-        "channel_id": actor.channel_id,
-        "source": actor.source,
-        "request": request,
-        "outcome": outcome,
-        "error": error,
-    }
