@@ -10,8 +10,10 @@ The workload is what a command costs the audit log: `record_pending` (with a
 dedupe key), then `record_outcome`, one after the other, on a fresh database
 after a warm-up. Counted per append:
 
-- statements: SQLAlchemy's `before_cursor_execute` events (BEGIN included where
-  the code emits it as SQL, as on SQLite);
+- statements: SQL statements sent, BEGIN/COMMIT not counted. SQLite: the
+  statements aiosqlite executes (the new append sends its own, past SQLAlchemy);
+  PostgreSQL: SQLAlchemy's `before_cursor_execute` events (asyncpg sends
+  BEGIN/COMMIT itself);
 - round trips: what waits on the database. SQLite: each call aiosqlite hands to
   its thread (`Connection._execute`: cursor, execute, fetch, close, commit are
   each one). PostgreSQL: each asyncpg call that goes to the server (simple
@@ -42,7 +44,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 BEFORE_COMMIT = "ee43c07"
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-COUNTS = {"round_trips": 0, "statements": 0}
+COUNTS = {"round_trips": 0, "statements": 0, "sqlite_statements": 0}
 
 
 def _counting(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -60,7 +62,19 @@ def _install_driver_counters() -> None:
     import asyncpg.connection
     import asyncpg.prepared_stmt
 
-    aiosqlite.core.Connection._execute = _counting(aiosqlite.core.Connection._execute)  # type: ignore[method-assign]
+    hop = aiosqlite.core.Connection._execute
+
+    @wraps(hop)
+    async def sqlite_hop(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        COUNTS["round_trips"] += 1
+        sql = args[0] if args and isinstance(args[0], str) else ""
+        if getattr(fn, "__name__", "") in ("execute", "_execute_fetchall") and not sql.startswith(
+            "BEGIN"
+        ):
+            COUNTS["sqlite_statements"] += 1
+        return await hop(self, fn, *args, **kwargs)
+
+    aiosqlite.core.Connection._execute = sqlite_hop  # type: ignore[method-assign]
     conn = asyncpg.connection.Connection
     conn._execute = _counting(conn._execute)  # type: ignore[method-assign]
     conn.prepare = _counting(conn.prepare)  # type: ignore[method-assign]
@@ -108,7 +122,7 @@ async def _worker(backend: str, appends: int, warmup: int) -> dict[str, Any]:
 
             for i in range(warmup):
                 await command(i)
-            COUNTS.update(round_trips=0, statements=0)
+            COUNTS.update(round_trips=0, statements=0, sqlite_statements=0)
             started = time.perf_counter()
             for i in range(warmup, warmup + appends // 2):
                 await command(i)
@@ -122,7 +136,10 @@ async def _worker(backend: str, appends: int, warmup: int) -> dict[str, Any]:
     return {
         "appends_per_s": done / elapsed,
         "round_trips_per_append": COUNTS["round_trips"] / done,
-        "statements_per_append": COUNTS["statements"] / done,
+        "statements_per_append": (
+            COUNTS["sqlite_statements"] if backend == "sqlite" else COUNTS["statements"]
+        )
+        / done,
         "chain_ok": verified.ok,
     }
 
@@ -166,7 +183,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--before-commit", default=BEFORE_COMMIT)
-    parser.add_argument("--before-tree", type=Path, default=Path("/tmp/hss-bench-audit-before"))
+    parser.add_argument(
+        "--before-tree", type=Path, default=Path(tempfile.gettempdir()) / "hss-bench-audit-before"
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="write every figure here")
     parser.add_argument("--worker", metavar="BACKEND", help=argparse.SUPPRESS)
     args = parser.parse_args()
