@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import textwrap
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,7 @@ import pytest
 from db_fixtures import BACKENDS, Db, database, postgres_db, python
 from sqlalchemy.engine import make_url
 
-from bot.adapters import audit_store
+from bot.adapters import audit_store, sql
 from bot.adapters.audit_schema import SCHEMA_VERSION
 from bot.adapters.audit_store import SqlAuditLog, open_audit_log
 from bot.domain.errors import AuditUnavailable, DuplicateCommand
@@ -281,6 +282,26 @@ async def test_failing_subscriber_does_not_fail_the_command(audit_db: Db) -> Non
         await log.aclose()
 
 
+async def test_failing_subscriber_is_logged_like_the_rest_of_the_bot(
+    audit_db: Db, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The failure is one stdlib WARNING naming the entry and the error type, not its text."""
+
+    async def broken(_entry: AuditEntry) -> None:
+        raise RuntimeError("xoxb-secret-in-the-message")
+
+    log = await open_audit_log(audit_db.url, on_append=broken)
+    try:
+        with caplog.at_level(logging.WARNING, logger="bot.adapters.audit_store"):
+            entry_id = await log.record_pending(ALICE, REQUEST)
+    finally:
+        await log.aclose()
+    [record] = [r for r in caplog.records if r.name == "bot.adapters.audit_store"]
+    assert (record.levelname, record.getMessage()) == ("WARNING", "audit on_append failed")
+    assert (record.entry_id, record.error_type) == (entry_id, "RuntimeError")  # type: ignore[attr-defined]
+    assert "xoxb-secret" not in caplog.text
+
+
 @pytest.mark.parametrize(
     "request_record",
     [
@@ -489,7 +510,7 @@ async def test_locked_sqlite_becomes_audit_unavailable(
     """A database held locked by another writer is AuditUnavailable, not a hang or a crash."""
     import sqlite3
 
-    monkeypatch.setattr(audit_store, "BUSY_TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr(sql, "BUSY_TIMEOUT_SECONDS", 0.2)
     path = tmp_path / "audit.db"
     log = await open_audit_log(f"sqlite:///{path}")
     blocker = sqlite3.connect(path, isolation_level=None)

@@ -31,7 +31,7 @@ from db_fixtures import postgres_db
 from e2e_harness import ALICE, EXPORTS, VALID, Bot, bot_cli, running_bot, served_bot, wait_for
 from sqlalchemy.engine import make_url
 
-from bot.adapters import audit_store
+from bot.adapters import sql
 from emulators.fake_hss import FakeHss
 from emulators.fake_slack import FakeSlack
 
@@ -315,7 +315,7 @@ async def test_locked_sqlite_refuses_the_command_and_sends_nothing(
 ) -> None:
     """The audit log stays locked past its busy timeout: the user is told, HSS sees nothing."""
     # The store waits 15 s for a lock; a quarter second keeps this test fast (read at connect).
-    monkeypatch.setattr(audit_store, "BUSY_TIMEOUT_SECONDS", 0.25)
+    monkeypatch.setattr(sql, "BUSY_TIMEOUT_SECONDS", 0.25)
     async with running_bot(tmp_path, fake_hss) as bot:
         async with sqlite_write_lock(tmp_path / "audit.db"):
             await export_once(bot)

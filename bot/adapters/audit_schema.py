@@ -7,15 +7,17 @@ it is told by later `outcome` and `delivery` records that name it by
 A single-row chain head holds the last sequence number and hash, so removing
 the newest records is as visible as removing any other.
 
-Kept free of I/O so that `verify` and the tests can recompute hashes exactly.
+Kept free of I/O so that `verify` and the tests can recompute hashes exactly; the
+checks of what a record may hold (no credentials, no headers) live here too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -28,6 +30,8 @@ from sqlalchemy import (
     Table,
     Text,
 )
+
+from bot.domain.types import Actor, Source
 
 SCHEMA_VERSION: Final = 1
 GENESIS_HASH: Final = "0" * 64
@@ -107,3 +111,56 @@ def format_at(moment: datetime) -> str:
 def parse_at(text: str) -> datetime:
     """Read a stored timestamp back as an aware UTC datetime."""
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+# Keys that would only appear if someone passed credentials or HTTP headers by mistake.
+_SECRET_KEY = re.compile(
+    r"authorization|token|secret|password|passwd|signature|cookie|api[-_]?key|x-sdk-|^ak$|^sk$",
+    re.IGNORECASE,
+)
+_SOURCES: Final = frozenset(get_args(Source))
+
+
+def checked_request(request: dict[str, Any]) -> dict[str, Any]:
+    """Accept only the `{"query", "body"}` audit record of a request: never headers."""
+    if not isinstance(request, dict) or set(request) != {"query", "body"}:
+        raise ValueError(
+            'the audited request is {"query": {...}, "body": {...}} '
+            "(ExportRequest.as_audit_record()), nothing else"
+        )
+    if not isinstance(request["query"], dict) or not isinstance(request["body"], dict):
+        raise ValueError("the audited request's query and body must be objects")
+    refuse_secrets(request, "request")
+    canonical_json(request)  # raises if it is not plain JSON
+    return request
+
+
+def refuse_secrets(value: Any, where: str) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or _SECRET_KEY.search(key):
+                raise ValueError(f"{where} has a key that looks like a credential or header")
+            refuse_secrets(item, where)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            refuse_secrets(item, where)
+
+
+def request_payload(
+    actor: Actor, request: dict[str, Any] | None, outcome: str, error: str | None
+) -> dict[str, Any]:
+    for name in ("team_id", "user_id", "channel_id"):
+        value = getattr(actor, name)
+        if not isinstance(value, str) or len(value) > MAX_KEY_LENGTH:
+            raise ValueError(f"actor.{name} must be a string of at most {MAX_KEY_LENGTH}")
+    if actor.source not in _SOURCES:
+        raise ValueError(f"actor.source is one of {sorted(_SOURCES)}, not {actor.source!r}")
+    return {
+        "team_id": actor.team_id,
+        "user_id": actor.user_id,
+        "channel_id": actor.channel_id,
+        "source": actor.source,
+        "request": request,
+        "outcome": outcome,
+        "error": error,
+    }

@@ -1,7 +1,7 @@
 """Keep followed export tasks in the audit log's database, leased to one worker at a time.
 
 `open_task_store(url)` takes the same URL as the audit log (`AUDIT_DB_URL`,
-mapped to the same async drivers by `bot.adapters.audit_store`), so one
+mapped to the same async drivers by `bot.adapters.sql`), so one
 database holds both, and creates the `tracked_tasks` table if it is missing.
 
 Claiming is the only read-then-write: PostgreSQL selects due rows `FOR UPDATE
@@ -17,8 +17,6 @@ database password.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any, Final
 
 from sqlalchemy import (
@@ -37,15 +35,21 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-# The audit store owns URL mapping and engine set-up; sharing them keeps both in one database.
-from bot.adapters.audit_store import WRITE_LOCK, create_engine_for, resolve_url
+# URL mapping, engine set-up and error translation are shared with the audit log (one database).
+from bot.adapters.sql import (
+    WRITE_LOCK,
+    SqlTarget,
+    create_engine_for,
+    resolve_url,
+    take_schema_lock,
+    translated,
+)
 from bot.domain.errors import AuditUnavailable, TaskStoreUnavailable
 from bot.tracker import ACTIVE_STATES, FINAL_STATES, TrackedTask
 
@@ -129,11 +133,7 @@ async def open_task_store(url: str, *, create: bool = True) -> SqlTaskStore:
         target = resolve_url(url, create=create)
     except AuditUnavailable as exc:
         raise TaskStoreUnavailable(str(exc)) from None
-    store = SqlTaskStore(
-        create_engine_for(target),
-        schema=target.schema,
-        password=target.url.password,
-    )
+    store = SqlTaskStore(create_engine_for(target), target=target)
     try:
         if create:
             await store.create_schema()
@@ -146,14 +146,14 @@ async def open_task_store(url: str, *, create: bool = True) -> SqlTaskStore:
 class SqlTaskStore:
     """Tracked tasks over SQLAlchemy Core (implements `bot.tracker.TaskStore`)."""
 
-    def __init__(
-        self, engine: AsyncEngine, *, schema: str | None = None, password: str | None = None
-    ) -> None:
+    def __init__(self, engine: AsyncEngine, *, target: SqlTarget | None = None) -> None:
         self._engine = engine
         self._backend = engine.dialect.name
-        self._schema = schema
-        self._password = password
-        # SQLite: connections from this engine begin with BEGIN IMMEDIATE (see audit_store).
+        # Without a target (an engine made elsewhere), messages name the engine's URL.
+        self._target = target or SqlTarget(
+            engine.url, "postgresql" if self._backend == "postgresql" else "sqlite"
+        )
+        # SQLite: connections from this engine begin with BEGIN IMMEDIATE (see bot.adapters.sql).
         self._locking = engine.execution_options(**{WRITE_LOCK: True})
 
     def __repr__(self) -> str:
@@ -162,13 +162,7 @@ class SqlTaskStore:
     async def create_schema(self) -> None:
         """Create the table (and the URL's PostgreSQL schema) if missing; safe to race."""
         async with self._guard(), self._locking.begin() as conn:
-            if self._backend == "postgresql":
-                await conn.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY}
-                )
-                if self._schema:
-                    quoted = conn.dialect.identifier_preparer.quote(self._schema)
-                    await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
+            await take_schema_lock(conn, self._target, SCHEMA_LOCK_KEY)
             await conn.run_sync(metadata.create_all)
 
     async def aclose(self) -> None:
@@ -278,21 +272,9 @@ class SqlTaskStore:
             )
         return bool(result.rowcount == 1)
 
-    @asynccontextmanager
-    async def _guard(self) -> AsyncIterator[None]:
+    def _guard(self) -> Any:
         """Turn the database's errors into `TaskStoreUnavailable` with a password-free message."""
-        try:
-            yield
-        except (SQLAlchemyError, OSError, TimeoutError) as exc:
-            raise TaskStoreUnavailable(self._describe(exc)) from exc
-
-    def _describe(self, exc: BaseException) -> str:
-        cause: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
-        lines = str(cause).strip().splitlines()
-        detail = (lines[0] if lines else "") or type(cause).__name__
-        if self._password:
-            detail = detail.replace(self._password, "***")
-        return f"task store unavailable ({self._backend}: {detail[:300]})"
+        return translated(self._target, TaskStoreUnavailable, "task store")
 
 
 def _columns(task: TrackedTask) -> dict[str, Any]:

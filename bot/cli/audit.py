@@ -1,13 +1,15 @@
 """`hss-export-bot audit list|verify|export|prune`: read, check and export the audit log.
 
 Reads `AUDIT_DB_URL` (or `--db URL`) and never creates a log: pointing at the
-wrong database is an error, not a new empty log that verifies.
+wrong database is an error, not a new empty log that verifies. `verify --file`
+reads no database at all: it checks a copy taken off the box with `export`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -15,7 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.adapters.audit_store import SqlAuditLog, entry_as_json, open_audit_log
+from bot.adapters.audit_store import SqlAuditLog, VerifyResult, entry_as_json, open_audit_log
+from bot.adapters.audit_verify import verify_file
 from bot.domain.types import AuditEntry
 from bot.settings import load_settings
 
@@ -44,9 +47,17 @@ def register(sub: Any) -> None:
     verify = actions.add_parser(
         "verify", parents=[common], help="check the hash chain; exit 1 naming the first break"
     )
-    verify.set_defaults(handler=_runner(_verify))
+    verify.add_argument(
+        "--file",
+        type=Path,
+        metavar="EXPORT.csv",
+        help="verify a file written by `audit export --csv` on its own (no database)",
+    )
+    verify.set_defaults(handler=_verify_handler)
 
-    export = actions.add_parser("export", parents=[common], help="write every entry as CSV")
+    export = actions.add_parser(
+        "export", parents=[common], help="write every entry as CSV, with its chain records"
+    )
     export.add_argument("--csv", action="store_true", help="CSV format (the only one; default)")
     export.add_argument("--output", "-o", type=Path, metavar="FILE", help="default: stdout")
     _add_filters(export)
@@ -94,11 +105,33 @@ async def _list(log: SqlAuditLog, args: argparse.Namespace) -> int:
             print(json.dumps(entry_as_json(entry), ensure_ascii=False))
     else:
         print(render_table(entries))
+        if entries:
+            print(ids_footer(len(entries)))
     return 0
 
 
+def _verify_handler(args: argparse.Namespace) -> int:
+    if args.file is None:
+        return _runner(_verify)(args)
+    if args.db is not None:
+        print("error: --file verifies an export on its own; drop --db", file=sys.stderr)
+        return 2
+    try:
+        result = verify_file(args.file)
+    except OSError as exc:
+        print(f"error: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except (UnicodeDecodeError, csv.Error) as exc:
+        print(f"error: {args.file} is not a CSV export ({exc})", file=sys.stderr)
+        return 2
+    return _report(result)
+
+
 async def _verify(log: SqlAuditLog, _args: argparse.Namespace) -> int:
-    result = await log.verify()
+    return _report(await log.verify())
+
+
+def _report(result: VerifyResult) -> int:
     print(result, file=sys.stdout if result.ok else sys.stderr)
     return 0 if result.ok else 1
 
@@ -149,6 +182,16 @@ def render_table(entries: list[AuditEntry]) -> str:
     if not entries:
         lines.append("(no entries)")
     return "\n".join(line.rstrip() for line in lines)
+
+
+def ids_footer(count: int) -> str:
+    """Say what an entry ID is, so gaps between IDs are not read as removed entries."""
+    plural = "entry" if count == 1 else "entries"
+    return (
+        f"{count} {plural}. An ID is the record number of the command in the hash chain; "
+        "its outcome and delivery records take the numbers in between, so IDs have gaps "
+        "(`audit verify` checks that no record is missing)."
+    )
 
 
 def _detail(entry: AuditEntry) -> str:

@@ -1,0 +1,353 @@
+"""Read the audit log: entries folded from their records, lists, lookups and the CSV export.
+
+`AuditReader` holds the engine and every read; `bot.adapters.audit_store.SqlAuditLog`
+adds the appends on top of it, so the append path carries none of this. An
+entry is its `request` record with its later `outcome` and `delivery` records
+folded in; `fold` is the one place an `AuditEntry` is built from records.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import IO, Any, Final, Protocol
+
+from sqlalchemy import and_, or_, select, text
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.adapters.audit_schema import (
+    HEAD_ID,
+    canonical_json,
+    chain_head,
+    format_at,
+    parse_at,
+    records,
+)
+from bot.adapters.sql import SqlTarget, create_engine_for, translated
+from bot.domain.errors import AuditUnavailable
+from bot.domain.types import AuditEntry
+
+AnyRow = Row[*tuple[Any, ...]]
+PAGE_SIZE: Final = 500
+CSV_FIELDS: Final = (
+    "id",
+    "at",
+    "team_id",
+    "user_id",
+    "channel_id",
+    "source",
+    "outcome",
+    "task_id",
+    "hss_request_id",
+    "error",
+    "request",
+    "delivery",
+    # The chain: this entry's request record hashes, every record it was folded from
+    # (exact hashed payloads), and, on the first row, the chain head at export time.
+    "prev_hash",
+    "hash",
+    "records",
+    "chain_head",
+)
+
+
+class _Record(Protocol):
+    """What folding needs of a record: a stored row, a just-written one, or an exported one."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def at(self) -> str: ...
+    @property
+    def payload(self) -> str: ...
+
+
+class _Later(_Record, Protocol):
+    @property
+    def kind(self) -> str: ...
+
+
+def fold(
+    request: _Record, later: Iterable[_Later], extra: dict[str, Any] | None = None
+) -> AuditEntry:
+    """Build the entry a request record and its later records tell (the latest of each wins)."""
+    p = json.loads(request.payload)
+    outcome, task_id, hss_request_id, error = p["outcome"], None, None, p["error"]
+    delivery: dict[str, Any] | None = None
+    for row in later:
+        q = json.loads(row.payload)
+        if row.kind == "outcome":
+            outcome, task_id, hss_request_id = q["outcome"], q["task_id"], q["hss_request_id"]
+            error = q["error"]
+        else:
+            delivery = dict(q["delivery"] or {})
+            if q["error"] is not None:
+                delivery["error"] = q["error"]
+    return AuditEntry(
+        id=int(request.seq),
+        at=parse_at(request.at),
+        team_id=p["team_id"],
+        user_id=p["user_id"],
+        channel_id=p["channel_id"],
+        source=p["source"],
+        request=p["request"],
+        outcome=outcome,
+        task_id=task_id,
+        hss_request_id=hss_request_id,
+        error=error,
+        delivery=delivery,
+        extra=extra or {},
+    )
+
+
+def entry_as_json(entry: AuditEntry) -> dict[str, Any]:
+    """Return an entry as the plain JSON object `audit list --json` prints."""
+    return {
+        "id": entry.id,
+        "at": format_at(entry.at),
+        "team_id": entry.team_id,
+        "user_id": entry.user_id,
+        "channel_id": entry.channel_id,
+        "source": entry.source,
+        "request": entry.request,
+        "outcome": entry.outcome,
+        "task_id": entry.task_id,
+        "hss_request_id": entry.hss_request_id,
+        "error": entry.error,
+        "delivery": entry.delivery,
+    }
+
+
+def csv_row(entry: AuditEntry, recs: Sequence[Any], head: str | None) -> dict[str, Any]:
+    """Return an entry's export row: its readable cells and the chain records behind them."""
+    row = entry_as_json(entry)
+    row["request"] = None if entry.request is None else canonical_json(entry.request)
+    row["delivery"] = None if entry.delivery is None else canonical_json(entry.delivery)
+    own = next((r for r in recs if int(r.seq) == entry.id), None)
+    row["prev_hash"] = None if own is None else own.prev_hash
+    row["hash"] = None if own is None else own.hash
+    row["records"] = canonical_json([chain_json(r) for r in recs])
+    row["chain_head"] = head
+    return {k: row.get(k) for k in CSV_FIELDS}
+
+
+def chain_json(r: Any) -> dict[str, Any]:
+    """Render a record as an export's `records` cell holds it: all the hash covers, and more."""
+    return {
+        "seq": int(r.seq),
+        "entry_id": int(r.entry_id),
+        "kind": r.kind,
+        "at": r.at,
+        "payload": r.payload,
+        "prev_hash": r.prev_hash,
+        "hash": r.hash,
+    }
+
+
+def _requests(user: str | None, since: datetime | None, through: int | None = None) -> Any:
+    query = select(records).where(records.c.kind == "request")
+    if user is not None:
+        query = query.where(records.c.user_id == user)
+    if since is not None:
+        moment = since if since.tzinfo else since.replace(tzinfo=UTC)
+        query = query.where(records.c.at >= format_at(moment))
+    if through is not None:
+        query = query.where(records.c.seq <= through)
+    return query
+
+
+async def _later_of(
+    conn: AsyncConnection, rows: Sequence[AnyRow], through: int | None = None
+) -> dict[int, list[AnyRow]]:
+    """Read the outcome and delivery records of these request rows, by entry id, in order."""
+    ids = [int(r.seq) for r in rows]
+    later: dict[int, list[AnyRow]] = {}
+    for start in range(0, len(ids), PAGE_SIZE):
+        query = (
+            select(records)
+            .where(records.c.kind.in_(("outcome", "delivery")))
+            .where(records.c.entry_id.in_(ids[start : start + PAGE_SIZE]))
+            .order_by(records.c.seq)
+        )
+        if through is not None:
+            query = query.where(records.c.seq <= through)
+        for row in (await conn.execute(query)).all():
+            later.setdefault(int(row.entry_id), []).append(row)
+    return later
+
+
+async def _fold_all(conn: AsyncConnection, rows: Sequence[AnyRow]) -> list[AuditEntry]:
+    """Fold each request row with its later outcome and delivery records."""
+    if not rows:
+        return []
+    later = await _later_of(conn, rows)
+    return [fold(row, later.get(int(row.seq), ())) for row in rows]
+
+
+class AuditReader:
+    """Every read of the audit log, over one engine (the base of `SqlAuditLog`)."""
+
+    def __init__(self, target: SqlTarget) -> None:
+        self._target = target
+        self._engine = create_engine_for(target)
+
+    @property
+    def backend(self) -> str:
+        """Name the database kind: `sqlite` or `postgresql`."""
+        return self._target.backend
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        await self._engine.dispose()
+
+    async def ping(self) -> bool:
+        """Tell whether the database answers (for /readyz); raise `AuditUnavailable` if not."""
+        async with self._reading() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+
+    async def history(self, user_id: str, limit: int = 10) -> list[AuditEntry]:
+        """Return a user's latest entries, newest first."""
+        return list(reversed(await self.list_entries(user=user_id, limit=limit)))
+
+    async def list_entries(
+        self, user: str | None = None, since: datetime | None = None, limit: int | None = None
+    ) -> list[AuditEntry]:
+        """Return entries oldest first; with `limit`, the latest `limit` of them."""
+        if limit is None:
+            return [entry async for entry in self.iter_entries(user=user, since=since)]
+        if limit < 1:
+            return []
+        query = _requests(user, since).order_by(records.c.seq.desc()).limit(limit)
+        async with self._reading() as conn:
+            rows = list(reversed((await conn.execute(query)).all()))
+            return await _fold_all(conn, rows)
+
+    async def iter_entries(
+        self, user: str | None = None, since: datetime | None = None
+    ) -> AsyncIterator[AuditEntry]:
+        """Yield entries oldest first, a page at a time (for exports of any size)."""
+        async for row, later in self._pages(user, since, None):
+            yield fold(row, later)
+
+    async def entry(self, entry_id: int) -> AuditEntry | None:
+        """Return one entry with its latest outcome and delivery, or None if there is none."""
+        query = select(records).where(records.c.seq == entry_id, records.c.kind == "request")
+        async with self._reading() as conn:
+            rows = (await conn.execute(query)).all()
+            folded = await _fold_all(conn, rows)
+        return folded[0] if folded else None
+
+    async def entry_for_task(self, task_id: str) -> AuditEntry | None:
+        """Return the latest entry whose outcome names this HSS task, or None if none does."""
+        # Outcome payloads are canonical JSON, so the task id appears exactly as this.
+        needle = f'"task_id":{canonical_json(task_id)}'
+        query = (
+            select(records.c.entry_id, records.c.payload)
+            .where(records.c.kind == "outcome")
+            .where(records.c.payload.contains(needle, autoescape=True))
+            .order_by(records.c.seq.desc())
+        )
+        async with self._reading() as conn:
+            rows = (await conn.execute(query)).all()
+        found = next((r for r in rows if json.loads(r.payload).get("task_id") == task_id), None)
+        return None if found is None else await self.entry(int(found.entry_id))
+
+    async def pending_entries(self) -> list[AuditEntry]:
+        """Return entries still `pending`: HSS was about to be called and no outcome followed."""
+        done = records.alias("done")
+        query = (
+            select(records)
+            .where(records.c.kind == "request")
+            .where(
+                ~select(done.c.seq)
+                .where(done.c.kind == "outcome", done.c.entry_id == records.c.seq)
+                .exists()
+            )
+            .order_by(records.c.seq)
+        )
+        async with self._reading() as conn:
+            rows = (await conn.execute(query)).all()
+            entries = await _fold_all(conn, rows)
+        return [e for e in entries if e.outcome == "pending"]
+
+    async def export_csv(
+        self, stream: IO[str], user: str | None = None, since: datetime | None = None
+    ) -> int:
+        """Write entries as CSV with their chain records; return how many entries.
+
+        Only records up to the chain head read first are written, so appends made
+        meanwhile never half-appear. An unfiltered export also carries the records
+        that belong to no listed entry (pruning anchors, outcomes of pruned
+        requests) in its first row, so `audit verify --file` can walk the whole chain.
+        """
+        writer = csv.DictWriter(stream, fieldnames=CSV_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        async with self._reading() as conn:
+            head = (
+                await conn.execute(
+                    select(chain_head.c.seq, chain_head.c.hash).where(chain_head.c.id == HEAD_ID)
+                )
+            ).one_or_none()
+            through = None if head is None else int(head.seq)
+            loose = [] if user or since else await _loose(conn, through)
+        head_cell = None if head is None else f"{head.seq}:{head.hash}"
+        count = 0
+        async for row, later in self._pages(user, since, through):
+            recs = [row, *later] if count else sorted([*loose, row, *later], key=lambda r: r.seq)
+            writer.writerow(csv_row(fold(row, later), recs, None if count else head_cell))
+            count += 1
+        return count
+
+    async def _pages(
+        self, user: str | None, since: datetime | None, through: int | None
+    ) -> AsyncIterator[tuple[AnyRow, list[AnyRow]]]:
+        """Yield request rows oldest first with their later records, a page at a time."""
+        after = 0
+        while True:
+            query = (
+                _requests(user, since, through)
+                .where(records.c.seq > after)
+                .order_by(records.c.seq)
+                .limit(PAGE_SIZE)
+            )
+            async with self._reading() as conn:
+                rows = (await conn.execute(query)).all()
+                later = await _later_of(conn, rows, through) if rows else {}
+            for row in rows:
+                yield row, later.get(int(row.seq), [])
+            if len(rows) < PAGE_SIZE:
+                return
+            after = rows[-1].seq
+
+    @asynccontextmanager
+    async def _reading(self, *, snapshot: bool = False) -> AsyncIterator[AsyncConnection]:
+        async with self._guard(), self._engine.connect() as conn:
+            if snapshot and self._target.backend == "postgresql":
+                await conn.execution_options(isolation_level="REPEATABLE READ")
+            async with conn.begin():
+                yield conn
+
+    def _guard(self) -> Any:
+        """Turn the database's errors into `AuditUnavailable` with a password-free message."""
+        return translated(self._target, AuditUnavailable, "audit log")
+
+
+async def _loose(conn: AsyncConnection, through: int | None) -> list[AnyRow]:
+    """Read the records no request row of the log owns: anchors and completions of pruned ones."""
+    owner = records.alias("owner")
+    owned = (
+        select(owner.c.seq)
+        .where(owner.c.seq == records.c.entry_id, owner.c.kind == "request")
+        .exists()
+    )
+    query = select(records).where(
+        or_(records.c.kind == "anchor", and_(records.c.kind != "request", ~owned))
+    )
+    if through is not None:
+        query = query.where(records.c.seq <= through)
+    return list((await conn.execute(query.order_by(records.c.seq))).all())

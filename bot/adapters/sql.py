@@ -1,0 +1,217 @@
+"""Reach the database the audit log and the task store share (`AUDIT_DB_URL`).
+
+One place maps the URL an operator types to an async driver, creates the
+engine (SQLite: WAL mode, busy timeout, `BEGIN IMMEDIATE` for writers), turns
+driver errors into the store's own error with a password-free message, and
+serializes schema creation across replicas. `bot.adapters.audit_store` and
+`bot.adapters.task_store` both build on it, so the two stay in one database.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from bot.domain.errors import AuditUnavailable
+from bot.domain.text import clip
+
+BUSY_TIMEOUT_SECONDS: Final = 15.0
+WAL_ATTEMPTS: Final = 20
+CONNECT_TIMEOUT_SECONDS: Final = 10.0
+# Execution option: connections carrying it take SQLite's write lock when they begin.
+WRITE_LOCK: Final = "audit_write"
+
+Backend = Literal["sqlite", "postgresql"]
+
+
+@dataclass(frozen=True)
+class SqlTarget:
+    """A resolved database: the async driver URL and what connecting to it needs."""
+
+    url: URL
+    backend: Backend
+    connect_args: dict[str, Any] = field(default_factory=dict)
+    schema: str | None = None  # PostgreSQL: first schema of `search_path`, made on demand
+
+    @property
+    def safe(self) -> str:
+        """The URL with its password hidden, for messages and reprs."""
+        return self.url.render_as_string(hide_password=True)
+
+
+def resolve_url(text_url: str, *, create: bool) -> SqlTarget:
+    """Map the URL an operator typed to an async driver URL and its connect arguments.
+
+    Raise `AuditUnavailable` (the task store re-raises it as its own error) for a
+    URL that is not a database, a driver we do not support, or, with `create`
+    unset, a SQLite file that does not exist.
+    """
+    if text_url.startswith("postgres://"):
+        text_url = "postgresql://" + text_url.removeprefix("postgres://")
+    try:
+        url = make_url(text_url)
+    except (ArgumentError, ValueError):
+        # The library's message repeats the URL, password included.
+        raise AuditUnavailable(
+            "AUDIT_DB_URL is not a database URL (expected sqlite:///path or postgresql://…)"
+        ) from None
+    backend, _, driver = url.drivername.partition("+")
+    if backend == "sqlite" and driver in ("", "pysqlite", "aiosqlite"):
+        return _sqlite_target(url.set(drivername="sqlite+aiosqlite"), create=create)
+    if backend == "postgresql" and driver in ("", "asyncpg"):
+        return _postgres_target(url.set(drivername="postgresql+asyncpg"))
+    raise AuditUnavailable(
+        f"unsupported audit database {url.drivername!r}: use sqlite:///path or postgresql://…"
+    )
+
+
+def _sqlite_target(url: URL, *, create: bool) -> SqlTarget:
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file::memory:"):
+        raise AuditUnavailable("the audit log needs a file: use sqlite:///path/to/audit.db")
+    path = Path(database)
+    if create:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise AuditUnavailable(
+                f"cannot create the audit database folder {path.parent} ({exc.strerror})"
+            ) from None
+    elif not path.exists():
+        raise AuditUnavailable(f"no audit database at {database}")
+    return SqlTarget(url, "sqlite", {"timeout": BUSY_TIMEOUT_SECONDS})
+
+
+def _postgres_target(url: URL) -> SqlTarget:
+    query = dict(url.query)
+    settings = {"lock_timeout": str(int(BUSY_TIMEOUT_SECONDS * 1000))}
+    options = query.pop("options", None)
+    for option in [options] if isinstance(options, str) else (options or ()):
+        settings.update(_server_settings(option))
+    connect_args: dict[str, Any] = {
+        "server_settings": settings,
+        "timeout": CONNECT_TIMEOUT_SECONDS,
+    }
+    sslmode = query.pop("sslmode", None)
+    if sslmode is not None:
+        connect_args["ssl"] = sslmode if isinstance(sslmode, str) else sslmode[0]
+    first = settings.get("search_path", "").split(",")[0].strip().strip('"')
+    schema = first if first and first not in ("$user", "public") else None
+    return SqlTarget(url.set(query=query), "postgresql", connect_args, schema)
+
+
+def _server_settings(options: str) -> dict[str, str]:
+    """Read libpq `options` (`-c name=value`, `--name=value`) as asyncpg server settings."""
+    found: dict[str, str] = {}
+    words = iter(shlex.split(options))
+    for word in words:
+        if word == "-c":
+            word = next(words, "")
+        elif word.startswith(("-c", "--")):
+            word = word[2:]
+        name, sep, value = word.partition("=")
+        if not sep or not name:
+            raise AuditUnavailable("AUDIT_DB_URL options must look like -c name=value")
+        found[name.replace("-", "_")] = value
+    return found
+
+
+def create_engine_for(target: SqlTarget) -> AsyncEngine:
+    """Create the engine; on SQLite set WAL and the busy timeout on every new connection."""
+    if target.backend == "postgresql":
+        return create_async_engine(target.url, connect_args=target.connect_args, pool_pre_ping=True)
+    engine = create_async_engine(target.url, connect_args=target.connect_args)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event (below) emit BEGIN, not the driver.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        _use_wal(cursor)
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Writers take the write lock up front: two appenders never read the same head.
+        write = conn.get_execution_options().get(WRITE_LOCK, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def _use_wal(cursor: Any) -> None:
+    """Put the file in WAL mode (it stays so); retry while another opener holds the lock.
+
+    Switching the journal mode can answer "database is locked" at once, without the
+    busy timeout, when several processes open a new file together. WAL is a property
+    of the file, so only the first opener has to win; the others find it set.
+    """
+    for attempt in range(WAL_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode")
+            if str(cursor.fetchone()[0]).lower() == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except Exception as exc:  # the driver adapter's OperationalError; anything else re-raised
+            if "locked" not in str(exc) or attempt == WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))  # a connect hook is synchronous (aiosqlite's thread)
+
+
+def describe_error(exc: BaseException, target: SqlTarget, what: str) -> str:
+    """Say what went wrong in one line, `what unavailable (backend: detail)`, never the password.
+
+    The driver's own error is preferred to SQLAlchemy's wrapper (which repeats the
+    statement); an OSError says its strerror; the detail is the first line, clipped.
+    """
+    cause: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
+    if isinstance(cause, OSError) and cause.strerror:
+        detail = cause.strerror
+    else:
+        detail = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    detail = detail or type(cause).__name__
+    password = target.url.password
+    if password:
+        detail = detail.replace(str(password), "***")
+    return f"{what} unavailable ({target.backend}: {clip(detail, 300)})"
+
+
+@asynccontextmanager
+async def translated(target: SqlTarget, error: type[Exception], what: str) -> AsyncIterator[None]:
+    """Turn the database's errors into `error(describe_error(...))`, the cause kept chained."""
+    try:
+        yield
+    except (SQLAlchemyError, sqlite3.Error, OSError, TimeoutError) as exc:
+        # sqlite3.Error: the audit append talks to aiosqlite's connection directly.
+        raise error(describe_error(exc, target, what)) from exc
+
+
+async def take_schema_lock(
+    conn: AsyncConnection, target: SqlTarget, key: int, *, create_schema: bool = True
+) -> None:
+    """Serialize schema creation across replicas for the rest of this transaction.
+
+    PostgreSQL: a transaction-scoped advisory lock on `key`, then the URL's schema
+    made if asked (DDL is transactional there, so replicas starting together create
+    it once). SQLite: the caller's `BEGIN IMMEDIATE` already holds the write lock.
+    """
+    if target.backend != "postgresql":
+        return
+    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    if create_schema and target.schema:
+        quoted = conn.dialect.identifier_preparer.quote(target.schema)
+        await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
