@@ -546,6 +546,23 @@ async def test_form_says_what_it_could_not_fill_in(
         assert words in notice["text"]["text"]
 
 
+async def test_form_with_a_time_the_picker_cannot_show_opens_and_names_it(
+    stack: Stack,
+) -> None:
+    """`form created_before=2300-01-01` opens a valid view: picker empty, the note names it."""
+    delivery = await stack.slash("form created_before=2300-01-01 status=running")
+
+    assert (delivery.status, delivery.text) == (200, "")
+    view = stack.slack.view().view
+    elements = {b["block_id"]: b["element"] for b in view["blocks"] if b["type"] == "input"}
+    assert "initial_date_time" not in elements["created_before"]
+    assert elements["status"]["initial_option"]["value"] == "Running"
+    notice = view["blocks"][1]["text"]["text"]
+    assert "`created_before=2300-01-01`" in notice
+    assert "2286-11-20" in notice
+    assert stack.slack.refusals == []
+
+
 async def test_form_without_surprises_has_no_notice(stack: Stack) -> None:
     """A `form` whose values all fit the form opens it with inputs only."""
     await stack.slash("form status=running created_after=2024-05-01 headers=container_id")
