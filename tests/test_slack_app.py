@@ -172,6 +172,22 @@ async def test_preview_shows_the_exact_request_and_sends_nothing(stack: Stack) -
     assert stack.hss.calls == []
 
 
+async def test_preview_of_a_value_slack_escapes_is_shown_whole(stack: Stack) -> None:
+    """`preview pod_name=<512 &>` shows all 512, signed headers named, transport headers not."""
+    delivery = await stack.slash("preview pod_name=" + "&" * 512)
+
+    sections = [b["text"]["text"] for b in delivery.json["blocks"] if b["type"] == "section"]
+    assert all(len(text) <= 3000 for text in sections)
+    shown = "".join(sections)
+    assert shown.count("&amp;") == 512
+    assert "Headers (signed: " in shown
+    assert "Accept-Encoding" not in shown
+    assert "Content-Length" not in shown
+    assert stack.slack.refusals == []
+    await stack.settle()
+    assert stack.hss.calls == []
+
+
 # --- status and history ------------------------------------------------------------------
 
 
