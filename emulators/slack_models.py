@@ -59,7 +59,7 @@ def _blocks_problems(blocks: Any, where: str) -> list[str]:
     problems: list[str] = []
     for index, block in enumerate(blocks):
         try:
-            parsed = Block.parse(block) if isinstance(block, Mapping) else None
+            parsed = Block.parse(dict(block)) if isinstance(block, Mapping) else None
             if parsed is None:
                 problems.append(f"{where}[{index}]: unknown block {block!r:.80}")
                 continue

@@ -7,21 +7,32 @@ same raw `key -> text` mapping the slash grammar produces, and one validator
 which is to say by block_id. `check_prefill` reads `form key=value …` through
 that validator too, so the form never drops a typed value without saying so.
 
-The form knows only how each field is asked (element, label, hint): the field
-list, the value parsers (booleans, enum names, instants, columns) are the grammar's
-(`bot.domain.grammar.fields`), and the length limits the model's (`MAX_LENGTHS`).
+The inputs are in `bot.domain.form_fields`, reading the answer in
+`bot.domain.form_answers` (re-exported here). The form knows only how each field
+is asked (element, label, hint): the field list and the value parsers (booleans,
+enum names, instants, columns) are the grammar's (`bot.domain.grammar.fields`),
+and the length limits the model's (`MAX_LENGTHS`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from bot.domain.blocks import escape
-from bot.domain.errors import InvalidCommand, Problem
+from bot.domain.errors import InvalidCommand
+from bot.domain.form_answers import errors_by_block, field_error, fields_from_state
+from bot.domain.form_fields import (
+    ACTION_ID,
+    BLOCK_IDS,
+    FIELDS,
+    LABEL_MAX,
+    TRI_STATE_ANY,
+    Field,
+)
 from bot.domain.grammar import RequestDefaults, build_request
 from bot.domain.grammar.fields import BY_KEY
 from bot.domain.grammar.values import Rejected
@@ -29,89 +40,32 @@ from bot.domain.model import (
     EXPORT_SIZE_MAX,
     HEADER_KEYS,
     HEADER_NAMES,
-    MAX_LENGTHS,
-    ClusterType,
-    ContainerStatus,
     HeaderLang,
 )
 from bot.domain.text import clip
 
+# The names the listeners and tests use, whichever module of the form defines them.
+__all__ = [
+    "ACTION_ID",
+    "BLOCK_IDS",
+    "CALLBACK_ID",
+    "FIELDS",
+    "STALE",
+    "Field",
+    "FormContext",
+    "Prefill",
+    "build_view",
+    "check_prefill",
+    "errors_by_block",
+    "field_error",
+    "fields_from_state",
+    "notice_view",
+]
+
 CALLBACK_ID: Final = "hss_export_form"
-ACTION_ID: Final = "value"  # every input has one element; its block_id says which field
-TRI_STATE_ANY: Final = "any"
-LABEL_MAX: Final = 2000  # Slack's limit on an error or hint text
 SECTION_MAX: Final = 3000  # Slack's limit on a section's text
 METADATA_MAX: Final = 3000  # Slack's limit on private_metadata
 STALE: Final = "This form is from an older version of the bot. Run `/hss-export` to open a new one."
-
-Kind = Literal["select", "tri", "text", "datetime", "number", "headers"]
-
-
-@dataclass(frozen=True)
-class Field:
-    """One input of the form: the request field it fills, how it is asked, what it says."""
-
-    key: str
-    kind: Kind
-    label: str
-    hint: str | None = None
-    placeholder: str | None = None
-    options: tuple[str, ...] = ()
-
-    @property
-    def max_length(self) -> int | None:
-        """The model's length limit of this field (`bot.domain.model.MAX_LENGTHS`), if any."""
-        return MAX_LENGTHS.get(self.key)
-
-
-FIELDS: Final[tuple[Field, ...]] = (
-    Field("cluster_type", "select", "Cluster type", options=tuple(c.value for c in ClusterType)),
-    Field("status", "select", "Container status", options=tuple(s.value for s in ContainerStatus)),
-    Field(
-        "cluster_container",
-        "tri",
-        "Containers in clusters?",
-        hint="yes: only containers in clusters; no: only containers outside clusters",
-    ),
-    Field("risky", "tri", "Risky containers?", hint="yes: only risky; no: only not risky"),
-    Field("cluster_name", "text", "Cluster name"),
-    Field("container_name", "text", "Container name"),
-    Field("pod_name", "text", "Pod name"),
-    Field("image_name", "text", "Image name"),
-    Field("cpu_limit", "text", "CPU limit", placeholder="e.g. 500m"),
-    Field("memory_limit", "text", "Memory limit", placeholder="e.g. 512Mi or 2Gi"),
-    # As the grammar reads them (grammar.FIELD_HELP): `[after, before)`, either end optional.
-    Field(
-        "created_after",
-        "datetime",
-        "Created at or after",
-        hint="Inclusive. Empty: since 1970. In your Slack time zone.",
-    ),
-    Field(
-        "created_before",
-        "datetime",
-        "Created before",
-        hint="Exclusive: only containers created before this time (00:00 leaves that day out). "
-        "Empty: up to now.",
-    ),
-    Field(
-        "export_size",
-        "number",
-        "Rows to export at most",
-        hint=f"1 to {EXPORT_SIZE_MAX}; empty means HSS's default ({EXPORT_SIZE_MAX})",
-    ),
-    Field("headers", "headers", "Columns", hint="all 16 by default"),
-    Field(
-        "enterprise_project_id",
-        "text",
-        "Enterprise project",
-        hint="empty: the bot's default; all_granted_eps: every project the account may see",
-    ),
-)
-BLOCK_IDS: Final[tuple[str, ...]] = tuple(f.key for f in FIELDS)
-
-# Problems about a value no single input holds land on the nearest input.
-_ERROR_HOME: Final = {"create_time": "created_after", "export_headers": "headers"}
 
 
 @dataclass(frozen=True)
@@ -385,77 +339,3 @@ def notice_view(title: str, text: str) -> dict[str, Any]:
         "close": _text("Close"),
         "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}],
     }
-
-
-# --- reading the state ------------------------------------------------------------------
-
-
-def fields_from_state(values: object) -> dict[str, str]:
-    """Turn `view.state.values` into raw field strings, leaving out what was not filled.
-
-    Raise `InvalidCommand` naming each input whose state is not of the shape Slack
-    sends (a forged or corrupted submission), so it is answered on its field.
-    """
-    fields: dict[str, str] = {}
-    problems: list[Problem] = []
-    blocks = values if isinstance(values, Mapping) else {}
-    for spec in FIELDS:
-        block = blocks.get(spec.key)
-        action = block.get(ACTION_ID) if isinstance(block, Mapping) else None
-        if not isinstance(action, Mapping):
-            continue
-        try:
-            raw = _raw_value(action)
-        except (AttributeError, TypeError, KeyError, ValueError, OverflowError):
-            problems.append(Problem(spec.key, None, "a value chosen or typed in this form"))
-            continue
-        if raw is not None:
-            fields[spec.key] = raw
-    if problems:
-        raise InvalidCommand(problems)
-    return fields
-
-
-def _raw_value(action: Mapping[str, Any]) -> str | None:
-    kind = action.get("type")
-    if kind in {"plain_text_input", "number_input"}:
-        text = action.get("value")
-        return text.strip() or None if isinstance(text, str) else None
-    if kind in {"static_select", "radio_buttons"}:
-        option = action.get("selected_option")
-        value = option.get("value") if isinstance(option, Mapping) else None
-        return None if value in (None, TRI_STATE_ANY) else str(value)
-    if kind in {"multi_static_select", "checkboxes"}:
-        options: Iterable[Mapping[str, Any]] = action.get("selected_options") or ()
-        # Empty stays "" (not absent), so "no columns" is reported, not silently defaulted.
-        return ",".join(str(o["value"]) for o in options)
-    if kind == "datepicker":
-        day = action.get("selected_date")
-        return str(day) if day else None
-    if kind == "datetimepicker":
-        seconds = action.get("selected_date_time")
-        # Slack gives epoch seconds; the API (and the grammar) count milliseconds.
-        return str(int(seconds) * 1000) if seconds is not None else None
-    return None
-
-
-def errors_by_block(problems: Iterable[Problem]) -> dict[str, str]:
-    """Map problems to `response_action="errors"`: one message per block_id, all problems kept."""
-    errors: dict[str, list[str]] = {}
-    for problem in problems:
-        block_id = _ERROR_HOME.get(problem.key, problem.key)
-        message = field_error(problem)
-        if block_id not in BLOCK_IDS:
-            # No input holds it: show it, named, on the first input rather than lose it.
-            block_id, message = BLOCK_IDS[0], str(problem)
-        errors.setdefault(block_id, []).append(message)
-    return {key: "; ".join(msgs)[:LABEL_MAX] for key, msgs in errors.items()}
-
-
-def field_error(problem: Problem) -> str:
-    """Say what is wrong with one field, without repeating its name."""
-    text = f"accepted: {problem.accepted}"
-    if problem.given is not None:
-        given = problem.given if len(problem.given) <= 60 else problem.given[:59] + "…"
-        text = f"got {given!r}; {text}"
-    return f"{text} ({problem.hint})" if problem.hint else text
