@@ -12,8 +12,13 @@ the fly, bytes kept only if asked), a completed upload is recorded in `files`,
 and `files.info` says where a file is shared. As in Slack, `chat.postMessage`
 to a user id posts in that user's DM with the app and answers with the DM's
 `D…` id (`dm_with`), the id `files.completeUploadExternal` needs: it refuses a
-user id. `manifest_scopes()` reads the bot scopes the app manifest grants, so
-tests and the demo can refuse what the real app could not do. Tests and the
+user id. Every view, message, response_url post and ack is checked with
+slack_sdk's Block Kit models (`emulators.slack_models`) and refused as Slack
+would; each refusal is kept in `refusals`, and leaving the fake with any raises,
+so a test cannot pass over Block Kit that Slack would refuse
+(`check_block_kit=False` for a test that sends such Block Kit on purpose).
+`manifest_scopes()` reads the bot scopes the app manifest grants, so tests and
+the demo can refuse what the real app could not do. Tests and the
 local demo use it; it imports nothing from `bot`.
 """
 
@@ -35,6 +40,8 @@ from typing import Any, Final, Literal, overload
 
 import aiohttp
 from aiohttp import WSMsgType, web
+
+from emulators.slack_models import message_problems, view_problems
 
 DEFAULT_BOT_TOKEN: Final = "xoxb-fake-bot-token-0000"  # noqa: S105 - the fake's own
 DEFAULT_APP_TOKEN: Final = "xapp-1-fake-app-token-0000"  # noqa: S105 - the fake's own
@@ -262,6 +269,7 @@ class FakeSlack:
         scopes: Iterable[str] | None = None,
         keep_bytes: bool = True,
         files_info: bool = True,
+        check_block_kit: bool = True,
     ) -> None:
         """Configure the fake; `scopes=None` grants every scope, else only those listed.
 
@@ -281,6 +289,7 @@ class FakeSlack:
         )
         self.keep_bytes = keep_bytes
         self.files_info = files_info
+        self.check_block_kit = check_block_kit
         self.usergroups: dict[str, list[str]] = {}
         self.channel_errors: dict[str, str] = {}  # chat.* on this channel -> this error
         self.response_urls_broken = False  # response_url posts answer 500
@@ -291,6 +300,7 @@ class FakeSlack:
         self.responses: list[ResponsePost] = []
         self.views: list[OpenedView] = []
         self.files: list[UploadedFile] = []
+        self.refusals: list[str] = []  # Block Kit refused: "<where>: <problem>"
         self.socket_connections = 0
         self._faults: list[_Fault] = []
         self._dms: dict[str, str] = {}  # user id -> the app's DM with that user
@@ -334,8 +344,17 @@ class FakeSlack:
     async def __aenter__(self) -> FakeSlack:
         return await self.start()
 
-    async def __aexit__(self, *_exc: object) -> None:
+    async def __aexit__(self, exc_type: object, *_exc: object) -> None:
         await self.stop()
+        if exc_type is None and self.check_block_kit and self.refusals:
+            raise AssertionError(
+                "Slack would refuse Block Kit the bot sent:\n" + "\n".join(self.refusals)
+            )
+
+    def _refuse(self, where: str, problems: list[str]) -> list[str]:
+        """Record what Slack would refuse in what `where` received; return the problems."""
+        self.refusals += [f"{where}: {problem}" for problem in problems]
+        return problems
 
     @property
     def url(self) -> str:
@@ -491,9 +510,12 @@ class FakeSlack:
             try:
                 async with session.post(url, data=request.body, headers=headers) as response:
                     text = await response.text()
-                    return Delivery(response.status, text, time.monotonic() - started)
+                    delivery = Delivery(response.status, text, time.monotonic() - started)
             except TimeoutError:
                 return Delivery(None, "", time.monotonic() - started)
+        with contextlib.suppress(ValueError):
+            self._check_ack("ack", delivery.json)
+        return delivery
 
     def issue_trigger(self, user_id: str) -> str:
         """Mint a trigger_id, valid for one views.open within a few seconds."""
@@ -553,7 +575,9 @@ class FakeSlack:
             }
         )
         async with asyncio.timeout(ack_seconds):
-            return await future
+            ack = await future
+        self._check_ack("socket ack", ack)
+        return ack
 
     async def socket_send(self, request: SignedRequest) -> dict[str, Any]:
         """Send what `slash_command` / `view_submission` built over Socket Mode; return the ack."""
@@ -672,6 +696,8 @@ class FakeSlack:
         blocks = _json_list(params.get("blocks"))
         if blocks is None:
             return _error("invalid_blocks")
+        if problems := self._message_refused("chat.postMessage", params.get("text"), blocks):
+            return _error("invalid_blocks", response_metadata={"messages": problems})
         posted = Posted(
             channel, params.get("text"), blocks, self._next_ts(), params.get("thread_ts")
         )
@@ -685,6 +711,8 @@ class FakeSlack:
         if not params.get("user"):
             return _error("user_not_in_channel")
         blocks = _json_list(params.get("blocks")) or []
+        if problems := self._message_refused("chat.postEphemeral", params.get("text"), blocks):
+            return _error("invalid_blocks", response_metadata={"messages": problems})
         posted = Posted(
             channel, params.get("text"), blocks, self._next_ts(), ephemeral_user=params["user"]
         )
@@ -692,6 +720,9 @@ class FakeSlack:
         return _ok(message_ts=posted.ts)
 
     async def _m_chat_update(self, params: dict[str, Any]) -> web.Response:
+        blocks = _json_list(params.get("blocks"))
+        if problems := self._message_refused("chat.update", params.get("text"), blocks):
+            return _error("invalid_blocks", response_metadata={"messages": problems})
         for posted in self.messages:
             if posted.channel == params.get("channel") and posted.ts == params.get("ts"):
                 posted.text = params.get("text", posted.text)
@@ -711,7 +742,7 @@ class FakeSlack:
         view = params.get("view")
         if isinstance(view, str):
             view = json.loads(view)
-        problems = _view_problems(view)
+        problems = self._refuse("views.open", _view_problems(view) + view_problems(view))
         if problems or not isinstance(view, dict):
             return _error("invalid_arguments", response_metadata={"messages": problems})
         trigger.used = True
@@ -827,9 +858,24 @@ class FakeSlack:
             body = await request.json()
         except ValueError:
             return web.Response(status=400, text="invalid_payload")
+        if not isinstance(body, dict):
+            return web.Response(status=400, text="invalid_payload")
+        if self._refuse("response_url", message_problems(body)):
+            return web.Response(status=400, text="invalid_blocks")
         hook.uses_left -= 1
         self.responses.append(ResponsePost(str(request.url), hook.channel, hook.user_id, body))
         return web.Response(text="ok")
+
+    def _message_refused(self, method: str, text: Any, blocks: list[Any] | None) -> list[str]:
+        message = {"text": text} if blocks is None else {"text": text, "blocks": blocks}
+        return self._refuse(method, message_problems(message))
+
+    def _check_ack(self, where: str, body: Mapping[str, Any]) -> None:
+        """Check an ack's payload as Slack does: a message, or a view to update or push."""
+        if body.get("response_action") in ("update", "push"):
+            self._refuse(where, view_problems(body.get("view")))
+        elif "text" in body or "blocks" in body:
+            self._refuse(where, message_problems(body))
 
     def _next_ts(self) -> str:
         return f"{int(time.time())}.{next(self._ts):06d}"

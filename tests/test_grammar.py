@@ -880,3 +880,76 @@ def test_terminal_help_leaves_out_slack_only_commands() -> None:
     assert "form key" not in text
     assert "status <task_id>" not in text
     assert all(f"`{key}`" in text for key in FIELD_KEYS)
+
+
+# --- the small ones: impossible dates, two values, the API page's Chinese names --------------
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("2026-02-30", "that date does not exist: February 2026 has 28 days"),
+        ("2024-02-30T08:00:00", "that date does not exist: February 2024 has 29 days"),
+        ("2026-04-31", "April 2026 has 30 days"),
+        ("2026-13-01", "there is no month 13"),
+    ],
+)
+def test_a_date_that_does_not_exist_is_named_so(value: str, words: str) -> None:
+    """`created_after=2026-02-30` says the date does not exist, not only the accepted formats."""
+    problem = only_problem(f"created_after={value}")
+
+    assert problem.key == "created_after"
+    assert problem.hint is not None
+    assert words in problem.hint
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("status=running,waiting", "`status=Running` then `status=Waiting`"),
+        ("status=Running|Paused", "`status=Running` then `status=Paused`"),
+        ("cluster_type=cce,aws", "`cluster_type=cce` then `cluster_type=aws`"),
+    ],
+)
+def test_two_values_of_one_key_say_one_is_accepted_and_how_to_run_two(
+    text: str, words: str
+) -> None:
+    """`status=running,waiting` says one value per export, and to run one export per value."""
+    problem = only_problem(text)
+
+    assert problem.hint is not None
+    assert "one value per export" in problem.hint
+    assert words in problem.hint
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("status=运行中", {"status": "Running"}),
+        ("status=等待", {"status": "Waiting"}),
+        ("status=终止", {"status": "Terminated"}),
+        ("status=已隔离", {"status": "Isolated"}),
+        ("status=已暂停", {"status": "Paused"}),
+        ("cluster_type=CCE集群", {"cluster_type": "cce"}),
+        ("cluster_type=cce集群", {"cluster_type": "cce"}),
+        ("cluster_type=华为云自建集群", {"cluster_type": "self_built_hw"}),
+        ("cluster_type=IDC自建集群", {"cluster_type": "self_built_idc"}),
+    ],
+)
+def test_the_api_pages_chinese_names_are_synonyms(text: str, expected: dict[str, str]) -> None:
+    """The Chinese labels of the API page's status and cluster_type values send the API value."""
+    assert sent(text) == expected
+
+
+def test_a_bare_chinese_status_suggests_the_key() -> None:
+    """`运行中` alone suggests `status=Running`, as `running` alone does."""
+    assert only_problem("运行中").hint == "did you mean `status=Running`?"
+
+
+def test_help_and_field_help_name_the_chinese_synonyms() -> None:
+    """`help` says the Chinese names work, and lists them beside the API values."""
+    text = help_text()
+
+    assert "`status=运行中` is `status=Running`" in text
+    assert "运行中 (Running)" in FIELD_HELP["status"]
+    assert "CCE集群 (cce)" in FIELD_HELP["cluster_type"]

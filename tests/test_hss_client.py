@@ -698,6 +698,7 @@ def test_describe_create_shows_the_signed_call_with_secrets_redacted() -> None:
     assert headers["X-Project-Id"] == "proj"
     assert headers["Content-Type"] == "application/json"
     assert "X-Sdk-Date" in headers
+    assert {"host", "x-sdk-date", "content-type"} <= set(described["signed_headers"])
     text = json.dumps(described, ensure_ascii=False)
     for secret in ("AK-DRY-RUN", "SK-DRY-RUN", "STS-DRY-RUN"):
         assert secret not in text

@@ -172,6 +172,22 @@ async def test_preview_shows_the_exact_request_and_sends_nothing(stack: Stack) -
     assert stack.hss.calls == []
 
 
+async def test_preview_of_a_value_slack_escapes_is_shown_whole(stack: Stack) -> None:
+    """`preview pod_name=<512 &>` shows all 512, signed headers named, transport headers not."""
+    delivery = await stack.slash("preview pod_name=" + "&" * 512)
+
+    sections = [b["text"]["text"] for b in delivery.json["blocks"] if b["type"] == "section"]
+    assert all(len(text) <= 3000 for text in sections)
+    shown = "".join(sections)
+    assert shown.count("&amp;") == 512
+    assert "Headers (signed: " in shown
+    assert "Accept-Encoding" not in shown
+    assert "Content-Length" not in shown
+    assert stack.slack.refusals == []
+    await stack.settle()
+    assert stack.hss.calls == []
+
+
 # --- status and history ------------------------------------------------------------------
 
 
@@ -544,6 +560,23 @@ async def test_form_says_what_it_could_not_fill_in(
     assert notice["type"] == "section"
     for words in noted:
         assert words in notice["text"]["text"]
+
+
+async def test_form_with_a_time_the_picker_cannot_show_opens_and_names_it(
+    stack: Stack,
+) -> None:
+    """`form created_before=2300-01-01` opens a valid view: picker empty, the note names it."""
+    delivery = await stack.slash("form created_before=2300-01-01 status=running")
+
+    assert (delivery.status, delivery.text) == (200, "")
+    view = stack.slack.view().view
+    elements = {b["block_id"]: b["element"] for b in view["blocks"] if b["type"] == "input"}
+    assert "initial_date_time" not in elements["created_before"]
+    assert elements["status"]["initial_option"]["value"] == "Running"
+    notice = view["blocks"][1]["text"]["text"]
+    assert "`created_before=2300-01-01`" in notice
+    assert "2286-11-20" in notice
+    assert stack.slack.refusals == []
 
 
 async def test_form_without_surprises_has_no_notice(stack: Stack) -> None:

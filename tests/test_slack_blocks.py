@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.domain import blocks
+from bot.domain import blocks, task_messages
 from bot.domain.blocks import Message
 from bot.domain.errors import BotError, HssError, InvalidCommand, Problem
 from bot.domain.grammar import help_text, parse_command
@@ -311,3 +312,177 @@ def test_every_header_key_is_named_in_help() -> None:
     shown = "\n".join(_texts(blocks.help_message(help_text())))
 
     assert all(key in shown for key in HEADER_KEYS)
+
+
+# --- escaping: the notification text as well as the blocks ---------------------------------
+
+PING = "<!channel>"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Task:
+    """A followed task with the attributes `task_messages.TaskFacts` reads."""
+
+    task_id: str = PING
+    user_id: str = "U1"
+    enterprise_project_id: str | None = None
+    request: dict[str, Any] | None = None
+    hss_request_id: str | None = PING
+    state: str = "failed"
+    file_id: str | None = None
+    file_name: str | None = PING
+    file_size: int | None = 1
+    sha256: str | None = None
+    error: str | None = PING
+    error_request_id: str | None = PING
+
+
+def _every_text(message: Message) -> list[str]:
+    return [message.text, *_texts(message)]
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: blocks.problems(InvalidCommand([Problem("status", PING, "one of Running")])),
+        lambda: blocks.problems(InvalidCommand([Problem(PING, "x", "a known key", PING)])),
+        lambda: blocks.submitted(
+            user_id="U1", record={"query": {}, "body": {"pod_name": PING}}, task_id=PING
+        ),
+        lambda: blocks.failed(HssError(PING, code=PING, request_id=PING)),
+        lambda: blocks.task_status(TaskStatus(PING, PING, PING, None, PING)),
+        lambda: blocks.looking_up(f"task {PING}"),
+        lambda: blocks.refusal(f"not allowed in {PING}"),
+        lambda: blocks.unavailable(f"look up task {PING}", BotError(PING)),
+        lambda: blocks.internal_error(PING),
+        lambda: blocks.preview({"body": {"pod_name": PING}}),
+        lambda: blocks.history(
+            [
+                AuditEntry(
+                    1,
+                    datetime(2024, 5, 1, tzinfo=UTC),
+                    "T",
+                    "U",
+                    "C",
+                    "slash",
+                    {"query": {}, "body": {"cluster_name": PING}},
+                    "failed",
+                    task_id=PING,
+                    error=PING,
+                )
+            ]
+        ),
+        lambda: task_messages.progress_message(_Task()),
+        lambda: task_messages.progress_message(
+            _Task(request={"query": {}, "body": {"pod_name": PING}}, state="done", error=None)
+        ),
+        lambda: task_messages.thread_notice(_Task()),
+        lambda: task_messages.not_tracked(_Task(), BotError(PING)),
+        lambda: task_messages.follow_up_here(
+            blocks.submitted(user_id="U1", record={"query": {}, "body": {}}, task_id=PING), "C1"
+        ),
+    ],
+    ids=[
+        "problems-value",
+        "problems-key-and-hint",
+        "submitted",
+        "failed",
+        "task-status",
+        "looking-up",
+        "refusal",
+        "unavailable",
+        "internal-error",
+        "preview",
+        "history",
+        "progress-without-request",
+        "progress-done",
+        "thread-notice",
+        "not-tracked",
+        "follow-up-here",
+    ],
+)
+def test_user_and_hss_text_is_escaped_in_the_notification_text_and_the_blocks(
+    build: Any,
+) -> None:
+    """`<!channel>` typed by a user (or written by HSS) pings no one: text and blocks escape it."""
+    message = build()
+
+    assert message is not None
+    for text in _every_text(message):
+        assert PING not in text
+    assert any("&lt;!channel&gt;" in text for text in _every_text(message))
+
+
+# --- the preview -----------------------------------------------------------------------------
+
+
+def _described(pod_name: str) -> dict[str, Any]:
+    return {
+        "method": "POST",
+        "url": "https://hss.example/v5/p/container/export-task?export_size=5",
+        "query": {"export_size": "5"},
+        "body": {"pod_name": pod_name, "status": "Running", "export_headers": ALL_HEADERS},
+        "headers": {
+            "Host": "hss.example",
+            "Accept": "*/*",
+            "Accept-Encoding": "gzip, deflate",
+            "Connection": "keep-alive",
+            "User-Agent": "python-httpx/0.28",
+            "Content-Length": "1234",
+            "Content-Type": "application/json",
+            "X-Sdk-Date": "20240501T000000Z",
+            "Authorization": "<redacted>",
+        },
+        "signed_headers": ["content-type", "host", "x-sdk-date"],
+    }
+
+
+def _code_text(message: Message) -> str:
+    """Return the preview's code sections joined, unescaped as Slack shows them."""
+    code = "".join(
+        b["text"]["text"].removeprefix("```").removesuffix("```")
+        for b in message.blocks
+        if b["type"] == "section" and b["text"]["text"].startswith("```")
+    )
+    return code.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def test_preview_of_values_slack_escapes_is_split_after_escaping_and_keeps_everything() -> None:
+    """A pod_name of 512 `&` (2560 characters escaped) is shown whole, split within 3000."""
+    message = blocks.preview(_described("&" * 512))
+
+    _assert_within_limits(message)
+    shown = _code_text(message)
+    assert f'"pod_name": "{"&" * 512}"' in shown
+    assert shown.rstrip().endswith("}")
+    for block in message.blocks:
+        if block["type"] == "section":
+            text = block["text"]["text"]
+            # no escaped entity is cut in two: every `&` starts a whole entity
+            assert text.count("&") == text.count("&amp;") + text.count("&lt;") + text.count("&gt;")
+    assert "left out" not in "\n".join(_texts(message))
+
+
+def test_preview_reads_one_line_per_column_pair_without_transport_headers() -> None:
+    """Each column pair is one line; Accept-Encoding, Connection, Content-Length are left out."""
+    message = blocks.preview(_described("web"))
+
+    shown = _code_text(message)
+    lines = shown.splitlines()
+    for key, name in ALL_HEADERS:
+        assert any(line.strip().rstrip(",") == f'["{key}", "{name}"]' for line in lines)
+    for transport in ("Accept-Encoding", "Connection", "Content-Length"):
+        assert transport not in shown
+    assert "Headers (signed: content-type, host, x-sdk-date):" in shown
+    assert "X-Sdk-Date: 20240501T000000Z" in shown
+    assert "Authorization: <redacted>" in shown
+    assert lines[0] == "POST https://hss.example/v5/p/container/export-task?export_size=5"
+
+
+def test_preview_too_long_for_one_message_says_how_much_is_left_out() -> None:
+    """A preview beyond 50 blocks keeps the closing note and counts the characters left out."""
+    message = blocks.preview({"body": {f"k{i}": "y" * 3000 for i in range(100)}})
+
+    closing = message.blocks[-1]["elements"]
+    assert "Nothing was sent to HSS" in closing[0]["text"]
+    assert "characters) is left out" in closing[1]["text"]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 import pytest
@@ -379,6 +380,90 @@ async def test_views_open_checks_block_kit_rules(slack: FakeSlack, client: Async
     messages = caught.value.response["response_metadata"]["messages"]
     assert any("title" in m for m in messages)
     assert any("duplicate block_id" in m for m in messages)
+    assert slack.refusals  # kept, and raised on leaving the fake
+    slack.refusals.clear()
+
+
+DATETIME_INPUT: Final = {
+    "type": "input",
+    "block_id": "when",
+    "label": {"type": "plain_text", "text": "When"},
+    "element": {"type": "datetimepicker", "action_id": "v", "initial_date_time": 10413792000},
+}
+
+
+async def test_views_open_refuses_what_slack_sdks_models_refuse(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    """A datetimepicker with an 11-digit initial_date_time is refused with slack_sdk's reason."""
+    bad = {**MODAL, "blocks": [DATETIME_INPUT]}
+
+    with pytest.raises(SlackApiError) as caught:
+        await client.views_open(trigger_id=slack.issue_trigger("U1"), view=bad)
+
+    assert caught.value.response["error"] == "invalid_arguments"
+    messages = caught.value.response["response_metadata"]["messages"]
+    assert any("initial_date_time" in m for m in messages)
+    assert slack.views == []
+    slack.refusals.clear()
+
+
+@pytest.mark.parametrize(
+    "method", ["chat_postMessage", "chat_postEphemeral", "chat_update"], ids=str
+)
+@pytest.mark.parametrize(
+    ("blocks", "words"),
+    [
+        ([{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}], "3000"),
+        ([{"type": "no_such_block"}], "unknown block"),
+        ([{"type": "divider"}] * 51, "at most 50 blocks"),
+    ],
+    ids=["section-too-long", "unknown-block", "too-many-blocks"],
+)
+async def test_messages_with_blocks_slack_refuses_are_refused(
+    slack: FakeSlack, client: AsyncWebClient, method: str, blocks: list[Any], words: str
+) -> None:
+    """chat.postMessage, postEphemeral and update refuse invalid blocks, naming why."""
+    posted = await client.chat_postMessage(channel="C1", text="first")
+    args: dict[str, Any] = {"channel": "C1", "text": "t", "blocks": blocks}
+    if method == "chat_postEphemeral":
+        args["user"] = "U1"
+    if method == "chat_update":
+        args["ts"] = posted["ts"]
+
+    with pytest.raises(SlackApiError) as caught:
+        await getattr(client, method)(**args)
+
+    assert caught.value.response["error"] == "invalid_blocks"
+    assert any(words in m for m in caught.value.response["response_metadata"]["messages"])
+    assert [m.text for m in slack.messages] == ["first"]
+    assert slack.ephemerals == []
+    slack.refusals.clear()
+
+
+async def test_response_url_refuses_blocks_slack_refuses(slack: FakeSlack) -> None:
+    """A response_url post with an over-long section is refused (400) and not recorded."""
+    webhook = AsyncWebhookClient(slack.issue_response_url("C1", "U1"))
+    section = {"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}
+
+    response = await webhook.send(text="t", blocks=[section])
+
+    assert (response.status_code, response.body) == (400, "invalid_blocks")
+    assert slack.responses == []
+    slack.refusals.clear()
+
+
+async def test_leaving_the_fake_with_refused_block_kit_fails_the_test() -> None:
+    """A refusal the test did not clear is raised on leaving the fake, so no test passes over it."""
+    slack = await FakeSlack().__aenter__()
+    client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+    with contextlib.suppress(SlackApiError):
+        await client.views_open(
+            trigger_id=slack.issue_trigger("U1"), view={**MODAL, "blocks": [DATETIME_INPUT]}
+        )
+
+    with pytest.raises(AssertionError, match="initial_date_time"):
+        await slack.__aexit__(None, None, None)
 
 
 async def test_response_url_takes_five_posts(slack: FakeSlack) -> None:

@@ -19,7 +19,8 @@ from bot.domain.modal import (
     errors_by_block,
     fields_from_state,
 )
-from bot.domain.model import HEADER_KEYS
+from bot.domain.model import HEADER_KEYS, MAX_LENGTHS
+from emulators.slack_models import view_problems
 
 NOW = datetime(2024, 6, 15, 12, 0, tzinfo=UTC)
 
@@ -384,3 +385,58 @@ def test_state_of_the_wrong_shape_is_a_problem_on_its_field(
     with pytest.raises(InvalidCommand) as caught:
         fields_from_state({block: {ACTION_ID: action}})
     assert [p.key for p in caught.value.problems] == [block]
+
+
+# --- one rule for each: the form reads values with the grammar's parsers ---------------------
+
+
+@pytest.mark.parametrize("value", ["1", "y", "on", "0", "n", "off"])
+def test_the_form_preselects_yes_or_no_only_for_the_grammars_spellings(value: str) -> None:
+    """`risky=1` is refused by the grammar, so the form does not preselect Yes for it either."""
+    element = _elements(build_view(FormContext("C1"), prefill={"risky": value}))["risky"]
+
+    assert element["initial_option"]["value"] == "any"
+    with pytest.raises(InvalidCommand):
+        build_request({"risky": value})
+
+
+@pytest.mark.parametrize(
+    ("key", "typed", "chosen"),
+    [("status", "运行中", "Running"), ("cluster_type", "CCE集群", "cce")],
+)
+def test_the_form_reads_the_chinese_synonyms_as_the_grammar_does(
+    key: str, typed: str, chosen: str
+) -> None:
+    """A prefilled Chinese label preselects its API value, with no note."""
+    prefill = check_prefill({key: typed}, clock=lambda: NOW)
+    element = _elements(build_view(FormContext("C1"), prefill=prefill.values))[key]
+
+    assert element["initial_option"]["value"] == chosen
+    assert prefill.notes == []
+
+
+def test_text_inputs_take_the_models_length_limits() -> None:
+    """Each text input's max_length is the model's limit, which the grammar enforces too."""
+    elements = _elements(build_view(FormContext("C1")))
+
+    for key, limit in MAX_LENGTHS.items():
+        assert elements[key]["max_length"] == limit
+        assert f"{limit}" in FIELD_HELP[key]
+
+
+def test_a_time_beyond_the_picker_is_left_empty_and_named() -> None:
+    """`created_before=2300-01-01` (11-digit seconds) leaves the picker empty, saying why."""
+    prefill = check_prefill({"created_before": "2300-01-01"}, clock=lambda: NOW)
+    element = _elements(build_view(FormContext("C1"), prefill=prefill.values))["created_before"]
+
+    assert "initial_date_time" not in element
+    assert len(prefill.notes) == 1
+    assert prefill.notes[0].startswith("`created_before=2300-01-01`")
+    assert "2286-11-20" in prefill.notes[0]
+
+
+def test_every_view_the_form_builds_is_valid_for_slack_sdk() -> None:
+    """The form, prefilled at the picker's edges, passes slack_sdk's own View validation."""
+    for created_before in ("9999999999000", "10000000000000", "2300-01-01", "1970-01-02"):
+        view = build_view(FormContext("C1"), prefill={"created_before": created_before})
+        assert view_problems(view) == [], created_before

@@ -231,12 +231,16 @@ class HssClient:
             else value.decode()
             for name, value in http_request.headers.raw
         }
+        # The AK/SK signature names the headers it covers; the names are not secret.
+        signature = http_request.headers.get("Authorization", "")
+        _, found, signed = signature.partition("SignedHeaders=")
         return {
             "method": http_request.method,
             "url": str(http_request.url),
             "query": dict(http_request.url.params.multi_items()),
             "body": json.loads(http_request.content),
             "headers": headers,
+            "signed_headers": signed.split(",")[0].strip().split(";") if found else [],
         }
 
     # --- requests ----------------------------------------------------------------------

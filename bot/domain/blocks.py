@@ -1,7 +1,8 @@
 """Render what the bot says in Slack as Block Kit: plain data in, `Message` out.
 
-Pure: no slack_bolt, no slack_sdk, no I/O. Every value a user typed is escaped
-before it reaches mrkdwn, so a cluster named `<!channel>` pings nobody. Every
+Pure: no slack_bolt, no slack_sdk, no I/O. Every value a user typed (or HSS wrote)
+is escaped before it reaches mrkdwn, in the blocks and in the notification `text`
+alike (Slack parses both: `<!channel>` in either would ping the channel). Every
 message keeps within Slack's limits whatever it is given (Slack refuses a
 message, or an ack, that breaks them): at most 50 blocks, section texts of at
 most 3000 characters, context texts of at most 2000, and a notification text of
@@ -80,8 +81,12 @@ def _message(text: str, blocks: list[Block]) -> Message:
     return Message(text=clip(text, TEXT_MAX), blocks=blocks)
 
 
-def _chunks(text: str, limit: int) -> list[str]:
-    """Split text on line breaks into pieces no longer than `limit`."""
+def _chunks(text: str, limit: int, *, keep_entities: bool = False) -> list[str]:
+    """Split text on line breaks into pieces no longer than `limit`.
+
+    With `keep_entities`, a line longer than `limit` is never cut inside an
+    escaped `&amp;`/`&lt;`/`&gt;`, so each piece still reads as escaped text.
+    """
     pieces: list[str] = []
     current = ""
     for line in text.splitlines(keepends=True):
@@ -89,8 +94,9 @@ def _chunks(text: str, limit: int) -> list[str]:
             if current:
                 pieces.append(current)
                 current = ""
-            pieces.append(line[:limit])
-            line = line[limit:]
+            cut = _entity_safe_cut(line, limit) if keep_entities else limit
+            pieces.append(line[:cut])
+            line = line[cut:]
         if len(current) + len(line) > limit:
             pieces.append(current)
             current = ""
@@ -100,9 +106,12 @@ def _chunks(text: str, limit: int) -> list[str]:
     return pieces
 
 
-def _code_sections(text: str) -> list[Block]:
-    # Each piece is wrapped in ``` ``` (6 characters) and must stay under the section limit.
-    return [_section(f"```{escape(p)}```") for p in _chunks(text, SECTION_MAX - 6)]
+def _entity_safe_cut(line: str, limit: int) -> int:
+    """Return where to cut `line` at most `limit` in, before an `&…;` it would split."""
+    amp = line.rfind("&", max(0, limit - 4), limit)
+    if amp > 0 and ";" not in line[amp:limit]:
+        return amp
+    return limit
 
 
 def _epoch_ms(value: Any) -> str:
@@ -158,7 +167,7 @@ def submitted(
 ) -> Message:
     """Announce an accepted export: task_id, who asked, what was asked for."""
     summary = summarize(record)
-    text = f"HSS export task {task_id} requested by <@{user_id}>: {summary}"
+    text = f"HSS export task {escape(task_id)} requested by <@{user_id}>: {summary}"
     blocks: list[Block] = [
         _section(
             f":outbox_tray: *HSS container export requested* by <@{user_id}>\n"
@@ -219,7 +228,7 @@ def problems(error: InvalidCommand) -> Message:
     blocks = [_section(f":warning: *{head}*")]
     blocks += [_section(piece) for piece in _chunks("\n".join(lines), SECTION_MAX)]
     blocks.append(_context("Nothing was sent to HSS. `/hss-export help` lists every key."))
-    text = f"{head}: " + "; ".join(shown + ([more] if more else []))
+    text = f"{head}: " + "; ".join([escape(line) for line in shown] + ([more] if more else []))
     return _message(text, blocks)
 
 
@@ -230,32 +239,101 @@ def help_message(help_text: str) -> Message:
 
 
 def preview(description: Mapping[str, Any]) -> Message:
-    """Show the exact request that would be sent, saying that nothing was sent."""
-    rendered = json.dumps(description, ensure_ascii=False, indent=2, default=str)
-    blocks = [_section(":mag: *Preview*: this is the request `/hss-export` would send.")]
-    blocks += _code_sections(rendered)
-    blocks.append(_context("Nothing was sent to HSS. Drop `preview` to run it."))
-    return _message("Preview of the HSS request (nothing was sent)", blocks)
+    """Show the exact request that would be sent, saying that nothing was sent.
+
+    Readable: the call's line, the headers that matter (the signed ones named; the
+    transport's own left out), the query and the body as JSON, one line per column
+    pair. The text is escaped first and split after (an escaped `&` is 5 characters),
+    so no piece outgrows a section; if the request is too long for one message, the
+    preview says how much of it is left out.
+    """
+    pieces = _chunks(escape(_describe(description)), SECTION_MAX - 6, keep_entities=True)
+    room = BLOCKS_MAX - 2  # the heading, and the closing context
+    code = [_section(f"```{piece}```") for piece in pieces[:room]]
+    closing = ["Nothing was sent to HSS. Drop `preview` to run it."]
+    if len(pieces) > room:
+        left = sum(len(piece) for piece in pieces[room:])
+        closing.append(
+            f"… the rest of the request ({left} characters) is left out: it is too long "
+            "for one Slack message."
+        )
+    heading = _section(":mag: *Preview*: this is the request `/hss-export` would send.")
+    return _message(
+        "Preview of the HSS request (nothing was sent)", [heading, *code, _context(*closing)]
+    )
+
+
+# Headers the HTTP client adds for the transport: they do not change what HSS does.
+_TRANSPORT_HEADERS: Final = frozenset(
+    {"accept", "accept-encoding", "connection", "content-length", "user-agent"}
+)
+
+
+def _describe(description: Mapping[str, Any]) -> str:
+    """Render a described call as plain text (unescaped): call line, headers, query, body."""
+    parts: list[str] = []
+    target = description.get("url") or description.get("path")
+    if description.get("method") or target:
+        parts.append(f"{description.get('method', '')} {target or ''}".strip())
+    headers = description.get("headers")
+    if isinstance(headers, Mapping):
+        signed = [str(name) for name in description.get("signed_headers") or ()]
+        title = f"Headers (signed: {', '.join(signed)})" if signed else "Headers"
+        lines = [
+            f"{name}: {value}"
+            for name, value in headers.items()
+            if str(name).lower() not in _TRANSPORT_HEADERS
+        ]
+        parts.append("\n".join([f"{title}:", *lines]))
+    shown = {"method", "url", "path", "headers", "signed_headers"}
+    for key, value in description.items():
+        if key in shown:
+            continue
+        parts.append(f"{str(key).capitalize()}:\n{_json_text(value)}")
+    return "\n\n".join(parts)
+
+
+def _json_text(value: Any) -> str:
+    """JSON, indented, with each `export_headers` pair on one line."""
+    if not isinstance(value, Mapping) or not isinstance(value.get("export_headers"), list):
+        return json.dumps(value, ensure_ascii=False, indent=2, default=str)
+    items = list(value.items())
+    lines = ["{"]
+    for index, (key, item) in enumerate(items):
+        comma = "," if index < len(items) - 1 else ""
+        if key == "export_headers":
+            pairs = [json.dumps(pair, ensure_ascii=False, default=str) for pair in item]
+            lines.append(f"  {json.dumps(key)}: [")
+            lines += [
+                f"    {pair}{',' if i < len(pairs) - 1 else ''}" for i, pair in enumerate(pairs)
+            ]
+            lines.append(f"  ]{comma}")
+        else:
+            dumped = json.dumps(item, ensure_ascii=False, indent=2, default=str)
+            dumped = dumped.replace("\n", "\n  ")
+            lines.append(f"  {json.dumps(key, ensure_ascii=False)}: {dumped}{comma}")
+    lines.append("}")
+    return "\n".join(lines)
 
 
 def task_status(status: TaskStatus) -> Message:
     """Show an export task's state and, once done, its file name."""
     emoji = _STATE_EMOJI.get(status.task_status, ":grey_question:")
-    lines = [f"{emoji} Task `{escape(status.task_id)}` is *{status.task_status}*"]
+    lines = [f"{emoji} Task `{escape(status.task_id)}` is *{escape(status.task_status)}*"]
     if status.task_name:
         lines.append(f"*Name:* {escape(status.task_name)}")
     if status.file_name:
         lines.append(f"*File:* `{escape(status.file_name)}`")
-    text = f"Task {status.task_id} is {status.task_status}" + (
-        f", file {status.file_name}" if status.file_name else ""
+    text = f"Task {escape(status.task_id)} is {escape(status.task_status)}" + (
+        f", file {escape(status.file_name)}" if status.file_name else ""
     )
     return _message(text, [_section("\n".join(lines))])
 
 
 def looking_up(what: str) -> Message:
     """Acknowledge a lookup that answers a moment later."""
-    text = f"Looking up {what}…"
-    return _message(text, [_context(escape(text))])
+    text = escape(f"Looking up {what}…")
+    return _message(text, [_context(text)])
 
 
 def history(entries: Sequence[AuditEntry]) -> Message:
@@ -280,22 +358,22 @@ def history(entries: Sequence[AuditEntry]) -> Message:
 
 def refusal(reason: str) -> Message:
     """Tell a caller they may not run exports here, and what an admin can change."""
-    return _message(reason, [_section(f":no_entry: {escape(reason)}")])
+    return _message(escape(reason), [_section(f":no_entry: {escape(reason)}")])
 
 
 def unavailable(action: str, error: BotError) -> Message:
     """Say that a lookup failed, with the error's safe text."""
-    text = f"Could not {action}: {error.user_message()}"
-    return _message(text, [_section(f":x: {escape(text)}")])
+    text = escape(f"Could not {action}: {error.user_message()}")
+    return _message(text, [_section(f":x: {text}")])
 
 
 def internal_error(reference: str) -> Message:
     """Say honestly that something broke on our side, with a reference for the logs."""
-    text = (
+    text = escape(
         "Something went wrong on our side and the command may not have finished. "
         f"Give an operator this reference: {reference}"
     )
-    return _message(text, [_section(f":boom: {escape(text)}")])
+    return _message(text, [_section(f":boom: {text}")])
 
 
 def form_unavailable(command: str) -> Message:

@@ -6,102 +6,66 @@ same raw `key -> text` mapping the slash grammar produces, and one validator
 (`grammar.build_request`) serves both; its problems come back keyed by field,
 which is to say by block_id. `check_prefill` reads `form key=value …` through
 that validator too, so the form never drops a typed value without saying so.
+
+The inputs are in `bot.domain.form_fields`, reading the answer in
+`bot.domain.form_answers` (re-exported here). The form knows only how each field
+is asked (element, label, hint): the field list and the value parsers (booleans,
+enum names, instants, columns) are the grammar's (`bot.domain.grammar.fields`),
+and the length limits the model's (`MAX_LENGTHS`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from typing import Any, Final, Literal
+from datetime import UTC, datetime
+from typing import Any, Final
 
 from bot.domain.blocks import escape
-from bot.domain.errors import InvalidCommand, Problem
+from bot.domain.errors import InvalidCommand
+from bot.domain.form_answers import errors_by_block, field_error, fields_from_state
+from bot.domain.form_fields import (
+    ACTION_ID,
+    BLOCK_IDS,
+    FIELDS,
+    LABEL_MAX,
+    TRI_STATE_ANY,
+    Field,
+)
 from bot.domain.grammar import RequestDefaults, build_request
+from bot.domain.grammar.fields import BY_KEY
+from bot.domain.grammar.values import Rejected
 from bot.domain.model import (
     EXPORT_SIZE_MAX,
+    HEADER_KEYS,
     HEADER_NAMES,
-    ClusterType,
-    ContainerStatus,
-    ExportRequest,
     HeaderLang,
 )
 from bot.domain.text import clip
 
+# The names the listeners and tests use, whichever module of the form defines them.
+__all__ = [
+    "ACTION_ID",
+    "BLOCK_IDS",
+    "CALLBACK_ID",
+    "FIELDS",
+    "STALE",
+    "Field",
+    "FormContext",
+    "Prefill",
+    "build_view",
+    "check_prefill",
+    "errors_by_block",
+    "field_error",
+    "fields_from_state",
+    "notice_view",
+]
+
 CALLBACK_ID: Final = "hss_export_form"
-ACTION_ID: Final = "value"  # every input has one element; its block_id says which field
-TRI_STATE_ANY: Final = "any"
-LABEL_MAX: Final = 2000  # Slack's limit on an error or hint text
 SECTION_MAX: Final = 3000  # Slack's limit on a section's text
 METADATA_MAX: Final = 3000  # Slack's limit on private_metadata
 STALE: Final = "This form is from an older version of the bot. Run `/hss-export` to open a new one."
-
-Kind = Literal["select", "tri", "text", "datetime", "number", "headers"]
-
-
-@dataclass(frozen=True)
-class Field:
-    """One input of the form: the request field it fills, how it is asked, what it says."""
-
-    key: str
-    kind: Kind
-    label: str
-    hint: str | None = None
-    placeholder: str | None = None
-    options: tuple[str, ...] = ()
-    max_length: int | None = None
-
-
-FIELDS: Final[tuple[Field, ...]] = (
-    Field("cluster_type", "select", "Cluster type", options=tuple(c.value for c in ClusterType)),
-    Field("status", "select", "Container status", options=tuple(s.value for s in ContainerStatus)),
-    Field(
-        "cluster_container",
-        "tri",
-        "Containers in clusters?",
-        hint="yes: only containers in clusters; no: only containers outside clusters",
-    ),
-    Field("risky", "tri", "Risky containers?", hint="yes: only risky; no: only not risky"),
-    Field("cluster_name", "text", "Cluster name", max_length=255),
-    Field("container_name", "text", "Container name", max_length=255),
-    Field("pod_name", "text", "Pod name", max_length=512),
-    Field("image_name", "text", "Image name", max_length=255),
-    Field("cpu_limit", "text", "CPU limit", placeholder="e.g. 500m", max_length=64),
-    Field("memory_limit", "text", "Memory limit", placeholder="e.g. 512Mi or 2Gi", max_length=64),
-    # As the grammar reads them (grammar.FIELD_HELP): `[after, before)`, either end optional.
-    Field(
-        "created_after",
-        "datetime",
-        "Created at or after",
-        hint="Inclusive. Empty: since 1970. In your Slack time zone.",
-    ),
-    Field(
-        "created_before",
-        "datetime",
-        "Created before",
-        hint="Exclusive: only containers created before this time (00:00 leaves that day out). "
-        "Empty: up to now.",
-    ),
-    Field(
-        "export_size",
-        "number",
-        "Rows to export at most",
-        hint=f"1 to {EXPORT_SIZE_MAX}; empty means HSS's default ({EXPORT_SIZE_MAX})",
-    ),
-    Field("headers", "headers", "Columns", hint="all 16 by default"),
-    Field(
-        "enterprise_project_id",
-        "text",
-        "Enterprise project",
-        hint="empty: the bot's default; all_granted_eps: every project the account may see",
-        max_length=256,
-    ),
-)
-BLOCK_IDS: Final[tuple[str, ...]] = tuple(f.key for f in FIELDS)
-
-# Problems about a value no single input holds land on the nearest input.
-_ERROR_HOME: Final = {"create_time": "created_after", "export_headers": "headers"}
 
 
 @dataclass(frozen=True)
@@ -142,36 +106,78 @@ def _option(value: str, label: str | None = None) -> dict[str, Any]:
     return {"text": _text((label or value)[:75]), "value": value}
 
 
-def _tri_value(raw: str | None) -> str:
+# Slack documents `initial_date_time` as "UNIX timestamp in seconds", 10 digits at most
+# (slack_sdk's DateTimePickerElement refuses more): 2286-11-20T17:46:39Z is the last one.
+PICKER_MAX_SECONDS: Final = 9_999_999_999
+BEYOND_PICKER: Final = (
+    "Slack's date picker cannot show a time after 2286-11-20 17:46 UTC, so the field is "
+    "left empty (the untouched form exports without this bound); to send it, run the "
+    "command without `form`"
+)
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """How one prefilled input shows a typed value: its initial attributes, what it submits."""
+
+    initial: dict[str, Any]
+    submits: str | None  # the raw value the untouched input submits (as `fields_from_state`)
+    note: str | None = None  # why it cannot show the value, when the reason is its own
+
+
+def _parsed(key: str, raw: str | None) -> object:
+    """The field's own parser (`bot.domain.grammar.fields`); `Rejected` for a refused value."""
     if raw is None:
-        return TRI_STATE_ANY
-    lowered = raw.strip().lower()
-    if lowered in {"yes", "true", "1", "y"}:
-        return "yes"
-    if lowered in {"no", "false", "0", "n"}:
-        return "no"
-    return TRI_STATE_ANY
-
-
-def _epoch_seconds(raw: str) -> int | None:
-    """Read a prefilled time (epoch ms, ISO date or ISO datetime) as epoch seconds, UTC."""
-    text = raw.strip()
-    if text.isdigit():
-        return int(text) // 1000
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp())
+    value = BY_KEY[key].parse(raw)
+    if key == "headers" and value is None:  # `all`: the 16 standard columns, in order
+        return [(k, None) for k in HEADER_KEYS]
+    return value
+
+
+def _try(key: str, raw: str | None) -> object:
+    try:
+        return _parsed(key, raw)
+    except Rejected:
+        return None
+
+
+def _show(spec: Field, raw: str | None) -> _Shown:
+    """Read `raw` with the grammar's parser once and say how this input shows it."""
+    value = _try(spec.key, raw) if raw is not None else None
+    match spec.kind:
+        case "select":
+            chosen = str(value) if value is not None and str(value) in spec.options else None
+            initial = {} if chosen is None else {"initial_option": _option(chosen)}
+            return _Shown(initial, chosen)
+        case "tri":
+            chosen = TRI_STATE_ANY if not isinstance(value, bool) else ("yes" if value else "no")
+            label = {"yes": "Yes", "no": "No", TRI_STATE_ANY: "Any"}[chosen]
+            submits = None if chosen == TRI_STATE_ANY else chosen
+            return _Shown({"initial_option": _option(chosen, label)}, submits)
+        case "text":
+            fits = raw and (spec.max_length is None or len(raw) <= spec.max_length)
+            return _Shown({"initial_value": raw} if fits else {}, (raw or "").strip() or None)
+        case "number":
+            if not isinstance(value, int):
+                return _Shown({}, None)
+            return _Shown({"initial_value": str(value)}, str(value))
+        case "datetime":
+            if not isinstance(value, int):
+                return _Shown({}, None)
+            seconds = value // 1000
+            if seconds > PICKER_MAX_SECONDS:
+                return _Shown({}, None, BEYOND_PICKER)
+            return _Shown({"initial_date_time": seconds}, str(seconds * 1000))
+        case "headers":
+            chosen_keys = {k for k, _ in value} if isinstance(value, list) else set(HEADER_KEYS)
+            keys = [k for k in HEADER_KEYS if k in chosen_keys]
+            return _Shown({"selected_keys": keys}, ",".join(keys))
 
 
 def _element(spec: Field, prefill: str | None, header_lang: HeaderLang) -> dict[str, Any]:
     element: dict[str, Any] = {"action_id": ACTION_ID}
+    shown = _show(spec, prefill)
     match spec.kind:
         case "select":
             # "Any" first: Slack offers no way to clear a select once something is picked.
@@ -180,26 +186,15 @@ def _element(spec: Field, prefill: str | None, header_lang: HeaderLang) -> dict[
                 "placeholder": _text("Any"),
                 "options": [_option(TRI_STATE_ANY, "Any"), *(_option(v) for v in spec.options)],
             }
-            chosen = _match_option(prefill, spec.options)
-            if chosen is not None:
-                element["initial_option"] = _option(chosen)
         case "tri":
             options = [_option("yes", "Yes"), _option("no", "No"), _option(TRI_STATE_ANY, "Any")]
-            label = {"yes": "Yes", "no": "No", TRI_STATE_ANY: "Any"}
-            chosen = _tri_value(prefill)
-            element |= {
-                "type": "radio_buttons",
-                "options": options,
-                "initial_option": _option(chosen, label[chosen]),
-            }
+            element |= {"type": "radio_buttons", "options": options}
         case "text":
             element["type"] = "plain_text_input"
             if spec.max_length:
                 element["max_length"] = spec.max_length
             if spec.placeholder:
                 element["placeholder"] = _text(spec.placeholder)
-            if prefill:
-                element["initial_value"] = prefill
         case "number":
             element |= {
                 "type": "number_input",
@@ -207,40 +202,20 @@ def _element(spec: Field, prefill: str | None, header_lang: HeaderLang) -> dict[
                 "min_value": "1",
                 "max_value": str(EXPORT_SIZE_MAX),
             }
-            if prefill and prefill.strip().isdigit():
-                element["initial_value"] = prefill.strip()
         case "datetime":
             element["type"] = "datetimepicker"
-            seconds = _epoch_seconds(prefill) if prefill else None
-            if seconds is not None:
-                element["initial_date_time"] = seconds
         case "headers":
             options = [
                 _option(k, f"{k} · {names[header_lang]}") for k, names in HEADER_NAMES.items()
             ]
-            wanted = _header_keys(prefill)
+            wanted = set(shown.initial.pop("selected_keys"))
             element |= {
                 "type": "multi_static_select",
                 "placeholder": _text("columns"),
                 "options": options,
                 "initial_options": [o for o in options if o["value"] in wanted],
             }
-    return element
-
-
-def _match_option(raw: str | None, options: Sequence[str]) -> str | None:
-    if raw is None:
-        return None
-    lowered = raw.strip().lower()
-    return next((o for o in options if o.lower() == lowered), None)
-
-
-def _header_keys(raw: str | None) -> set[str]:
-    if not raw:
-        return set(HEADER_NAMES)
-    # Prefill may say `key` or `key:Display name`; the form selects keys.
-    keys = {part.split(":", 1)[0].strip() for part in raw.split(",")}
-    return (keys & set(HEADER_NAMES)) or set(HEADER_NAMES)
+    return element | shown.initial
 
 
 def build_view(
@@ -325,11 +300,13 @@ def check_prefill(
 ) -> Prefill:
     """Keep the values the form shows as typed; say why each other one is not shown so.
 
-    A value the grammar refuses is left out of the form, with the grammar's own
-    problem text; a valid value the form cannot express (a custom column name
-    or order, a sub-second time) is shown as near as the form can, with a note. "As
-    typed" means: submitting the untouched form sends what typing the command
-    would have sent.
+    One pass: the request is built once (a value the grammar refuses is left out of
+    the form, with the grammar's own problem text), then each kept value is read once
+    by its field's parser and compared with what its untouched input would submit,
+    read by the same parser. A valid value the form cannot express (a custom column
+    name or order, a sub-second time, a time the picker cannot show) is shown as near
+    as the form can, with a note. "As typed" means: submitting the untouched form
+    sends what typing the command would have sent.
     """
     now = (clock or _utc_now)()
     defaults = RequestDefaults(header_lang=header_lang)
@@ -341,44 +318,17 @@ def check_prefill(
         for problem in exc.problems:
             values.pop(problem.key, None)
             notes.append(str(problem))
-    typed = _request_of(values, defaults, now)
     specs = {spec.key: spec for spec in FIELDS}
-    for key in list(values) if typed is not None else []:
-        # The untouched input in place of the typed value: does the request change?
-        shown = _untouched(specs[key], values[key], header_lang)
-        candidate = {k: v for k, v in values.items() if k != key}
-        if shown is not None:
-            candidate[key] = shown
-        if _request_of(candidate, defaults, now) != typed:
-            reason = COLUMNS_AS_TYPED if key == "headers" else NOT_EXACT
-            notes.append(f"`{key}={clip(values[key], 60)}`: {reason}")
+    for key, raw in values.items():
+        shown = _show(specs[key], raw)
+        if _try(key, shown.submits) != _parsed(key, raw):
+            reason = shown.note or (COLUMNS_AS_TYPED if key == "headers" else NOT_EXACT)
+            notes.append(f"`{key}={clip(raw, 60)}`: {reason}")
     return Prefill(values, notes)
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _request_of(
-    values: Mapping[str, str], defaults: RequestDefaults, now: datetime
-) -> ExportRequest | None:
-    try:
-        return build_request(values, defaults, clock=lambda: now)
-    except InvalidCommand:
-        return None
-
-
-def _untouched(spec: Field, raw: str, header_lang: HeaderLang) -> str | None:
-    """Return what this input, prefilled with `raw`, submits if the user does not touch it."""
-    element = _element(spec, raw, header_lang)
-    state = {
-        "type": element["type"],
-        "selected_option": element.get("initial_option"),
-        "selected_options": element.get("initial_options"),
-        "value": element.get("initial_value"),
-        "selected_date_time": element.get("initial_date_time"),
-    }
-    return _raw_value(state)
 
 
 def notice_view(title: str, text: str) -> dict[str, Any]:
@@ -389,77 +339,3 @@ def notice_view(title: str, text: str) -> dict[str, Any]:
         "close": _text("Close"),
         "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}],
     }
-
-
-# --- reading the state ------------------------------------------------------------------
-
-
-def fields_from_state(values: object) -> dict[str, str]:
-    """Turn `view.state.values` into raw field strings, leaving out what was not filled.
-
-    Raise `InvalidCommand` naming each input whose state is not of the shape Slack
-    sends (a forged or corrupted submission), so it is answered on its field.
-    """
-    fields: dict[str, str] = {}
-    problems: list[Problem] = []
-    blocks = values if isinstance(values, Mapping) else {}
-    for spec in FIELDS:
-        block = blocks.get(spec.key)
-        action = block.get(ACTION_ID) if isinstance(block, Mapping) else None
-        if not isinstance(action, Mapping):
-            continue
-        try:
-            raw = _raw_value(action)
-        except (AttributeError, TypeError, KeyError, ValueError, OverflowError):
-            problems.append(Problem(spec.key, None, "a value chosen or typed in this form"))
-            continue
-        if raw is not None:
-            fields[spec.key] = raw
-    if problems:
-        raise InvalidCommand(problems)
-    return fields
-
-
-def _raw_value(action: Mapping[str, Any]) -> str | None:
-    kind = action.get("type")
-    if kind in {"plain_text_input", "number_input"}:
-        text = action.get("value")
-        return text.strip() or None if isinstance(text, str) else None
-    if kind in {"static_select", "radio_buttons"}:
-        option = action.get("selected_option")
-        value = option.get("value") if isinstance(option, Mapping) else None
-        return None if value in (None, TRI_STATE_ANY) else str(value)
-    if kind in {"multi_static_select", "checkboxes"}:
-        options: Iterable[Mapping[str, Any]] = action.get("selected_options") or ()
-        # Empty stays "" (not absent), so "no columns" is reported, not silently defaulted.
-        return ",".join(str(o["value"]) for o in options)
-    if kind == "datepicker":
-        day = action.get("selected_date")
-        return str(day) if day else None
-    if kind == "datetimepicker":
-        seconds = action.get("selected_date_time")
-        # Slack gives epoch seconds; the API (and the grammar) count milliseconds.
-        return str(int(seconds) * 1000) if seconds is not None else None
-    return None
-
-
-def errors_by_block(problems: Iterable[Problem]) -> dict[str, str]:
-    """Map problems to `response_action="errors"`: one message per block_id, all problems kept."""
-    errors: dict[str, list[str]] = {}
-    for problem in problems:
-        block_id = _ERROR_HOME.get(problem.key, problem.key)
-        message = field_error(problem)
-        if block_id not in BLOCK_IDS:
-            # No input holds it: show it, named, on the first input rather than lose it.
-            block_id, message = BLOCK_IDS[0], str(problem)
-        errors.setdefault(block_id, []).append(message)
-    return {key: "; ".join(msgs)[:LABEL_MAX] for key, msgs in errors.items()}
-
-
-def field_error(problem: Problem) -> str:
-    """Say what is wrong with one field, without repeating its name."""
-    text = f"accepted: {problem.accepted}"
-    if problem.given is not None:
-        given = problem.given if len(problem.given) <= 60 else problem.given[:59] + "…"
-        text = f"got {given!r}; {text}"
-    return f"{text} ({problem.hint})" if problem.hint else text

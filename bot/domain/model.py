@@ -36,6 +36,18 @@ class ClusterType(StrEnum):
     SELF_BUILT_IDC = "self_built_idc"
 
 
+CLUSTER_TYPE_LABELS_ZH: Final[dict[str, str]] = {
+    "cce": "CCE集群",
+    "ali": "阿里云集群",
+    "tencent": "腾讯云集群",
+    "azure": "微软云集群",
+    "aws": "亚马逊集群",
+    "self_built_hw": "华为云自建集群",
+    "self_built_idc": "IDC自建集群",
+}
+"""The page's Chinese names of the cluster types (its 取值范围): accepted as synonyms."""
+
+
 class ContainerStatus(StrEnum):
     """Container states the API accepts, in its spelling."""
 
@@ -44,6 +56,28 @@ class ContainerStatus(StrEnum):
     TERMINATED = "Terminated"
     ISOLATED = "Isolated"
     PAUSED = "Paused"
+
+
+STATUS_LABELS_ZH: Final[dict[str, str]] = {
+    "Running": "运行中",
+    "Waiting": "等待",
+    "Terminated": "终止",
+    "Isolated": "已隔离",
+    "Paused": "已暂停",
+}
+"""The page's Chinese names of the container states (取值范围 of `status`): accepted as synonyms."""
+
+# The page's length limits, by request field: the model enforces them, the grammar
+# reports them, the form sets them as `max_length`. Written here only.
+MAX_LENGTHS: Final[dict[str, int]] = {
+    "cluster_name": 255,
+    "container_name": 255,
+    "pod_name": 512,
+    "image_name": 255,
+    "cpu_limit": 64,
+    "memory_limit": 64,
+    "enterprise_project_id": 256,
+}
 
 
 # The 16 legal export_headers keys, in the page's order, with the page's display
@@ -73,9 +107,10 @@ HeaderLang = Literal["zh", "en"]
 CPU_LIMIT_PATTERN: Final = re.compile(r"^[0-9]+m\Z")
 MEMORY_LIMIT_PATTERN: Final = re.compile(r"^[0-9]+(Mi|Gi)\Z")
 
-Name255 = Annotated[str, StringConstraints(min_length=1, max_length=255)]
-Name512 = Annotated[str, StringConstraints(min_length=1, max_length=512)]
-Id256 = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+def _length(key: str, pattern: re.Pattern[str] | None = None) -> StringConstraints:
+    """Field `key`'s string rule: 1 to `MAX_LENGTHS[key]` characters, and the pattern if any."""
+    return StringConstraints(min_length=1, max_length=MAX_LENGTHS[key], pattern=pattern)
 
 
 def default_headers(lang: HeaderLang = "zh") -> list[tuple[str, str]]:
@@ -103,7 +138,7 @@ class CreateTime(_Strict):
 class ExportQuery(_Strict):
     """Query string of the create call."""
 
-    enterprise_project_id: Id256 | None = None
+    enterprise_project_id: Annotated[str, _length("enterprise_project_id")] | None = None
     export_size: Annotated[int, Field(ge=1, le=EXPORT_SIZE_MAX)] | None = None
 
 
@@ -112,19 +147,15 @@ class ExportBody(_Strict):
 
     cluster_container: bool | None = None
     cluster_type: ClusterType | None = None
-    cluster_name: Name255 | None = None
-    container_name: Name255 | None = None
-    pod_name: Name512 | None = None
-    image_name: Name255 | None = None
+    cluster_name: Annotated[str, _length("cluster_name")] | None = None
+    container_name: Annotated[str, _length("container_name")] | None = None
+    pod_name: Annotated[str, _length("pod_name")] | None = None
+    image_name: Annotated[str, _length("image_name")] | None = None
     status: ContainerStatus | None = None
     risky: bool | None = None
     create_time: CreateTime | None = None
-    cpu_limit: (
-        Annotated[str, StringConstraints(max_length=64, pattern=CPU_LIMIT_PATTERN)] | None
-    ) = None
-    memory_limit: (
-        Annotated[str, StringConstraints(max_length=64, pattern=MEMORY_LIMIT_PATTERN)] | None
-    ) = None
+    cpu_limit: Annotated[str, _length("cpu_limit", CPU_LIMIT_PATTERN)] | None = None
+    memory_limit: Annotated[str, _length("memory_limit", MEMORY_LIMIT_PATTERN)] | None = None
     export_headers: Annotated[list[tuple[str, str]], Field(min_length=1)]
 
     @field_validator("export_headers")

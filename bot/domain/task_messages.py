@@ -83,7 +83,7 @@ def progress_message(task: TaskFacts) -> Message:
             request_id=task.hss_request_id,
         )
     else:
-        head = Message(text=f"HSS export task {task.task_id}", blocks=[])
+        head = Message(text=f"HSS export task {blocks.escape(task.task_id)}", blocks=[])
     state_text, detail = _state_lines(task)
     extra = [_section(state_text)]
     if detail:
@@ -105,11 +105,11 @@ def thread_notice(task: TaskFacts) -> Message | None:
 def not_tracked(task: TaskFacts, error: BotError) -> Message:
     """Say that the bot cannot follow a task, and how to fetch its file instead."""
     command = download_command(task.task_id, task.enterprise_project_id)
-    text = (
+    text = blocks.escape(
         f"I cannot follow task {task.task_id} ({error.user_message()}). When it is done, "
         f"an operator can fetch the file with: {command}"
     )
-    return Message(text=text, blocks=[_section(f":warning: {blocks.escape(text)}")])
+    return Message(text=text, blocks=[_section(f":warning: {text}")])
 
 
 def follow_up_here(announcement: Message, channel_id: str) -> Message:

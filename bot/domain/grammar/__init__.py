@@ -1,0 +1,53 @@
+"""Turn `/hss-export` text, form fields and CLI arguments into commands and requests.
+
+Pure: no Slack, no HTTP, no I/O. The modules, each one seam:
+- `values`: the value parsers (one raw string in, the model's value out);
+- `fields`: the field catalogue (every key, what it accepts, its parser);
+- `request`: `build_request`, shared by the slash text, the form and the CLI;
+- `commands`: slash parsing (words, command words, `key=value` pairs);
+- `help`: the usage text.
+The names below are the package's interface; import them from here.
+"""
+
+from __future__ import annotations
+
+from bot.domain.grammar.commands import (
+    COMMAND_WORDS,
+    MAX_TEXT_CHARS,
+    Command,
+    Export,
+    Form,
+    Help,
+    History,
+    OpenModal,
+    Preview,
+    Status,
+    parse_command,
+    parse_tokens,
+)
+from bot.domain.grammar.fields import ALL_GRANTED_EPS, FIELD_HELP, FIELD_KEYS, TEXT_KEY
+from bot.domain.grammar.help import help_text
+from bot.domain.grammar.request import Clock, RequestDefaults, build_request
+
+__all__ = [
+    "ALL_GRANTED_EPS",
+    "COMMAND_WORDS",
+    "FIELD_HELP",
+    "FIELD_KEYS",
+    "MAX_TEXT_CHARS",
+    "TEXT_KEY",
+    "Clock",
+    "Command",
+    "Export",
+    "Form",
+    "Help",
+    "History",
+    "OpenModal",
+    "Preview",
+    "RequestDefaults",
+    "Status",
+    "build_request",
+    "help_text",
+    "parse_command",
+    "parse_tokens",
+]

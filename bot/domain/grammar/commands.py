@@ -1,0 +1,299 @@
+"""Slash parsing: `/hss-export` text (or a command line's words) into one `Command`.
+
+Pure: no Slack, no I/O. Text is split into words (shell-like quoting, Slack's curly
+quotes too); a leading command word picks a parser from `_PARSERS`, so a new command
+is one dataclass, one parser function and one entry there; anything else is
+`key=value` pairs for `build_request`. Every problem is collected and raised at once
+as `InvalidCommand`; nothing else ever escapes `parse_command` or `parse_tokens`.
+Keys are lower-case; `Status=…` is refused with a suggestion, never guessed.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Final, TypeAlias
+
+from bot.domain.errors import InvalidCommand, Problem
+from bot.domain.grammar.fields import (
+    FIELD_KEYS,
+    TEXT_KEY,
+    empty,
+    key_problems,
+    parse_value,
+)
+from bot.domain.grammar.request import Clock, RequestDefaults, build, utc_now
+from bot.domain.grammar.values import CLIP, FALSE_WORDS, TRUE_WORDS, member, near
+from bot.domain.model import ClusterType, ContainerStatus, ExportRequest
+from bot.domain.text import clip
+
+MAX_TEXT_CHARS: Final = 4000
+_TASK_ID: Final = re.compile(r"[A-Za-z0-9._~-]{1,256}")
+_SMART_QUOTES: Final = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
+
+
+@dataclass(frozen=True)
+class OpenModal:
+    """Empty text: open the export form."""
+
+
+@dataclass(frozen=True)
+class Help:
+    """`help`: show usage."""
+
+
+@dataclass(frozen=True)
+class Status:
+    """`status <task_id> [enterprise_project_id=…]`: show the state of an export task.
+
+    Without an enterprise project the listener uses the one the task was created in.
+    """
+
+    task_id: str
+    enterprise_project_id: str | None = None
+
+
+@dataclass(frozen=True)
+class History:
+    """`history`: show the caller's latest exports."""
+
+
+@dataclass(frozen=True)
+class Preview:
+    """`preview key=value …`: show the exact request without sending it."""
+
+    request: ExportRequest
+
+
+@dataclass(frozen=True)
+class Export:
+    """`key=value …`: create the export task."""
+
+    request: ExportRequest
+
+
+@dataclass(frozen=True)
+class Form:
+    """`form key=value …`: open the form prefilled with these raw field values."""
+
+    prefill: dict[str, str] = field(default_factory=dict)
+
+
+Command: TypeAlias = OpenModal | Help | Status | History | Preview | Export | Form
+
+
+# --- entry points ------------------------------------------------------------------------
+
+
+def parse_command(
+    text: str, defaults: RequestDefaults | None = None, *, clock: Clock = utc_now
+) -> Command:
+    """Parse slash-command text; raise `InvalidCommand` listing every problem."""
+    _check_length(text)
+    return _parse(_split(text), defaults or RequestDefaults(), clock)
+
+
+def parse_tokens(
+    tokens: Sequence[str], defaults: RequestDefaults | None = None, *, clock: Clock = utc_now
+) -> Command:
+    """Parse already-split words (a command line's argv) exactly as `parse_command` parses text.
+
+    The shell has done the quoting, so no quote is interpreted again: a word such as
+    `pod_name=O’Brien` stays as typed.
+    """
+    _check_length(" ".join(tokens))
+    return _parse(list(tokens), defaults or RequestDefaults(), clock)
+
+
+def _check_length(text: str) -> None:
+    if len(text) > MAX_TEXT_CHARS:
+        raise InvalidCommand(
+            [
+                Problem(
+                    TEXT_KEY,
+                    clip(text, CLIP),
+                    f"at most {MAX_TEXT_CHARS} characters",
+                    f"this text has {len(text)}",
+                )
+            ]
+        )
+
+
+def _parse(tokens: list[str], defaults: RequestDefaults, clock: Clock) -> Command:
+    if not tokens:
+        return OpenModal()
+    word = tokens[0].lower() if "=" not in tokens[0] else ""
+    parser = _PARSERS.get(word)
+    if parser is None:
+        return _export(tokens, defaults, clock)
+    return parser(tokens[1:], defaults, clock)
+
+
+# --- one parser per command word ---------------------------------------------------------
+
+
+def _nothing_after(word: str, command: Command) -> _Parser:
+    def parse(rest: list[str], _defaults: RequestDefaults, _clock: Clock) -> Command:
+        if rest:
+            raise InvalidCommand(
+                [Problem(word, clip(" ".join(rest), CLIP), f"nothing after `{word}`")]
+            )
+        return command
+
+    return parse
+
+
+def _export(tokens: list[str], defaults: RequestDefaults, clock: Clock) -> Command:
+    fields, problems = _tokens_to_fields(tokens, command_position=True)
+    request, more = build(fields, defaults, clock)
+    problems += more
+    if problems or request is None:
+        raise InvalidCommand(problems)
+    return Export(request)
+
+
+def _preview(rest: list[str], defaults: RequestDefaults, clock: Clock) -> Command:
+    fields, problems = _tokens_to_fields(rest, command_position=False)
+    request, more = build(fields, defaults, clock)
+    problems += more
+    if problems or request is None:
+        raise InvalidCommand(problems)
+    return Preview(request)
+
+
+def _form(rest: list[str], _defaults: RequestDefaults, _clock: Clock) -> Command:
+    fields, problems = _tokens_to_fields(rest, command_position=False)
+    problems += key_problems(fields)
+    problems += [empty(k) for k, value in fields.items() if value == "" and k in FIELD_KEYS]
+    if problems:
+        raise InvalidCommand(problems)
+    return Form(dict(fields))
+
+
+def _status(args: list[str], _defaults: RequestDefaults, _clock: Clock) -> Command:
+    key = "enterprise_project_id"
+    pairs = [a for a in args if a.partition("=")[0] == key]
+    problems: list[Problem] = []
+    task_id: str | None = None
+    try:
+        task_id = _task_id([a for a in args if a.partition("=")[0] != key])
+    except InvalidCommand as exc:
+        problems += exc.problems
+    project: str | None = None
+    if len(pairs) > 1:
+        given = clip(" ".join(pairs), CLIP)
+        problems.append(Problem(key, given, "each key at most once", "keep one of them"))
+    elif pairs:
+        value, more = parse_value(key, pairs[0].partition("=")[2])
+        problems += more
+        project = value if isinstance(value, str) else None
+    if problems or task_id is None:
+        raise InvalidCommand(problems)
+    return Status(task_id, project)
+
+
+def _task_id(args: list[str]) -> str:
+    accepted = "one task id after `status` (letters, digits, `.`, `_`, `~`, `-`)"
+    if (
+        len(args) == 1
+        and _TASK_ID.fullmatch(args[0])
+        and member(ContainerStatus, args[0]) is None  # `status running` means status=Running
+    ):
+        return args[0]
+    given = " ".join(args) if args else None
+    hint = None
+    if len(args) == 1 and "=" in args[0]:
+        hint = "`status <task_id>` looks up a task; to filter by state, put `status=…` alone"
+    elif len(args) == 1 and (state := member(ContainerStatus, args[0])) is not None:
+        hint = f"to export containers in that state, write `status={state}`"
+    elif any("=" in arg for arg in args):
+        hint = "only `enterprise_project_id=…` may follow the task id"
+    raise InvalidCommand(
+        [Problem("status", None if given is None else clip(given, CLIP), accepted, hint)]
+    )
+
+
+_Parser: TypeAlias = Callable[[list[str], RequestDefaults, Clock], Command]
+_PARSERS: Final[dict[str, _Parser]] = {
+    "help": _nothing_after("help", Help()),
+    "status": _status,
+    "history": _nothing_after("history", History()),
+    "preview": _preview,
+    "form": _form,
+}
+COMMAND_WORDS: Final[tuple[str, ...]] = tuple(_PARSERS)
+
+
+# --- words -------------------------------------------------------------------------------
+
+
+def _split(text: str) -> list[str]:
+    lexer = shlex.shlex(text.translate(_SMART_QUOTES), posix=True)
+    lexer.whitespace_split = True
+    lexer.commenters = ""  # `#` is an ordinary character in names
+    try:
+        return list(lexer)
+    except ValueError as exc:  # "No closing quotation" / "No escaped character"
+        raise InvalidCommand(
+            [
+                Problem(
+                    TEXT_KEY,
+                    clip(text, CLIP),
+                    "balanced quotes: wrap a value with spaces in one pair, "
+                    'e.g. `pod_name="web 1"`',
+                    f"{str(exc).lower()}; put a value with an apostrophe in double quotes: "
+                    '`pod_name="O\'Brien"`',
+                )
+            ]
+        ) from None
+
+
+def _tokens_to_fields(
+    tokens: list[str], *, command_position: bool = True
+) -> tuple[dict[str, str], list[Problem]]:
+    fields: dict[str, str] = {}
+    repeated: dict[str, list[str]] = {}
+    problems: list[Problem] = []
+    for index, token in enumerate(tokens):
+        key, sep, value = token.partition("=")
+        if not sep:
+            problems.append(_bare_token(token, first=index == 0 and command_position))
+        elif not key:
+            problems.append(
+                Problem(TEXT_KEY, clip(token, CLIP), "`key=value` with a key before `=`")
+            )
+        elif key in fields:
+            repeated.setdefault(key, [f"{key}={fields[key]}"]).append(token)
+        else:
+            fields[key] = value
+    for key, given in repeated.items():
+        problems.append(
+            Problem(key, clip(" ".join(given), CLIP), "each key at most once", "keep one of them")
+        )
+    return fields, problems
+
+
+def _bare_token(token: str, *, first: bool) -> Problem:
+    lowered = token.lower()
+    hint: str | None = None
+    if lowered in COMMAND_WORDS:
+        hint = f"`{lowered}` is a command: it must come first"
+    elif first and (close := near(lowered, COMMAND_WORDS)):
+        hint = f"did you mean the command `{close[0]}`?"
+    elif lowered in FIELD_KEYS:
+        hint = f"write `{lowered}=<value>`"
+    elif (state := member(ContainerStatus, token)) is not None:
+        hint = f"did you mean `status={state}`?"
+    elif (kind := member(ClusterType, token)) is not None:
+        hint = f"did you mean `cluster_type={kind}`?"
+    elif lowered in TRUE_WORDS + FALSE_WORDS:
+        hint = f"did you mean `risky={lowered}` or `cluster_container={lowered}`?"
+    return Problem(
+        TEXT_KEY,
+        clip(token, CLIP),
+        "`key=value` pairs after an optional command word "
+        f"({', '.join(COMMAND_WORDS)}); quote values with spaces",
+        hint,
+    )

@@ -1,0 +1,59 @@
+"""The usage text of `/hss-export` (and of the CLI): every key, what it accepts, examples.
+
+Pure. Built from the field catalogue, so a new key documents itself.
+"""
+
+from __future__ import annotations
+
+from bot.domain.grammar.commands import MAX_TEXT_CHARS
+from bot.domain.grammar.fields import ALL_GRANTED_EPS, FIELD_HELP, FIELD_KEYS
+
+
+def help_text(command: str = "/hss-export", *, slack: bool = True) -> str:
+    """Return usage with every key, what it accepts and examples, as Slack mrkdwn.
+
+    With `slack=False` (a terminal), leave out the Slack-only forms (form, status, history).
+    """
+    if slack:
+        usage = (
+            f"`{command}` opens a form. `{command} key=value …` exports at once.\n"
+            f"`{command} preview key=value …` shows the exact request without sending it.\n"
+            f"`{command} form key=value …` opens the form filled in.\n"
+            f"`{command} status <task_id>` shows a task (in the enterprise project it was "
+            f"created in, or add `enterprise_project_id=…`); `{command} history` your latest "
+            f"exports; `{command} help` this text.\n"
+        )
+        quotes = " (Slack's curly quotes work too)"
+    else:
+        usage = (
+            f"`{command} key=value …` exports at once and prints the task id.\n"
+            f"`{command} preview key=value …` (or `--dry-run`) prints the exact request "
+            "without sending it; `--json` prints JSON.\n"
+        )
+        quotes = ""
+    keys = "\n".join(f"• `{key}`: {FIELD_HELP[key]}" for key in FIELD_KEYS)
+    examples = "\n".join(
+        f"• `{command} {example}`{note}"
+        for example, note in (
+            ("status=running risky=true", ""),
+            ("cluster_type=cce cluster_name=prod memory_limit=2Gi export_size=500", ""),
+            ("created_after=2024-05-01 created_before=2024-06-01", " (all of May, UTC)"),
+            ('headers="container_name:Container,status,risky:Risky?"', ""),
+            (f'preview pod_name="web 1" enterprise_project_id={ALL_GRANTED_EPS}', ""),
+        )
+    )
+    return (
+        "*Export the HSS container list*\n"
+        f"{usage}"
+        "\n*Keys* (lower-case; each at most once; every one optional)\n"
+        f"{keys}\n"
+        "\n*Writing values*\n"
+        f'• Quote values with spaces: `pod_name="web 1"`{quotes}.\n'
+        "• A value may contain `=`: `image_name=a=b` means `a=b`.\n"
+        "• One value per key: for two states, run two exports (`status=Running`, then "
+        "`status=Waiting`).\n"
+        "• `status` and `cluster_type` also take the API page's Chinese names "
+        "(`status=运行中` is `status=Running`).\n"
+        f"• At most {MAX_TEXT_CHARS} characters in all.\n"
+        f"\n*Examples*\n{examples}"
+    )
