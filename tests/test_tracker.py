@@ -38,7 +38,8 @@ from bot.adapters.slack_notifier import SlackNotifier, build_web_client
 from bot.adapters.task_store import SqlTaskStore
 from bot.service import ExportService, ReplyTo, Submitted
 from bot.settings import Settings
-from bot.tracker import TaskTracker, TrackerConfig, safe_file_name
+from bot.tracking.model import TrackerConfig, safe_file_name
+from bot.tracking.tracker import TaskTracker
 from emulators.fake_hss import FakeHss
 from emulators.fake_slack import FakeSlack, Posted
 

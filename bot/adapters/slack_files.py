@@ -1,6 +1,6 @@
 """Put export files into Slack threads with the external upload flow, streaming from disk.
 
-`SlackFiles` implements `bot.tracker.FileDelivery`. slack_sdk's
+`SlackFiles` implements `bot.tracking.ports.FileDelivery`. slack_sdk's
 `files_upload_v2` reads the whole file into memory, so the three steps run
 separately: `files.getUploadURLExternal` (name, length) through the
 `AsyncWebClient`, the bytes POSTed to the upload URL straight from the file
@@ -31,8 +31,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.blocks import Message
 from bot.domain.errors import DeliveryRefused, DeliveryUnavailable
-from bot.service import Announcement
-from bot.tracker import ShareState, UploadSlot
+from bot.tracking.ports import ShareState, Thread, UploadSlot
 
 T = TypeVar("T")
 
@@ -147,7 +146,7 @@ class SlackFiles:
         ts = response.get("ts")
         return ts if isinstance(ts, str) else None
 
-    async def open_thread(self, channel_id: str, message: Message) -> Announcement:
+    async def open_thread(self, channel_id: str, message: Message) -> Thread:
         """Post a message to thread under; return where it landed (a user id: their DM's id)."""
         response = await _slack(
             "chat.postMessage",
@@ -158,7 +157,7 @@ class SlackFiles:
         channel, ts = response.get("channel"), response.get("ts")
         if not isinstance(ts, str):
             raise DeliveryUnavailable("Slack answered chat.postMessage without a ts")
-        return Announcement(channel if isinstance(channel, str) else channel_id, ts)
+        return Thread(channel if isinstance(channel, str) else channel_id, ts)
 
     async def aclose(self) -> None:
         """Close the upload session if this object made it."""
