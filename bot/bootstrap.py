@@ -39,7 +39,9 @@ from bot.lifecycle import Lifecycle
 from bot.observability import Metrics, correlation, create_metrics
 from bot.service import ExportService
 from bot.settings import Settings
-from bot.tracker import RELEASE_SECONDS, STOP_MARGIN_SECONDS, TaskTracker, TrackerConfig
+from bot.tracking.model import TrackerConfig
+from bot.tracking.tracker import TaskTracker
+from bot.tracking.worker import RELEASE_SECONDS, STOP_MARGIN_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +220,19 @@ class Runtime:
         self._closers.clear()
 
 
+def tracker_config(settings: Settings, **overrides: Any) -> TrackerConfig:
+    """Read the tracking settings (TASK_POLL_*, TASK_GIVE_UP_SECONDS, UPLOAD_MAX_BYTES)."""
+    values: dict[str, Any] = {
+        "poll_initial": settings.TASK_POLL_INITIAL_SECONDS,
+        "poll_max": max(settings.TASK_POLL_MAX_SECONDS, settings.TASK_POLL_INITIAL_SECONDS),
+        "give_up_after": settings.TASK_GIVE_UP_SECONDS,
+        "upload_max_bytes": settings.UPLOAD_MAX_BYTES,
+        "grace_seconds": settings.SHUTDOWN_GRACE_SECONDS,
+    }
+    values.update(overrides)
+    return TrackerConfig(**values)
+
+
 async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Runtime:
     """Open the stores, build the clients and the Slack app, all from settings."""
     metrics = create_metrics()
@@ -234,7 +249,7 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
         closers.append(hss.aclose)
         files = SlackFiles(web_client)
         closers.append(files.aclose)
-        tracker = TaskTracker(tasks, hss, files, audit, TrackerConfig.from_settings(settings))
+        tracker = TaskTracker(tasks, hss, files, audit, tracker_config(settings))
         notifier = SlackNotifier(web_client)
         count = _counter(metrics)
         service = ExportService(hss, audit, notifier, tracker, count=count)

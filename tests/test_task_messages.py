@@ -17,7 +17,7 @@ from bot.domain.task_messages import (
     progress_message,
     thread_notice,
 )
-from bot.tracker import TrackedTask
+from bot.tracking.model import TrackedTask
 
 TASK = TrackedTask(
     task_id="t1",

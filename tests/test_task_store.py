@@ -18,7 +18,7 @@ from db_fixtures import BACKENDS, Db, database
 from bot.adapters.audit_store import open_audit_log
 from bot.adapters.task_store import SqlTaskStore, open_task_store
 from bot.domain.errors import TaskStoreUnavailable
-from bot.tracker import TrackedTask
+from bot.tracking.model import TrackedTask
 
 NOW = 1_700_000_000.0
 

@@ -38,7 +38,8 @@ from bot.adapters.slack_notifier import SlackNotifier, build_web_client
 from bot.adapters.task_store import SqlTaskStore
 from bot.service import ExportService, ReplyTo, Submitted
 from bot.settings import Settings
-from bot.tracker import TaskTracker, TrackerConfig, safe_file_name
+from bot.tracking.model import TrackerConfig
+from bot.tracking.tracker import TaskTracker
 from emulators.fake_hss import FakeHss
 from emulators.fake_slack import FakeSlack, Posted
 
@@ -836,22 +837,3 @@ async def test_two_workers_on_one_database_deliver_each_file_once(
         task_id = name.removeprefix("container-export-").removesuffix(".xlsx")
         assert task_id in (text or "")
     assert deliveries_recorded(db) == 6
-
-
-# --- pure helpers --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("given", "used"),
-    [
-        ("container-export.xlsx", "container-export.xlsx"),
-        ("../../etc/passwd", "passwd"),
-        ("C:\\\\temp\\\\x.csv", "x.csv"),
-        ("..", "hss-export-t1"),
-        ("", "hss-export-t1"),
-        (None, "hss-export-t1"),
-    ],
-)
-def test_file_names_from_hss_never_carry_a_directory(given: str | None, used: str) -> None:
-    """HSS's file_name is used without any path part, so it cannot escape a directory."""
-    assert safe_file_name(given, "t1") == used

@@ -21,11 +21,13 @@ from bot.adapters.hss import HssClient, build_hss_client
 from bot.adapters.slack_files import SlackFiles
 from bot.adapters.slack_notifier import SlackNotifier, build_web_client
 from bot.adapters.task_store import SqlTaskStore, open_task_store
+from bot.bootstrap import tracker_config
 from bot.domain.model import ExportBody, ExportRequest, default_headers
 from bot.domain.types import Actor
 from bot.service import ExportService, ReplyTo, Submitted
 from bot.settings import Settings
-from bot.tracker import TaskTracker, TrackedTask, TrackerConfig
+from bot.tracking.model import TrackedTask
+from bot.tracking.tracker import TaskTracker
 from emulators.fake_hss import FakeHss
 from emulators.fake_slack import FakeSlack
 
@@ -129,7 +131,7 @@ async def tracker_stack(
         wrap_hss(hss) if wrap_hss else hss,
         wrap_delivery(delivery) if wrap_delivery else delivery,
         wrap_audit(audit) if wrap_audit else audit,
-        TrackerConfig.from_settings(settings, **config),
+        tracker_config(settings, **config),
         clock=clock,
     )
     service = ExportService(hss, audit, SlackNotifier(client), follower=tracker)

@@ -24,8 +24,9 @@ from bot.adapters.hss import build_hss_client
 from bot.adapters.slack_files import SlackFiles
 from bot.adapters.slack_notifier import build_web_client
 from bot.adapters.task_store import open_task_store
+from bot.bootstrap import tracker_config
 from bot.settings import Settings
-from bot.tracker import TaskTracker, TrackerConfig
+from bot.tracking.tracker import TaskTracker
 
 
 class PeakRss:
@@ -58,7 +59,7 @@ async def main(until_settled: str | None, lease_seconds: float) -> None:
     audit = await open_audit_log(settings.AUDIT_DB_URL)
     store = await open_task_store(settings.AUDIT_DB_URL)
     delivery = SlackFiles(build_web_client(settings))
-    config = TrackerConfig.from_settings(settings, idle_seconds=0.01, lease_seconds=lease_seconds)
+    config = tracker_config(settings, idle_seconds=0.01, lease_seconds=lease_seconds)
     tracker = TaskTracker(store, hss, delivery, audit, config, owner="worker-process")
     print("ready", flush=True)
     runner = asyncio.create_task(tracker.run())

@@ -1,6 +1,6 @@
 """Put export files into Slack threads with the external upload flow, streaming from disk.
 
-`SlackFiles` implements `bot.tracker.FileDelivery`. slack_sdk's
+`SlackFiles` implements `bot.tracking.ports.FileDelivery`. slack_sdk's
 `files_upload_v2` reads the whole file into memory, so the three steps run
 separately: `files.getUploadURLExternal` (name, length) through the
 `AsyncWebClient`, the bytes POSTed to the upload URL straight from the file
@@ -15,33 +15,27 @@ from Slack's answer, so the file can be shared under that message.
 
 Slack's errors leave here as `DeliveryUnavailable` (try again later: network,
 rate limits, 5xx) or `DeliveryRefused` (no point retrying: channel gone, bot
-not in it, bad token); messages carry Slack's error code, never the token.
+not in it, bad token), translated by `bot.adapters.slack_web` (which the
+notifier uses too); messages carry Slack's error code, never the token.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Final
 
 import aiohttp
-from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.adapters import slack_web
+from bot.adapters.slack_web import call
 from bot.domain.blocks import Message
 from bot.domain.errors import DeliveryRefused, DeliveryUnavailable
-from bot.service import Announcement
-from bot.tracker import ShareState, UploadSlot
-
-T = TypeVar("T")
+from bot.tracking.ports import ShareState, Thread, UploadSlot
 
 UPLOAD_CONNECT_SECONDS: Final = 10.0
 UPLOAD_READ_SECONDS: Final = 120.0  # between two reads of the upload's answer
-# Slack errors that say "not now" rather than "no".
-RETRYABLE_ERRORS: Final = frozenset(
-    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
-)
 
 
 class SlackFiles:
@@ -59,7 +53,7 @@ class SlackFiles:
 
     async def start_upload(self, file_name: str, size: int) -> UploadSlot:
         """Ask for an upload URL for a file of `size` bytes (`files.getUploadURLExternal`)."""
-        response = await _slack(
+        response = await call(
             "files.getUploadURLExternal",
             self._client.files_getUploadURLExternal(filename=file_name, length=size),
         )
@@ -98,7 +92,7 @@ class SlackFiles:
         self, file_id: str, *, title: str, channel_id: str, thread_ts: str | None
     ) -> None:
         """Share the uploaded file into the channel, in the thread if `thread_ts`."""
-        await _slack(
+        await call(
             "files.completeUploadExternal",
             self._client.files_completeUploadExternal(
                 files=[{"id": file_id, "title": title}],
@@ -110,7 +104,7 @@ class SlackFiles:
     async def share_state(self, file_id: str, channel_id: str) -> ShareState:
         """Ask `files.info` whether the file is shared in the channel, or "unknown"."""
         try:
-            response = await _slack("files.info", self._client.files_info(file=file_id))
+            response = await call("files.info", self._client.files_info(file=file_id))
         except DeliveryRefused:
             return "unknown"  # no such method, scope or file: Slack cannot tell us
         found = response.get("file")
@@ -127,38 +121,23 @@ class SlackFiles:
 
     async def update_message(self, channel_id: str, ts: str, message: Message) -> None:
         """Replace a message's text and blocks (`chat.update`)."""
-        await _slack(
-            "chat.update",
-            self._client.chat_update(
-                channel=channel_id, ts=ts, text=message.text, blocks=message.blocks
-            ),
-        )
+        await slack_web.update_message(self._client, channel_id, ts, message)
 
     async def post_message(
         self, channel_id: str, message: Message, *, thread_ts: str | None = None
     ) -> str | None:
         """Post a message, as a thread reply if `thread_ts`; return its ts."""
-        response = await _slack(
-            "chat.postMessage",
-            self._client.chat_postMessage(
-                channel=channel_id, text=message.text, blocks=message.blocks, thread_ts=thread_ts
-            ),
+        posted = await slack_web.post_message(
+            self._client, channel_id, message, thread_ts=thread_ts
         )
-        ts = response.get("ts")
-        return ts if isinstance(ts, str) else None
+        return posted.ts
 
-    async def open_thread(self, channel_id: str, message: Message) -> Announcement:
+    async def open_thread(self, channel_id: str, message: Message) -> Thread:
         """Post a message to thread under; return where it landed (a user id: their DM's id)."""
-        response = await _slack(
-            "chat.postMessage",
-            self._client.chat_postMessage(
-                channel=channel_id, text=message.text, blocks=message.blocks
-            ),
-        )
-        channel, ts = response.get("channel"), response.get("ts")
-        if not isinstance(ts, str):
+        posted = await slack_web.post_message(self._client, channel_id, message)
+        if posted.ts is None:
             raise DeliveryUnavailable("Slack answered chat.postMessage without a ts")
-        return Announcement(channel if isinstance(channel, str) else channel_id, ts)
+        return Thread(posted.channel_id, posted.ts)
 
     async def aclose(self) -> None:
         """Close the upload session if this object made it."""
@@ -173,21 +152,3 @@ class SlackFiles:
             )
             self._session = aiohttp.ClientSession(timeout=timeout)
         return self._session
-
-
-async def _slack(method: str, call: Awaitable[Any]) -> Any:
-    """Await a Web API call, turning slack_sdk's and aiohttp's errors into `DeliveryError`s."""
-    try:
-        return await call
-    except SlackApiError as exc:
-        code = str(exc.response.get("error") or "")
-        status = exc.response.status_code
-        if status == 429 or status >= 500 or code in RETRYABLE_ERRORS:
-            raise DeliveryUnavailable(
-                f"Slack is unavailable for {method} ({code or status})"
-            ) from exc
-        raise DeliveryRefused(f"Slack refused {method}: {code or status}", code=code) from exc
-    except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
-        raise DeliveryUnavailable(
-            f"Slack could not be reached for {method} ({type(exc).__name__})"
-        ) from exc

@@ -12,6 +12,9 @@ cannot post in that channel later either. A `response_url` cannot be threaded
 under, so after one the task message is posted in the DM too, saying the file
 comes there. Posting to a user id reaches that DM with `chat:write` alone, and
 Slack's answer names the DM's `D…` id, which file shares need.
+
+Every post goes through `bot.adapters.slack_web`, as the file delivery's do;
+a route that fails is logged with Slack's error code and the next one tried.
 """
 
 from __future__ import annotations
@@ -20,8 +23,6 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
-import aiohttp
-from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -29,9 +30,12 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.adapters import slack_web
+from bot.adapters.slack_web import SLACK_FAILURES as SLACK_FAILURES  # re-exported for callers
+from bot.adapters.slack_web import error_of as error_of  # re-exported for callers
 from bot.domain import blocks, task_messages
 from bot.domain.blocks import Message
-from bot.domain.errors import SettingsError
+from bot.domain.errors import DeliveryError, DeliveryRefused, SettingsError
 from bot.domain.model import ExportRequest
 from bot.domain.types import Actor, AuditEntry
 from bot.service import Announcement, Failed, ReplyTo, Submitted
@@ -40,8 +44,6 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 
 SLACK_TIMEOUT_SECONDS: Final = 10
-# What can go wrong talking to Slack once slack_sdk's own retries are spent.
-SLACK_FAILURES: Final = (SlackClientError, aiohttp.ClientError, TimeoutError)
 
 
 def slack_retry_handlers() -> list[Any]:
@@ -70,17 +72,6 @@ def build_webhook(url: str) -> AsyncWebhookClient:
     return AsyncWebhookClient(
         url, timeout=SLACK_TIMEOUT_SECONDS, retry_handlers=slack_retry_handlers()
     )
-
-
-def error_of(exc: BaseException) -> str:
-    """Name a Slack failure for the logs: Slack's error code, or the exception type."""
-    if isinstance(exc, SlackApiError):
-        # The body is JSON from the Web API, but plain text from a proxy or a 5xx.
-        data = getattr(exc.response, "data", None)
-        if isinstance(data, dict) and data.get("error"):
-            return str(data["error"])
-        return f"HTTP {getattr(exc.response, 'status_code', '?')}"
-    return type(exc).__name__
 
 
 class SlackNotifier:
@@ -135,12 +126,9 @@ class SlackNotifier:
         if await self._to_response_url(reply, message, "ephemeral", context):
             return True
         try:
-            await self._client.chat_postEphemeral(
-                channel=reply.channel_id, user=actor.user_id, text=message.text,
-                blocks=message.blocks,
-            )  # fmt: skip
-        except SLACK_FAILURES as exc:
-            log.warning("chat.postEphemeral failed", extra={**context, "error": error_of(exc)})
+            await slack_web.post_ephemeral(self._client, reply.channel_id, actor.user_id, message)
+        except DeliveryError as exc:
+            log.warning("chat.postEphemeral failed", extra={**context, "error": exc.code})
         else:
             return True
         return await self._to_dm(actor.user_id, message, context) is not None
@@ -154,35 +142,27 @@ class SlackNotifier:
         user id, the DM's `D…` id.
         """
         try:
-            response = await self._client.chat_postMessage(
-                channel=channel_id, text=message.text, blocks=message.blocks,
-                unfurl_links=False, unfurl_media=False,
-            )  # fmt: skip
-        except SLACK_FAILURES as exc:
-            log.warning("chat.postMessage failed", extra={**context, "error": error_of(exc)})
+            posted = await slack_web.post_message(self._client, channel_id, message, unfurl=False)
+        except DeliveryError as exc:
+            log.warning("chat.postMessage failed", extra={**context, "error": exc.code})
             return None
-        ts, channel = response.get("ts"), response.get("channel")
-        if ts is None:
+        if posted.ts is None:
             return None
-        return Announcement(str(channel) if channel else channel_id, str(ts))
+        return Announcement(posted.channel_id, posted.ts)
 
     async def _to_response_url(
         self, reply: ReplyTo, message: Message, response_type: str, context: dict[str, Any]
     ) -> bool:
         if not reply.response_url:
             return False
+        webhook = self._webhook(reply.response_url)
         try:
-            response = await self._webhook(reply.response_url).send(
-                text=message.text, blocks=message.blocks, response_type=response_type
-            )
-        except SLACK_FAILURES as exc:
-            log.warning("response_url post failed", extra={**context, "error": error_of(exc)})
+            await slack_web.send_to_response_url(webhook, message, response_type)
+        except DeliveryRefused as exc:
+            log.warning("response_url post refused", extra={**context, "error": exc.code})
             return False
-        if response.status_code != 200:
-            log.warning(
-                "response_url post refused",
-                extra={**context, "error": f"HTTP {response.status_code}"},
-            )
+        except DeliveryError as exc:
+            log.warning("response_url post failed", extra={**context, "error": exc.code})
             return False
         return True
 
@@ -235,8 +215,8 @@ class AuditChannelMirror:
             f"*{entry.outcome}*{task} · {blocks.summarize(entry.request)}{chained}"
         )
         try:
-            await self._client.chat_postMessage(channel=self._channel_id, text=text)
-        except SLACK_FAILURES as exc:
+            await slack_web.post_message(self._client, self._channel_id, Message(text))
+        except DeliveryError as exc:
             log.warning(
-                "audit mirror post failed", extra={"audit_entry": entry.id, "error": error_of(exc)}
+                "audit mirror post failed", extra={"audit_entry": entry.id, "error": exc.code}
             )

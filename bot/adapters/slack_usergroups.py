@@ -19,7 +19,7 @@ from typing import Any, Final
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.slack_notifier import SLACK_FAILURES, error_of
+from bot.adapters.slack_web import SLACK_FAILURES, error_of
 from bot.domain.errors import DirectoryUnavailable
 
 log = logging.getLogger(__name__)

@@ -51,7 +51,7 @@ from bot.adapters.sql import (
     translated,
 )
 from bot.domain.errors import AuditUnavailable, TaskStoreUnavailable
-from bot.tracker import ACTIVE_STATES, FINAL_STATES, TrackedTask
+from bot.tracking.model import ACTIVE_STATES, FINAL_STATES, TrackedTask
 
 # Key of the PostgreSQL advisory lock that serializes this table's creation across replicas.
 SCHEMA_LOCK_KEY: Final = 0x6873735F7472616B  # "hss_trak"
@@ -144,7 +144,7 @@ async def open_task_store(url: str, *, create: bool = True) -> SqlTaskStore:
 
 
 class SqlTaskStore:
-    """Tracked tasks over SQLAlchemy Core (implements `bot.tracker.TaskStore`)."""
+    """Tracked tasks over SQLAlchemy Core (implements `bot.tracking.ports.TaskStore`)."""
 
     def __init__(self, engine: AsyncEngine, *, target: SqlTarget | None = None) -> None:
         self._engine = engine

@@ -28,7 +28,7 @@ import httpx
 from bot.adapters.hss import build_hss_client
 from bot.domain.errors import NothingToDownload, WouldOverwrite
 from bot.settings import Settings, load_settings
-from bot.tracker import safe_file_name
+from bot.tracking.model import safe_file_name
 
 EX_TEMPFAIL: Final = 75
 FLUSH_BYTES: Final = 1024 * 1024

@@ -112,7 +112,11 @@ class TaskStoreUnavailable(BotError):
 
 
 class DeliveryError(BotError):
-    """Slack did not take a file or message."""
+    """Slack did not take a file or message; `code` is Slack's error code (or HTTP status)."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        self.code = code
+        super().__init__(message)
 
 
 class DeliveryUnavailable(DeliveryError):
@@ -121,10 +125,6 @@ class DeliveryUnavailable(DeliveryError):
 
 class DeliveryRefused(DeliveryError):
     """Slack refused the call (channel gone, bot not in channel, bad auth): do not retry."""
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        self.code = code
-        super().__init__(message)
 
 
 class SpoolFailed(BotError):

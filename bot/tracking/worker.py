@@ -1,0 +1,189 @@
+"""The lease loop: claim due work, take one step of each, give it back; stop within a deadline.
+
+`LeaseWorker` knows nothing of what a step does: it claims due tasks from the
+task store under its lease, runs the `step` it was given for each (at most
+`max_concurrent` at once), and naps until a step ends, new work is announced
+(`wake`) or the idle period passes. Any replica can take the next step, so a
+restart (or a dead replica) loses nothing: its leases expire and another
+worker resumes from the last state the database holds.
+
+`stop()` returns within the grace period: in-flight steps get until one
+deadline, then are cancelled; a shielded step already started (a share and its
+save) runs on and keeps its lease; the other leases are released so the next
+worker need not wait for them to expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Final
+
+from bot.domain.errors import TaskStoreUnavailable
+from bot.tracking.lease import Leases
+from bot.tracking.model import TrackedTask, TrackerConfig
+
+log = logging.getLogger(__name__)
+
+RELEASE_SECONDS: Final = 0.5  # at least this long to hand leases back when stopping
+STOP_MARGIN_SECONDS: Final = 1.0  # how long past the grace period `stop()` may take at most
+
+Step = Callable[[TrackedTask], Coroutine[Any, Any, None]]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class LeaseWorker:
+    """Run `step` on each due task this worker claims, until `stop()`."""
+
+    def __init__(
+        self,
+        leases: Leases,
+        step: Step,
+        config: TrackerConfig,
+        *,
+        clock: Callable[[], float],
+        sleep: Sleep,
+    ) -> None:
+        self._leases = leases
+        self._step = step
+        self._config = config
+        self._clock = clock
+        self._sleep = sleep
+        self._handlers: dict[str, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._stop_at: float | None = None  # the one deadline of a shutdown (loop time)
+        self._running = False
+
+    @property
+    def in_flight(self) -> int:
+        """Return how many tasks this worker is stepping right now."""
+        return len(self._handlers)
+
+    def wake(self) -> None:
+        """Look for due work now rather than after the idle period."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Claim due tasks and step them until `stop()`; on cancellation, leave them to resume.
+
+        Stopped or cancelled (the process is shutting down), it gives in-flight
+        steps until one deadline (the grace period), cancels what is left, lets
+        a started shielded step run on, and releases the other leases.
+        """
+        self._running = True
+        self._stopped.clear()
+        if not self._stopping.is_set():
+            self._stop_at = None  # a deadline left by an earlier cancelled run is not this one's
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()
+                claimed = await self._claim()
+                for task in claimed:
+                    self._start(task)
+                if not claimed or len(self._handlers) >= self._config.max_concurrent:
+                    await self._nap(self._config.idle_seconds)
+            await self._drain(self._deadline())
+        finally:
+            try:
+                await self._abandon(self._deadline())
+            finally:  # even if cancelled again meanwhile
+                self._running = False
+                self._stopped.set()
+
+    async def stop(self) -> None:
+        """Stop claiming and return within the grace period (and a second's margin) at most.
+
+        In-flight steps may finish until the deadline; then they are cancelled
+        and their leases released. If `run()` is stuck past the margin (a hung
+        database call), this returns anyway: the caller may cancel `run()`.
+        """
+        deadline = self._deadline()
+        self._stopping.set()
+        self._wake.set()
+        if not self._running:
+            return
+        try:
+            async with asyncio.timeout_at(deadline + STOP_MARGIN_SECONDS):
+                await self._stopped.wait()
+        except TimeoutError:
+            log.warning("task tracker did not stop within the grace period")
+
+    async def run_once(self) -> int:
+        """Claim what is due now, take its step, and return how many tasks were stepped."""
+        claimed = await self._claim()
+        for task in claimed:
+            self._start(task)
+        await asyncio.gather(*self._handlers.values(), return_exceptions=True)
+        return len(claimed)
+
+    def _deadline(self) -> float:
+        """Return the shutdown deadline (event loop time), fixing it on first use."""
+        if self._stop_at is None:
+            self._stop_at = asyncio.get_running_loop().time() + self._config.grace_seconds
+        return self._stop_at
+
+    async def _claim(self) -> list[TrackedTask]:
+        free = self._config.max_concurrent - len(self._handlers)
+        if free <= 0:
+            return []
+        leases = self._leases
+        try:
+            return await leases.store.claim_due(
+                leases.owner, self._clock(), self._config.lease_seconds, free
+            )
+        except TaskStoreUnavailable as exc:
+            log.warning("task store unavailable", extra={"error": str(exc)})
+            return []
+
+    def _start(self, task: TrackedTask) -> None:
+        handler = asyncio.create_task(self._step(task), name=f"track-{task.task_id}")
+        self._handlers[task.task_id] = handler
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._handlers.pop(task.task_id, None)
+            self._wake.set()
+
+        handler.add_done_callback(done)
+
+    async def _nap(self, seconds: float) -> None:
+        """Wait `seconds`, or less if a task is followed or a step ends."""
+        waker = asyncio.ensure_future(self._wake.wait())
+        sleeper = asyncio.ensure_future(self._sleep(seconds))
+        try:
+            await asyncio.wait({waker, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waker.cancel()
+            sleeper.cancel()
+
+    async def _drain(self, deadline: float) -> None:
+        handlers = list(self._handlers.values())
+        if handlers:
+            await asyncio.wait(handlers, timeout=_left(deadline))
+
+    async def _abandon(self, deadline: float) -> None:
+        """Cancel unfinished steps, give shielded ones until `deadline`, release the leases."""
+        handlers = dict(self._handlers)
+        for handler in handlers.values():
+            handler.cancel()
+        if handlers:
+            # A cancelled step ends at its next await; bounded all the same.
+            await asyncio.wait(handlers.values(), timeout=max(_left(deadline), RELEASE_SECONDS))
+        critical = self._leases.critical
+        if critical:
+            await asyncio.wait(critical, timeout=_left(deadline))
+        # Still-running shielded steps keep their leases: they may yet save.
+        busy = set(critical.values())
+        free = [task_id for task_id in handlers if task_id not in busy]
+        if free:
+            with contextlib.suppress(TaskStoreUnavailable, TimeoutError):
+                async with asyncio.timeout(max(_left(deadline), RELEASE_SECONDS)):
+                    await self._leases.store.release(self._leases.owner, free)
+
+
+def _left(deadline: float) -> float:
+    """Return the seconds from now (event loop time) until `deadline`, never negative."""
+    return max(0.0, deadline - asyncio.get_running_loop().time())
