@@ -37,9 +37,9 @@ from bot.entrypoints.web import HttpServer, start_http
 from bot.health import ReadinessCheck, add_ops_routes
 from bot.lifecycle import Lifecycle
 from bot.observability import Metrics, correlation, create_metrics
-from bot.service import ExportService
 from bot.settings import Settings
 from bot.tracker import RELEASE_SECONDS, STOP_MARGIN_SECONDS, TaskTracker, TrackerConfig
+from bot.usecases import ExportService
 
 log = logging.getLogger(__name__)
 

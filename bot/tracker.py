@@ -89,9 +89,8 @@ from bot.domain.task_messages import (
     size_text,
     thread_notice,
 )
-from bot.domain.types import Actor
+from bot.domain.types import Actor, Announcement, Submitted
 from bot.ports import AuditLog, Hss
-from bot.service import Announcement, Submitted
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)

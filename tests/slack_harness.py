@@ -29,7 +29,7 @@ from bot.entrypoints.slack_app import create_app
 from bot.entrypoints.web import HttpServer, start_http
 from bot.lifecycle import Lifecycle
 from bot.ports import Hss
-from bot.service import ExportService
+from bot.usecases import ExportService
 from bot.settings import Settings
 from emulators.fake_hss import FakeHss
 from emulators.fake_slack import Delivery, FakeSlack, SignedRequest, manifest_scopes

@@ -35,7 +35,7 @@ from bot.entrypoints.deps import COMMAND
 from bot.entrypoints.slack_app import create_app
 from bot.entrypoints.web import EVENTS_PATH, MAX_BODY_BYTES, start_http
 from bot.lifecycle import Lifecycle
-from bot.service import ExportService
+from bot.usecases import ExportService
 from emulators.fake_hss import FakeHss
 from emulators.fake_slack import FakeSlack, SignedRequest
 

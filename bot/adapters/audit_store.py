@@ -45,7 +45,7 @@ from bot.adapters.audit_schema import (
 )
 from bot.domain.errors import AuditUnavailable, DuplicateCommand
 from bot.domain.text import clip
-from bot.domain.types import Actor, AuditEntry, Outcome, Source
+from bot.domain.types import Actor, AuditEntry, Outcome, Source, StoredRequest
 
 AnyRow = Row[*tuple[Any, ...]]
 OnAppend = Callable[[AuditEntry], Awaitable[None]]
@@ -337,7 +337,7 @@ class SqlAuditLog:
         count = 0
         async for entry in self.iter_entries(user=user, since=since):
             row = entry_as_json(entry)
-            row["request"] = None if entry.request is None else canonical_json(entry.request)
+            row["request"] = None if entry.request is None else canonical_json(row["request"])
             row["delivery"] = None if entry.delivery is None else canonical_json(entry.delivery)
             writer.writerow({k: row.get(k) for k in CSV_FIELDS})
             count += 1
@@ -794,7 +794,7 @@ def _fold(request: AnyRow | _Written, later: Iterable[AnyRow]) -> AuditEntry:
         user_id=p["user_id"],
         channel_id=p["channel_id"],
         source=p["source"],
-        request=p["request"],
+        request=StoredRequest.from_record(p["request"]),
         outcome=outcome,
         task_id=task_id,
         hss_request_id=hss_request_id,
@@ -818,7 +818,7 @@ def entry_as_json(entry: AuditEntry) -> dict[str, Any]:
         "user_id": entry.user_id,
         "channel_id": entry.channel_id,
         "source": entry.source,
-        "request": entry.request,
+        "request": None if entry.request is None else entry.request.as_record(),
         "outcome": entry.outcome,
         "task_id": entry.task_id,
         "hss_request_id": entry.hss_request_id,

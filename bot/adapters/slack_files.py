@@ -31,7 +31,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.blocks import Message
 from bot.domain.errors import DeliveryRefused, DeliveryUnavailable
-from bot.service import Announcement
+from bot.domain.types import Announcement
 from bot.tracker import ShareState, UploadSlot
 
 T = TypeVar("T")

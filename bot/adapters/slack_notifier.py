@@ -33,8 +33,7 @@ from bot.domain import blocks, task_messages
 from bot.domain.blocks import Message
 from bot.domain.errors import SettingsError
 from bot.domain.model import ExportRequest
-from bot.domain.types import Actor, AuditEntry
-from bot.service import Announcement, Failed, ReplyTo, Submitted
+from bot.domain.types import Actor, Announcement, AuditEntry, Failed, ReplyTo, Submitted
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
