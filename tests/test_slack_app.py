@@ -38,7 +38,7 @@ from bot.entrypoints.web import EVENTS_PATH, MAX_BODY_BYTES, start_http
 from bot.lifecycle import Lifecycle
 from bot.usecases import ExportService
 from emulators.fake_hss import FakeHss
-from emulators.fake_slack import FakeSlack, SignedRequest
+from emulators.fake_slack import FakeSlack, SignedRequest, sign
 
 BOB = "U0BOB"
 
@@ -452,6 +452,61 @@ async def test_same_view_submitted_twice_creates_one_task(stack: Stack) -> None:
     await stack.settle()
     assert len(stack.hss.calls_for("create")) == 1
     assert len(stack.slack.messages) == 1
+
+
+# --- org-wide installs (Enterprise Grid) --------------------------------------------------
+
+
+def _as_org_wide(slack: FakeSlack, request: SignedRequest, workspace: str) -> SignedRequest:
+    """Reshape a view submission as an org-wide install sends it (`team: null`), signed anew."""
+    form = dict(urllib.parse.parse_qsl(request.body.decode()))
+    payload = json.loads(form["payload"])
+    payload["team"] = None
+    payload["user"]["team_id"] = workspace
+    payload["view"]["team_id"] = workspace
+    payload["enterprise"] = {"id": "E0ORG", "name": "Org"}
+    payload["is_enterprise_install"] = True
+    body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+    return SignedRequest(body, sign(slack.signing_secret, body, int(time.time())))
+
+
+async def test_a_form_from_an_org_wide_install_exports_and_names_the_users_workspace(
+    stack: Stack,
+) -> None:
+    """With `team: null` (org-wide install) the form still exports; the audit names T0WORK."""
+    await stack.slash("")
+    submission = _as_org_wide(
+        stack.slack, stack.slack.view_submission(values={"status": "Running"}), "T0WORK"
+    )
+
+    delivery = await stack.send(submission)
+
+    assert delivery.status == 200
+    assert delivery.text == ""  # the form closes: no errors, no "something went wrong"
+    await stack.settle()
+    assert len(stack.hss.calls_for("create")) == 1
+    (entry,) = await stack.entries()
+    assert (entry.team_id, entry.source, entry.outcome) == ("T0WORK", "modal", "submitted")
+
+
+async def test_a_refused_form_from_an_org_wide_install_is_audited_with_the_workspace(
+    stack: Stack,
+) -> None:
+    """Someone not allowed submits from an org-wide install: refused, audited as denied there."""
+    await stack.slash("")  # Alice opens the form; Bob (not allowed) submits one
+    submission = _as_org_wide(
+        stack.slack,
+        stack.slack.view_submission(values={"status": "Running"}, user_id=BOB),
+        "T0WORK",
+    )
+
+    delivery = await stack.send(submission)
+
+    assert delivery.status == 200
+    assert "Not allowed" in delivery.text
+    (entry,) = await stack.entries()
+    assert (entry.team_id, entry.user_id, entry.outcome) == ("T0WORK", BOB, "denied")
+    assert stack.hss.calls == []
 
 
 # --- the modal ---------------------------------------------------------------------------
