@@ -34,8 +34,8 @@ from bot.domain.grammar import (
 from bot.domain.model import ExportRequest
 from bot.domain.types import Actor, ExportResult, Failed, ReplyTo, Submitted
 from bot.ports import Hss
-from bot.usecases import ExportService
 from bot.settings import Settings, load_settings
+from bot.usecases import ExportService
 
 PROG: Final = "hss-export-bot export"
 _FLAGS: Final = ("--dry-run", "--json")
