@@ -37,11 +37,11 @@ from bot.entrypoints.web import HttpServer, start_http
 from bot.health import ReadinessCheck, add_ops_routes
 from bot.lifecycle import Lifecycle
 from bot.observability import Metrics, correlation, create_metrics
-from bot.service import ExportService
 from bot.settings import Settings
 from bot.tracking.model import TrackerConfig
 from bot.tracking.tracker import TaskTracker
 from bot.tracking.worker import RELEASE_SECONDS, STOP_MARGIN_SECONDS
+from bot.usecases import ExportService
 
 log = logging.getLogger(__name__)
 

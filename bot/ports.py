@@ -11,7 +11,17 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal, Protocol
 
 from bot.domain.model import ExportRequest
-from bot.domain.types import Actor, AuditEntry, CreatedTask, Outcome, TaskStatus
+from bot.domain.types import (
+    Actor,
+    Announcement,
+    AuditEntry,
+    CreatedTask,
+    Failed,
+    Outcome,
+    ReplyTo,
+    Submitted,
+    TaskStatus,
+)
 
 # --- HSS ------------------------------------------------------------------------------
 
@@ -94,4 +104,39 @@ class AuditLog(Protocol):
 
     async def aclose(self) -> None:
         """Release connections."""
+        ...
+
+
+# --- Telling people, following tasks --------------------------------------------------
+
+
+class Notifier(Protocol):
+    """Tells the people who asked what came of an export (Slack, or a terminal)."""
+
+    async def export_submitted(
+        self, reply: ReplyTo, actor: Actor, request: ExportRequest, result: Submitted
+    ) -> Announcement | None:
+        """Announce the task_id; return where the follow-up goes, or None if shown nowhere."""
+        ...
+
+    async def export_failed(self, reply: ReplyTo, actor: Actor, result: Failed) -> None:
+        """Explain why no export was started."""
+        ...
+
+
+class TaskFollower(Protocol):
+    """Follows a submitted task until its file is delivered (issue 5)."""
+
+    async def follow(
+        self,
+        result: Submitted,
+        actor: Actor,
+        request: ExportRequest,
+        announcement: Announcement | None,
+    ) -> None:
+        """Start tracking the task, delivering where `announcement` says; return quickly.
+
+        None means the task_id reached no one the bot can write to again: the
+        follower picks a place the user will look (Slack: their DM with the app).
+        """
         ...

@@ -28,9 +28,9 @@ from bot.domain.types import AuditEntry
 from bot.entrypoints.slack_app import create_app
 from bot.entrypoints.web import HttpServer, start_http
 from bot.lifecycle import Lifecycle
-from bot.ports import Hss
-from bot.service import ExportService
+from bot.ports import AuditLog, Hss
 from bot.settings import Settings
+from bot.usecases import ExportService
 from emulators.fake_hss import FakeHss
 from emulators.fake_slack import Delivery, FakeSlack, SignedRequest, manifest_scopes
 
@@ -109,11 +109,14 @@ async def running_stack(
     socket_mode: bool = False,
     slack: FakeSlack | None = None,
     wrap_hss: Callable[[HssClient], Hss] | None = None,
+    wrap_audit: Callable[[SqlAuditLog], AuditLog] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Stack]:
     """Start the stack; settings `overrides` are Settings fields (e.g. ALLOWED_USER_IDS="").
 
     Without a `slack`, the fake Slack grants exactly the manifest's bot scopes.
+    `wrap_hss` and `wrap_audit` put a wrapper between the app and the real
+    client or log (to slow or break them); `Stack.audit` stays the real log.
     """
     async with slack or FakeSlack(scopes=manifest_scopes()) as fake_slack:
         settings = stack_settings(hss, fake_slack, **overrides)
@@ -123,12 +126,13 @@ async def running_stack(
         notifier = SlackNotifier(web_client)
         lifecycle = Lifecycle()
         hss_port: Hss = wrap_hss(hss_client) if wrap_hss is not None else hss_client
-        service = ExportService(hss_port, audit, notifier)
+        audit_port: AuditLog = wrap_audit(audit) if wrap_audit is not None else audit
+        service = ExportService(hss_port, audit_port, notifier)
         app = create_app(
             settings,
             service=service,
             hss=hss_port,
-            audit=audit,
+            audit=audit_port,
             web_client=web_client,
             notifier=notifier,
             lifecycle=lifecycle,

@@ -120,7 +120,9 @@ def test_structlog_and_stdlib_lines_are_json(logs: Captured) -> None:
 
 def test_stdlib_extra_fields_are_kept(logs: Captured) -> None:
     """Fields passed as stdlib `extra=` (as the service does) appear in the line."""
-    logging.getLogger("bot.service").error("audit outcome not recorded", extra={"audit_entry": 7})
+    logging.getLogger("bot.usecases.export").error(
+        "audit outcome not recorded", extra={"audit_entry": 7}
+    )
     (line,) = logs.lines()
     assert line["audit_entry"] == 7
 

@@ -10,6 +10,7 @@ what a Slack user would see.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -24,20 +25,20 @@ import pytest
 from slack_harness import ALICE, EXPORTS, Stack, running_stack, stack_settings, wait_for
 
 from bot.access import COULD_NOT_CHECK
-from bot.adapters.audit_store import open_audit_log
+from bot.adapters.audit_store import SqlAuditLog, open_audit_log
 from bot.adapters.hss import HssClient, build_hss_client
 from bot.adapters.slack_notifier import SlackNotifier, build_web_client
 from bot.domain import modal
 from bot.domain.grammar import FIELD_KEYS
 from bot.domain.model import HEADER_KEYS
-from bot.domain.types import TaskStatus
+from bot.domain.types import AuditEntry, TaskStatus
 from bot.entrypoints.deps import COMMAND
 from bot.entrypoints.slack_app import create_app
 from bot.entrypoints.web import EVENTS_PATH, MAX_BODY_BYTES, start_http
 from bot.lifecycle import Lifecycle
-from bot.service import ExportService
+from bot.usecases import ExportService
 from emulators.fake_hss import FakeHss
-from emulators.fake_slack import FakeSlack, SignedRequest
+from emulators.fake_slack import FakeSlack, SignedRequest, sign
 
 BOB = "U0BOB"
 
@@ -244,19 +245,92 @@ async def test_status_looks_in_the_tasks_enterprise_project(
     assert call.query.get("enterprise_project_id") == looked_up_in
 
 
-async def test_history_lists_the_callers_latest_commands(stack: Stack) -> None:
-    """`history` lists the caller's exports and refusals from the audit log."""
-    await stack.slash("status=running")
-    await wait_for(lambda: len(stack.slack.messages) == 1)
-    await stack.slash("risky=perhaps")
+class _RefusalsHeldForHistory:
+    """The real audit log, but a refusal is written only after a `history` read has finished.
 
-    await stack.slash("history")
+    Or after `HOLD_SECONDS` if no history read comes. Under the old order
+    (refusal recorded after the ack) the `history` typed after the refusal's
+    answer was always read first, so it missed the refusal every time.
+    """
 
-    await wait_for(lambda: len(stack.slack.responses) == 1)
-    shown = stack.slack.responses[0].all_text
-    assert "task-0001" in shown
-    assert "*invalid*" in shown
-    assert "*submitted*" in shown
+    HOLD_SECONDS = 0.5  # well within the listener's answer deadline
+
+    def __init__(self, inner: SqlAuditLog) -> None:
+        self.inner = inner
+        self.history_read = asyncio.Event()
+        self.refusals_written = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def record_refusal(self, *args: Any, **kwargs: Any) -> int:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.HOLD_SECONDS):
+                await self.history_read.wait()
+        entry_id = await self.inner.record_refusal(*args, **kwargs)
+        self.refusals_written += 1
+        return entry_id
+
+    async def history(self, user_id: str, limit: int = 10) -> list[AuditEntry]:
+        try:
+            return await self.inner.history(user_id, limit)
+        finally:
+            self.history_read.set()
+
+
+async def test_history_lists_the_callers_latest_commands(tmp_path: Path, fake_hss: FakeHss) -> None:
+    """`history` lists the caller's exports and refusals, including one answered just before."""
+    held: list[_RefusalsHeldForHistory] = []
+
+    def hold(audit: SqlAuditLog) -> _RefusalsHeldForHistory:
+        held.append(_RefusalsHeldForHistory(audit))
+        return held[0]
+
+    async with running_stack(tmp_path, fake_hss, wrap_audit=hold) as stack:
+        await stack.slash("status=running")
+        await wait_for(lambda: len(stack.slack.messages) == 1)
+        refused = await stack.slash("risky=perhaps")
+        assert refused.status == 200
+        assert "`risky`" in refused.text  # the refusal was answered…
+
+        await stack.slash("history")  # …and the user asks for their history right after
+
+        await wait_for(lambda: len(stack.slack.responses) == 1)
+        shown = stack.slack.responses[0].all_text
+        assert "task-0001" in shown
+        assert "*invalid*" in shown
+        assert "*submitted*" in shown
+        assert held[0].refusals_written == 1
+
+
+async def test_a_slow_audit_log_delays_a_refusal_only_up_to_the_ack_deadline(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """A refusal whose audit write hangs is still answered in time, and written after."""
+    gate = asyncio.Event()
+
+    class Hanging:
+        def __init__(self, inner: SqlAuditLog) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+        async def record_refusal(self, *args: Any, **kwargs: Any) -> int:
+            await gate.wait()
+            return await self.inner.record_refusal(*args, **kwargs)
+
+    async with running_stack(tmp_path, fake_hss, wrap_audit=Hanging) as stack:
+        delivery = await stack.slash("risky=perhaps")
+
+        assert delivery.status == 200
+        assert not delivery.timed_out
+        assert "`risky`" in delivery.text
+        assert await stack.entries() == []
+        gate.set()
+        await stack.settle()
+        (entry,) = await stack.entries()
+        assert entry.outcome == "invalid"
 
 
 # --- HSS trouble -------------------------------------------------------------------------
@@ -394,6 +468,61 @@ async def test_same_view_submitted_twice_creates_one_task(stack: Stack) -> None:
     await stack.settle()
     assert len(stack.hss.calls_for("create")) == 1
     assert len(stack.slack.messages) == 1
+
+
+# --- org-wide installs (Enterprise Grid) --------------------------------------------------
+
+
+def _as_org_wide(slack: FakeSlack, request: SignedRequest, workspace: str) -> SignedRequest:
+    """Reshape a view submission as an org-wide install sends it (`team: null`), signed anew."""
+    form = dict(urllib.parse.parse_qsl(request.body.decode()))
+    payload = json.loads(form["payload"])
+    payload["team"] = None
+    payload["user"]["team_id"] = workspace
+    payload["view"]["team_id"] = workspace
+    payload["enterprise"] = {"id": "E0ORG", "name": "Org"}
+    payload["is_enterprise_install"] = True
+    body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+    return SignedRequest(body, sign(slack.signing_secret, body, int(time.time())))
+
+
+async def test_a_form_from_an_org_wide_install_exports_and_names_the_users_workspace(
+    stack: Stack,
+) -> None:
+    """With `team: null` (org-wide install) the form still exports; the audit names T0WORK."""
+    await stack.slash("")
+    submission = _as_org_wide(
+        stack.slack, stack.slack.view_submission(values={"status": "Running"}), "T0WORK"
+    )
+
+    delivery = await stack.send(submission)
+
+    assert delivery.status == 200
+    assert delivery.text == ""  # the form closes: no errors, no "something went wrong"
+    await stack.settle()
+    assert len(stack.hss.calls_for("create")) == 1
+    (entry,) = await stack.entries()
+    assert (entry.team_id, entry.source, entry.outcome) == ("T0WORK", "modal", "submitted")
+
+
+async def test_a_refused_form_from_an_org_wide_install_is_audited_with_the_workspace(
+    stack: Stack,
+) -> None:
+    """Someone not allowed submits from an org-wide install: refused, audited as denied there."""
+    await stack.slash("")  # Alice opens the form; Bob (not allowed) submits one
+    submission = _as_org_wide(
+        stack.slack,
+        stack.slack.view_submission(values={"status": "Running"}, user_id=BOB),
+        "T0WORK",
+    )
+
+    delivery = await stack.send(submission)
+
+    assert delivery.status == 200
+    assert "Not allowed" in delivery.text
+    (entry,) = await stack.entries()
+    assert (entry.team_id, entry.user_id, entry.outcome) == ("T0WORK", BOB, "denied")
+    assert stack.hss.calls == []
 
 
 # --- the modal ---------------------------------------------------------------------------

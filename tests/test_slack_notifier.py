@@ -10,9 +10,16 @@ import pytest
 from bot.adapters.slack_notifier import AuditChannelMirror, SlackNotifier, build_web_client
 from bot.domain.errors import HssError
 from bot.domain.grammar import build_request
-from bot.domain.types import Actor, AuditEntry, CreatedTask
+from bot.domain.types import (
+    Actor,
+    Announcement,
+    AuditEntry,
+    CreatedTask,
+    Failed,
+    ReplyTo,
+    Submitted,
+)
 from bot.lifecycle import Lifecycle
-from bot.service import Announcement, Failed, ReplyTo, Submitted
 from bot.settings import Settings
 from emulators.fake_slack import FakeSlack
 

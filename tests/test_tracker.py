@@ -36,10 +36,11 @@ from tracker_support import (
 from bot.adapters.slack_files import SlackFiles
 from bot.adapters.slack_notifier import SlackNotifier, build_web_client
 from bot.adapters.task_store import SqlTaskStore
-from bot.service import ExportService, ReplyTo, Submitted
+from bot.domain.types import ReplyTo, Submitted
 from bot.settings import Settings
 from bot.tracking.model import TrackerConfig
 from bot.tracking.tracker import TaskTracker
+from bot.usecases import ExportService
 from emulators.fake_hss import FakeHss
 from emulators.fake_slack import FakeSlack, Posted
 

@@ -9,7 +9,7 @@ import pytest
 
 # What the tracker's worker side is made of: no adapter may load any of it.
 WORKER_SIDE = (
-    "bot.service",
+    "bot.usecases",
     "bot.tracking.worker",
     "bot.tracking.lease",
     "bot.tracking.steps",

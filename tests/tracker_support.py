@@ -23,11 +23,11 @@ from bot.adapters.slack_notifier import SlackNotifier, build_web_client
 from bot.adapters.task_store import SqlTaskStore, open_task_store
 from bot.bootstrap import tracker_config
 from bot.domain.model import ExportBody, ExportRequest, default_headers
-from bot.domain.types import Actor
-from bot.service import ExportService, ReplyTo, Submitted
+from bot.domain.types import Actor, ReplyTo, Submitted
 from bot.settings import Settings
 from bot.tracking.model import TrackedTask
 from bot.tracking.tracker import TaskTracker
+from bot.usecases import ExportService
 from emulators.fake_hss import FakeHss
 from emulators.fake_slack import FakeSlack
 

@@ -29,7 +29,7 @@ from bot.adapters.audit_schema import (
 )
 from bot.adapters.sql import SqlTarget, create_engine_for, translated
 from bot.domain.errors import AuditUnavailable
-from bot.domain.types import AuditEntry
+from bot.domain.types import AuditEntry, StoredRequest
 
 AnyRow = Row[*tuple[Any, ...]]
 PAGE_SIZE: Final = 500
@@ -94,7 +94,7 @@ def fold(
         user_id=p["user_id"],
         channel_id=p["channel_id"],
         source=p["source"],
-        request=p["request"],
+        request=StoredRequest.from_record(p["request"]),
         outcome=outcome,
         task_id=task_id,
         hss_request_id=hss_request_id,
@@ -113,7 +113,7 @@ def entry_as_json(entry: AuditEntry) -> dict[str, Any]:
         "user_id": entry.user_id,
         "channel_id": entry.channel_id,
         "source": entry.source,
-        "request": entry.request,
+        "request": None if entry.request is None else entry.request.as_record(),
         "outcome": entry.outcome,
         "task_id": entry.task_id,
         "hss_request_id": entry.hss_request_id,
@@ -125,7 +125,7 @@ def entry_as_json(entry: AuditEntry) -> dict[str, Any]:
 def csv_row(entry: AuditEntry, recs: Sequence[Any], head: str | None) -> dict[str, Any]:
     """Return an entry's export row: its readable cells and the chain records behind them."""
     row = entry_as_json(entry)
-    row["request"] = None if entry.request is None else canonical_json(entry.request)
+    row["request"] = None if entry.request is None else canonical_json(entry.request.as_record())
     row["delivery"] = None if entry.delivery is None else canonical_json(entry.delivery)
     own = next((r for r in recs if int(r.seq) == entry.id), None)
     row["prev_hash"] = None if own is None else own.prev_hash

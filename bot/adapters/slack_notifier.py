@@ -1,6 +1,6 @@
 """Deliver the bot's answers through Slack's Web API, falling back so a task_id is never lost.
 
-`SlackNotifier` implements `bot.service.Notifier`. The channel message goes by
+`SlackNotifier` implements `bot.ports.Notifier`. The channel message goes by
 `chat.postMessage`; when the bot cannot post there (not in the channel, a DM,
 rate limits that outlast the retries, Slack down) the same message goes to the
 command's `response_url` as `in_channel`, then to the user's DM with the app.
@@ -37,8 +37,7 @@ from bot.domain import blocks, task_messages
 from bot.domain.blocks import Message
 from bot.domain.errors import DeliveryError, DeliveryRefused, SettingsError
 from bot.domain.model import ExportRequest
-from bot.domain.types import Actor, AuditEntry
-from bot.service import Announcement, Failed, ReplyTo, Submitted
+from bot.domain.types import Actor, Announcement, AuditEntry, Failed, ReplyTo, Submitted
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -32,10 +32,10 @@ from bot.domain.grammar import (
     parse_tokens,
 )
 from bot.domain.model import ExportRequest
-from bot.domain.types import Actor
+from bot.domain.types import Actor, ExportResult, Failed, ReplyTo, Submitted
 from bot.ports import Hss
-from bot.service import ExportResult, ExportService, Failed, ReplyTo, Submitted
 from bot.settings import Settings, load_settings
+from bot.usecases import ExportService
 
 PROG: Final = "hss-export-bot export"
 _FLAGS: Final = ("--dry-run", "--json")

@@ -1,4 +1,4 @@
-"""What the Slack listeners share: the use case, the ports, the access policy, Slack delivery."""
+"""What the Slack listeners share: the use cases, Slack delivery, the lifecycle, the settings."""
 
 from __future__ import annotations
 
@@ -9,39 +9,46 @@ from typing import Any, Final
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.access import AccessControl
 from bot.adapters.slack_notifier import SlackNotifier
 from bot.domain.grammar import RequestDefaults
 from bot.domain.model import ExportRequest
 from bot.lifecycle import Lifecycle
-from bot.ports import AuditLog, Hss
-from bot.service import ExportService
 from bot.settings import Settings
+from bot.usecases import (
+    CommandHistory,
+    Count,
+    ExportService,
+    Gatekeeper,
+    TaskStatusQuery,
+    ignore_count,
+)
 
 COMMAND: Final = "/hss-export"
+# What runs before an ack (views.open, recording a refusal) must be done by then, from the
+# listener's start, so the ack reaches Slack within its 3 seconds whatever Slack or the
+# audit log does.
+ANSWER_DEADLINE_SECONDS: Final = 2.2
 
 Describe = Callable[[ExportRequest], dict[str, Any]]
-Count = Callable[[str], None]
 
-
-def ignore_count(_outcome: str) -> None:
-    """Count nothing (the default when no metrics are wired)."""
+__all__ = ["ANSWER_DEADLINE_SECONDS", "COMMAND", "AppDeps", "Count", "Describe", "ignore_count"]
 
 
 @dataclass(frozen=True)
 class AppDeps:
     """Everything a listener may use; built once by `create_app`.
 
-    `prompt_client` makes the Web API calls that come before an ack (views.open):
-    no retries, a short timeout. `count(outcome)` is told of commands the
-    listeners answer themselves without the use case (`draining`).
+    The use cases: `service` (export), `gate` (access and refusals), `status`
+    and `history`. `prompt_client` makes the Web API calls that come before
+    an ack (views.open): no retries, a short timeout. `count(outcome)` is told
+    of commands the listeners answer themselves without a use case (`draining`).
     """
 
     settings: Settings
     service: ExportService
-    hss: Hss
-    audit: AuditLog
-    access: AccessControl
+    gate: Gatekeeper
+    status: TaskStatusQuery
+    history: CommandHistory
     notifier: SlackNotifier
     describe: Describe
     defaults: RequestDefaults
@@ -49,6 +56,10 @@ class AppDeps:
     prompt_client: AsyncWebClient
     count: Count = ignore_count
     command: str = COMMAND
+
+    def answer_deadline(self) -> float:
+        """Return the event-loop time by which a listener starting now must have acked."""
+        return asyncio.get_running_loop().time() + ANSWER_DEADLINE_SECONDS
 
     def track_this_run(self) -> None:
         """Register the running listener so a graceful shutdown waits for its post-ack work."""

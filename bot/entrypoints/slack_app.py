@@ -25,8 +25,8 @@ from bot.entrypoints.deps import AppDeps, Count, Describe, ignore_count
 from bot.entrypoints.listeners import commands, errors, modal
 from bot.lifecycle import Lifecycle
 from bot.ports import AuditLog, Hss
-from bot.service import ExportService
 from bot.settings import Settings
+from bot.usecases import CommandHistory, ExportService, Gatekeeper, TaskStatusQuery
 
 __all__ = ["AppDeps", "create_app", "plain_description"]
 
@@ -62,8 +62,11 @@ def create_app(
     tracked by `lifecycle` (its post-ack work is what a graceful shutdown waits
     for), and while it drains, commands get the "restarting" reply instead.
     `describe` renders `preview`: by default the HSS client's `describe_create`.
-    `count(outcome)` is told of commands answered without the use case
-    (`draining`); pass the same counter as `ExportService(count=…)`.
+    The read use cases (`status`, `history`) and the gate that refuses
+    commands are built here on the `hss` and `audit` given (the same as
+    `service`'s). `count(outcome)` is told of refused commands (`invalid`,
+    `denied`) and of those answered without a use case (`draining`); pass the
+    same counter as `ExportService(count=…)`.
 
     What runs before an ack is bounded so the ack always comes within Slack's
     3 seconds: the default access check reads user groups through a client
@@ -88,13 +91,14 @@ def create_app(
         logger=logging.getLogger("bot.slack.bolt"),
         name="hss-export-bot",
     )
+    count = count if count is not None else ignore_count
+    access = access or AccessControl(AccessPolicy.from_settings(settings), SlackUsergroups(prompt))
     deps = AppDeps(
         settings=settings,
         service=service,
-        hss=hss,
-        audit=audit,
-        access=access
-        or AccessControl(AccessPolicy.from_settings(settings), SlackUsergroups(prompt)),
+        gate=Gatekeeper(access, audit, count=count),
+        status=TaskStatusQuery(hss, audit, settings.HSS_ENTERPRISE_PROJECT_ID),
+        history=CommandHistory(audit),
         notifier=notifier or SlackNotifier(client),
         describe=describe if describe is not None else _describer(hss),
         defaults=RequestDefaults(
@@ -103,7 +107,7 @@ def create_app(
         ),
         lifecycle=lifecycle if lifecycle is not None else Lifecycle(),
         prompt_client=prompt,
-        count=count if count is not None else ignore_count,
+        count=count,
     )
     for group in (commands, modal, errors):
         group.register(app, deps)

@@ -5,7 +5,7 @@
 (`bot.tracking.steps`) of each due task. Exactly once, at most once: see
 `bot.tracking.share`.
 
-The task follows the announcement (`bot.service.Announcement`): its file and
+The task follows the announcement (`bot.domain.types.Announcement`): its file and
 notices go to the thread of the task_id message. When there is no such message
 (the channel refused the bot and only the `response_url` or nothing took the
 task_id), the follow-up goes to the user's DM with the app: before the file is
@@ -25,9 +25,8 @@ from bot.domain.blocks import Message
 from bot.domain.errors import DeliveryError, TaskStoreUnavailable
 from bot.domain.model import ExportRequest
 from bot.domain.task_messages import not_tracked
-from bot.domain.types import Actor
+from bot.domain.types import Actor, Announcement, Submitted
 from bot.ports import AuditLog, Hss
-from bot.service import Announcement, Submitted
 from bot.tracking.job import Job
 from bot.tracking.lease import Clock, Leases, Sleep
 from bot.tracking.model import TrackedTask, TrackerConfig
@@ -39,7 +38,7 @@ log = logging.getLogger(__name__)
 
 
 class TaskTracker:
-    """Follow export tasks to delivery: implements `bot.service.TaskFollower`."""
+    """Follow export tasks to delivery: implements `bot.ports.TaskFollower`."""
 
     def __init__(
         self,

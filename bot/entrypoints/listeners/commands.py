@@ -1,17 +1,18 @@
 """`/hss-export`: verify access, ack within Slack's 3 seconds, then hand over to the use case.
 
 Everything before the ack is pure or bounded: parsing, the access decision
-(bounded by `AccessControl`), and views.open (bounded by `FORM_DEADLINE_SECONDS`
-from the listener's start, through a client that never retries). The HSS call
-and the reply happen after the ack. `help` is shown to anyone (it reveals only
-the grammar); every other form of the command needs access.
+(bounded by `AccessControl`), recording a refusal and views.open (both bounded
+by `ANSWER_DEADLINE_SECONDS` from the listener's start; views.open through a
+client that never retries). The HSS call and the reply happen after the ack.
+`help` is shown to anyone (it reveals only the grammar); every other form of
+the command needs access.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Final
+from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -19,7 +20,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from bot.adapters.slack_notifier import SLACK_FAILURES, error_of
 from bot.domain import blocks, modal
 from bot.domain.blocks import Message
-from bot.domain.errors import AccessDenied, AuditUnavailable, HssError, InvalidCommand
+from bot.domain.errors import AuditUnavailable, InvalidCommand
 from bot.domain.grammar import (
     Command,
     Export,
@@ -32,17 +33,15 @@ from bot.domain.grammar import (
     help_text,
     parse_command,
 )
-from bot.domain.types import Actor
+from bot.domain.types import Actor, ReplyTo
 from bot.entrypoints.deps import AppDeps
 from bot.entrypoints.listeners.errors import reporting
+from bot.entrypoints.refusals import record_then_answer
+from bot.entrypoints.slack_payloads import actor_from
 from bot.lifecycle import restarting_reply
-from bot.service import ReplyTo
+from bot.usecases import Refused, TaskLookup
 
 log = logging.getLogger(__name__)
-
-# views.open must be done by then (from the listener's start), so the ack that follows
-# reaches Slack within its 3 seconds whatever Slack itself does.
-FORM_DEADLINE_SECONDS: Final = 2.2
 
 
 def register(app: AsyncApp, deps: AppDeps) -> None:
@@ -66,8 +65,8 @@ async def ack_with(ack: AsyncAck, message: Message) -> None:
 
 async def handle(deps: AppDeps, ack: AsyncAck, command: dict[str, Any]) -> None:
     """Run one `/hss-export`: access, then the command's own path."""
-    form_deadline = asyncio.get_running_loop().time() + FORM_DEADLINE_SECONDS
-    actor = Actor(command["team_id"], command["user_id"], command["channel_id"], "slash")
+    deadline = deps.answer_deadline()
+    actor = actor_from(command, "slash")
     reply = ReplyTo(actor.channel_id, command.get("response_url"))
     try:
         text = slack_unescape(command.get("text", ""))
@@ -75,36 +74,45 @@ async def handle(deps: AppDeps, ack: AsyncAck, command: dict[str, Any]) -> None:
     except InvalidCommand as exc:
         parsed = exc
     if not isinstance(parsed, Help):
-        decision = await deps.access.check(actor.user_id, actor.channel_id)
-        if not decision.allowed:
-            await ack_with(ack, blocks.refusal(decision.reason))
-            request = parsed.request if isinstance(parsed, Export | Preview) else None
-            await deps.service.refuse(actor, "denied", AccessDenied(decision.reason), request)
+        refused = await deps.gate.check(
+            actor,
+            request=parsed.request if isinstance(parsed, Export | Preview) else None,
+            invalid=parsed if isinstance(parsed, InvalidCommand) else None,
+        )
+        if refused is not None:
+            answer = refusal_message(refused)
+            await record_then_answer(
+                deps.gate, actor, refused, lambda: ack_with(ack, answer), deadline=deadline
+            )
             return
     match parsed:
-        case InvalidCommand():
-            await ack_with(ack, blocks.problems(parsed))
-            await deps.service.refuse(actor, "invalid", parsed)
         case Help():
             await ack_with(ack, blocks.help_message(help_text(deps.command)))
         case OpenModal():
-            await open_form(deps, ack, command, {}, form_deadline)
+            await open_form(deps, ack, command, {}, deadline)
         case Form(prefill=prefill):
-            await open_form(deps, ack, command, prefill, form_deadline)
+            await open_form(deps, ack, command, prefill, deadline)
         case Preview(request=request):
             await ack_with(ack, blocks.preview(deps.describe(request)))
         case Status(task_id=task_id, enterprise_project_id=project):
             await ack_with(ack, blocks.looking_up(f"task {task_id}"))
-            message = await task_status(deps, task_id, project)
+            message = status_message(await deps.status.look_up(task_id, project))
             await deps.notifier.tell_user(reply, actor, message, {})
         case History():
             await ack_with(ack, blocks.looking_up("your latest exports"))
-            await deps.notifier.tell_user(reply, actor, await history(deps, actor), {})
+            await deps.notifier.tell_user(reply, actor, await history_message(deps, actor), {})
         case Export(request=request):
             await ack_with(ack, blocks.requested())
             # Slack retries carry the same trigger_id: one command, one export.
             key = f"slash:{command['trigger_id']}"
             await deps.service.export(actor, request, reply, dedupe_key=key)
+
+
+def refusal_message(refused: Refused) -> Message:
+    """Render a refusal: the problems of an invalid command, or why access was denied."""
+    if isinstance(refused.error, InvalidCommand):
+        return blocks.problems(refused.error)
+    return blocks.refusal(str(refused.error))
 
 
 def slack_unescape(text: str) -> str:
@@ -134,39 +142,20 @@ async def open_form(
     await ack()
 
 
-async def task_status(deps: AppDeps, task_id: str, project: str | None) -> Message:
-    """Ask HSS for a task's state, in the enterprise project given or the task's own."""
-    if project is None:
-        project = await task_project(deps, task_id)
+def status_message(lookup: TaskLookup) -> Message:
+    """Render what HSS said of a task, or why it could not be looked up (and where)."""
+    if lookup.status is not None:
+        return blocks.task_status(lookup.status)
+    project = lookup.enterprise_project_id
     where = f" in enterprise project {project}" if project else ""
+    assert lookup.error is not None  # a lookup holds a status or an error
+    return blocks.unavailable(f"look up task {lookup.task_id}{where}", lookup.error)
+
+
+async def history_message(deps: AppDeps, actor: Actor) -> Message:
+    """Render the caller's latest commands, or say the audit log cannot be read."""
     try:
-        status = await deps.hss.get_export_task(task_id, project)
-    except HssError as exc:
-        return blocks.unavailable(f"look up task {task_id}{where}", exc)
-    return blocks.task_status(status)
-
-
-async def task_project(deps: AppDeps, task_id: str) -> str | None:
-    """Return the enterprise project a task was created in, per the audit log, else the default.
-
-    A task the audit log does not know (created elsewhere) is looked up in the
-    bot's default project, as a command without `enterprise_project_id` would be.
-    """
-    try:
-        entry = await deps.audit.entry_for_task(task_id)
-    except AuditUnavailable:
-        log.warning("audit log unreadable; using the default enterprise project")
-        entry = None
-    if entry is None or entry.request is None:
-        return deps.defaults.enterprise_project_id
-    project = (entry.request.get("query") or {}).get("enterprise_project_id")
-    return str(project) if project else None
-
-
-async def history(deps: AppDeps, actor: Actor) -> Message:
-    """Read the caller's last ten commands from the audit log."""
-    try:
-        entries = await deps.audit.history(actor.user_id, 10)
+        entries = await deps.history.latest(actor)
     except AuditUnavailable as exc:
         return blocks.unavailable("read the audit log", exc)
     return blocks.history(entries)

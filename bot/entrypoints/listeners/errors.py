@@ -20,9 +20,9 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.domain import blocks, modal
-from bot.domain.types import Actor
+from bot.domain.types import Actor, ReplyTo
 from bot.entrypoints.deps import AppDeps
-from bot.service import ReplyTo
+from bot.entrypoints.slack_payloads import actor_from
 
 log = logging.getLogger(__name__)
 
@@ -78,17 +78,15 @@ async def tell(deps: AppDeps, body: dict[str, Any], reference: str) -> None:
 
 
 def _reply_of(body: dict[str, Any]) -> tuple[Actor, ReplyTo] | None:
-    if body.get("type") == "view_submission":
-        view = body.get("view") or {}
-        context = modal.FormContext.load(str(view.get("private_metadata") or ""))
-        user = (body.get("user") or {}).get("id")
-        if context is None or not user:
-            return None
-        team = str((body.get("team") or {}).get("id", ""))
-        actor = Actor(team, str(user), context.channel_id, "modal")
-        return actor, ReplyTo(context.channel_id, context.response_url)
-    channel_id, user_id = body.get("channel_id"), body.get("user_id")
-    if not (channel_id and user_id):
-        return None
-    actor = Actor(str(body.get("team_id", "")), str(user_id), str(channel_id), "slash")
-    return actor, ReplyTo(str(channel_id), body.get("response_url"))
+    try:
+        if body.get("type") == "view_submission":
+            view = body.get("view") or {}
+            context = modal.FormContext.load(str(view.get("private_metadata") or ""))
+            if context is None:
+                return None
+            actor = actor_from(body, "modal", channel_id=context.channel_id)
+            return actor, ReplyTo(context.channel_id, context.response_url)
+        actor = actor_from(body, "slash")
+    except ValueError:
+        return None  # no user or no channel to tell
+    return actor, ReplyTo(actor.channel_id, body.get("response_url"))

@@ -12,13 +12,16 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.domain import modal
-from bot.domain.errors import AccessDenied, InvalidCommand
+from bot.domain.errors import InvalidCommand
 from bot.domain.grammar import build_request
-from bot.domain.types import Actor
+from bot.domain.model import ExportRequest
+from bot.domain.types import ReplyTo
 from bot.entrypoints.deps import AppDeps
 from bot.entrypoints.listeners.errors import reporting
+from bot.entrypoints.refusals import record_then_answer
+from bot.entrypoints.slack_payloads import actor_from
 from bot.lifecycle import restarting_reply
-from bot.service import ReplyTo
+from bot.usecases import Refused
 
 
 def register(app: AsyncApp, deps: AppDeps) -> None:
@@ -37,29 +40,42 @@ def register(app: AsyncApp, deps: AppDeps) -> None:
 
 
 async def handle(deps: AppDeps, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-    """Check access again (bounded: see `AccessControl`), validate, ack, then export."""
+    """Check access again (bounded: see `AccessControl`), validate, ack, then export.
+
+    A refusal is on record before the ack (see `bot.entrypoints.refusals`).
+    """
+    deadline = deps.answer_deadline()
     context = modal.FormContext.load(view.get("private_metadata") or "")
     if context is None:
         await ack(response_action="update", view=modal.notice_view("Form expired", modal.STALE))
         return
-    user_id = body["user"]["id"]
-    actor = Actor(body["team"]["id"], user_id, context.channel_id, "modal")
-    decision = await deps.access.check(user_id, context.channel_id)
-    if not decision.allowed:
-        title = "Try again shortly" if decision.undecided else "Not allowed"
-        await ack(response_action="update", view=modal.notice_view(title, decision.reason))
-        await deps.service.refuse(actor, "denied", AccessDenied(decision.reason))
-        return
+    actor = actor_from(body, "modal", channel_id=context.channel_id)
+    request: ExportRequest | InvalidCommand
     try:
         state = view.get("state")
         values = state.get("values") if isinstance(state, dict) else None
         request = build_request(modal.fields_from_state(values), deps.defaults)
     except InvalidCommand as exc:
-        await ack(response_action="errors", errors=modal.errors_by_block(exc.problems))
-        await deps.service.refuse(actor, "invalid", exc)
+        request = exc
+    invalid = request if isinstance(request, InvalidCommand) else None
+    refused = await deps.gate.check(actor, invalid=invalid)
+    if refused is not None:
+        await record_then_answer(
+            deps.gate, actor, refused, lambda: answer_refusal(ack, refused), deadline=deadline
+        )
         return
+    assert isinstance(request, ExportRequest)  # not invalid, or the gate refused it
     await ack()
     # A double submit of the same view carries the same id and hash: one export.
     key = f"view:{view['id']}:{view['hash']}"
     reply = ReplyTo(context.channel_id, context.response_url)
     await deps.service.export(actor, request, reply, dedupe_key=key)
+
+
+async def answer_refusal(ack: AsyncAck, refused: Refused) -> None:
+    """Show a form's refusal: its problems on their fields, or why it may not run."""
+    if isinstance(refused.error, InvalidCommand):
+        await ack(response_action="errors", errors=modal.errors_by_block(refused.error.problems))
+        return
+    title = "Try again shortly" if refused.undecided else "Not allowed"
+    await ack(response_action="update", view=modal.notice_view(title, str(refused.error)))

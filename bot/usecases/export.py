@@ -1,4 +1,4 @@
-"""The one use case: run an export request, from audit entry to the message that reports it.
+"""Run an export request, from audit entry to the message that reports it.
 
 Slash command, modal and CLI all come through `ExportService`, so they share
 one order of events: audit entry (`pending`), HSS call, audit outcome, then
@@ -10,108 +10,34 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal, Protocol
 
-from bot.domain.errors import (
-    AuditUnavailable,
-    BotError,
-    DuplicateCommand,
-    HssError,
-    HssOutcomeUnknown,
-)
+from bot.domain.errors import AuditUnavailable, DuplicateCommand, HssError, HssOutcomeUnknown
 from bot.domain.model import ExportRequest
-from bot.domain.types import Actor, CreatedTask, Outcome
-from bot.ports import AuditLog, Hss
+from bot.domain.types import (
+    Actor,
+    Duplicate,
+    ExportResult,
+    Failed,
+    Outcome,
+    ReplyTo,
+    Submitted,
+)
+from bot.ports import AuditLog, Hss, Notifier, TaskFollower
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class ReplyTo:
-    """Where the answer to a command goes: the channel, and Slack's fallback URL if any."""
-
-    channel_id: str
-    response_url: str | None = None
+Count = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class Announcement:
-    """Where a task's follow-up goes: where its announcement landed, the message to thread under.
-
-    `channel_id` is a channel or DM id (`C…`, `G…`, `D…`), or a user id when
-    the follow-up must go to that user's DM with the app and no message is
-    there yet. `ts` is the announcement to thread under; None if there is none.
-    """
-
-    channel_id: str
-    ts: str | None = None
-
-
-@dataclass(frozen=True)
-class Submitted:
-    """HSS took the export; `audit_complete` is False if the outcome could not be recorded."""
-
-    entry_id: int
-    task: CreatedTask
-    audit_complete: bool = True
-
-
-@dataclass(frozen=True)
-class Failed:
-    """HSS (or the audit log) refused or failed the export; the error is safe to show."""
-
-    entry_id: int | None
-    error: BotError
-
-
-@dataclass(frozen=True)
-class Duplicate:
-    """The command was seen before (a retry or double submit); nothing was sent again."""
-
-    entry_id: int
-
-
-ExportResult = Submitted | Failed | Duplicate
-
-
-class Notifier(Protocol):
-    """Tells the people who asked what came of an export (Slack, or a terminal)."""
-
-    async def export_submitted(
-        self, reply: ReplyTo, actor: Actor, request: ExportRequest, result: Submitted
-    ) -> Announcement | None:
-        """Announce the task_id; return where the follow-up goes, or None if shown nowhere."""
-        ...
-
-    async def export_failed(self, reply: ReplyTo, actor: Actor, result: Failed) -> None:
-        """Explain why no export was started."""
-        ...
-
-
-class TaskFollower(Protocol):
-    """Follows a submitted task until its file is delivered (issue 5)."""
-
-    async def follow(
-        self,
-        result: Submitted,
-        actor: Actor,
-        request: ExportRequest,
-        announcement: Announcement | None,
-    ) -> None:
-        """Start tracking the task, delivering where `announcement` says; return quickly.
-
-        None means the task_id reached no one the bot can write to again: the
-        follower picks a place the user will look (Slack: their DM with the app).
-        """
-        ...
+def ignore_count(_outcome: str) -> None:
+    """Count nothing (the default when no metrics are wired)."""
 
 
 class ExportService:
     """Run export requests under the service account, audited, and report them.
 
-    `count(outcome)` is told every command's outcome (submitted, failed,
-    duplicate, invalid, denied): the metrics hook, kept free of Prometheus here.
+    `count(outcome)` is told every export's outcome (submitted, failed,
+    duplicate): the metrics hook, kept free of Prometheus here.
     """
 
     def __init__(
@@ -121,7 +47,7 @@ class ExportService:
         notifier: Notifier,
         follower: TaskFollower | None = None,
         *,
-        count: Callable[[str], None] = lambda _outcome: None,
+        count: Count = ignore_count,
     ) -> None:
         self._hss = hss
         self._count = count
@@ -200,19 +126,3 @@ class ExportService:
             )
         except AuditUnavailable:
             log.error("audit outcome not recorded", extra={"audit_entry": entry_id})
-
-    async def refuse(
-        self,
-        actor: Actor,
-        outcome: Literal["invalid", "denied"],
-        error: BotError,
-        request: ExportRequest | None = None,
-    ) -> int | None:
-        """Record a refused command (bad input, access denied); return the entry id if written."""
-        self._count(outcome)
-        record = request.as_audit_record() if request is not None else None
-        try:
-            return await self._audit.record_refusal(actor, outcome, str(error), record)
-        except AuditUnavailable:
-            log.error("refusal not recorded", extra={"outcome": outcome})
-            return None

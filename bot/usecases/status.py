@@ -1,0 +1,66 @@
+"""Look up an export task's state at HSS, in the enterprise project it was created in.
+
+HSS finds a task only in its own enterprise project. The audit log knows
+which one that was (the request it recorded), so `status TASK_ID` works
+without the user repeating it; a task the log does not know (created
+elsewhere) is looked up in the bot's default project.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from bot.domain.errors import AuditUnavailable, HssError
+from bot.domain.types import TaskStatus
+from bot.ports import AuditLog, Hss
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TaskLookup:
+    """What HSS said of a task (`status`), or why it could not say (`error`), and where it looked.
+
+    `enterprise_project_id` is the project asked (None: HSS's default).
+    """
+
+    task_id: str
+    enterprise_project_id: str | None
+    status: TaskStatus | None = None
+    error: HssError | None = None
+
+
+class TaskStatusQuery:
+    """Answer `status TASK_ID [enterprise_project_id=…]`."""
+
+    def __init__(self, hss: Hss, audit: AuditLog, default_project: str | None) -> None:
+        self._hss = hss
+        self._audit = audit
+        self._default_project = default_project
+
+    async def look_up(self, task_id: str, enterprise_project_id: str | None = None) -> TaskLookup:
+        """Ask HSS for a task's state, in the enterprise project given or the task's own."""
+        project = enterprise_project_id
+        if project is None:
+            project = await self.project_of(task_id)
+        try:
+            status = await self._hss.get_export_task(task_id, project)
+        except HssError as exc:
+            return TaskLookup(task_id, project, error=exc)
+        return TaskLookup(task_id, project, status=status)
+
+    async def project_of(self, task_id: str) -> str | None:
+        """Return the enterprise project a task was created in, per the audit log, else the default.
+
+        A recorded request without `enterprise_project_id` was sent to HSS's
+        default project, so that is where its task is (None).
+        """
+        try:
+            entry = await self._audit.entry_for_task(task_id)
+        except AuditUnavailable:
+            log.warning("audit log unreadable; using the default enterprise project")
+            entry = None
+        if entry is None or entry.request is None:
+            return self._default_project
+        return entry.request.enterprise_project_id
