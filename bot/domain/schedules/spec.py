@@ -106,7 +106,7 @@ def parse_schedule(tokens: list[str]) -> Schedule:
                 )
             )
     if cron is not None:
-        summary = _from_cron(cron, words, problems)
+        cron, summary = _from_cron(cron, words, problems)
     elif words:
         cron, summary = _from_words(words, problems)
     else:
@@ -147,7 +147,7 @@ def _zones_by_folded() -> dict[str, str]:
     return {name.casefold(): name for name in sorted(available_timezones())}
 
 
-def _from_cron(expr: str, words: list[str], problems: list[Problem]) -> str:
+def _from_cron(expr: str, words: list[str], problems: list[Problem]) -> tuple[str | None, str]:
     if words:
         problems.append(
             Problem(
@@ -159,13 +159,13 @@ def _from_cron(expr: str, words: list[str], problems: list[Problem]) -> str:
                 else "use either `every …` or `cron=`, not both",
             )
         )
-        return ""
+        return None, ""
     fields = expr.split()
     if len(fields) != 5:
         problems.append(
             Problem("cron", clip(expr, _CLIP) or None, ACCEPTED_CRON, f"got {len(fields)} fields")
         )
-        return ""
+        return None, ""
     normal = " ".join(fields)
     try:
         explained = CronSim(normal, datetime(2026, 1, 1, tzinfo=UTC)).explain()
@@ -173,11 +173,11 @@ def _from_cron(expr: str, words: list[str], problems: list[Problem]) -> str:
         next(CronSim(normal, datetime(2026, 1, 1, tzinfo=UTC)))
     except CronSimError as e:
         problems.append(Problem("cron", clip(expr, _CLIP), ACCEPTED_CRON, f"cronsim says: {e}"))
-        return ""
+        return None, ""
     except StopIteration:
         problems.append(Problem("cron", clip(expr, _CLIP), ACCEPTED_CRON, "it never comes due"))
-        return ""
-    return f'cron "{normal}" ({explained[:1].lower()}{explained[1:]})'
+        return None, ""
+    return normal, f'cron "{normal}" ({explained[:1].lower()}{explained[1:]})'
 
 
 def _from_words(words: list[str], problems: list[Problem]) -> tuple[str | None, str]:
@@ -246,7 +246,7 @@ def _interval(rest: list[str], words: list[str], problems: list[Problem]) -> tup
             return f"0 */{n} * * *", f"every {n} hours"
         steps = ", ".join(str(s) for s in _HOUR_STEPS)
         problems.append(
-            Problem("schedule", given, f"`every N hours`, N one of {steps}", "else use `cron=`")
+            Problem("schedule", given, f"`every N hours` with N one of {steps}", "else use `cron=`")
         )
         return None, ""
     problems.append(Problem("schedule", given, ACCEPTED_FORMS))
