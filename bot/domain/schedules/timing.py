@@ -46,15 +46,16 @@ def min_interval(
     within-day pattern) and the runs around each of the zone's offset changes, where
     DST can shorten a gap (`every 2 hours` is 1 hour apart on a fall-back night).
     """
-    starts = [start - _SECOND, *(c - _AROUND_CHANGE for c in _offset_changes(tz, start))]
+    changes = _offset_changes(tz, start)
+    windows = [(start - _SECOND, _WINDOW)]
+    windows += [(change - _AROUND_CHANGE, 2 * _AROUND_CHANGE) for change in changes]
     gaps: list[timedelta] = []
-    for begin in starts:
-        end = begin + (_WINDOW if begin == start - _SECOND else 2 * _AROUND_CHANGE)
+    for begin, length in windows:
         previous: datetime | None = None
         for count, due in enumerate(_due_times(schedule.cron, begin, tz)):
             if previous is not None:
                 gaps.append(due - previous)
-            if due > end or count >= _MAX_RUNS:
+            if due > begin + length or count >= _MAX_RUNS:
                 break
             previous = due
     return min(gaps)
