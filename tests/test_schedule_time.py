@@ -137,6 +137,7 @@ INVALID = [
         f"`cron`: got '0 9 * * 1'; {_CRON} (the fields must be in quotes)",
     ),
     (["cron=0 9 * *"], f"`cron`: got '0 9 * *'; {_CRON} (got 4 fields)"),
+    (["cron=@daily"], f"`cron`: got '@daily'; {_CRON} (got 1 field)"),
     (["cron=61 * * * *"], f"`cron`: got '61 * * * *'; {_CRON} (cronsim says: Bad minute)"),
     (
         ["cron=0 0 30 2 *"],
@@ -248,6 +249,12 @@ def test_min_interval_is_the_smallest_real_gap(text: str, tz: ZoneInfo, gap: tim
 def test_min_interval_of_a_monthly_cron() -> None:
     """A monthly cron's smallest gap is February's 28 days."""
     assert min_interval(parse_schedule(["cron=0 9 1 * *"]), ZoneInfo("UTC")) == timedelta(days=28)
+
+
+def test_min_interval_of_a_leap_day_cron() -> None:
+    """A cron that runs only on 29 February still has a gap: four years, not an error."""
+    schedule = parse_schedule(["cron=0 0 29 2 *"])
+    assert min_interval(schedule, ZoneInfo("UTC")) == utc(2032, 2, 29) - utc(2028, 2, 29)
 
 
 def test_every_hour_is_allowed_at_the_default_minimum() -> None:

@@ -163,7 +163,12 @@ def _from_cron(expr: str, words: list[str], problems: list[Problem]) -> tuple[st
     fields = expr.split()
     if len(fields) != 5:
         problems.append(
-            Problem("cron", clip(expr, _CLIP) or None, ACCEPTED_CRON, f"got {len(fields)} fields")
+            Problem(
+                "cron",
+                clip(expr, _CLIP) or None,
+                ACCEPTED_CRON,
+                f"got {len(fields)} field{'' if len(fields) == 1 else 's'}",
+            )
         )
         return None, ""
     normal = " ".join(fields)

@@ -55,7 +55,8 @@ def min_interval(
         for count, due in enumerate(_due_times(schedule.cron, begin, tz)):
             if previous is not None:
                 gaps.append(due - previous)
-            if due > begin + length or count >= _MAX_RUNS:
+            # Each window gives at least one gap, however rare the runs (`0 0 29 2 *`).
+            if previous is not None and (due > begin + length or count >= _MAX_RUNS):
                 break
             previous = due
     return min(gaps)
