@@ -430,3 +430,41 @@ def test_catch_up_runs_at_most_the_latest_missed_due_time(
     else:
         assert last < result.due_now <= now
         assert next_due(schedule, result.due_now, tz) == result.next_due
+
+
+typed_days = st.one_of(
+    day_sets, st.sampled_from(["mondy", "weekdays", "thu,and", "hour", "15"]), st.text(max_size=8)
+)
+typed_times = st.one_of(
+    st.tuples(st.integers(0, 30), st.integers(0, 70)).map(lambda hm: f"{hm[0]:02d}:{hm[1]:02d}"),
+    st.sampled_from(["9am", ":15", "at", "minutes", "2"]),
+    st.text(max_size=8),
+)
+readable = st.tuples(st.sampled_from(["every", "Every", "evry"]), typed_days, typed_times).map(list)
+cron_field = st.sampled_from(
+    ["*", "0", "9", "*/15", "1-5", "L", "MON", "61", "5L", "MON#2", "1,15", "?", "LW", "JAN-MAR"]
+)
+cron_form = st.lists(cron_field, min_size=4, max_size=6).map(lambda f: ["cron=" + " ".join(f)])
+zone_tokens = st.lists(
+    st.one_of(st.sampled_from([*PROPERTY_ZONES, "shanghai", "Europe/Berln"]), st.text(max_size=12)),
+    max_size=2,
+).map(lambda zs: [f"tz={z}" for z in zs])
+tokens = st.tuples(st.one_of(readable, cron_form, st.lists(st.text(max_size=12))), zone_tokens).map(
+    lambda parts: parts[0] + parts[1]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(tokens=tokens)
+def test_any_tokens_give_a_schedule_or_listed_problems(tokens: list[str]) -> None:
+    """Whatever is typed, the answer is a schedule that comes due or problems, never a traceback."""
+    schedule: Schedule | None = None
+    try:
+        schedule = parse_schedule(tokens)
+    except InvalidCommand as refused:
+        problems = refused.problems
+    if schedule is None:
+        assert problems
+        assert all(p.accepted for p in problems)
+    else:
+        assert next_due(schedule, utc(2026, 6, 1), BERLIN) > utc(2026, 6, 1)
