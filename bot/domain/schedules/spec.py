@@ -192,10 +192,10 @@ def _from_words(words: list[str], problems: list[Problem]) -> tuple[str | None, 
         return None, ""
     rest = lowered[1:]
     if (rest and rest[0] in ("hour", "hours", "minute", "minutes")) or (
-        len(rest) >= 2 and rest[0].isdigit()
+        len(rest) >= 2 and rest[0].isdecimal()
     ):
         return _interval(rest, words, problems)
-    if rest and any(c.isdigit() for c in rest[-1]):
+    if rest and any(c.isdecimal() for c in rest[-1]):
         day_words, time_text = rest[:-1], rest[-1]
     else:
         day_words, time_text = rest, None
@@ -234,7 +234,7 @@ def _interval(rest: list[str], words: list[str], problems: list[Problem]) -> tup
         return None, ""
     if rest in (["minute"], ["1", "minute"], ["1", "minutes"]):
         return "* * * * *", "every minute"
-    if len(rest) == 2 and rest[0].isdigit() and rest[1] in ("minutes", "minute"):
+    if len(rest) == 2 and rest[0].isdecimal() and rest[1] in ("minutes", "minute"):
         n = int(rest[0])
         if n in _MINUTE_STEPS:
             return f"*/{n} * * * *", f"every {n} minutes"
@@ -245,7 +245,7 @@ def _interval(rest: list[str], words: list[str], problems: list[Problem]) -> tup
             )
         )
         return None, ""
-    if len(rest) == 2 and rest[0].isdigit() and rest[1] in ("hours", "hour"):
+    if len(rest) == 2 and rest[0].isdecimal() and rest[1] in ("hours", "hour"):
         n = int(rest[0])
         if n in _HOUR_STEPS:
             return f"0 */{n} * * *", f"every {n} hours"
