@@ -103,7 +103,8 @@ class Digest:
                 merged=int(raw["merged"]),
                 unkeyed=int(raw["unkeyed"]),
                 risk_columns=tuple(str(k) for k in raw["risk_columns"]),
-                sums=tuple((str(k), int(v)) for k, v in raw["sums"].items()),
+                # JSON keys are stored sorted: put the sums back in severity order.
+                sums=tuple((k, int(raw["sums"][k])) for k in RISK_KEYS if k in raw["sums"]),
                 entries=tuple(_entry(item) for item in raw["entries"]),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:

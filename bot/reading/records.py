@@ -76,6 +76,7 @@ class RowReader:
         self.columns = columns
         self.unreadable = 0
         self.example: str | None = None  # the first unreadable value, e.g. "low_risk 'x' in row 3"
+        self._example_at: tuple[int, int] | None = None  # (row, column) of `example`
         self._rows = 0
         # Absent columns are left out of the plan: their fields are None without a look.
         self._plan = tuple(
@@ -93,7 +94,7 @@ class RowReader:
         found: list[list[Any]] = [nothing] * len(_FIELDS)
         for slot, key, position, parse, memo in self._plan:
             cells = [row[position] if position < len(row) else None for row in rows]
-            found[slot] = self._column(key, cells, parse, memo, first)
+            found[slot] = self._column(key, position, cells, parse, memo, first)
         return list(
             map(
                 Container._make,
@@ -108,7 +109,13 @@ class RowReader:
         )
 
     def _column(
-        self, key: str, cells: list[Cell], parse: Callable[[Cell], Any], memo: bool, first: int
+        self,
+        key: str,
+        position: int,
+        cells: list[Cell],
+        parse: Callable[[Cell], Any],
+        memo: bool,
+        first: int,
     ) -> list[Any]:
         if parse is values.text:  # names: nearly all text cells, nearly all distinct
             plain = [cell.strip() or None if type(cell) is str else _BAD for cell in cells]
@@ -128,7 +135,9 @@ class RowReader:
                 value = parse(cell)
             except ValueError:  # not memoized: an unreadable value is counted every time
                 self.unreadable += 1
-                if self.example is None:
+                at = (first + offset, position)  # columns are read one by one: keep the earliest
+                if self._example_at is None or at < self._example_at:
+                    self._example_at = at
                     self.example = f"{key} {clip(str(cell), 30)!r} in row {first + offset}"
                 out.append(None)
                 continue
