@@ -20,6 +20,10 @@ It behaves like the real service where the bot can tell the difference:
   the rows written are kept in `Task.rows`).
 - Every response carries `X-Request-Id`; every call is recorded in `calls`.
 
+The module is longer than the project's 400-line habit because the fake is one
+server: its routes, signature check, request rules and fault scripting share
+the recorded `calls`; the export files it serves live in `export_files`.
+
 Faults are scripted per operation (`op`: "create", "status", "download" or
 "token"; `None` means any HSS call, not IAM): `fail_next`, `drop_next`,
 `hang_next`, `delay`. Run it with `async with FakeHss() as fake: fake.url`.

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from reading_support import openpyxl_xlsx
 from slack_sdk.models.blocks import Block, ContextBlock, SectionBlock, TableBlock
 
 from bot.domain.model import HEADER_KEYS
@@ -17,8 +18,10 @@ from bot.reading import (
     Summary,
     TopContainer,
     diff,
+    read_export,
     render_blocks,
     render_no_summary,
+    thread_message,
 )
 from bot.reading.digest import Entry
 
@@ -148,3 +151,18 @@ def test_no_summary_is_one_escaped_line(reason: str) -> None:
     assert isinstance(block, ContextBlock)
     assert message.text == f"No summary of this file: {reason}."
     assert "<!here>" not in json.dumps(message.blocks)
+
+
+def test_the_thread_message_follows_the_report() -> None:
+    """A read export gives its summary (and changes, given the last digest), else why not."""
+    header = ["容器id", "容器名称", "高危风险"]
+    old = read_export(openpyxl_xlsx([header, ["i1", "a", 1]]))
+    new = read_export(openpyxl_xlsx([header, ["i1", "a", 2], ["i2", "b", 0]]))
+    with_diff = thread_message(new, old.digest, since="yesterday", by="U0BOB")
+    _check(with_diff.blocks, with_diff.text)
+    assert "*Changed since yesterday, <@U0BOB> ran it*: 1 new, 0 gone, 1 riskier" in json.dumps(
+        with_diff.blocks
+    )
+    assert "Changed" not in thread_message(new).text
+    refused = thread_message(read_export(b""))
+    assert refused.text == "No summary of this file: the file is empty."

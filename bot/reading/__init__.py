@@ -9,7 +9,7 @@ from bot.reading.detect import Payload, ReadLimits, detect
 from bot.reading.digest import DIGEST_VERSION, Digest, DigestDiff, DigestError, diff
 from bot.reading.errors import UnreadableExport
 from bot.reading.read import Report, read_export
-from bot.reading.render_blocks import render_blocks, render_no_summary
+from bot.reading.render_blocks import render_blocks, render_no_summary, thread_message
 from bot.reading.render_text import render_text
 from bot.reading.summary import ClusterRisk, Summary, TopContainer
 from bot.reading.worker import SummaryWorker
@@ -35,4 +35,5 @@ __all__ = [
     "render_blocks",
     "render_no_summary",
     "render_text",
+    "thread_message",
 ]

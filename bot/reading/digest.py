@@ -176,9 +176,14 @@ class DigestBuilder:
 
     def finish(self) -> Digest:
         """Return the digest: totals, and the riskiest `limit` containers."""
-        ranked = sorted(self._seen.values(), key=_rank)
+        # Most containers have no risk: rank the others, then fill up with those by key alone.
+        risky = [e for e in self._seen.values() if any(e.risks)]
+        ranked = sorted(risky, key=_rank)
+        if len(ranked) < self.limit:
+            calm = sorted((e for e in self._seen.values() if not any(e.risks)), key=_key)
+            ranked += calm[: self.limit - len(ranked)]
         sums = [0, 0, 0, 0]
-        for entry in self._seen.values():
+        for entry in risky:
             for position, value in enumerate(entry.risks):
                 sums[position] += value or 0
         return Digest(
@@ -191,6 +196,10 @@ class DigestBuilder:
             merged=self.merged,
             unkeyed=self.unkeyed,
         )
+
+
+def _key(entry: Entry) -> tuple[str, ...]:
+    return entry.key
 
 
 def _rank(entry: Entry) -> tuple[int, int, int, int, tuple[str, ...]]:

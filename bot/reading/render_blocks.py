@@ -16,7 +16,8 @@ from typing import Any, Final
 
 from bot.domain.blocks import Message, escape
 from bot.reading import render_text as plain
-from bot.reading.digest import DigestDiff
+from bot.reading.digest import Digest, DigestDiff, diff
+from bot.reading.read import Report
 from bot.reading.summary import Summary
 
 SECTION_MAX: Final = 3000
@@ -80,6 +81,23 @@ def render_blocks(
         blocks.append(_context([escape(note) for note in found]))
     text = plain.render_text(summary, diff, since=since, by=by)
     return Message(text=_clip(text, TEXT_MAX), blocks=blocks[:BLOCKS_MAX])
+
+
+def thread_message(
+    report: Report,
+    previous: Digest | None = None,
+    *,
+    since: datetime | str | None = None,
+    by: str | None = None,
+) -> Message:
+    """Return what the thread gets for a read export: the summary (and changes), or why not.
+
+    `previous` is the digest of the last export with the same filters, if any.
+    """
+    if report.summary is None:
+        return render_no_summary(report.reason or "the file could not be read")
+    changes = diff(previous, report.digest) if previous is not None and report.digest else None
+    return render_blocks(report.summary, changes, since=since, by=by)
 
 
 def render_no_summary(reason: str) -> Message:

@@ -88,7 +88,7 @@ def notes(summary: Summary) -> list[str]:
     if summary.missing:
         found.append(f"asked for but not in the file: {', '.join(summary.missing)}")
     if (suggested := summary.suggested_headers()) is not None:
-        found.append(f"no risk columns in this export: to see risks, use headers={suggested}")
+        found.append(f"no risk columns in this export: to see risks, use `headers={suggested}`")
     return found
 
 

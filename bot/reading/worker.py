@@ -77,11 +77,6 @@ class SummaryWorker:
         """Stop the worker, abandoning a job still running."""
         self._discard_pool()
 
-    def worker_pids(self) -> list[int]:
-        """Return the worker's process id(s), for measuring its memory."""
-        processes = getattr(self._pool, "_processes", None) or {}
-        return list(processes)
-
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
