@@ -95,6 +95,7 @@ async def bench_worker(path: Path, runs: int) -> list[dict[str, Any]]:
                 "run": run + 1,
                 "wall_s": wall,
                 "read_s": report.seconds,
+                "cpu_s": report.cpu_seconds,
                 "rows": report.summary.rows,
                 "rows_per_s": report.summary.rows / wall,
                 "lag": _lag_text(lags),
@@ -104,7 +105,8 @@ async def bench_worker(path: Path, runs: int) -> list[dict[str, Any]]:
             }
             results.append(figures)
             print(
-                f"  worker run {run + 1}: {wall:.2f} s wall ({report.seconds:.2f} s reading), "
+                f"  worker run {run + 1}: {wall:.2f} s wall ({report.seconds:.2f} s reading, "
+                f"{report.cpu_seconds or 0:.2f} s CPU), "
                 f"{figures['rows_per_s']:,.0f} rows/s; {figures['lag']}; parent peak RSS "
                 f"{figures['parent_peak_rss_mb']:.0f} MB (before: {before:.0f} MB), worker "
                 f"peak RSS {figures['worker_peak_rss_mb']:.0f} MB"
@@ -180,12 +182,13 @@ def main() -> int:
             )
             print(f"wrote {path} in {time.perf_counter() - started:.1f} s (xlsxwriter)")
         print(f"file: {path.stat().st_size / MB:.1f} MB, {args.rows:,} rows x 16 columns")
-        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (before)")
         results = asyncio.run(bench_worker(path, args.runs))
         walls = [r["wall_s"] for r in results]
         print(
             f"worker: median {statistics.median(walls):.2f} s wall over {len(walls)} runs, "
-            f"{args.rows / statistics.median(walls):,.0f} rows/s"
+            f"{args.rows / statistics.median(walls):,.0f} rows/s; load average now "
+            f"{os.getloadavg()[0]:.2f}"
         )
         if not args.skip_compare:
             for mode in ("thread", "calamine", "openpyxl"):

@@ -46,6 +46,7 @@ async def test_the_worker_reads_in_another_process(
     assert report.digest == expected.digest
     assert report.peak_rss is not None
     assert report.peak_rss > 0
+    assert report.cpu_seconds is not None
 
 
 async def test_bytes_and_bad_files_come_back_as_reasons(worker: SummaryWorker) -> None:

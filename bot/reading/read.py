@@ -30,6 +30,7 @@ class Report:
     reason: str | None = None  # one line, set exactly when there is no summary
     seconds: float = 0.0  # time spent reading
     peak_rss: int | None = None  # peak RSS in bytes of the process that read (set by the worker)
+    cpu_seconds: float | None = None  # CPU time the worker spent (set by the worker)
 
     @property
     def ok(self) -> bool:

@@ -23,6 +23,7 @@ import asyncio
 import multiprocessing
 import os
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
@@ -103,9 +104,10 @@ def _work(
     export_size: int | None,
     limits: ReadLimits,
 ) -> Report:
-    """Run in the worker: read the file, and say how much memory reading it took."""
+    """Run in the worker: read the file, and say how much memory and CPU reading it took."""
+    started = time.process_time()
     report = read_export(source, expected, export_size=export_size, limits=limits)
-    return replace(report, peak_rss=peak_rss())
+    return replace(report, peak_rss=peak_rss(), cpu_seconds=time.process_time() - started)
 
 
 def peak_rss() -> int | None:
