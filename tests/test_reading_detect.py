@@ -135,6 +135,12 @@ SMALL = ReadLimits(max_file_bytes=MB, max_unpacked_bytes=MB)
         ),
         pytest.param(_encrypted(), None, "the zip is password-protected", id="encrypted"),
         pytest.param(
+            _patch_directory(zipped(("a.csv", b"a")), 6, "<H", 190),
+            None,
+            "the zip uses a zip feature the bot does not read (zip file version 19.0)",
+            id="zip-version",
+        ),
+        pytest.param(
             zipped(("a.csv", csv_file(ROWS)), method=zipfile.ZIP_BZIP2),
             None,
             "uses compression method 12, not read",

@@ -131,6 +131,10 @@ def _open_zip(data: bytes, limits: ReadLimits, budget: _Budget, *, what: str) ->
         infos = archive.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError) as exc:
         raise UnreadableExport(f"{what} is corrupt ({clip(str(exc), 80)})") from None
+    except NotImplementedError as exc:  # e.g. "zip file version 19.0"
+        raise UnreadableExport(
+            f"{what} uses a zip feature the bot does not read ({clip(str(exc), 60)})"
+        ) from None
     if len(infos) > limits.max_zip_members:
         raise UnreadableExport(
             f"{what} holds {len(infos)} entries; the bot opens zips of up to "
