@@ -1,7 +1,7 @@
 """Rows of a recognized export, as cells: from an xlsx (python-calamine) or a CSV (csv).
 
-python-calamine reads the 100,000-row, 16-column xlsx of the benchmark in
-about 2.5 s where openpyxl's read-only mode takes about 25 s (figures in
+python-calamine reads the rows of the benchmark's 100,000-row, 16-column xlsx
+in 1.4-1.9 s where openpyxl's read-only mode takes 17-20 s (figures in
 docs/benchmarks.md); it parses XML without expanding entities (and
 `detect` has refused any DTD before it runs). It loads the whole sheet at
 once, which is why summaries run in a worker process (see `worker`).

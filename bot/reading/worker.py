@@ -1,7 +1,7 @@
 """Read exports off the event loop: in one worker process, one file at a time.
 
 Why a process and not a thread (figures in docs/benchmarks.md): python-calamine
-loads the whole sheet at once, about 170 MB at peak for 100,000 rows, which a
+loads the whole sheet at once, about 200 MB at peak for 100,000 rows, which a
 thread would add to the bot's own RSS (the budget is 150 MB), and in a thread
 the parse also competes with the event loop for the GIL. A worker process
 keeps both away from the bot; the file goes to it as a path (or bytes) and only
@@ -9,7 +9,7 @@ the small `Report` comes back.
 
 The pool is `ProcessPoolExecutor(max_workers=1, max_tasks_per_child=1)` on a
 `spawn` context (no copy of the bot's sockets, threads or event loop): each
-file gets a fresh worker, which costs about 0.2 s and gives the memory back to
+file gets a fresh worker, which costs about 0.3 s and gives the memory back to
 the system when the file is read (a long-lived worker kept growing, 207 then
 234 then 250 MB over three files). Jobs are
 serialized by a lock, so a job's `timeout` counts its own work, not the queue.
