@@ -52,7 +52,13 @@ async def run_demo(*, keep_serving: bool = False) -> int:
         shutil.rmtree(DEMO_DIR)
     DEMO_DIR.mkdir(parents=True)
     async with (
-        FakeHss(ak="demo-ak", sk="demo-sk", project_id="demo-project", polls_until_done=2) as hss,
+        FakeHss(
+            ak="demo-ak",
+            sk="demo-sk",
+            project_id="demo-project",
+            polls_until_done=2,
+            file_format="xlsx",  # a real export, as HSS would deliver
+        ) as hss,
         FakeSlack(scopes=manifest_scopes(missing_ok=True)) as slack,
     ):
         settings = _demo_settings(hss, slack)

@@ -12,9 +12,17 @@ It behaves like the real service where the bot can tell the difference:
 - The create body is checked against the API page's rules (unknown fields or
   header keys, wrong types: 400 with an HSS error body).
 - Each task is `running` for `polls_until_done` status calls, then `success`
-  with a file (deterministic content, streamed in chunks, any size without
-  holding it in memory) or `failure`.
+  with a file or `failure`. The file is, by `file_format`: `"pattern"` (the
+  default) deterministic bytes of `file_size`, streamed in chunks, any size
+  without holding it in memory; `"xlsx"`, `"csv"` (GB18030) or `"zip"` (one
+  xlsx inside) a real export with exactly the requested columns and seeded
+  containers that change from one export to the next (`emulators.export_files`;
+  the rows written are kept in `Task.rows`).
 - Every response carries `X-Request-Id`; every call is recorded in `calls`.
+
+The module is longer than the project's 400-line habit because the fake is one
+server: its routes, signature check, request rules and fault scripting share
+the recorded `calls`; the export files it serves live in `export_files`.
 
 Faults are scripted per operation (`op`: "create", "status", "download" or
 "token"; `None` means any HSS call, not IAM): `fail_next`, `drop_next`,
@@ -37,6 +45,8 @@ from typing import Any, Literal, Self
 from urllib.parse import quote, unquote
 
 from aiohttp import web
+
+from emulators.export_files import FileFormat, Row, export_rows, population, write_file
 
 Op = Literal["create", "status", "download", "token"]
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -86,6 +96,8 @@ class Task:
     file_id: str
     file_name: str
     file_size: int
+    content: bytes | None = None  # a real export file; None: the deterministic pattern
+    rows: list[Row] = field(default_factory=list)  # what the real file holds, every column
 
 
 @dataclass
@@ -118,6 +130,9 @@ class FakeHss:
         file_size: int = 200 * 1024,
         chunk_size: int = 64 * 1024,
         max_clock_skew: timedelta = timedelta(minutes=15),
+        file_format: Literal["pattern"] | FileFormat = "pattern",
+        seed: int = 13,
+        population_size: int = 40,
     ) -> None:
         self.ak, self.sk, self.project_id = ak, sk, project_id
         self.security_token = security_token
@@ -129,6 +144,8 @@ class FakeHss:
         self.file_size = file_size
         self.chunk_size = chunk_size
         self.max_clock_skew = max_clock_skew
+        self.file_format = file_format
+        self.seed, self.population_size = seed, population_size
         self.calls: list[Call] = []
         self.tasks: dict[str, Task] = {}
         self.tokens: dict[str, datetime] = {}  # live token -> expires_at
@@ -379,8 +396,9 @@ class FakeHss:
         problems = _query_problems(call.query) + _body_problems(call.body)
         if problems:
             return _error(400, "HSS.0001", "Invalid parameter: " + "; ".join(problems))
-        task_id = f"task-{len(self.tasks) + 1:04d}"
-        self.tasks[task_id] = Task(
+        step = len(self.tasks)  # the inventory moves on one step per export
+        task_id = f"task-{step + 1:04d}"
+        task = Task(
             task_id=task_id,
             polls_left=self.polls_until_done,
             outcome=self.outcome,
@@ -388,6 +406,15 @@ class FakeHss:
             file_name=f"container-export-{task_id}.xlsx",
             file_size=self.file_size,
         )
+        if self.file_format != "pattern":
+            task.rows = export_rows(
+                population(self.seed, step, self.population_size), call.body, call.query
+            )
+            task.file_name, task.content = write_file(
+                self.file_format, call.body["export_headers"], task.rows, task.file_name[:-5]
+            )
+            task.file_size = len(task.content)
+        self.tasks[task_id] = task
         return web.json_response({"task_id": task_id})
 
     async def _status(self, request: web.Request) -> web.StreamResponse:
@@ -423,7 +450,14 @@ class FakeHss:
         )
         response.content_length = task.file_size
         await response.prepare(request)
-        for chunk in self.file_chunks(file_id, task.file_size, self.chunk_size):
+        if task.content is not None:
+            chunks: Iterator[bytes] = (
+                task.content[at : at + self.chunk_size]
+                for at in range(0, len(task.content), self.chunk_size)
+            )
+        else:
+            chunks = self.file_chunks(file_id, task.file_size, self.chunk_size)
+        for chunk in chunks:
             await response.write(chunk)
         await response.write_eof()
         return response

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from bot.cli import audit, download, export, profiles, run
+from bot.cli import audit, download, export, profiles, run, summarize
 from bot.domain.errors import BotError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Export Huawei Cloud HSS container inventories from Slack or a terminal.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (run, export, audit, download, profiles):
+    for module in (run, export, audit, download, profiles, summarize):
         module.register(sub)
     return parser
 
