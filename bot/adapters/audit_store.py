@@ -315,7 +315,7 @@ class SqlAuditLog(AuditReader):
                 raise
         return _Written(values["seq"], values["at"], values["payload"], values["hash"])
 
-    def _record(
+    def _record(  # noqa: PLR0913, PLR0917  the columns of one record
         self,
         head_seq: int,
         head_hash: str,

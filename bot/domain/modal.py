@@ -142,7 +142,7 @@ def _try(key: str, raw: str | None) -> object:
         return None
 
 
-def _show(spec: Field, raw: str | None) -> _Shown:
+def _show(spec: Field, raw: str | None) -> _Shown:  # noqa: PLR0911  a `match` with one return per input kind
     """Read `raw` with the grammar's parser once and say how this input shows it."""
     value = _try(spec.key, raw) if raw is not None else None
     match spec.kind:
