@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from bot.domain.model import MAX_LENGTHS, PROJECT_ID_MAX_LENGTH
 from bot.domain.slack_ids import ACCEPTED, SlackIdKind, bad_slack_ids
 from bot.domain.text import clip
 from bot.profiles.model import AkSk, Credentials, IamPassword, Profile, ProfileAccess
@@ -143,15 +144,15 @@ def _project_ids(
     text: Mapping[str, str], mistyped: set[str], k: Callable[[str], str], add: _Add
 ) -> tuple[str | None, str | None]:
     """Return (project_id, enterprise_project_id) when well formed; report the rest."""
-    project_id = text.get("project_id")
+    project_id, most = text.get("project_id"), PROJECT_ID_MAX_LENGTH
     if project_id is None:
         if "project_id" not in mistyped:
-            add(f"{k('project_id')} is required (1-256 characters, from 'My Credentials')")
-    elif not 1 <= len(project_id) <= 256:
-        add(f"{k('project_id')} must be 1-256 characters (from 'My Credentials')")
-    enterprise = text.get("enterprise_project_id")
-    if enterprise is not None and not 1 <= len(enterprise) <= 256:
-        add(f"{k('enterprise_project_id')} must be 1-256 characters")
+            add(f"{k('project_id')} is required (1-{most} characters, from 'My Credentials')")
+    elif not 1 <= len(project_id) <= most:
+        add(f"{k('project_id')} must be 1-{most} characters (from 'My Credentials')")
+    enterprise, most = text.get("enterprise_project_id"), MAX_LENGTHS["enterprise_project_id"]
+    if enterprise is not None and not 1 <= len(enterprise) <= most:
+        add(f"{k('enterprise_project_id')} must be 1-{most} characters")
     return project_id, enterprise
 
 
