@@ -108,7 +108,7 @@ class AccessControl:
         """Return the policy applied."""
         return self._policy
 
-    async def check(self, user_id: str, channel_id: str) -> Decision:
+    async def check(self, user_id: str, channel_id: str) -> Decision:  # noqa: PLR0911  one answer per rule of the access policy, in order
         """Decide whether `user_id` may run exports from `channel_id`, within the budget."""
         policy = self._policy
         if not policy.configured:

@@ -14,7 +14,7 @@ from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_valida
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.domain.errors import SettingsError
-from bot.domain.model import HeaderLang
+from bot.domain.model import MAX_LENGTHS, PROJECT_ID_MAX_LENGTH, HeaderLang
 
 # Regions served by HSS, as listed by the official SDK (huaweicloudsdkhss 3.1.219).
 HSS_REGIONS: Final = frozenset(
@@ -178,10 +178,14 @@ class Settings(BaseSettings):
                 f"HSS_REGION is not a region HSS serves (e.g. cn-north-4, ap-southeast-1; "
                 f"{len(HSS_REGIONS)} known); set HSS_ENDPOINT to use another endpoint"
             )
-        if not 1 <= len(self.HSS_PROJECT_ID) <= 256:
-            found.append("HSS_PROJECT_ID is required (1-256 characters, from 'My Credentials')")
-        if self.HSS_ENTERPRISE_PROJECT_ID is not None and len(self.HSS_ENTERPRISE_PROJECT_ID) > 256:
-            found.append("HSS_ENTERPRISE_PROJECT_ID must be 1-256 characters")
+        project_most, eps_most = PROJECT_ID_MAX_LENGTH, MAX_LENGTHS["enterprise_project_id"]
+        if not 1 <= len(self.HSS_PROJECT_ID) <= project_most:
+            found.append(
+                f"HSS_PROJECT_ID is required (1-{project_most} characters, from 'My Credentials')"
+            )
+        eps = self.HSS_ENTERPRISE_PROJECT_ID
+        if eps is not None and len(eps) > eps_most:
+            found.append(f"HSS_ENTERPRISE_PROJECT_ID must be 1-{eps_most} characters")
         iam = (self.HSS_IAM_DOMAIN, self.HSS_IAM_USER, self.HSS_IAM_PASSWORD)
         if self.uses_aksk:
             if self.CLOUD_SDK_AK is None:

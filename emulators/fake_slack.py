@@ -257,7 +257,7 @@ def _block_text(blocks: Any) -> str:
 class FakeSlack:
     """Slack's Web API, response_urls, file uploads and Socket Mode, on a loopback port."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  one keyword per behaviour a test switches
         self,
         *,
         bot_token: str = DEFAULT_BOT_TOKEN,
@@ -368,7 +368,7 @@ class FakeSlack:
 
     # --- configuration -----------------------------------------------------------------
 
-    def fail(
+    def fail(  # noqa: PLR0913  one keyword per way Slack fails
         self,
         method: str,
         error: str = "internal_error",
@@ -425,7 +425,7 @@ class FakeSlack:
 
     # --- Slack calling the app ---------------------------------------------------------
 
-    def slash_command(
+    def slash_command(  # noqa: PLR0913  one keyword per field of the payload
         self,
         text: str,
         *,
@@ -930,7 +930,7 @@ def _element_state(element: Mapping[str, Any], given: Any) -> dict[str, Any]:
     return out
 
 
-def _view_problems(view: Any) -> list[str]:
+def _view_problems(view: Any) -> list[str]:  # noqa: C901, PLR0912  a checklist of Slack's view rules
     """Check the Block Kit rules Slack enforces on views.open that a bot can get wrong."""
     if not isinstance(view, dict):
         return ["view must be an object"]
@@ -1043,7 +1043,7 @@ def manifest_scopes(
     return found
 
 
-def _yaml_list(text: str, keys: tuple[str, ...]) -> tuple[str, ...] | None:
+def _yaml_list(text: str, keys: tuple[str, ...]) -> tuple[str, ...] | None:  # noqa: C901  a small YAML reader: one branch per line shape
     """Return the list of plain scalars at a key path of a simple YAML mapping, or None."""
     path: list[tuple[int, str]] = []  # (indent, key) of the mappings enclosing the line
     items: list[str] | None = None

@@ -91,7 +91,7 @@ def canonical_json(value: Any) -> str:
     )
 
 
-def record_hash(
+def record_hash(  # noqa: PLR0913  one keyword per hashed column
     prev_hash: str, *, seq: int, entry_id: int, kind: str, at: str, payload: str
 ) -> str:
     """Return the hash of a record: sha256 over the previous hash and its canonical content."""

@@ -313,7 +313,7 @@ def _check_cells(number: int, row: dict[str, str], recs: list[FileRecord]) -> st
     return None
 
 
-def _check_row(row: ChainRecord, expected: int, prev: str) -> tuple[int, str, int | None] | None:
+def _check_row(row: ChainRecord, expected: int, prev: str) -> tuple[int, str, int | None] | None:  # noqa: PLR0911  one return per way a row can be wrong
     """Return (record seq, reason, entry id) for the first thing wrong with a row, or None."""
     seq, entry_id = int(row.seq), int(row.entry_id)
     if seq != expected:

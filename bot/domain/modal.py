@@ -35,7 +35,7 @@ from bot.domain.form_fields import (
 )
 from bot.domain.grammar import RequestDefaults, build_request
 from bot.domain.grammar.fields import BY_KEY
-from bot.domain.grammar.values import Rejected
+from bot.domain.grammar.values import NO, YES, Rejected
 from bot.domain.model import (
     EXPORT_SIZE_MAX,
     HEADER_KEYS,
@@ -142,7 +142,7 @@ def _try(key: str, raw: str | None) -> object:
         return None
 
 
-def _show(spec: Field, raw: str | None) -> _Shown:
+def _show(spec: Field, raw: str | None) -> _Shown:  # noqa: PLR0911  a `match` with one return per input kind
     """Read `raw` with the grammar's parser once and say how this input shows it."""
     value = _try(spec.key, raw) if raw is not None else None
     match spec.kind:
@@ -151,8 +151,8 @@ def _show(spec: Field, raw: str | None) -> _Shown:
             initial = {} if chosen is None else {"initial_option": _option(chosen)}
             return _Shown(initial, chosen)
         case "tri":
-            chosen = TRI_STATE_ANY if not isinstance(value, bool) else ("yes" if value else "no")
-            label = {"yes": "Yes", "no": "No", TRI_STATE_ANY: "Any"}[chosen]
+            chosen = TRI_STATE_ANY if not isinstance(value, bool) else (YES if value else NO)
+            label = {YES: "Yes", NO: "No", TRI_STATE_ANY: "Any"}[chosen]
             submits = None if chosen == TRI_STATE_ANY else chosen
             return _Shown({"initial_option": _option(chosen, label)}, submits)
         case "text":
@@ -187,7 +187,7 @@ def _element(spec: Field, prefill: str | None, header_lang: HeaderLang) -> dict[
                 "options": [_option(TRI_STATE_ANY, "Any"), *(_option(v) for v in spec.options)],
             }
         case "tri":
-            options = [_option("yes", "Yes"), _option("no", "No"), _option(TRI_STATE_ANY, "Any")]
+            options = [_option(YES, "Yes"), _option(NO, "No"), _option(TRI_STATE_ANY, "Any")]
             element |= {"type": "radio_buttons", "options": options}
         case "text":
             element["type"] = "plain_text_input"

@@ -78,6 +78,9 @@ MAX_LENGTHS: Final[dict[str, int]] = {
     "memory_limit": 64,
     "enterprise_project_id": 256,
 }
+# The path's project_id (one per account and region, from 'My Credentials'): the same 1-256
+# the page gives enterprise_project_id; checked in the settings and each profile.
+PROJECT_ID_MAX_LENGTH: Final = 256
 
 
 # The 16 legal export_headers keys, in the page's order, with the page's display

@@ -41,7 +41,7 @@ def plain_description(request: ExportRequest) -> dict[str, Any]:
     }
 
 
-def create_app(
+def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
     settings: Settings,
     *,
     service: ExportService,

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from bot.domain.model import MAX_LENGTHS, PROJECT_ID_MAX_LENGTH
 from bot.domain.slack_ids import ACCEPTED, SlackIdKind, bad_slack_ids
 from bot.domain.text import clip
 from bot.profiles.model import AkSk, Credentials, IamPassword, Profile, ProfileAccess
@@ -94,11 +95,7 @@ def check_profile(
         problems.append(
             f"profile name {clip(name, 40)!r} must be 1-32 lower-case letters, digits, - or _"
         )
-    for key in table:
-        if key not in KNOWN_KEYS:
-            near = difflib.get_close_matches(key, KNOWN_KEYS, n=1, cutoff=0.6)
-            hint = f"did you mean {near[0]}?" if near else f"known keys: {', '.join(KNOWN_KEYS)}"
-            add(f"unknown key {clip(key, 40)!r}: {hint}")
+    _unknown_keys(table, add)
     text, lists, mistyped = _typed(table, add)
 
     def present(key: str) -> bool:
@@ -107,25 +104,10 @@ def check_profile(
     region = _region(text, scope, add, present)
     endpoint = _url(text, "endpoint", scope, add)
     iam_endpoint = _url(text, "iam_endpoint", scope, add)
-    project_id = text.get("project_id")
-    if project_id is None:
-        if "project_id" not in mistyped:
-            add(f"{k('project_id')} is required (1-256 characters, from 'My Credentials')")
-    elif not 1 <= len(project_id) <= 256:
-        add(f"{k('project_id')} must be 1-256 characters (from 'My Credentials')")
-    enterprise = text.get("enterprise_project_id")
-    if enterprise is not None and not 1 <= len(enterprise) <= 256:
-        add(f"{k('enterprise_project_id')} must be 1-256 characters")
+    project_id, enterprise = _project_ids(text, mistyped, k, add)
     credentials = _credentials(text, scope, environ, add, present)
     channels = lists.get("channels", ())
-    if "*" in channels:
-        add("channels: '*' is not a channel; set HSS_DEFAULT_PROFILE for every unlisted channel")
-    for key, kind in LIST_KINDS.items():
-        bad = bad_slack_ids(kind, lists.get(key, ()))  # `*` passes here; channels refused it
-        if bad:
-            shown = ", ".join(repr(clip(b, 40)) for b in bad[:5])
-            more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-            add(f"{key}: {shown}{more} not accepted; accepted: {ACCEPTED[kind]}")
+    _id_lists(lists, add)
     if len(problems) > before or region is None or project_id is None or credentials is None:
         return None
     access = None
@@ -147,6 +129,43 @@ def check_profile(
         access=access,
         source="settings" if scope.legacy else "file",
     )
+
+
+def _unknown_keys(table: Mapping[str, object], add: _Add) -> None:
+    """Name each key no profile takes, with the nearest known one."""
+    for key in table:
+        if key not in KNOWN_KEYS:
+            near = difflib.get_close_matches(key, KNOWN_KEYS, n=1, cutoff=0.6)
+            hint = f"did you mean {near[0]}?" if near else f"known keys: {', '.join(KNOWN_KEYS)}"
+            add(f"unknown key {clip(key, 40)!r}: {hint}")
+
+
+def _project_ids(
+    text: Mapping[str, str], mistyped: set[str], k: Callable[[str], str], add: _Add
+) -> tuple[str | None, str | None]:
+    """Return (project_id, enterprise_project_id) when well formed; report the rest."""
+    project_id, most = text.get("project_id"), PROJECT_ID_MAX_LENGTH
+    if project_id is None:
+        if "project_id" not in mistyped:
+            add(f"{k('project_id')} is required (1-{most} characters, from 'My Credentials')")
+    elif not 1 <= len(project_id) <= most:
+        add(f"{k('project_id')} must be 1-{most} characters (from 'My Credentials')")
+    enterprise, most = text.get("enterprise_project_id"), MAX_LENGTHS["enterprise_project_id"]
+    if enterprise is not None and not 1 <= len(enterprise) <= most:
+        add(f"{k('enterprise_project_id')} must be 1-{most} characters")
+    return project_id, enterprise
+
+
+def _id_lists(lists: Mapping[str, tuple[str, ...]], add: _Add) -> None:
+    """Check the channel and allow lists hold Slack IDs of their kind."""
+    if "*" in lists.get("channels", ()):
+        add("channels: '*' is not a channel; set HSS_DEFAULT_PROFILE for every unlisted channel")
+    for key, kind in LIST_KINDS.items():
+        bad = bad_slack_ids(kind, lists.get(key, ()))  # `*` passes here; channels refused it
+        if bad:
+            shown = ", ".join(repr(clip(b, 40)) for b in bad[:5])
+            more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+            add(f"{key}: {shown}{more} not accepted; accepted: {ACCEPTED[kind]}")
 
 
 def _typed(
@@ -251,33 +270,56 @@ def _credentials(
         add(f"set either {aksk_names} (AK/SK) or {iam_names} (IAM), not both")
         return None
     if aksk:
-        for key, other in (("ak_env", "sk_env"), ("sk_env", "ak_env")):
-            if not present(key):
-                add(f"{k(key)} is required when {k(other)} is set")
-        ak, sk, token = secrets["ak_env"], secrets["sk_env"], secrets["security_token_env"]
-        if ak is None or sk is None or (present("security_token_env") and token is None):
-            return None
-        return AkSk(
-            ak=ak,
-            sk=sk,
-            security_token=token,
-            ak_env=text["ak_env"],
-            sk_env=text["sk_env"],
-            security_token_env=text.get("security_token_env"),
-        )
+        return _aksk(text, secrets, k, add, present)
     if iam:
-        for key in ("iam_domain", "iam_user", "iam_password_env"):
-            if not present(key):
-                add(f"{k(key)} is required for IAM token authentication (with {iam_names})")
-        password = secrets["iam_password_env"]
-        domain, user = text.get("iam_domain"), text.get("iam_user")
-        if password is None or not domain or not user:
-            return None
-        return IamPassword(
-            domain=domain, user=user, password=password, password_env=text["iam_password_env"]
-        )
+        return _iam(text, secrets, k, add, present)
     add(f"no credentials: set {aksk_names} (AK/SK signing) or {iam_names} (IAM token)")
     return None
+
+
+def _aksk(
+    text: Mapping[str, str],
+    secrets: Mapping[str, SecretStr | None],
+    k: Callable[[str], str],
+    add: _Add,
+    present: _Present,
+) -> AkSk | None:
+    """Return the AK/SK pair (and token) when both halves are given and set."""
+    for key, other in (("ak_env", "sk_env"), ("sk_env", "ak_env")):
+        if not present(key):
+            add(f"{k(key)} is required when {k(other)} is set")
+    ak, sk, token = secrets["ak_env"], secrets["sk_env"], secrets["security_token_env"]
+    if ak is None or sk is None or (present("security_token_env") and token is None):
+        return None
+    return AkSk(
+        ak=ak,
+        sk=sk,
+        security_token=token,
+        ak_env=text["ak_env"],
+        sk_env=text["sk_env"],
+        security_token_env=text.get("security_token_env"),
+    )
+
+
+def _iam(
+    text: Mapping[str, str],
+    secrets: Mapping[str, SecretStr | None],
+    k: Callable[[str], str],
+    add: _Add,
+    present: _Present,
+) -> IamPassword | None:
+    """Return the IAM user's password credentials when domain, user and password are set."""
+    iam_names = f"{k('iam_domain')}, {k('iam_user')} and {k('iam_password_env')}"
+    for key in ("iam_domain", "iam_user", "iam_password_env"):
+        if not present(key):
+            add(f"{k(key)} is required for IAM token authentication (with {iam_names})")
+    password = secrets["iam_password_env"]
+    domain, user = text.get("iam_domain"), text.get("iam_user")
+    if password is None or not domain or not user:
+        return None
+    return IamPassword(
+        domain=domain, user=user, password=password, password_env=text["iam_password_env"]
+    )
 
 
 def _env_value(

@@ -140,7 +140,7 @@ def _legacy_table(legacy: Mapping[str, str]) -> dict[str, object]:
     return table
 
 
-def _read_file(path: Path, problems: list[str]) -> dict[str, dict[str, object]]:
+def _read_file(path: Path, problems: list[str]) -> dict[str, dict[str, object]]:  # noqa: PLR0911  one problem per way a file cannot be read
     """Return the file's `[profiles.*]` tables; a file that cannot be read is one problem."""
     where = f"{PROFILES_FILE} {path}"
     try:

@@ -23,7 +23,7 @@ from bot.domain.errors import (
 )
 from bot.domain.task_messages import progress_message, size_text
 from bot.tracking.job import Job
-from bot.tracking.model import TrackedTask, backoff, hss_reason
+from bot.tracking.model import TrackedTask, hss_reason
 from bot.tracking.report import finish
 from bot.tracking.share import share
 from bot.tracking.spool import download_to_disk, remove
@@ -90,20 +90,11 @@ async def _open_thread(job: Job, task: TrackedTask) -> TrackedTask:
 
 async def _failed(job: Job, task: TrackedTask, exc: BotError, *, retry: bool) -> None:
     """Retry a failed delivery after the backoff, or end the task `failed` saying why."""
-    attempts = task.attempts + 1
     request_id = exc.request_id if isinstance(exc, HssError) else None
     detail = hss_reason(exc) if isinstance(exc, HssError) else str(exc)
     reason = f"could not deliver the file: {detail}"
-    if retry and attempts < job.config.max_attempts:
+    if retry and task.attempts + 1 < job.config.max_attempts:
         log.warning("delivery failed; retrying", extra={"task_id": task.task_id})
-        await job.save(
-            task,
-            attempts=attempts,
-            next_poll_at=job.clock() + backoff(attempts, job.config),
-            error=reason,
-            error_request_id=request_id,
-            lease_owner=None,
-            lease_until=None,
-        )
+        await job.retry_later(task, error=reason, error_request_id=request_id)
         return
     await finish(job, task, "failed", reason, request_id)

@@ -33,8 +33,11 @@ class Job:
         check_move(task.task_id, task.state, changes.get("state", task.state))
         return await self.leases.save(task, **changes)
 
-    async def retry_later(self, task: TrackedTask) -> None:
-        """Count a failed attempt and hand the task back, due again after the backoff."""
+    async def retry_later(self, task: TrackedTask, **changes: Any) -> None:
+        """Count a failed attempt and hand the task back, due again after the backoff.
+
+        `changes` are saved with it (a delivery's error and request id).
+        """
         attempts = task.attempts + 1
         await self.save(
             task,
@@ -42,4 +45,5 @@ class Job:
             next_poll_at=self.clock() + backoff(attempts, self.config),
             lease_owner=None,
             lease_until=None,
+            **changes,
         )

@@ -40,46 +40,59 @@ async def report(job: Job, task: TrackedTask, *, last_try: bool = False) -> None
     again is logged and marked done, so the task settles.
     """
     if not task.audit_done:
-        try:
-            task = await job.leases.shielded(task.task_id, _audit_once(job, task))
-        except AuditUnavailable as exc:
-            if not last_try:
-                log.warning(
-                    "delivery not audited yet",
-                    extra={"task_id": task.task_id, "error": str(exc)},
-                )
-                await job.retry_later(task)
-                return
-            log.error("delivery not audited", extra={"task_id": task.task_id})
-            task = await job.save(task, audit_done=True)
-        except (LeaseLost, TaskStoreUnavailable):
-            raise
-        except Exception:
-            if not last_try:
-                raise
-            log.exception("delivery not audited", extra={"task_id": task.task_id})
-            task = await job.save(task, audit_done=True)
-    if not task.message_done:
-        try:
-            await _tell(job, task)
-        except DeliveryUnavailable as exc:
-            if not last_try and task.attempts + 1 < job.config.max_attempts:
-                log.warning(
-                    "message not updated yet",
-                    extra={"task_id": task.task_id, "error": str(exc)},
-                )
-                await job.retry_later(task)
-                return
-            log.error("message not updated", extra={"task_id": task.task_id, "error": str(exc)})
-        except DeliveryRefused as exc:
-            log.error("message refused", extra={"task_id": task.task_id, "error": str(exc)})
-        except (LeaseLost, TaskStoreUnavailable):
-            raise
-        except Exception:
-            if not last_try:
-                raise
-            log.exception("message not updated", extra={"task_id": task.task_id})
+        audited = await _audit_step(job, task, last_try=last_try)
+        if audited is None:
+            return
+        task = audited
+    if not task.message_done and not await _message_step(job, task, last_try=last_try):
+        return
     await job.save(task, message_done=True, attempts=0, lease_owner=None, lease_until=None)
+
+
+async def _audit_step(job: Job, task: TrackedTask, *, last_try: bool) -> TrackedTask | None:
+    """Record the delivery in the audit log; None when it is to be retried later."""
+    try:
+        return await job.leases.shielded(task.task_id, _audit_once(job, task))
+    except AuditUnavailable as exc:
+        if not last_try:
+            log.warning(
+                "delivery not audited yet",
+                extra={"task_id": task.task_id, "error": str(exc)},
+            )
+            await job.retry_later(task)
+            return None
+        log.error("delivery not audited", extra={"task_id": task.task_id})
+    except (LeaseLost, TaskStoreUnavailable):
+        raise
+    except Exception:
+        if not last_try:
+            raise
+        log.exception("delivery not audited", extra={"task_id": task.task_id})
+    return await job.save(task, audit_done=True)
+
+
+async def _message_step(job: Job, task: TrackedTask, *, last_try: bool) -> bool:
+    """Tell the channel; False when it is to be retried later, True when done or given up."""
+    try:
+        await _tell(job, task)
+    except DeliveryUnavailable as exc:
+        if not last_try and task.attempts + 1 < job.config.max_attempts:
+            log.warning(
+                "message not updated yet",
+                extra={"task_id": task.task_id, "error": str(exc)},
+            )
+            await job.retry_later(task)
+            return False
+        log.error("message not updated", extra={"task_id": task.task_id, "error": str(exc)})
+    except DeliveryRefused as exc:
+        log.error("message refused", extra={"task_id": task.task_id, "error": str(exc)})
+    except (LeaseLost, TaskStoreUnavailable):
+        raise
+    except Exception:
+        if not last_try:
+            raise
+        log.exception("message not updated", extra={"task_id": task.task_id})
+    return True
 
 
 async def _audit_once(job: Job, task: TrackedTask) -> TrackedTask:

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 class TaskTracker:
     """Follow export tasks to delivery: implements `bot.ports.TaskFollower`."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  collaborators and test seams (clock, sleep)
         self,
         store: TaskStore,
         hss: Hss,

@@ -146,21 +146,23 @@ def _nothing_after(word: str, command: Command) -> _Parser:
 
 
 def _export(tokens: list[str], defaults: RequestDefaults, clock: Clock) -> Command:
-    fields, problems = _tokens_to_fields(tokens, command_position=True)
-    request, more = build(fields, defaults, clock)
-    problems += more
-    if problems or request is None:
-        raise InvalidCommand(problems)
-    return Export(request)
+    return Export(_request(tokens, defaults, clock, command_position=True))
 
 
 def _preview(rest: list[str], defaults: RequestDefaults, clock: Clock) -> Command:
-    fields, problems = _tokens_to_fields(rest, command_position=False)
+    return Preview(_request(rest, defaults, clock, command_position=False))
+
+
+def _request(
+    tokens: list[str], defaults: RequestDefaults, clock: Clock, *, command_position: bool
+) -> ExportRequest:
+    """Build the request the tokens describe; raise `InvalidCommand` with every problem."""
+    fields, problems = _tokens_to_fields(tokens, command_position=command_position)
     request, more = build(fields, defaults, clock)
     problems += more
     if problems or request is None:
         raise InvalidCommand(problems)
-    return Preview(request)
+    return request
 
 
 def _form(rest: list[str], _defaults: RequestDefaults, _clock: Clock) -> Command:

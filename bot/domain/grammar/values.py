@@ -34,8 +34,10 @@ E = TypeVar("E", bound=StrEnum)
 
 ALL_GRANTED_EPS: Final = "all_granted_eps"
 CLIP: Final = 100  # longest given value quoted back in a problem
-TRUE_WORDS: Final = ("true", "yes")  # the one boolean spelling: slash text, CLI and form
-FALSE_WORDS: Final = ("false", "no")
+YES: Final = "yes"  # what the form's radio buttons submit: one of the words below
+NO: Final = "no"
+TRUE_WORDS: Final = ("true", YES)  # the one boolean spelling: slash text, CLI and form
+FALSE_WORDS: Final = ("false", NO)
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 MS: Final = timedelta(milliseconds=1)
 MAX_EPOCH_MS: Final = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z

@@ -73,18 +73,8 @@ async def handle(deps: AppDeps, ack: AsyncAck, command: dict[str, Any]) -> None:
         parsed: Command | InvalidCommand = parse_command(text, deps.defaults)
     except InvalidCommand as exc:
         parsed = exc
-    if not isinstance(parsed, Help):
-        refused = await deps.gate.check(
-            actor,
-            request=parsed.request if isinstance(parsed, Export | Preview) else None,
-            invalid=parsed if isinstance(parsed, InvalidCommand) else None,
-        )
-        if refused is not None:
-            answer = refusal_message(refused)
-            await record_then_answer(
-                deps.gate, actor, refused, lambda: ack_with(ack, answer), deadline=deadline
-            )
-            return
+    if not isinstance(parsed, Help) and await refused_first(deps, ack, actor, parsed, deadline):
+        return
     match parsed:
         case Help():
             await ack_with(ack, blocks.help_message(help_text(deps.command)))
@@ -106,6 +96,28 @@ async def handle(deps: AppDeps, ack: AsyncAck, command: dict[str, Any]) -> None:
             # Slack retries carry the same trigger_id: one command, one export.
             key = f"slash:{command['trigger_id']}"
             await deps.service.export(actor, request, reply, dedupe_key=key)
+
+
+async def refused_first(
+    deps: AppDeps,
+    ack: AsyncAck,
+    actor: Actor,
+    parsed: Command | InvalidCommand,
+    deadline: float,
+) -> bool:
+    """Pass `parsed` through the gate; a refusal is put on record, then answered (True)."""
+    refused = await deps.gate.check(
+        actor,
+        request=parsed.request if isinstance(parsed, Export | Preview) else None,
+        invalid=parsed if isinstance(parsed, InvalidCommand) else None,
+    )
+    if refused is None:
+        return False
+    answer = refusal_message(refused)
+    await record_then_answer(
+        deps.gate, actor, refused, lambda: ack_with(ack, answer), deadline=deadline
+    )
+    return True
 
 
 def refusal_message(refused: Refused) -> Message:
