@@ -75,9 +75,10 @@ OUTCOME_UNKNOWN: Final = (
 _SECRET_HEADERS: Final = frozenset({"authorization", "x-auth-token", "x-security-token"})
 _TASK_STATES: Final[frozenset[str]] = frozenset({"running", "success", "failure"})
 _ERROR_BODY_LIMIT: Final = 64 * 1024
-# Calls in flight to HSS at once (httpx's default pool size, made explicit). Callers beyond
-# it wait on a semaphore: httpcore's own queue rescans every queued request against every
-# connection on each pool event, which costs seconds of CPU with hundreds of calls waiting.
+# Calls in flight to HSS at once, by default (HSS_MAX_IN_FLIGHT; httpx's default pool size).
+# It exists to keep a burst of commands from flooding HSS (which throttles) and httpx.
+# Callers beyond it wait on a semaphore: httpcore's own queue rescans every queued request
+# against every connection on each pool event, which costs seconds of CPU with hundreds of calls waiting.
 MAX_CONNECTIONS: Final = 100
 # Idle connections kept (httpx's default). More is slower, not faster: httpcore polls every
 # idle connection's socket on each pool event (bench/README.md has the figures).
@@ -112,6 +113,7 @@ class HssClient:
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         max_attempts: int = 4,
+        max_in_flight: int = MAX_CONNECTIONS,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
         backoff_initial: float = 0.5,
@@ -128,7 +130,7 @@ class HssClient:
             0, backoff_initial
         )
         self._max_retry_after = max_retry_after
-        self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
+        self._slots = asyncio.Semaphore(max_in_flight)
         self._http = httpx.AsyncClient(
             auth=auth,
             timeout=httpx.Timeout(
@@ -136,7 +138,8 @@ class HssClient:
             ),
             transport=transport,
             limits=httpx.Limits(
-                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE
+                max_connections=max_in_flight,
+                max_keepalive_connections=min(MAX_KEEPALIVE, max_in_flight),
             ),
             headers={"User-Agent": USER_AGENT},
             follow_redirects=False,
@@ -394,6 +397,7 @@ def build_hss_client(
         connect_timeout=settings.HSS_CONNECT_TIMEOUT,
         read_timeout=settings.HSS_READ_TIMEOUT,
         max_attempts=settings.HSS_MAX_ATTEMPTS,
+        max_in_flight=settings.HSS_MAX_IN_FLIGHT,
         transport=transport,
         sleep=sleep,
     )

@@ -79,7 +79,7 @@ def _runner(action: Action) -> Callable[[argparse.Namespace], int]:
 
 
 async def _with_log(action: Action, args: argparse.Namespace) -> int:
-    url = args.db or load_settings().AUDIT_DB_URL
+    url = args.db or load_settings(uses=("audit",)).AUDIT_DB_URL
     log = await open_audit_log(url, create=False)
     try:
         return await action(log, args)
@@ -116,7 +116,7 @@ async def _export(log: SqlAuditLog, args: argparse.Namespace) -> int:
 async def _prune(log: SqlAuditLog, args: argparse.Namespace) -> int:
     days = args.older_than_days
     if days is None:
-        days = load_settings().AUDIT_RETENTION_DAYS
+        days = load_settings(uses=("audit",)).AUDIT_RETENTION_DAYS
     if days is None:
         print("nothing to do: AUDIT_RETENTION_DAYS is unset (keep forever)", file=sys.stderr)
         return 0
