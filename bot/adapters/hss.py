@@ -78,7 +78,7 @@ _ERROR_BODY_LIMIT: Final = 64 * 1024
 # Calls in flight to HSS at once, by default (HSS_MAX_IN_FLIGHT; httpx's default pool size).
 # It exists to keep a burst of commands from flooding HSS (which throttles) and httpx.
 # Callers beyond it wait on a semaphore: httpcore's own queue rescans every queued request
-# against every connection on each pool event, which costs seconds of CPU with hundreds of calls waiting.
+# against every connection on each pool event: seconds of CPU with hundreds waiting.
 MAX_CONNECTIONS: Final = 100
 # Idle connections kept (httpx's default). More is slower, not faster: httpcore polls every
 # idle connection's socket on each pool event (bench/README.md has the figures).
