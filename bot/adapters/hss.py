@@ -31,6 +31,8 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -47,6 +49,7 @@ from tenacity import (
 )
 
 from bot.adapters.iam import IamTokenAuth, error_fields, safe_text
+from bot.adapters.net import connect_failure
 from bot.adapters.signer import AkSkAuth
 from bot.domain.errors import (
     HssAuthError,
@@ -61,6 +64,8 @@ from bot.settings import Settings
 
 if TYPE_CHECKING:
     from bot.ports import Hss
+
+log = logging.getLogger(__name__)
 
 USER_AGENT: Final = "hss-export-bot/0.1"
 REDACTED: Final = "<redacted>"
@@ -84,7 +89,7 @@ MAX_CONNECTIONS: Final = 100
 # idle connection's socket on each pool event (bench/README.md has the figures).
 MAX_KEEPALIVE: Final = 20
 # Raised before anything was sent: always safe to try again.
-_NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
 # Configuration mistakes on our side: trying again cannot help.
 _OUR_FAULT: Final = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 
@@ -152,7 +157,9 @@ class HssClient:
 
     async def create_export_task(self, request: ExportRequest) -> CreatedTask:
         """Create a container export task; never resend it when HSS may have taken it."""
-        response = await self._send(lambda: self._build_create(request), idempotent=False)
+        response = await self._send(
+            lambda: self._build_create(request), idempotent=False, operation="create_export_task"
+        )
         request_id = response.headers.get("X-Request-Id")
         body = _json_object(response.content)
         task_id = body.get("task_id") if body is not None else None
@@ -171,7 +178,9 @@ class HssClient:
         """Return the state of an export task."""
         path = "/export-task/" + quote(task_id, safe="")
         response = await self._send(
-            lambda: self._build_get(path, enterprise_project_id), idempotent=True
+            lambda: self._build_get(path, enterprise_project_id),
+            idempotent=True,
+            operation="get_export_task",
         )
         request_id = response.headers.get("X-Request-Id")
         body = _json_object(response.content)
@@ -206,7 +215,10 @@ class HssClient:
         """Stream a file: `async with hss.download(file_id) as chunks: async for c in chunks`."""
         path = "/download/" + quote(file_id, safe="")
         response = await self._send(
-            lambda: self._build_get(path, enterprise_project_id), idempotent=True, stream=True
+            lambda: self._build_get(path, enterprise_project_id),
+            idempotent=True,
+            stream=True,
+            operation="download",
         )
         try:
             yield _chunks(response)
@@ -272,6 +284,42 @@ class HssClient:
         *,
         idempotent: bool,
         stream: bool = False,
+        operation: str,
+    ) -> httpx.Response:
+        """Send with retries; log one line for the call (httpx's own line is off by default)."""
+        started = time.perf_counter()
+        try:
+            response = await self._send_retrying(build, idempotent=idempotent, stream=stream)
+        except HssError as exc:
+            log.warning(
+                "hss call failed",
+                extra={
+                    "operation": operation,
+                    "status": exc.status,
+                    "code": exc.code,
+                    "hss_request_id": exc.request_id,
+                    "latency_ms": round((time.perf_counter() - started) * 1000),
+                    "error": exc.message,
+                },
+            )
+            raise
+        log.info(
+            "hss call",
+            extra={
+                "operation": operation,
+                "status": response.status_code,
+                "hss_request_id": response.headers.get("X-Request-Id"),
+                "latency_ms": round((time.perf_counter() - started) * 1000),
+            },
+        )
+        return response
+
+    async def _send_retrying(
+        self,
+        build: Callable[[], httpx.Request],
+        *,
+        idempotent: bool,
+        stream: bool,
     ) -> httpx.Response:
         """Send a freshly built request per attempt, retrying per the module's policy."""
         retrying = AsyncRetrying(
@@ -299,8 +347,9 @@ class HssClient:
                 async with self._slots:
                     response = await self._http.send(request)
         except _NOT_SENT as exc:
+            where = request.url.host + (f":{request.url.port}" if request.url.port else "")
             raise _Retryable(
-                HssUnavailable(f"could not connect to HSS ({type(exc).__name__})")
+                HssUnavailable(f"could not connect to HSS at {where}: {connect_failure(exc)}")
             ) from exc
         except _OUR_FAULT as exc:
             raise HssError(f"could not send the call to HSS ({type(exc).__name__})") from exc
