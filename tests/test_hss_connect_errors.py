@@ -61,7 +61,8 @@ async def test_connect_errors_name_host_and_cause(url: str | None, host: str, ca
     text = str(caught.value)
     assert f"could not connect to HSS at {host}" in text
     assert cause in text
-    assert AK not in text and SK not in text
+    assert AK not in text
+    assert SK not in text
 
 
 async def test_tls_to_a_plain_http_server_is_named_as_tls(fake_hss: FakeHss) -> None:
