@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.adapters.audit_store import SqlAuditLog, entry_as_json, open_audit_log
+from bot.domain.errors import AuditUnavailable
 from bot.domain.types import AuditEntry
 from bot.settings import load_settings
 
@@ -78,9 +79,18 @@ def _runner(action: Action) -> Callable[[argparse.Namespace], int]:
     return handler
 
 
+_WHERE_HINT = (
+    "give --db sqlite:///path/to/audit.db (or postgresql://…) or set AUDIT_DB_URL; "
+    "the demo's log is sqlite:///./data/demo/audit.db"
+)
+
+
 async def _with_log(action: Action, args: argparse.Namespace) -> int:
     url = args.db or load_settings(uses=("audit",)).AUDIT_DB_URL
-    log = await open_audit_log(url, create=False)
+    try:
+        log = await open_audit_log(url, create=False)
+    except AuditUnavailable as exc:  # without --db, say where to point it
+        raise (exc if args.db else AuditUnavailable(f"{exc}; {_WHERE_HINT}")) from None
     try:
         return await action(log, args)
     finally:
