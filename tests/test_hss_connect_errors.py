@@ -93,7 +93,7 @@ async def test_each_call_logs_one_line_with_operation_status_request_id_latency(
     finally:
         await client.aclose()
     [line] = [r for r in caplog.records if r.name == "bot.adapters.hss"]
-    assert line.getMessage() == "hss call"
+    assert line.getMessage() == f"hss call: POST /v5/{fake_hss.project_id}/container/export-task"
     assert line.__dict__["operation"] == "create_export_task"
     assert line.__dict__["status"] == 200
     assert line.__dict__["hss_request_id"] == created.request_id

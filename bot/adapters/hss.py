@@ -288,11 +288,14 @@ class HssClient:
     ) -> httpx.Response:
         """Send with retries; log one line for the call (httpx's own line is off by default)."""
         started = time.perf_counter()
+        sample = build()  # for the log line: method and path (no query, no headers)
+        call = f"{sample.method} {sample.url.path}"
         try:
             response = await self._send_retrying(build, idempotent=idempotent, stream=stream)
         except HssError as exc:
             log.warning(
-                "hss call failed",
+                "hss call failed: %s",
+                call,
                 extra={
                     "operation": operation,
                     "status": exc.status,
@@ -304,7 +307,8 @@ class HssClient:
             )
             raise
         log.info(
-            "hss call",
+            "hss call: %s",
+            call,
             extra={
                 "operation": operation,
                 "status": response.status_code,
@@ -349,7 +353,10 @@ class HssClient:
         except _NOT_SENT as exc:
             where = request.url.host + (f":{request.url.port}" if request.url.port else "")
             raise _Retryable(
-                HssUnavailable(f"could not connect to HSS at {where}: {connect_failure(exc)}")
+                HssUnavailable(
+                    f"could not connect to HSS at {where}: {connect_failure(exc)} "
+                    f"({type(exc).__name__})"
+                )
             ) from exc
         except _OUR_FAULT as exc:
             raise HssError(f"could not send the call to HSS ({type(exc).__name__})") from exc
