@@ -235,6 +235,16 @@ def tracker_config(settings: Settings, **overrides: Any) -> TrackerConfig:
 
 async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Runtime:
     """Open the stores, build the clients and the Slack app, all from settings."""
+    lists = (
+        settings.ALLOWED_USER_IDS,
+        settings.ALLOWED_CHANNEL_IDS,
+        settings.ALLOWED_USERGROUP_IDS,
+    )
+    if not any(lists):
+        log.warning(
+            "ALLOWED_USER_IDS, ALLOWED_CHANNEL_IDS and ALLOWED_USERGROUP_IDS are all empty: "
+            "the bot refuses everyone (set one of them; * allows anyone)"
+        )
     metrics = create_metrics()
     lifecycle = Lifecycle()
     closers: list[Callable[[], Awaitable[None]]] = []

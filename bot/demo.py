@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import shlex
 import shutil
 import sys
 import textwrap
@@ -153,7 +154,8 @@ async def _scenario(slack: FakeSlack, hss: FakeHss, events: str) -> bool:
     creates = hss.calls_for("create")
     _say(
         f"HSS received {len(creates)} create calls, each AK/SK-signed and verified by the "
-        "stand-in (two commands and one form; the retried form did not create a second task):"
+        "stand-in: one for the valid typed command, one for the valid form (the invalid ones "
+        "never reached HSS; the retried form did not create a second task):"
     )
     for call in creates:
         print(f"  POST {call.path}" + (f"?{_query(call.query)}" if call.query else ""))
@@ -207,8 +209,20 @@ async def _show_audit(runtime: Runtime) -> bool:
         print(f"  #{e.id} {e.at:%H:%M:%S} {e.source:5} <@{e.user_id}> {e.outcome}{task}{delivered}")
     result = await runtime.audit.verify()
     print(f"  chain: {result}")
-    print(f"  (inspect: hss-export-bot audit list --db sqlite:///./{DEMO_DIR}/audit.db)")
+    database = (Path.cwd() / DEMO_DIR / "audit.db").resolve()
+    print(f"  The demo's audit log is {database}; to open it, paste:")
+    print(f"    {_cli_command()} audit list --db {shlex.quote(f'sqlite:///{database}')}")
     return bool(result.ok)
+
+
+def _cli_command() -> str:
+    """Return how to run the CLI from this shell: on PATH, else next to this Python."""
+    if shutil.which("hss-export-bot"):
+        return "hss-export-bot"
+    script = Path(sys.executable).parent / "hss-export-bot"
+    if script.exists():
+        return shlex.quote(str(script.absolute()))
+    return f"{shlex.quote(sys.executable)} -m bot"
 
 
 def _latest_text(slack: FakeSlack, ts: str) -> str | None:

@@ -65,6 +65,23 @@ _SECRET_PATTERNS: Final = (
     # IAM (PKI) tokens, as found in an X-Subject-Token or X-Auth-Token header.
     re.compile(r"\bMII[A-Za-z0-9+/=_-]{64,}"),
 )
+# Slack's response URLs (post into a channel for 30 minutes), plain, JSON-escaped or
+# percent-encoded as they appear in a logged request body.
+_RESPONSE_URL: Final = re.compile(
+    r"(?i)(?:https?(?::|%3A)(?:\\?/|%2F){2})?hooks\.slack\.com(?:\\?/|%2F)[^\s\"'&,)<>]*"
+)
+# Fields of a Slack request body whose value never belongs in a log, besides secret-like
+# names (`token`): what the user typed, and what lets anyone answer in their place.
+_BODY_FIELDS: Final = frozenset({"response_url", "text", "payload", "trigger_id", "view"})
+# `name=value` as in a form-encoded body (Bolt logs one on a bad signature)...
+_FORM_PAIR: Final = re.compile(
+    r"(?<![A-Za-z0-9_%])(?P<key>[A-Za-z_][A-Za-z0-9_.-]{0,63})=(?P<value>[^&\s,)]*)"
+)
+# ...and `"name": "value"` as in a JSON or repr'd body (Socket Mode's debug lines).
+_QUOTED_PAIR: Final = re.compile(
+    r"(?P<q>[\"'])(?P<key>[A-Za-z_][A-Za-z0-9_.-]{0,63})(?P=q)\s*:\s*"
+    r"(?P<value>\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*')"
+)
 # The password of a URL: postgresql://user:password@host/db -> postgresql://user:[REDACTED]@…
 _URL_PASSWORD: Final = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)[^@/?#\s]+@")
 # Shorter secrets would mask ordinary words; a key name still masks them.
@@ -133,7 +150,26 @@ def redact_text(text: str) -> str:
     text = SECRETS.mask(text)
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(REDACTED, text)
+    text = _RESPONSE_URL.sub(REDACTED, text)
+    text = _FORM_PAIR.sub(_mask_pair, text)
+    text = _QUOTED_PAIR.sub(_mask_quoted, text)
     return _URL_PASSWORD.sub(rf"\g<head>{REDACTED}@", text)
+
+
+def _sensitive_field(key: str) -> bool:
+    return is_secret_key(key) or key.lower() in _BODY_FIELDS
+
+
+def _mask_pair(match: re.Match[str]) -> str:
+    key = match["key"]
+    return f"{key}={REDACTED}" if _sensitive_field(key) and match["value"] else match[0]
+
+
+def _mask_quoted(match: re.Match[str]) -> str:
+    if not _sensitive_field(match["key"]):
+        return match[0]
+    quote = match["q"]
+    return f"{quote}{match['key']}{quote}: {quote}{REDACTED}{quote}"
 
 
 def redact(value: object, *, depth: int = 0) -> object:
@@ -210,9 +246,14 @@ def configure_logging(
         old.close()
     root.addHandler(handler)
     root.setLevel(level)
-    # httpcore's DEBUG output is one line per socket event; keep it for deep debugging only.
+    # httpx logs one INFO line per request and httpcore one DEBUG line per socket event; the
+    # HSS client logs one line of its own per call (operation, status, request id, latency),
+    # so both stay at WARNING unless LOG_LEVEL=DEBUG asks for everything.
     numeric = logging.getLevelNamesMapping()[level]
-    logging.getLogger("httpcore").setLevel(max(numeric, logging.INFO))
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(
+            logging.DEBUG if numeric <= logging.DEBUG else logging.WARNING
+        )
     logging.captureWarnings(True)
 
     structlog.configure(

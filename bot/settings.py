@@ -10,11 +10,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Annotated, Final, Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.db_url import audit_db_url_problem
 from bot.domain.errors import SettingsError
 from bot.domain.model import MAX_LENGTHS, PROJECT_ID_MAX_LENGTH, HeaderLang
+from bot.domain.slack_ids import HOW_TO_FIND, IdKind, id_problems
 
 # Regions served by HSS, as listed by the official SDK (huaweicloudsdkhss 3.1.219).
 HSS_REGIONS: Final = frozenset(
@@ -29,6 +38,30 @@ HSS_REGIONS: Final = frozenset(
 )  # fmt: skip
 
 Need = Literal["hss", "slack_http", "slack_socket"]
+# What a command reads: a malformed setting outside its uses does not stop it
+# (`PORT=abc` does not stop `export`). LOG_LEVEL and LOG_FORMAT are always read.
+Use = Literal["hss", "audit", "slack"]
+_ALWAYS: Final = frozenset({"LOG_LEVEL", "LOG_FORMAT"})
+_AUDIT_FIELDS: Final = frozenset({"AUDIT_DB_URL", "AUDIT_RETENTION_DAYS"})
+ALL_USES: Final[frozenset[Use]] = frozenset({"hss", "audit", "slack"})
+
+_ALLOW_LISTS: Final[dict[str, IdKind]] = {
+    "ALLOWED_USER_IDS": "user",
+    "ALLOWED_CHANNEL_IDS": "channel",
+    "ALLOWED_USERGROUP_IDS": "usergroup",
+}
+
+
+def field_use(name: str) -> Use | None:
+    """Name the use a setting belongs to (None: read by every command)."""
+    if name in _ALWAYS:
+        return None
+    if name.startswith(("HSS_", "CLOUD_SDK_")):
+        return "hss"
+    if name in _AUDIT_FIELDS:
+        return "audit"
+    return "slack"  # the bot's own: Slack, PORT, tracking, shutdown, AUDIT_CHANNEL_ID
+
 
 # A comma-separated list in the environment (`U1,U2`), not JSON: `NoDecode` keeps
 # pydantic-settings from json-decoding it before `_split_csv` sees the text.
@@ -57,6 +90,7 @@ class Settings(BaseSettings):
     HSS_CONNECT_TIMEOUT: float = Field(5.0, gt=0)
     HSS_READ_TIMEOUT: float = Field(30.0, gt=0)
     HSS_MAX_ATTEMPTS: int = Field(4, ge=1, le=10)
+    HSS_MAX_IN_FLIGHT: int = Field(100, ge=1, le=1000)
     CLOUD_SDK_AK: SecretStr | None = None
     CLOUD_SDK_SK: SecretStr | None = None
     CLOUD_SDK_SECURITY_TOKEN: SecretStr | None = None
@@ -96,6 +130,34 @@ class Settings(BaseSettings):
     @classmethod
     def _split_csv(cls, value: object) -> object:
         return _csv(value)
+
+    @field_validator(*_ALLOW_LISTS, mode="after")
+    @classmethod
+    def _slack_ids(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        name = str(info.field_name)
+        problems = id_problems(name, value, _ALLOW_LISTS[name])
+        if problems:
+            entries = "; ".join(p.removeprefix(f"{name}: ") for p in problems)
+            raise ValueError(f"{entries}; {HOW_TO_FIND}")
+        return value
+
+    @field_validator("SLACK_BOT_TOKEN", mode="after")
+    @classmethod
+    def _bot_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xoxb-"):
+            raise ValueError(
+                "must be a bot token starting with xoxb- (OAuth & Permissions > Bot User "
+                "OAuth Token); a user token (xoxp-…) would make the bot act as that person"
+            )
+        return value
+
+    @field_validator("AUDIT_DB_URL", mode="after")
+    @classmethod
+    def _audit_db_url(cls, value: str) -> str:
+        problem = audit_db_url_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @field_validator(
         "HSS_ENDPOINT",
@@ -210,22 +272,50 @@ class Settings(BaseSettings):
         return found
 
 
-def load_settings(needs: Iterable[Need] = (), **overrides: object) -> Settings:
-    """Read settings once; raise `SettingsError` listing every problem, with no value echoed."""
-    try:
-        settings = Settings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        raise SettingsError(_describe(exc) + _other_problems(exc, needs, overrides)) from None
-    problems = settings.problems(needs)
-    if problems:
-        raise SettingsError(problems)
-    return settings
+def load_settings(
+    needs: Iterable[Need] = (), *, uses: Iterable[Use] | None = None, **overrides: object
+) -> Settings:
+    """Read settings once; raise `SettingsError` listing every problem, with no value echoed.
+
+    `uses` names what the command reads (all of it when None): a malformed setting
+    outside it is read as its default instead of stopping the command. Every problem
+    of what it does read (malformed values and what `needs` asks for together) comes
+    in one error, so one round of fixes is enough.
+    """
+    used = ALL_USES if uses is None else frozenset(uses)
+    values = dict(overrides)
+    for _round in range(len(Settings.model_fields) + 1):
+        try:
+            settings = Settings(**values)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            ignored = _unused_malformed(exc, used)
+            if not ignored:
+                raise SettingsError(_describe(exc) + _other_problems(exc, needs, values)) from None
+            values.update({name: Settings.model_fields[name].default for name in ignored})
+            continue
+        problems = settings.problems(needs)
+        if problems:
+            raise SettingsError(problems)
+        return settings
+    raise AssertionError("unreachable: every malformed setting is reset once")
+
+
+def _unused_malformed(exc: ValidationError, used: frozenset[Use]) -> set[str]:
+    names = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
+    return {
+        name
+        for name in names
+        if (use := field_use(name)) is not None
+        and use not in used
+        and name in Settings.model_fields
+        and not Settings.model_fields[name].is_required()
+    }
 
 
 def _describe(exc: ValidationError) -> list[str]:
     # `include_input=False` keeps secrets (and every other value) out of the message.
     return [
-        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
         for err in exc.errors(include_input=False, include_url=False)
     ]
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -48,3 +50,38 @@ async def test_demo_leaves_an_audit_log_the_cli_can_read(
     verify = ["audit", "verify", "--db", "sqlite:///./data/demo/audit.db"]
     assert await asyncio.to_thread(main, verify) == 0
     assert "chain intact" in capsys.readouterr().out
+
+
+def test_the_demo_prints_a_pasteable_command_that_opens_its_audit_log(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The demo names its audit log and a command that, pasted in any folder, lists it."""
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    # The summary says which two requests made the two creates (no "two commands" to count).
+    assert "2 create calls" in out
+    assert "one for the valid typed command, one for the valid form" in out
+    lines = out.splitlines()
+    [at] = [i for i, line in enumerate(lines) if "The demo's audit log is" in line]
+    command = lines[at + 1].strip()
+    assert " audit list --db sqlite:///" in command
+    env = {k: v for k, v in os.environ.items() if k != "PATH"} | {"PATH": "/usr/bin:/bin"}
+    result = subprocess.run(  # noqa: S602 - exactly what a user pastes into a shell
+        command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "submitted" in result.stdout
+
+
+def test_a_missing_audit_database_says_how_to_point_at_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`audit list` with no database names --db and AUDIT_DB_URL (and the demo's log)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AUDIT_DB_URL", raising=False)
+    assert main(["audit", "list"]) == 2
+    err = capsys.readouterr().err
+    assert "no audit database at" in err
+    assert "--db" in err
+    assert "AUDIT_DB_URL" in err
+    assert "data/demo/audit.db" in err

@@ -645,8 +645,8 @@ def test_deployment_mounts_the_profiles_file_once_uncommented() -> None:
         ("user", ["U012ABCDEF", "W012ABCDEF", "*"], []),
         (
             "user",
-            ["@alice", "u012abcdef", "C012ABCDEF", "U0"],
-            ["@alice", "u012abcdef", "C012ABCDEF", "U0"],
+            ["@alice", "u012abcdef", "C012ABCDEF", "U", "<@U012ABCDEF>"],
+            ["@alice", "u012abcdef", "C012ABCDEF", "U", "<@U012ABCDEF>"],
         ),
         ("channel", ["C012ABCDEF", "G012ABCDEF", "D012ABCDEF", "*"], []),
         (

@@ -291,17 +291,23 @@ def test_allowed_lists_are_comma_separated(
     monkeypatch: pytest.MonkeyPatch, raw: str, parsed: tuple[str, ...]
 ) -> None:
     """ALLOWED_* variables take comma-separated ids, spaces and empty items ignored."""
+    # Each list holds ids of its own kind (users U…, channels C…, user groups S…).
     settings = _load(
         monkeypatch,
         (),
-        {"ALLOWED_USER_IDS": raw, "ALLOWED_CHANNEL_IDS": raw, "ALLOWED_USERGROUP_IDS": raw},
+        {
+            "ALLOWED_USER_IDS": raw,
+            "ALLOWED_CHANNEL_IDS": raw.replace("U", "C"),
+            "ALLOWED_USERGROUP_IDS": raw.replace("U", "S"),
+        },
     )
     lists = (
         settings.ALLOWED_USER_IDS,
         settings.ALLOWED_CHANNEL_IDS,
         settings.ALLOWED_USERGROUP_IDS,
     )
-    assert lists == (parsed, parsed, parsed)
+    as_kind = lambda prefix: tuple(p.replace("U", prefix) for p in parsed)  # noqa: E731
+    assert lists == (parsed, as_kind("C"), as_kind("S"))
 
 
 def test_dotenv_is_read_and_environment_overrides_it(

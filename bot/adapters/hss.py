@@ -35,6 +35,8 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -51,6 +53,7 @@ from tenacity import (
 )
 
 from bot.adapters.iam import IamTokenAuth, error_fields, safe_text
+from bot.adapters.net import connect_failure
 from bot.adapters.signer import AkSkAuth
 from bot.domain.errors import (
     HssAuthError,
@@ -66,6 +69,8 @@ from bot.settings import Settings
 if TYPE_CHECKING:
     from bot.ports import Hss
 
+log = logging.getLogger(__name__)
+
 USER_AGENT: Final = "hss-export-bot/0.1"
 REDACTED: Final = "<redacted>"
 IAM_TOKEN_PLACEHOLDER: Final = "<redacted: fetched from IAM at send time>"  # noqa: S105
@@ -79,15 +84,16 @@ OUTCOME_UNKNOWN: Final = (
 _SECRET_HEADERS: Final = frozenset({"authorization", "x-auth-token", "x-security-token"})
 _TASK_STATES: Final[frozenset[str]] = frozenset({"running", "success", "failure"})
 _ERROR_BODY_LIMIT: Final = 64 * 1024
-# Calls in flight to HSS at once (httpx's default pool size, made explicit). Callers beyond
-# it wait on a semaphore: httpcore's own queue rescans every queued request against every
-# connection on each pool event, which costs seconds of CPU with hundreds of calls waiting.
+# Calls in flight to HSS at once, by default (HSS_MAX_IN_FLIGHT; httpx's default pool size).
+# It exists to keep a burst of commands from flooding HSS (which throttles) and httpx.
+# Callers beyond it wait on a semaphore: httpcore's own queue rescans every queued request
+# against every connection on each pool event: seconds of CPU with hundreds waiting.
 MAX_CONNECTIONS: Final = 100
 # Idle connections kept (httpx's default). More is slower, not faster: httpcore polls every
 # idle connection's socket on each pool event (bench/README.md has the figures).
 MAX_KEEPALIVE: Final = 20
 # Raised before anything was sent: always safe to try again.
-_NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
 # Configuration mistakes on our side: trying again cannot help.
 _OUR_FAULT: Final = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 
@@ -116,6 +122,7 @@ class HssClient:
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         max_attempts: int = 4,
+        max_in_flight: int = MAX_CONNECTIONS,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
         backoff_initial: float = 0.5,
@@ -132,7 +139,7 @@ class HssClient:
             0, backoff_initial
         )
         self._max_retry_after = max_retry_after
-        self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
+        self._slots = asyncio.Semaphore(max_in_flight)
         self._http = httpx.AsyncClient(
             auth=auth,
             timeout=httpx.Timeout(
@@ -140,7 +147,8 @@ class HssClient:
             ),
             transport=transport,
             limits=httpx.Limits(
-                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE
+                max_connections=max_in_flight,
+                max_keepalive_connections=min(MAX_KEEPALIVE, max_in_flight),
             ),
             headers={"User-Agent": USER_AGENT},
             follow_redirects=False,
@@ -153,7 +161,9 @@ class HssClient:
 
     async def create_export_task(self, request: ExportRequest) -> CreatedTask:
         """Create a container export task; never resend it when HSS may have taken it."""
-        response = await self._send(lambda: self._build_create(request), idempotent=False)
+        response = await self._send(
+            lambda: self._build_create(request), idempotent=False, operation="create_export_task"
+        )
         request_id = response.headers.get("X-Request-Id")
         body = _json_object(response.content)
         task_id = body.get("task_id") if body is not None else None
@@ -172,7 +182,9 @@ class HssClient:
         """Return the state of an export task."""
         path = "/export-task/" + quote(task_id, safe="")
         response = await self._send(
-            lambda: self._build_get(path, enterprise_project_id), idempotent=True
+            lambda: self._build_get(path, enterprise_project_id),
+            idempotent=True,
+            operation="get_export_task",
         )
         request_id = response.headers.get("X-Request-Id")
         body = _json_object(response.content)
@@ -207,7 +219,10 @@ class HssClient:
         """Stream a file: `async with hss.download(file_id) as chunks: async for c in chunks`."""
         path = "/download/" + quote(file_id, safe="")
         response = await self._send(
-            lambda: self._build_get(path, enterprise_project_id), idempotent=True, stream=True
+            lambda: self._build_get(path, enterprise_project_id),
+            idempotent=True,
+            stream=True,
+            operation="download",
         )
         try:
             yield _chunks(response)
@@ -277,6 +292,46 @@ class HssClient:
         *,
         idempotent: bool,
         stream: bool = False,
+        operation: str,
+    ) -> httpx.Response:
+        """Send with retries; log one line for the call (httpx's own line is off by default)."""
+        started = time.perf_counter()
+        sample = build()  # for the log line: method and path (no query, no headers)
+        call = f"{sample.method} {sample.url.path}"
+        try:
+            response = await self._send_retrying(build, idempotent=idempotent, stream=stream)
+        except HssError as exc:
+            log.warning(
+                "hss call failed: %s",
+                call,
+                extra={
+                    "operation": operation,
+                    "status": exc.status,
+                    "code": exc.code,
+                    "hss_request_id": exc.request_id,
+                    "latency_ms": round((time.perf_counter() - started) * 1000),
+                    "error": exc.message,
+                },
+            )
+            raise
+        log.info(
+            "hss call: %s",
+            call,
+            extra={
+                "operation": operation,
+                "status": response.status_code,
+                "hss_request_id": response.headers.get("X-Request-Id"),
+                "latency_ms": round((time.perf_counter() - started) * 1000),
+            },
+        )
+        return response
+
+    async def _send_retrying(
+        self,
+        build: Callable[[], httpx.Request],
+        *,
+        idempotent: bool,
+        stream: bool,
     ) -> httpx.Response:
         """Send a freshly built request per attempt, retrying per the module's policy."""
         retrying = AsyncRetrying(
@@ -304,8 +359,12 @@ class HssClient:
                 async with self._slots:
                     response = await self._http.send(request)
         except _NOT_SENT as exc:
+            where = request.url.host + (f":{request.url.port}" if request.url.port else "")
             raise _Retryable(
-                HssUnavailable(f"could not connect to HSS ({type(exc).__name__})")
+                HssUnavailable(
+                    f"could not connect to HSS at {where}: {connect_failure(exc)} "
+                    f"({type(exc).__name__})"
+                )
             ) from exc
         except _OUR_FAULT as exc:
             raise HssError(f"could not send the call to HSS ({type(exc).__name__})") from exc
@@ -402,6 +461,7 @@ def build_hss_client(
         connect_timeout=settings.HSS_CONNECT_TIMEOUT,
         read_timeout=settings.HSS_READ_TIMEOUT,
         max_attempts=settings.HSS_MAX_ATTEMPTS,
+        max_in_flight=settings.HSS_MAX_IN_FLIGHT,
         transport=transport,
         sleep=sleep,
     )

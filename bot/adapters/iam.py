@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from pydantic import SecretStr
 
+from bot.adapters.net import connect_failure
 from bot.domain.errors import HssAuthError, HssError, HssUnavailable
 
 
@@ -128,8 +129,9 @@ class IamTokenAuth(httpx.Auth):
             )
         except httpx.HTTPError as exc:
             # `from None`: the failed request object holds the password in its body.
+            host = httpx.URL(self._url).host
             raise HssUnavailable(
-                f"could not reach IAM to get a token ({type(exc).__name__})"
+                f"could not reach IAM at {host} to get a token ({connect_failure(exc)})"
             ) from None
         request_id = response.headers.get("X-Request-Id") or response.headers.get("X-IAM-Trace-Id")
         if response.status_code not in (200, 201):

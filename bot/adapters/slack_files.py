@@ -150,5 +150,6 @@ class SlackFiles:
             timeout = aiohttp.ClientTimeout(
                 total=None, connect=UPLOAD_CONNECT_SECONDS, sock_read=UPLOAD_READ_SECONDS
             )
-            self._session = aiohttp.ClientSession(timeout=timeout)
+            # trust_env: HTTPS_PROXY/HTTP_PROXY/NO_PROXY, as for every outbound call.
+            self._session = aiohttp.ClientSession(timeout=timeout, trust_env=True)
         return self._session

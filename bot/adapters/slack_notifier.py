@@ -31,6 +31,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.adapters import slack_web
+from bot.adapters.proxy import proxy_for
 from bot.adapters.slack_web import SLACK_FAILURES as SLACK_FAILURES  # re-exported for callers
 from bot.adapters.slack_web import error_of as error_of  # re-exported for callers
 from bot.domain import blocks, task_messages
@@ -58,19 +59,24 @@ def build_web_client(settings: Settings) -> AsyncWebClient:
     if settings.SLACK_BOT_TOKEN is None:
         raise SettingsError(["SLACK_BOT_TOKEN is required (xoxb-…, from the app's OAuth page)"])
     base_url = str(settings.SLACK_API_URL)
-    return AsyncWebClient(
+    client = AsyncWebClient(
         token=settings.SLACK_BOT_TOKEN.get_secret_value(),
         base_url=base_url if base_url.endswith("/") else base_url + "/",
         timeout=SLACK_TIMEOUT_SECONDS,
         retry_handlers=slack_retry_handlers(),
     )
+    # slack_sdk takes HTTPS_PROXY itself but ignores NO_PROXY: decide here.
+    client.proxy = proxy_for(base_url)
+    return client
 
 
 def build_webhook(url: str) -> AsyncWebhookClient:
     """Build a client for one `response_url`, with the same retry handlers."""
-    return AsyncWebhookClient(
+    client = AsyncWebhookClient(
         url, timeout=SLACK_TIMEOUT_SECONDS, retry_handlers=slack_retry_handlers()
     )
+    client.proxy = proxy_for(url)  # see build_web_client
+    return client
 
 
 class SlackNotifier:

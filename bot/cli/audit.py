@@ -19,6 +19,7 @@ from typing import Any
 
 from bot.adapters.audit_store import SqlAuditLog, VerifyResult, entry_as_json, open_audit_log
 from bot.adapters.audit_verify import verify_file
+from bot.domain.errors import AuditUnavailable
 from bot.domain.types import AuditEntry
 from bot.settings import load_settings
 
@@ -89,9 +90,18 @@ def _runner(action: Action) -> Callable[[argparse.Namespace], int]:
     return handler
 
 
+_WHERE_HINT = (
+    "give --db sqlite:///path/to/audit.db (or postgresql://…) or set AUDIT_DB_URL; "
+    "the demo's log is sqlite:///./data/demo/audit.db"
+)
+
+
 async def _with_log(action: Action, args: argparse.Namespace) -> int:
-    url = args.db or load_settings().AUDIT_DB_URL
-    log = await open_audit_log(url, create=False)
+    url = args.db or load_settings(uses=("audit",)).AUDIT_DB_URL
+    try:
+        log = await open_audit_log(url, create=False)
+    except AuditUnavailable as exc:  # without --db, say where to point it
+        raise (exc if args.db else AuditUnavailable(f"{exc}; {_WHERE_HINT}")) from None
     try:
         return await action(log, args)
     finally:
@@ -149,7 +159,7 @@ async def _export(log: SqlAuditLog, args: argparse.Namespace) -> int:
 async def _prune(log: SqlAuditLog, args: argparse.Namespace) -> int:
     days = args.older_than_days
     if days is None:
-        days = load_settings().AUDIT_RETENTION_DAYS
+        days = load_settings(uses=("audit",)).AUDIT_RETENTION_DAYS
     if days is None:
         print("nothing to do: AUDIT_RETENTION_DAYS is unset (keep forever)", file=sys.stderr)
         return 0

@@ -60,7 +60,7 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = load_settings(["hss"])
+    settings = load_settings(["hss"], uses=("hss",))
     return asyncio.run(
         download(
             settings,

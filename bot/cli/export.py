@@ -69,13 +69,25 @@ def _handle(args: argparse.Namespace) -> int:
     words = [word for word in words if word not in _FLAGS]
     if words[:1] == ["--"]:
         words = words[1:]
-    # No `needs` here: bad input is reported even when credentials are missing, and a
-    # dry run works without any. Sending checks the HSS settings (build_hss_client).
-    return run_export(load_settings(), words, dry_run, as_json=as_json)
+    # Bad input is reported first, even when the settings are wrong too; then every
+    # problem of what export reads (HSS and the audit log; a dry run needs neither
+    # credentials nor a project id) in one message. PORT or Slack's settings never matter.
+    settings_error: SettingsError | None = None
+    try:
+        settings = load_settings([] if dry_run else ["hss"], uses=("hss", "audit"))
+    except SettingsError as exc:
+        settings_error = exc
+        settings = load_settings(uses=())  # only for the grammar's defaults
+    return run_export(settings, words, dry_run, as_json=as_json, settings_error=settings_error)
 
 
-def run_export(
-    settings: Settings, words: Sequence[str], dry_run: bool, *, as_json: bool = False
+def run_export(  # noqa: PLR0911  one exit code per command kind and failure
+    settings: Settings,
+    words: Sequence[str],
+    dry_run: bool,
+    *,
+    as_json: bool = False,
+    settings_error: SettingsError | None = None,
 ) -> int:
     """Parse `words` as `/hss-export` does, then send the export (or only show it); exit code.
 
@@ -89,9 +101,15 @@ def run_export(
     try:
         command = parse_tokens(words, defaults)
     except InvalidCommand as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return 2
+        return _fail("invalid_input", [str(p) for p in exc.problems], code=2, as_json=as_json)
+    if settings_error is not None and isinstance(command, Preview):
+        try:  # a preview is a dry run: only malformed values stop it
+            settings = load_settings([], uses=("hss", "audit"))
+        except SettingsError as exc:
+            return _fail("settings", exc.problems, code=2, as_json=as_json)
+        settings_error = None
+    if settings_error is not None and isinstance(command, Export):
+        return _fail("settings", settings_error.problems, code=2, as_json=as_json)
     match command:
         case Help():
             print(help_text(PROG, slack=False))
@@ -101,27 +119,38 @@ def run_export(
         case Preview(request=request):
             return asyncio.run(_send(settings, request, dry_run=True, as_json=as_json))
         case OpenModal():
-            print(
+            problem = (
                 "nothing to export: give key=value pairs, e.g. `status=running`, "
-                "or `headers=all` for every container",
-                file=sys.stderr,
+                "or `headers=all` for every container"
             )
-            return 2
+            return _fail("invalid_input", [problem], code=2, as_json=as_json)
         case _:
-            print(
+            problem = (
                 f"`{words[0]}` is a Slack command; from a terminal, `{PROG}` takes "
-                "key=value pairs, `preview key=value …` or `help`",
-                file=sys.stderr,
+                "key=value pairs, `preview key=value …` or `help`"
             )
-            return 2
+            return _fail("invalid_input", [problem], code=2, as_json=as_json)
+
+
+def _fail(kind: str, problems: Sequence[str], *, code: int, as_json: bool) -> int:
+    """Print the problems to stderr, and with `--json` as one JSON object on stdout too."""
+    if kind == "settings":
+        print(f"error: {SettingsError(list(problems)).user_message()}", file=sys.stderr)
+    elif kind == "invalid_input":
+        for problem in problems:
+            print(problem, file=sys.stderr)
+    else:
+        print(f"error: {problems[0]}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"error": kind, "problems": list(problems)}, ensure_ascii=False))
+    return code
 
 
 async def _send(settings: Settings, request: ExportRequest, *, dry_run: bool, as_json: bool) -> int:
     try:
         client = build_hss_client(settings, allow_missing_credentials=dry_run)
     except SettingsError as exc:
-        print(f"error: {exc.user_message()}", file=sys.stderr)
-        return 2
+        return _fail("settings", exc.problems, code=2, as_json=as_json)
     try:
         if dry_run:
             _note_placeholders(settings)
@@ -131,8 +160,8 @@ async def _send(settings: Settings, request: ExportRequest, *, dry_run: bool, as
     finally:
         await client.aclose()
     if isinstance(result, Failed):
-        print(f"error: {result.error.user_message()}", file=sys.stderr)
-        return 1
+        kind = "audit_unavailable" if isinstance(result.error, AuditUnavailable) else "hss"
+        return _fail(kind, [result.error.user_message()], code=1, as_json=as_json)
     assert isinstance(result, Submitted)  # a CLI run has no dedupe key: never a Duplicate
     task = result.task
     if as_json:

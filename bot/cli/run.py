@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Iterable
 from typing import Any
 
-from bot.settings import Settings, load_settings
+from bot.settings import Settings, Use, load_settings
 
 
 def register(sub: Any) -> None:
@@ -55,7 +56,8 @@ def _socket(args: argparse.Namespace) -> int:
 
 
 def _start(args: argparse.Namespace) -> int:
-    settings = _load([])
+    # Only to choose the mode: `serve` or `socket` then reads (and reports) everything.
+    settings = _load([], uses=())
     if not settings.has_slack_credentials and not settings.has_hss_credentials:
         print("No Slack or HSS credentials configured: running the local demo.\n")
         return _demo(argparse.Namespace(keep=False))
@@ -71,8 +73,8 @@ def _demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(keep_serving=args.keep))
 
 
-def _load(needs: list[Any]) -> Settings:
-    settings = load_settings(needs)
+def _load(needs: list[Any], uses: Iterable[Use] | None = None) -> Settings:
+    settings = load_settings(needs, uses=uses)
     from bot.observability import configure_from_settings
 
     configure_from_settings(settings)

@@ -26,6 +26,9 @@ async def run_socket_mode(
 ) -> None:
     """Connect with the app-level token (xapp-…) and serve until `stop` is set or cancelled."""
     handler = AsyncSocketModeHandler(app, app_token, ping_interval=ping_interval)
+    # The WebSocket goes where the Web API goes (wss-primary.slack.com beside slack.com):
+    # slack_sdk reads HTTPS_PROXY but not NO_PROXY, so the Web API's decision is reused.
+    handler.client.proxy = app.client.proxy
     try:
         await handler.connect_async()  # type: ignore[no-untyped-call]
         log.info("connected to Slack in Socket Mode")

@@ -108,7 +108,7 @@ class RowReader:
             )
         )
 
-    def _column(
+    def _column(  # noqa: PLR0913, PLR0917  a hot inner loop: locals, not an object per column
         self,
         key: str,
         position: int,
