@@ -14,12 +14,12 @@ from typing import Final
 import httpx
 
 # The exception itself first (httpx names proxy and timeout failures), then its causes.
-_BY_TYPE: Final = (
+_BY_TYPE: Final[tuple[tuple[type[BaseException], str], ...]] = (
     (httpx.ProxyError, "the proxy refused or failed the connection"),
     (httpx.ConnectTimeout, "timed out connecting"),
     (httpx.PoolTimeout, "timed out waiting for a free connection"),
 )
-_BY_CAUSE: Final = (
+_BY_CAUSE: Final[tuple[tuple[type[BaseException], str], ...]] = (
     (socket.gaierror, "DNS lookup failed: the host name does not resolve"),
     (ConnectionRefusedError, "connection refused: nothing listens on that port"),
     (ssl.SSLCertVerificationError, "TLS failed: the server's certificate is not trusted"),
