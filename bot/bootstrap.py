@@ -36,7 +36,8 @@ from bot.entrypoints.slack_app import create_app
 from bot.entrypoints.web import HttpServer, start_http
 from bot.health import ReadinessCheck, add_ops_routes
 from bot.lifecycle import Lifecycle
-from bot.observability import Metrics, correlation, create_metrics
+from bot.metrics import Metrics, create_metrics
+from bot.observability import correlation
 from bot.settings import Settings
 from bot.tracking.model import TrackerConfig
 from bot.tracking.tracker import TaskTracker

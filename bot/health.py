@@ -19,7 +19,7 @@ from typing import Final
 from aiohttp import web
 
 from bot.lifecycle import Lifecycle
-from bot.observability import Metrics
+from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.health import ReadinessCheck, add_ops_routes, ops_routes
 from bot.lifecycle import Lifecycle
-from bot.observability import create_metrics
+from bot.metrics import create_metrics
 
 DB_PASSWORD = "HEALTHSENTINEL-db-password"
 

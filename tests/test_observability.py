@@ -15,12 +15,12 @@ import pytest
 import structlog
 
 from bot.domain.errors import HssError, HssUnavailable
+from bot.metrics import create_metrics
 from bot.observability import (
     SECRETS,
     configure_from_settings,
     configure_logging,
     correlation,
-    create_metrics,
     current_request_id,
     get_logger,
     is_secret_key,
