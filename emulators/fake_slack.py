@@ -1113,6 +1113,10 @@ def _element_state(element: Mapping[str, Any], given: Any) -> dict[str, Any]:
         )
     elif kind == "datepicker":
         out["selected_date"] = element.get("initial_date") if given is _UNTOUCHED else given
+    elif kind == "conversations_select":
+        # Untouched: the initial conversation (the current one is unknown to the fake).
+        initial = element.get("initial_conversation")
+        out["selected_conversation"] = initial if given is _UNTOUCHED else given
     else:
         raise ValueError(f"the fake does not know input element {kind!r}")
     return out
