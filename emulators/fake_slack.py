@@ -903,15 +903,10 @@ class FakeSlack:
         execution_id = execution_id or f"Fx{next(self._ids):010d}"
         execution = self._executions.get(execution_id)
         if execution is None:
-            outputs = definition.get("output_parameters") or {}
-            required = tuple(
-                name
-                for name, spec in outputs.items()
-                if isinstance(spec, Mapping) and spec.get("is_required")
-            )
-            execution = _Execution(
-                f"xwfp-{secrets.token_hex(12)}", required, tuple(outputs), event_id
-            )
+            outputs = _parameter_list(definition.get("output_parameters"))
+            required = tuple(p["name"] for p in outputs if p.get("is_required"))
+            declared = tuple(p["name"] for p in outputs)
+            execution = _Execution(f"xwfp-{secrets.token_hex(12)}", required, declared, event_id)
             self._executions[execution_id] = execution
         now = int(time.time())
         event = {
@@ -1333,11 +1328,23 @@ class _Execution:
 
 
 def _parameter_list(parameters: Any) -> list[dict[str, Any]]:
-    """Turn the manifest's `{name: spec}` parameters into the event's list of specs."""
+    """Turn the manifest's parameters into the event's list of specs, each with `is_required`.
+
+    The manifest says `{properties: {name: spec}, required: [names]}` (Slack's
+    manifest reference; an older form puts `is_required` in each spec instead).
+    """
     if not isinstance(parameters, Mapping):
         return []
+    properties = parameters.get("properties", parameters)
+    required = set(parameters.get("required") or ())
+    if not isinstance(properties, Mapping):
+        return []
     return [
-        {"name": name, **{k: v for k, v in spec.items() if k != "name"}}
-        for name, spec in parameters.items()
+        {
+            **{k: v for k, v in spec.items() if k != "name"},
+            "name": name,
+            "is_required": bool(spec.get("is_required")) or name in required,
+        }
+        for name, spec in properties.items()
         if isinstance(spec, Mapping)
     ]
