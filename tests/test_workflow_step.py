@@ -17,6 +17,7 @@ import pytest
 import yaml
 from e2e_harness import ALICE, EXPORTS, Bot, running_bot, wait_for
 
+from bot.tracking.model import TrackedTask
 from emulators.fake_hss import FakeHss
 from emulators.fake_slack import MANIFEST, FakeSlack, StepCompletion
 
@@ -41,6 +42,16 @@ async def completed(bot: Bot, execution_id: str, seconds: float = 15.0) -> StepC
     await wait_for(lambda: bool(bot.slack.completions_of(execution_id)), seconds)
     (completion,) = bot.slack.completions_of(execution_id)
     return completion
+
+
+async def settled_tasks(bot: Bot, seconds: float = 15.0) -> list[TrackedTask]:
+    """Wait until every tracked task is settled (nothing left to do); return them."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        tasks = await bot.runtime.tasks.list_tasks()
+        if all(t.settled for t in tasks) or asyncio.get_running_loop().time() > deadline:
+            return tasks
+        await asyncio.sleep(0.05)
 
 
 def sorted_files(folder: Path, pattern: str) -> list[Path]:
@@ -231,7 +242,7 @@ async def test_restart_between_event_and_delivery_completes_the_step_once(
     assert slack.completions_of(execution) == []  # stopped mid-download: nothing completed yet
     async with running_bot(tmp_path, fake_hss, slack=slack, audit_db_url=db) as second:
         completion = await completed(second, execution)
-        stored = await second.runtime.tasks.list_tasks()
+        stored = await settled_tasks(second)
 
     (task,) = tasks
     assert task.step_execution_id == execution
@@ -253,3 +264,34 @@ async def test_no_workflow_token_reaches_the_database(tmp_path: Path, fake_hss: 
     raw = b"".join(path.read_bytes() for path in sorted_files(tmp_path, "audit.db*"))
     assert token.encode() not in raw
     assert b"xwfp-" not in raw
+
+
+async def test_slack_down_at_completion_completes_the_step_later_once(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """Slack failing the completion call is retried by the tracker: one completion in the end."""
+    async with running_bot(tmp_path, fake_hss) as bot:
+        bot.slack.fail("functions.completeSuccess", status=503, times=3)
+        await bot.send(step_event(bot, inputs(status="running")))
+        execution = execution_of(bot)
+        completion = await completed(bot, execution, seconds=30)
+        stored = await settled_tasks(bot)
+
+    assert completion.method == "functions.completeSuccess"
+    assert len(bot.slack.completions_of(execution)) == 1
+    assert [(t.step_done, t.settled) for t in stored] == [(True, True)]
+
+
+async def test_step_slack_no_longer_runs_settles_the_task(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """A step Slack already ended (timed out) is not retried forever: the task settles."""
+    async with running_bot(tmp_path, fake_hss) as bot:
+        bot.slack.fail("functions.completeSuccess", "execution_not_in_running_state")
+        await bot.send(step_event(bot, inputs(status="running")))
+        await wait_for(lambda: bool(bot.slack.calls_to("functions.completeSuccess")))
+        await wait_for(lambda: len(bot.slack.files) == 1)
+        stored = await settled_tasks(bot)
+
+    assert [(t.step_done, t.settled) for t in stored] == [(True, True)]
+    assert len(bot.slack.calls_to("functions.completeSuccess")) == 1
