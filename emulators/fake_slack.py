@@ -20,6 +20,12 @@ so a test cannot pass over Block Kit that Slack would refuse
 `manifest_scopes()` reads the bot scopes the app manifest grants, so tests and
 the demo can refuse what the real app could not do. Tests and the
 local demo use it; it imports nothing from `bot`.
+
+Workflow Builder steps and shortcuts (issue 16): `function_executed` builds
+a step execution's signed event, `global_shortcut` a shortcut run from
+anywhere; `functions.completeSuccess`/`completeError` are recorded in
+`step_completions` with the kind of token used, and `chat.getPermalink` links
+posted messages (see the section of that name below).
 """
 
 from __future__ import annotations
