@@ -187,6 +187,8 @@ async def test_denied_user_fails_the_step_and_is_audited(tmp_path: Path, fake_hs
     assert fake_hss.calls_for("create") == []
     (entry,) = entries
     assert (entry.source, entry.user_id, entry.outcome) == ("workflow", BOB, "denied")
+    assert entry.request is not None  # what was asked for is on record with the refusal
+    assert entry.request.body["status"] == "Running"
 
 
 async def test_slack_retries_of_the_event_export_once(tmp_path: Path, fake_hss: FakeHss) -> None:

@@ -69,8 +69,11 @@ async def handle(
         assert isinstance(request, InvalidCommand)
         refused: Refused | None = Refused("invalid", request)
     else:
-        invalid = request if isinstance(request, InvalidCommand) else None
-        refused = await deps.gate.check(actor, invalid=invalid)
+        refused = await deps.gate.check(
+            actor,
+            request=request if isinstance(request, ExportRequest) else None,
+            invalid=request if isinstance(request, InvalidCommand) else None,
+        )
     if refused is not None:
         await deps.gate.record(actor, refused)
         await _fail(fail, _refusal_text(refused))
