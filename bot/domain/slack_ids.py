@@ -35,8 +35,3 @@ def bad_slack_ids(kind: SlackIdKind, entries: Iterable[str]) -> list[str]:
     """Return the entries that are neither `*` nor a Slack ID of `kind`, in their order."""
     pattern = _pattern(kind)
     return [e for e in entries if e != ANYONE and pattern.fullmatch(e) is None]
-
-
-def is_slack_id(kind: SlackIdKind, value: str) -> bool:
-    """Tell whether `value` is one Slack ID of `kind` (never `*`)."""
-    return _pattern(kind).fullmatch(value) is not None

@@ -18,13 +18,13 @@ and the audit entry is written in their name with source `workflow`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Literal
 
 from bot.domain.errors import Problem
 from bot.domain.grammar import FIELD_KEYS, text_fields
-from bot.domain.slack_ids import SlackIdKind, is_slack_id
 from bot.domain.text import clip
 
 CALLBACK_ID: Final = "hss_container_export"
@@ -37,6 +37,11 @@ OUTPUTS: Final = ("task_id", "file_name", "permalink")
 BOOLEAN_KEYS: Final = frozenset({"cluster_container", "risky"})
 # Inputs that are not filters: what the step needs besides the request.
 STEP_INPUTS: Final = (FILTERS_INPUT, CHANNEL_INPUT, USER_INPUT)
+# What `slack#/types/user_id` and `slack#/types/channel_id` inputs hold (see bot.domain.slack_ids).
+_IDS: Final = {
+    "user": re.compile(r"[UW][A-Z0-9]{2,20}"),
+    "channel": re.compile(r"[CG][A-Z0-9]{2,20}"),
+}
 
 
 @dataclass(frozen=True)
@@ -83,10 +88,13 @@ def read_inputs(inputs: Mapping[str, object]) -> StepInputs:
 
 
 def _identity(
-    inputs: Mapping[str, object], name: str, kind: SlackIdKind, problems: list[Problem]
+    inputs: Mapping[str, object],
+    name: str,
+    kind: Literal["user", "channel"],
+    problems: list[Problem],
 ) -> str:
     value = inputs.get(name)
-    if isinstance(value, str) and is_slack_id(kind, value):
+    if isinstance(value, str) and _IDS[kind].fullmatch(value):
         return value
     accepted = "a user id (`U…` or `W…`)" if kind == "user" else "a channel id (`C…` or `G…`)"
     given = None if value in (None, "") else clip(str(value), 80)

@@ -46,66 +46,80 @@ async def finish(
 
 
 async def report(job: Job, task: TrackedTask, *, last_try: bool = False) -> None:
-    """Write the audit record, then the message: each once, each saved when done.
+    """Write the audit record, then the message, then finish the Workflow step if any.
 
-    On the `last_try` (giving up after unexpected errors) a step that fails
-    again is logged and marked done, so the task settles.
+    Each once, each saved when done. On the `last_try` (giving up after
+    unexpected errors) a step that fails again is logged and marked done, so
+    the task settles.
     """
     if not task.audit_done:
-        try:
-            task = await job.leases.shielded(task.task_id, _audit_once(job, task))
-        except AuditUnavailable as exc:
-            if not last_try:
-                log.warning(
-                    "delivery not audited yet",
-                    extra={"task_id": task.task_id, "error": str(exc)},
-                )
-                await job.retry_later(task)
-                return
-            log.error("delivery not audited", extra={"task_id": task.task_id})
-            task = await job.save(task, audit_done=True)
-        except (LeaseLost, TaskStoreUnavailable):
-            raise
-        except Exception:
-            if not last_try:
-                raise
-            log.exception("delivery not audited", extra={"task_id": task.task_id})
-            task = await job.save(task, audit_done=True)
-    if not task.message_done:
-        try:
-            await _tell(job, task)
-        except DeliveryUnavailable as exc:
-            if not last_try and task.attempts + 1 < job.config.max_attempts:
-                log.warning(
-                    "message not updated yet",
-                    extra={"task_id": task.task_id, "error": str(exc)},
-                )
-                await job.retry_later(task)
-                return
-            log.error("message not updated", extra={"task_id": task.task_id, "error": str(exc)})
-        except DeliveryRefused as exc:
-            log.error("message refused", extra={"task_id": task.task_id, "error": str(exc)})
-        except (LeaseLost, TaskStoreUnavailable):
-            raise
-        except Exception:
-            if not last_try:
-                raise
-            log.exception("message not updated", extra={"task_id": task.task_id})
-    step_done = task.step_done
-    if task.step_execution_id is not None and not step_done:
+        audited = await _audit_step(job, task, last_try=last_try)
+        if audited is None:
+            return
+        task = audited
+    if not task.message_done and not await _message_step(job, task, last_try=last_try):
+        return
+    step_left = task.step_execution_id is not None and not task.step_done
+    if step_left:
         if not task.message_done:
+            # Saved before the step is finished: a crash then never posts the message twice.
             task = await job.save(task, message_done=True)
         if not await _finish_step(job, task, last_try=last_try):
             return
-        step_done = True
     await job.save(
         task,
         message_done=True,
-        step_done=step_done,
+        step_done=task.step_done or step_left,
         attempts=0,
         lease_owner=None,
         lease_until=None,
     )
+
+
+async def _audit_step(job: Job, task: TrackedTask, *, last_try: bool) -> TrackedTask | None:
+    """Record the delivery in the audit log; None when it is to be retried later."""
+    try:
+        return await job.leases.shielded(task.task_id, _audit_once(job, task))
+    except AuditUnavailable as exc:
+        if not last_try:
+            log.warning(
+                "delivery not audited yet",
+                extra={"task_id": task.task_id, "error": str(exc)},
+            )
+            await job.retry_later(task)
+            return None
+        log.error("delivery not audited", extra={"task_id": task.task_id})
+    except (LeaseLost, TaskStoreUnavailable):
+        raise
+    except Exception:
+        if not last_try:
+            raise
+        log.exception("delivery not audited", extra={"task_id": task.task_id})
+    return await job.save(task, audit_done=True)
+
+
+async def _message_step(job: Job, task: TrackedTask, *, last_try: bool) -> bool:
+    """Tell the channel; False when it is to be retried later, True when done or given up."""
+    try:
+        await _tell(job, task)
+    except DeliveryUnavailable as exc:
+        if not last_try and task.attempts + 1 < job.config.max_attempts:
+            log.warning(
+                "message not updated yet",
+                extra={"task_id": task.task_id, "error": str(exc)},
+            )
+            await job.retry_later(task)
+            return False
+        log.error("message not updated", extra={"task_id": task.task_id, "error": str(exc)})
+    except DeliveryRefused as exc:
+        log.error("message refused", extra={"task_id": task.task_id, "error": str(exc)})
+    except (LeaseLost, TaskStoreUnavailable):
+        raise
+    except Exception:
+        if not last_try:
+            raise
+        log.exception("message not updated", extra={"task_id": task.task_id})
+    return True
 
 
 async def _finish_step(job: Job, task: TrackedTask, *, last_try: bool) -> bool:
