@@ -28,6 +28,7 @@ from bot.adapters.audit_store import SqlAuditLog, open_audit_log
 from bot.adapters.hss import HssClient, build_hss_client
 from bot.adapters.slack_files import SlackFiles
 from bot.adapters.slack_notifier import AuditChannelMirror, SlackNotifier, build_web_client
+from bot.adapters.slack_steps import SlackSteps
 from bot.adapters.task_store import SqlTaskStore, open_task_store
 from bot.domain.errors import AuditUnavailable, TaskStoreUnavailable
 from bot.domain.model import ExportRequest
@@ -260,7 +261,9 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
         closers.append(hss.aclose)
         files = SlackFiles(web_client)
         closers.append(files.aclose)
-        tracker = TaskTracker(tasks, hss, files, audit, tracker_config(settings))
+        tracker = TaskTracker(
+            tasks, hss, files, audit, tracker_config(settings), steps=SlackSteps(web_client)
+        )
         notifier = SlackNotifier(web_client)
         count = _counter(metrics)
         service = ExportService(hss, audit, notifier, tracker, count=count)

@@ -5,8 +5,10 @@ real HTTP endpoint with signature checks, the grammar, the AK/SK signer, the
 SQLite audit log and the task tracker. Only the outside world is emulated, by
 the same `emulators` the tests use: `FakeHss` checks every signature,
 `FakeSlack` signs the commands it sends like Slack does and records what the
-bot posts. The demo fires a few commands and prints what a Slack user would
-have seen, then the audit log.
+bot posts. The demo fires a few commands, then runs the Workflow Builder step
+once (a signed `function_executed` event, completed by the tracker once the
+file is in the thread), and prints what a Slack user would have seen, then the
+audit log.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from bot.bootstrap import Runtime, build_runtime, start_http_runtime
+from bot.domain import workflow
 from bot.entrypoints.web import EVENTS_PATH
 from bot.observability import configure_logging
 from bot.settings import Settings
@@ -76,6 +79,7 @@ async def run_demo(*, keep_serving: bool = False) -> int:
             )
             ok = await _scenario(slack, hss, events)
             ok = await _wait_for_file(slack) and ok
+            ok = await _workflow_step(slack, events) and ok
             ok = await _wait_until_settled(runtime) and ok
             await _show_channel(slack)
             ok = await _show_audit(runtime) and ok
@@ -163,6 +167,42 @@ async def _scenario(slack: FakeSlack, hss: FakeHss, events: str) -> bool:
     return ok and len(creates) == EXPECTED_CREATES
 
 
+# The step's definition as the manifest declares it (the demo reads no YAML): the outputs
+# the fake Slack then requires of functions.completeSuccess.
+STEP_DEFINITION: Final = {
+    "callback_id": workflow.CALLBACK_ID,
+    "title": workflow.TITLE,
+    "output_parameters": {
+        "properties": {name: {"type": "string"} for name in workflow.OUTPUTS},
+        "required": list(workflow.OUTPUTS),
+    },
+}
+
+
+async def _workflow_step(slack: FakeSlack, events: str) -> bool:
+    """Run the Workflow Builder step once, as a workflow would: one export, completed once."""
+    inputs = {"user_id": USER, "channel_id": CHANNEL, "filters": "status=running", "risky": True}
+    event = slack.function_executed(inputs, function=STEP_DEFINITION)
+    answer = await slack.deliver(events, event)
+    ok = _show_answer(
+        "Workflow Builder runs the step “Export HSS containers” "
+        "(filters: status=running, Risky only: yes)",
+        answer,
+    )
+    done = await _settle(lambda: bool(slack.step_completions), DELIVERY_WAIT_SECONDS)
+    if not done:
+        _say("The workflow step was not completed in time.")
+        return False
+    completion = slack.step_completions[-1]
+    _say(f"The tracker completed the step ({completion.method}, {completion.token} token):")
+    for name, value in completion.outputs.items():
+        print(f"  {name}: {value}")
+    if completion.error:
+        print(f"  error: {completion.error}")
+    delivered = len(slack.files) == EXPECTED_CREATES + 1  # its file, in its thread
+    return ok and completion.method == "functions.completeSuccess" and delivered
+
+
 def _show_answer(title: str, answer: Delivery) -> bool:
     _say(title)
     print(f"  Slack got HTTP {answer.status} after {answer.elapsed * 1000:.0f} ms")
@@ -206,7 +246,7 @@ async def _show_audit(runtime: Runtime) -> bool:
     for e in entries:
         task = f" task={e.task_id}" if e.task_id else ""
         delivered = f" delivered={e.delivery.get('file_name')}" if e.delivery else ""
-        print(f"  #{e.id} {e.at:%H:%M:%S} {e.source:5} <@{e.user_id}> {e.outcome}{task}{delivered}")
+        print(f"  #{e.id} {e.at:%H:%M:%S} {e.source:8} <@{e.user_id}> {e.outcome}{task}{delivered}")
     result = await runtime.audit.verify()
     print(f"  chain: {result}")
     database = (Path.cwd() / DEMO_DIR / "audit.db").resolve()

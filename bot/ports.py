@@ -133,8 +133,13 @@ class TaskFollower(Protocol):
         actor: Actor,
         request: ExportRequest,
         announcement: Announcement | None,
+        *,
+        step: str | None = None,
     ) -> None:
         """Start tracking the task, delivering where `announcement` says; return quickly.
+
+        `step` names a Workflow Builder execution to complete (or fail) once the
+        task is reported.
 
         None means the task_id reached no one the bot can write to again: the
         follower picks a place the user will look (Slack: their DM with the app).

@@ -20,6 +20,12 @@ so a test cannot pass over Block Kit that Slack would refuse
 `manifest_scopes()` reads the bot scopes the app manifest grants, so tests and
 the demo can refuse what the real app could not do. Tests and the
 local demo use it; it imports nothing from `bot`.
+
+Workflow Builder steps and shortcuts (issue 16): `function_executed` builds
+a step execution's signed event, `global_shortcut` a shortcut run from
+anywhere; `functions.completeSuccess`/`completeError` are recorded in
+`step_completions` with the kind of token used, and `chat.getPermalink` links
+posted messages (see the section of that name below).
 """
 
 from __future__ import annotations
@@ -56,6 +62,9 @@ METHOD_SCOPES: Final[Mapping[str, str | None]] = {
     "chat.postMessage": "chat:write",
     "chat.postEphemeral": "chat:write",
     "chat.update": "chat:write",
+    "chat.getPermalink": None,  # Slack: no scope required
+    "functions.completeSuccess": None,  # Slack: no scope required
+    "functions.completeError": None,
     "files.getUploadURLExternal": "files:write",
     "files.completeUploadExternal": "files:write",
     "files.info": "files:read",
@@ -302,6 +311,8 @@ class FakeSlack:
         self.files: list[UploadedFile] = []
         self.refusals: list[str] = []  # Block Kit refused: "<where>: <problem>"
         self.socket_connections = 0
+        self.step_completions: list[StepCompletion] = []  # functions.complete*, in order
+        self._executions: dict[str, _Execution] = {}  # function_execution_id -> its state
         self._faults: list[_Fault] = []
         self._dms: dict[str, str] = {}  # user id -> the app's DM with that user
         self._delays: dict[str, float] = {}
@@ -624,7 +635,7 @@ class FakeSlack:
         expected = self.app_token if method == "apps.connections.open" else self.bot_token
         if not token:
             return _error("not_authed")
-        if not hmac.compare_digest(token, expected):
+        if not hmac.compare_digest(token, expected) and not self._workflow_token_ok(method, token):
             return _error("invalid_auth")
         if (missing := self._missing_scope(method)) is not None:
             return missing
@@ -634,6 +645,8 @@ class FakeSlack:
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return _error("unknown_method", status=404)
+        if method.startswith("functions.complete"):
+            params = {**params, "_token": token}  # which token completed it is recorded
         result: web.StreamResponse = await handler(params)
         return result
 
@@ -866,6 +879,182 @@ class FakeSlack:
         self.responses.append(ResponsePost(str(request.url), hook.channel, hook.user_id, body))
         return web.Response(text="ok")
 
+    # --- Workflow Builder steps and shortcuts (issue 16) ------------------------------------
+    #
+    # `function_executed` events are shaped like Slack's documented event and bolt-python's
+    # own test payload (tests/scenario_tests_async/test_function.py): a JSON event_callback
+    # whose event carries the function, its inputs, the execution ids and a workflow token
+    # (`xwfp-…`). As in Slack, that token works only while the execution runs, and only
+    # for the step's own calls here (functions.complete*); the bot token works any time.
+
+    def function_executed(  # noqa: PLR0913  one keyword per field of the payload
+        self,
+        inputs: Mapping[str, Any],
+        *,
+        function: Mapping[str, Any] | None = None,
+        execution_id: str | None = None,
+        event_id: str | None = None,
+        enterprise_id: str | None = None,
+        timestamp: int | None = None,
+        secret: str | None = None,
+    ) -> SignedRequest:
+        """Build the signed event Slack sends when a workflow reaches the app's step.
+
+        `function` is the step's definition as the manifest declares it
+        (`callback_id`, `title`, `input_parameters`, `output_parameters`); its
+        required outputs are what `functions.completeSuccess` must then receive.
+        The same `execution_id` and `event_id` again make a retry of the event.
+        """
+        definition = dict(function or {"callback_id": "hss_container_export"})
+        execution_id = execution_id or f"Fx{next(self._ids):010d}"
+        execution = self._executions.get(execution_id)
+        if execution is None:
+            outputs = _parameter_list(definition.get("output_parameters"))
+            required = tuple(p["name"] for p in outputs if p.get("is_required"))
+            declared = tuple(p["name"] for p in outputs)
+            execution = _Execution(f"xwfp-{secrets.token_hex(12)}", required, declared, event_id)
+            self._executions[execution_id] = execution
+        now = int(time.time())
+        event = {
+            "type": "function_executed",
+            "function": {
+                "id": f"Fn{definition['callback_id'][:8].upper()}",
+                "callback_id": definition["callback_id"],
+                "title": definition.get("title", ""),
+                "description": definition.get("description", ""),
+                "type": "app",
+                "input_parameters": _parameter_list(definition.get("input_parameters")),
+                "output_parameters": _parameter_list(definition.get("output_parameters")),
+                "app_id": "A0FAKE",
+                "date_created": now - 3600,
+                "date_updated": now - 60,
+                "date_deleted": 0,
+            },
+            "inputs": dict(inputs),
+            "function_execution_id": execution_id,
+            "workflow_execution_id": f"Wx{execution_id[2:]}",
+            "event_ts": f"{now}.000100",
+            "bot_access_token": execution.token,
+        }
+        body: dict[str, Any] = {
+            "token": "deprecated-verification-token",
+            "team_id": self.team_id,
+            "api_app_id": "A0FAKE",
+            "event": event,
+            "type": "event_callback",
+            "event_id": execution.event_id or event_id or f"Ev{next(self._ids):010d}",
+            "event_time": now,
+            "authorizations": [
+                {
+                    "enterprise_id": enterprise_id,
+                    "team_id": None if enterprise_id else self.team_id,
+                    "user_id": self.bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": enterprise_id is not None,
+                }
+            ],
+            "is_ext_shared_channel": False,
+        }
+        if enterprise_id:
+            body["enterprise_id"] = enterprise_id
+        execution.event_id = str(body["event_id"])
+        raw = json.dumps(body).encode()
+        signed = self._signed(raw, timestamp, secret, None, None)
+        return signed.with_headers(**{"Content-Type": "application/json"})
+
+    def global_shortcut(
+        self,
+        callback_id: str,
+        *,
+        user_id: str = "U0ALICE",
+        enterprise_id: str | None = None,
+        timestamp: int | None = None,
+        secret: str | None = None,
+    ) -> SignedRequest:
+        """Build the signed request Slack sends when a user picks a global shortcut.
+
+        It names no channel (a global shortcut is run from anywhere). With an
+        `enterprise_id` it is an org-wide install's payload: `team` is null and
+        the workspace is only in `user.team_id`.
+        """
+        trigger_id = self.issue_trigger(user_id)
+        payload = {
+            "type": "shortcut",
+            "token": "deprecated-verification-token",
+            "action_ts": f"{int(time.time())}.000200",
+            "team": None if enterprise_id else {"id": self.team_id, "domain": "fake"},
+            "user": {"id": user_id, "username": user_id.lower(), "team_id": self.team_id},
+            "is_enterprise_install": enterprise_id is not None,
+            "enterprise": {"id": enterprise_id, "name": "Fake Org"} if enterprise_id else None,
+            "callback_id": callback_id,
+            "trigger_id": trigger_id,
+        }
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+        return self._signed(body, timestamp, secret, trigger_id, None)
+
+    def completions_of(self, execution_id: str) -> list[StepCompletion]:
+        """Return every functions.complete* call the app made for one execution."""
+        return [c for c in self.step_completions if c.execution_id == execution_id]
+
+    def _workflow_token_ok(self, method: str, token: str) -> bool:
+        """Accept a running execution's workflow token for the step's own calls."""
+        if not method.startswith("functions.complete"):
+            return False
+        return any(
+            e.running and hmac.compare_digest(e.token, token) for e in self._executions.values()
+        )
+
+    def _token_kind(self, token: str) -> Literal["bot", "workflow"]:
+        return "workflow" if token.startswith("xwfp-") else "bot"
+
+    async def _m_chat_getPermalink(self, params: dict[str, Any]) -> web.Response:
+        channel, ts = str(params.get("channel") or ""), str(params.get("message_ts") or "")
+        if not any(m.channel == channel and m.ts == ts for m in self.messages):
+            return _error("message_not_found")
+        return _ok(channel=channel, permalink=f"https://fake.slack.com/archives/{channel}/p{ts}")
+
+    async def _m_functions_completeSuccess(self, params: dict[str, Any]) -> web.Response:
+        return self._complete("functions.completeSuccess", params)
+
+    async def _m_functions_completeError(self, params: dict[str, Any]) -> web.Response:
+        return self._complete("functions.completeError", params)
+
+    def _complete(self, method: str, params: dict[str, Any]) -> web.Response:
+        execution_id = str(params.get("function_execution_id") or "")
+        execution = self._executions.get(execution_id)
+        token = str(params.get("_token") or "")
+        if execution is None:
+            return _error("function_execution_not_found")
+        if not execution.running:
+            return _error("execution_not_in_running_state")
+        outputs: dict[str, Any] = {}
+        error: str | None = None
+        if method == "functions.completeSuccess":
+            raw = params.get("outputs")
+            loaded = json.loads(raw) if isinstance(raw, str) else raw
+            if not isinstance(loaded, dict):
+                return _error("invalid_arguments")
+            missing = [name for name in execution.required if name not in loaded]
+            unknown = [
+                name for name in loaded if execution.declared and name not in execution.declared
+            ]
+            if missing or unknown:
+                return _error(
+                    "parameter_validation_failed",
+                    errors=[f"missing output {n}" for n in missing]
+                    + [f"unknown output {n}" for n in unknown],
+                )
+            outputs = loaded
+        else:
+            error = str(params.get("error") or "")
+            if not error:
+                return _error("invalid_arguments")
+        execution.running = False  # its workflow token dies with it, as in Slack
+        self.step_completions.append(
+            StepCompletion(method, execution_id, outputs, error, self._token_kind(token))
+        )
+        return _ok()
+
     def _message_refused(self, method: str, text: Any, blocks: list[Any] | None) -> list[str]:
         message = {"text": text} if blocks is None else {"text": text, "blocks": blocks}
         return self._refuse(method, message_problems(message))
@@ -925,6 +1114,10 @@ def _element_state(element: Mapping[str, Any], given: Any) -> dict[str, Any]:
         )
     elif kind == "datepicker":
         out["selected_date"] = element.get("initial_date") if given is _UNTOUCHED else given
+    elif kind == "conversations_select":
+        # Untouched: the initial conversation (the current one is unknown to the fake).
+        initial = element.get("initial_conversation")
+        out["selected_conversation"] = initial if given is _UNTOUCHED else given
     else:
         raise ValueError(f"the fake does not know input element {kind!r}")
     return out
@@ -1113,3 +1306,51 @@ __all__ = [
     "manifest_scopes",
     "sign",
 ]
+
+
+# --- Workflow Builder steps (issue 16) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepCompletion:
+    """A functions.completeSuccess / completeError call, and which kind of token made it."""
+
+    method: str
+    execution_id: str
+    outputs: dict[str, Any]
+    error: str | None
+    token: Literal["bot", "workflow"]
+
+
+@dataclass
+class _Execution:
+    """A step execution the fake started: its workflow token and the outputs it must give."""
+
+    token: str
+    required: tuple[str, ...]
+    declared: tuple[str, ...]
+    event_id: str | None
+    running: bool = True
+
+
+def _parameter_list(parameters: Any) -> list[dict[str, Any]]:
+    """Turn the manifest's parameters into the event's list of specs, each with `is_required`.
+
+    The manifest says `{properties: {name: spec}, required: [names]}` (Slack's
+    manifest reference; an older form puts `is_required` in each spec instead).
+    """
+    if not isinstance(parameters, Mapping):
+        return []
+    properties = parameters.get("properties", parameters)
+    required = set(parameters.get("required") or ())
+    if not isinstance(properties, Mapping):
+        return []
+    return [
+        {
+            **{k: v for k, v in spec.items() if k != "name"},
+            "name": name,
+            "is_required": bool(spec.get("is_required")) or name in required,
+        }
+        for name, spec in properties.items()
+        if isinstance(spec, Mapping)
+    ]

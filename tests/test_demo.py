@@ -37,6 +37,9 @@ async def test_start_without_credentials_runs_the_whole_demo(
     assert "Files delivered into threads: 2" in out
     assert "Task ID:* `task-0001`" in out
     assert "chain intact" in out
+    # The Workflow Builder step ran once and was completed by the tracker with the bot token.
+    assert "The tracker completed the step (functions.completeSuccess, bot token)" in out
+    assert "task_id: task-0003" in out
     assert "Demo finished: everything behaved as expected." in out
     assert "demo-sk" not in out  # the stand-in's secret key is never shown
 

@@ -222,6 +222,8 @@ class FakeFollower:
         actor: Actor,
         request: ExportRequest,
         announcement: Announcement | None,
+        *,
+        step: str | None = None,
     ) -> None:
         self.followed.append((result.task.task_id, announcement))
 

@@ -1078,7 +1078,8 @@ def test_manifest_matches_the_app() -> None:
     manifest = (Path(__file__).parent.parent / "manifest.yml").read_text()
 
     assert f"- command: {COMMAND}\n" in manifest
-    assert manifest.count(f"example.com{EVENTS_PATH}\n") == 2  # slash command + interactivity
+    # The slash command, interactivity and the event subscriptions (the Workflow step).
+    assert manifest.count(f"example.com{EVENTS_PATH}\n") == 3
     for scope in ("commands", "chat:write", "files:write", "files:read", "usergroups:read"):
         assert f"      - {scope} " in manifest
     assert "socket_mode_enabled: false" in manifest

@@ -229,3 +229,44 @@ async def test_an_unusable_database_is_reported_without_its_password(url: str) -
 
     assert "s3cret-pw" not in str(caught.value)
     assert "s3cret-pw" not in repr(caught.value.__cause__ or "")
+
+
+async def test_a_table_from_before_workflow_steps_gets_their_columns(db: Db) -> None:
+    """A tracked_tasks table made before issue 16 gains step_execution_id and step_done on open."""
+    first = await open_task_store(db.url)
+    await first.add(tracked("old"))
+    await first.aclose()
+    for column in ("step_execution_id", "step_done"):
+        db.sql(f"ALTER TABLE tracked_tasks DROP COLUMN {column}")
+
+    reopened = await open_task_store(db.url)
+    try:
+        old = await reopened.get("old")
+        await reopened.add(tracked("new", step_execution_id="Fx0001"))
+        new = await reopened.get("new")
+    finally:
+        await reopened.aclose()
+    again = await open_task_store(db.url)  # the columns exist now: nothing to add twice
+    await again.aclose()
+
+    assert old == tracked("old")
+    assert old is not None
+    assert (old.step_execution_id, old.step_done) == (None, False)
+    assert new is not None
+    assert (new.step_execution_id, new.step_done) == ("Fx0001", False)
+
+
+async def test_a_workflow_step_left_to_finish_keeps_the_task_unsettled(store: SqlTaskStore) -> None:
+    """A reported task whose Workflow step is not finished is still claimed; done, it settles."""
+    reported = tracked("t1", state="done", audit_done=True, message_done=True)
+    await store.add(dataclasses.replace(reported, step_execution_id="Fx0001"))
+    await store.add(
+        dataclasses.replace(tracked("t2"), state="done", audit_done=True, message_done=True)
+    )
+
+    claimed = await store.claim_due("w1", NOW, 30.0, limit=10)
+
+    assert [t.task_id for t in claimed] == ["t1"]
+    (task,) = claimed
+    assert await store.save(dataclasses.replace(task, step_done=True), "w1")
+    assert await store.claim_due("w2", NOW + 60, 30.0, limit=10) == []

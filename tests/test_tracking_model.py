@@ -27,6 +27,8 @@ from bot.tracking.model import (
     hss_reason,
     may_retry,
     safe_file_name,
+    step_error,
+    step_outputs,
     transient,
 )
 
@@ -127,6 +129,40 @@ def test_a_task_is_settled_once_final_audited_and_reported(
     """Only a finished task whose audit record and message are both written is left alone."""
     given = task(state=state, audit_done=audit_done, message_done=message_done)
     assert given.settled is settled
+
+
+@pytest.mark.parametrize(
+    ("step_execution_id", "step_done", "settled"),
+    [(None, False, True), ("Fx0001", False, False), ("Fx0001", True, True)],
+)
+def test_a_task_a_workflow_started_settles_only_once_its_step_is_finished(
+    step_execution_id: str | None, step_done: bool, settled: bool
+) -> None:
+    """A reported task with a Workflow step still to complete is not left alone yet."""
+    given = task(
+        state="done",
+        audit_done=True,
+        message_done=True,
+        step_execution_id=step_execution_id,
+        step_done=step_done,
+    )
+    assert given.settled is settled
+
+
+def test_step_outputs_and_error_say_what_the_workflow_shows() -> None:
+    """A delivered task's outputs name the task, file and link; a failed one says why."""
+    done = task(state="done", file_name="export.xlsx")
+    failed = task(state="failed", error="HSS says no (error code HSS.1)")
+
+    assert step_outputs(done, "https://link") == {
+        "task_id": done.task_id,
+        "file_name": "export.xlsx",
+        "permalink": "https://link",
+    }
+    assert step_error(failed) == (
+        f"the HSS export task {failed.task_id} delivered no file "
+        "(failed: HSS says no (error code HSS.1))"
+    )
 
 
 class MemoryStore:

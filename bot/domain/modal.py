@@ -49,6 +49,7 @@ __all__ = [
     "ACTION_ID",
     "BLOCK_IDS",
     "CALLBACK_ID",
+    "CHANNEL_BLOCK",
     "FIELDS",
     "STALE",
     "Field",
@@ -56,6 +57,7 @@ __all__ = [
     "Prefill",
     "build_view",
     "check_prefill",
+    "chosen_channel",
     "errors_by_block",
     "field_error",
     "fields_from_state",
@@ -68,12 +70,27 @@ METADATA_MAX: Final = 3000  # Slack's limit on private_metadata
 STALE: Final = "This form is from an older version of the bot. Run `/hss-export` to open a new one."
 
 
+# The block of the channel picker (a form opened by the global shortcut knows no channel).
+CHANNEL_BLOCK: Final = "channel_id"
+CHANNEL_ACTION: Final = "channel"
+PICK_CHANNEL: Final = "Pick the channel to post the export in."
+
+
 @dataclass(frozen=True)
 class FormContext:
-    """Where the form's answer goes: travels in the view's private_metadata."""
+    """Where the form's answer goes: travels in the view's private_metadata.
+
+    `channel_id` is empty when the form was opened from anywhere (the global
+    shortcut): the user then picks the channel in the form (`chosen_channel`).
+    """
 
     channel_id: str
     response_url: str | None = None
+
+    @property
+    def picks_channel(self) -> bool:
+        """Tell whether the user picks the channel in the form."""
+        return not self.channel_id
 
     def dump(self) -> str:
         """Serialize for private_metadata (short keys: Slack allows 3000 characters)."""
@@ -257,6 +274,7 @@ def build_view(
         ],
     }
     notice = [_notes_block(notes)] if notes else []
+    picker = [_channel_picker()] if context.picks_channel else []
     return {
         "type": "modal",
         "callback_id": CALLBACK_ID,
@@ -264,8 +282,35 @@ def build_view(
         "submit": _text("Export"),
         "close": _text("Cancel"),
         "private_metadata": context.dump(),
-        "blocks": [intro, *notice, *input_blocks],
+        "blocks": [intro, *notice, *picker, *input_blocks],
     }
+
+
+def _channel_picker() -> dict[str, Any]:
+    """The channel input of a form opened from anywhere: the channel the user was in, if any."""
+    return {
+        "type": "input",
+        "block_id": CHANNEL_BLOCK,
+        "label": _text("Post the export in"),
+        "hint": _text("The task id goes there, and the file in its thread. Invite the bot first."),
+        "element": {
+            "type": "conversations_select",
+            "action_id": CHANNEL_ACTION,
+            "placeholder": _text("Pick a channel"),
+            # Slack preselects the conversation the user was viewing, when there is one.
+            "default_to_current_conversation": True,
+            "filter": {"include": ["public", "private"], "exclude_bot_users": True},
+        },
+    }
+
+
+def chosen_channel(values: object) -> str | None:
+    """Return the channel picked in the form's channel input, or None if none was picked."""
+    blocks = values if isinstance(values, Mapping) else {}
+    block = blocks.get(CHANNEL_BLOCK)
+    action = block.get(CHANNEL_ACTION) if isinstance(block, Mapping) else None
+    chosen = action.get("selected_conversation") if isinstance(action, Mapping) else None
+    return chosen if isinstance(chosen, str) and chosen else None
 
 
 def _notes_block(notes: Sequence[str]) -> dict[str, Any]:

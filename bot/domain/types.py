@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 from bot.domain.errors import BotError
 
-Source = Literal["slash", "modal", "cli"]
+# `workflow`: a Workflow Builder step (`hss_container_export`) run for the user the workflow names.
+Source = Literal["slash", "modal", "cli", "workflow"]
 # `unknown`: the create may have reached HSS (read timeout, 502/504, an unreadable answer);
 # whether a task exists must be checked in the console before anyone tries again.
 Outcome = Literal["pending", "submitted", "invalid", "denied", "failed", "unknown"]

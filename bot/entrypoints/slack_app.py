@@ -22,7 +22,7 @@ from bot.domain.errors import SettingsError
 from bot.domain.grammar import RequestDefaults
 from bot.domain.model import ExportRequest
 from bot.entrypoints.deps import AppDeps, Count, Describe, ignore_count
-from bot.entrypoints.listeners import commands, errors, modal
+from bot.entrypoints.listeners import commands, errors, modal, shortcut, workflow
 from bot.lifecycle import Lifecycle
 from bot.ports import AuditLog, Hss
 from bot.settings import Settings
@@ -109,7 +109,7 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
         prompt_client=prompt,
         count=count,
     )
-    for group in (commands, modal, errors):
+    for group in (commands, modal, shortcut, workflow, errors):
         group.register(app, deps)
     return app
 

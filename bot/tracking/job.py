@@ -14,7 +14,7 @@ from typing import Any
 from bot.ports import AuditLog, Hss
 from bot.tracking.lease import Leases
 from bot.tracking.model import TrackedTask, TrackerConfig, backoff, check_move
-from bot.tracking.ports import FileDelivery
+from bot.tracking.ports import FileDelivery, StepCompletion
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Job:
     config: TrackerConfig
     leases: Leases
     clock: Callable[[], float]
+    steps: StepCompletion | None = None  # Workflow Builder steps; None where none are run
 
     async def save(self, task: TrackedTask, **changes: Any) -> TrackedTask:
         """Save changes under the lease, refusing a state change the state machine lacks."""

@@ -9,7 +9,8 @@ A task moves through these states, each saved before the next step starts:
 
 (`delivering` and `sharing` may also end `failed` after unexpected errors, and
 `sharing` `done` unconfirmed.) Then `audit_done` and `message_done` record the
-two reporting steps, after which the task is `settled` and never claimed again.
+two reporting steps, and `step_done` the Workflow step's completion for a task
+a workflow started, after which the task is `settled` and never claimed again.
 
 Nothing here does I/O or reads settings: the worker and its steps ask these
 functions what comes next, and `tests/test_tracking_model.py` pins them as
@@ -100,13 +101,19 @@ class TrackedTask:
     error_request_id: str | None = None
     audit_done: bool = False
     message_done: bool = False
+    # A Workflow Builder step to finish once reported: its `function_execution_id` (no token).
+    step_execution_id: str | None = None
+    step_done: bool = False
     lease_owner: str | None = None
     lease_until: float | None = None
 
     @property
     def settled(self) -> bool:
         """Tell whether nothing is left to do: a final state, audited and reported."""
-        return self.state in FINAL_STATES and self.audit_done and self.message_done
+        step_left = self.step_execution_id is not None and not self.step_done
+        return (
+            self.state in FINAL_STATES and self.audit_done and self.message_done and not step_left
+        )
 
     @property
     def download_command(self) -> str:
@@ -207,3 +214,18 @@ def audit_delivery(task: TrackedTask) -> tuple[dict[str, Any] | None, str | None
         if task.error_request_id:
             error += f" (HSS request id {task.error_request_id})"
     return delivery, error
+
+
+def step_outputs(task: TrackedTask, permalink: str) -> dict[str, str]:
+    """Return a delivered task's Workflow step outputs (the manifest's `output_parameters`)."""
+    return {
+        "task_id": task.task_id,
+        "file_name": task.file_name or safe_file_name(None, task.task_id),
+        "permalink": permalink,
+    }
+
+
+def step_error(task: TrackedTask) -> str:
+    """Return why a task that ended without its file fails its Workflow step, for the user."""
+    _delivery, error = audit_delivery(task)
+    return f"the HSS export task {task.task_id} delivered no file ({error})"

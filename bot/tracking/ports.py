@@ -92,3 +92,23 @@ class FileDelivery(Protocol):
     async def open_thread(self, channel_id: str, message: Message) -> Thread:
         """Post a message to thread under; return where it landed (a user id: their DM's id)."""
         ...
+
+
+class StepCompletion(Protocol):
+    """Finish Workflow Builder steps (`functions.completeSuccess` / `completeError`).
+
+    Raises `DeliveryError` like `FileDelivery`; a step Slack no longer runs
+    (completed before, timed out) is `DeliveryRefused`.
+    """
+
+    async def permalink(self, channel_id: str, ts: str) -> str:
+        """Return a link to a message (`chat.getPermalink`)."""
+        ...
+
+    async def complete(self, execution_id: str, outputs: dict[str, str]) -> None:
+        """Mark the step done with its outputs."""
+        ...
+
+    async def fail(self, execution_id: str, error: str) -> None:
+        """Mark the step failed, saying why."""
+        ...

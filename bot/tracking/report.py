@@ -1,7 +1,13 @@
 """The last steps of every task: save its final state, then the audit record, then the message.
 
-Each reporting step happens once and is saved when done (`audit_done`,
-`message_done`), so a crash between them repeats neither. The task message is
+A task a Workflow Builder step started then completes that step: success with
+the outputs (task id, file name, a permalink to the file's thread) once the
+file is delivered, or an error saying why not. Each reporting step happens
+once and is saved when done (`audit_done`, `message_done`, `step_done`), so a
+crash between them repeats none. The step is completed with the bot token
+(`functions.completeSuccess` accepts the token of the app that owns the
+function), never with the event's short-lived workflow token, which is neither
+stored nor valid by then. The task message is
 updated in place (its thread holds the file); a task with no message (its
 announcement reached no one) gets a new one.
 """
@@ -19,7 +25,13 @@ from bot.domain.errors import (
 )
 from bot.domain.task_messages import progress_message, thread_notice
 from bot.tracking.job import Job
-from bot.tracking.model import TrackedTask, TrackState, audit_delivery
+from bot.tracking.model import (
+    TrackedTask,
+    TrackState,
+    audit_delivery,
+    step_error,
+    step_outputs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +46,11 @@ async def finish(
 
 
 async def report(job: Job, task: TrackedTask, *, last_try: bool = False) -> None:
-    """Write the audit record, then the message: each once, each saved when done.
+    """Write the audit record, then the message, then finish the Workflow step if any.
 
-    On the `last_try` (giving up after unexpected errors) a step that fails
-    again is logged and marked done, so the task settles.
+    Each once, each saved when done. On the `last_try` (giving up after
+    unexpected errors) a step that fails again is logged and marked done, so
+    the task settles.
     """
     if not task.audit_done:
         audited = await _audit_step(job, task, last_try=last_try)
@@ -46,7 +59,21 @@ async def report(job: Job, task: TrackedTask, *, last_try: bool = False) -> None
         task = audited
     if not task.message_done and not await _message_step(job, task, last_try=last_try):
         return
-    await job.save(task, message_done=True, attempts=0, lease_owner=None, lease_until=None)
+    step_left = task.step_execution_id is not None and not task.step_done
+    if step_left:
+        if not task.message_done:
+            # Saved before the step is finished: a crash then never posts the message twice.
+            task = await job.save(task, message_done=True)
+        if not await _finish_step(job, task, last_try=last_try):
+            return
+    await job.save(
+        task,
+        message_done=True,
+        step_done=task.step_done or step_left,
+        attempts=0,
+        lease_owner=None,
+        lease_until=None,
+    )
 
 
 async def _audit_step(job: Job, task: TrackedTask, *, last_try: bool) -> TrackedTask | None:
@@ -93,6 +120,51 @@ async def _message_step(job: Job, task: TrackedTask, *, last_try: bool) -> bool:
             raise
         log.exception("message not updated", extra={"task_id": task.task_id})
     return True
+
+
+async def _finish_step(job: Job, task: TrackedTask, *, last_try: bool) -> bool:
+    """Complete or fail the task's Workflow step; False if it is to be tried again later."""
+    execution = task.step_execution_id
+    assert execution is not None  # only called for a task a step started
+    ids = {"task_id": task.task_id, "function_execution_id": execution}
+    if job.steps is None:
+        log.error("workflow step not completed: no Slack client for steps", extra=ids)
+        return True
+    try:
+        if task.state == "done":
+            outputs = step_outputs(task, await _permalink(job, task))
+            await job.steps.complete(execution, outputs)
+        else:
+            await job.steps.fail(execution, step_error(task))
+    except DeliveryUnavailable as exc:
+        if not last_try and task.attempts + 1 < job.config.max_attempts:
+            log.warning("workflow step not completed yet", extra={**ids, "error": str(exc)})
+            await job.retry_later(task)
+            return False
+        log.error("workflow step not completed", extra={**ids, "error": str(exc)})
+    except DeliveryRefused as exc:
+        # Slack no longer runs it (completed before a crash, or timed out): nothing to redo.
+        log.error("workflow step completion refused", extra={**ids, "error": str(exc)})
+    except (LeaseLost, TaskStoreUnavailable):
+        raise
+    except Exception:
+        if not last_try:
+            raise
+        log.exception("workflow step not completed", extra=ids)
+    log.info("workflow step finished", extra={**ids, "state": task.state})
+    return True
+
+
+async def _permalink(job: Job, task: TrackedTask) -> str:
+    """Link the message the file is threaded under; its ts if Slack gives no link."""
+    assert job.steps is not None
+    if task.thread_ts is None:
+        return ""
+    try:
+        return await job.steps.permalink(task.channel_id, task.thread_ts)
+    except (DeliveryUnavailable, DeliveryRefused) as exc:
+        log.warning("no permalink", extra={"task_id": task.task_id, "error": str(exc)})
+        return task.thread_ts
 
 
 async def _audit_once(job: Job, task: TrackedTask) -> TrackedTask:

@@ -61,7 +61,7 @@ async def _after_bug(job: Job, task: TrackedTask, exc: Exception) -> None:
     Ending it never takes the failing step again. An active task ends
     `failed` (`done`, unconfirmed, if the file may already be shared) and is
     reported as usual, once. A finished task was failing in its first
-    reporting step not yet done (the audit record, else the message): that
+    reporting step not yet done (the audit record, the message, the Workflow step): that
     step is marked done, logged, and the rest is tried once.
     """
     attempts = task.attempts + 1
@@ -85,9 +85,12 @@ async def _after_bug(job: Job, task: TrackedTask, exc: Exception) -> None:
     elif not task.audit_done:
         log.error("delivery not audited; an operator must record it", extra=_ids(task))
         task = await job.save(task, audit_done=True)
-    else:
+    elif not task.message_done:
         log.error("task message not updated", extra=_ids(task))
         task = await job.save(task, message_done=True)
+    else:
+        log.error("workflow step not completed", extra=_ids(task))
+        task = await job.save(task, step_done=True)
     await report(job, task, last_try=True)
 
 

@@ -30,7 +30,7 @@ from bot.ports import AuditLog, Hss
 from bot.tracking.job import Job
 from bot.tracking.lease import Clock, Leases, Sleep
 from bot.tracking.model import TrackedTask, TrackerConfig
-from bot.tracking.ports import FileDelivery, TaskStore
+from bot.tracking.ports import FileDelivery, StepCompletion, TaskStore
 from bot.tracking.steps import take_step
 from bot.tracking.worker import LeaseWorker
 
@@ -51,6 +51,7 @@ class TaskTracker:
         owner: str | None = None,
         clock: Clock = time.time,
         sleep: Sleep = asyncio.sleep,
+        steps: StepCompletion | None = None,
     ) -> None:
         self._store = store
         self._delivery = delivery
@@ -60,7 +61,7 @@ class TaskTracker:
         leases = Leases(
             store, self.owner, lease_seconds=self._config.lease_seconds, clock=clock, sleep=sleep
         )
-        self._job = Job(hss, delivery, audit, self._config, leases, clock)
+        self._job = Job(hss, delivery, audit, self._config, leases, clock, steps)
         self._worker = LeaseWorker(leases, self._step, self._config, clock=clock, sleep=sleep)
 
     def __repr__(self) -> str:
@@ -77,8 +78,12 @@ class TaskTracker:
         actor: Actor,
         request: ExportRequest,
         announcement: Announcement | None,
+        *,
+        step: str | None = None,
     ) -> None:
         """Record the task for the workers and return at once; the first poll comes later.
+
+        `step`: the Workflow Builder execution the report step completes.
 
         The file and notices go where `announcement` says. Announced nowhere
         (every route failed), they go to the user's DM with the app, which a
@@ -101,6 +106,7 @@ class TaskTracker:
             poll_interval=self._config.poll_initial,
             deadline=now + self._config.give_up_after,
             updated_at=now,
+            step_execution_id=step,
         )
         try:
             added = await self._store.add(task)

@@ -62,15 +62,20 @@ class ExportService:
         reply: ReplyTo,
         *,
         dedupe_key: str | None = None,
+        step: str | None = None,
     ) -> ExportResult:
-        """Audit, call HSS, audit the outcome, tell the user; never raise for expected failures."""
+        """Audit, call HSS, audit the outcome, tell the user; never raise for expected failures.
+
+        `step`: the Workflow Builder execution (`function_execution_id`) this export
+        runs for; the follower completes it once the file is delivered.
+        """
         result = await self._submit(actor, request, dedupe_key)
         self._count(type(result).__name__.lower())
         match result:
             case Submitted():
                 announced = await self._notifier.export_submitted(reply, actor, request, result)
                 if self._follower is not None:
-                    await self._follower.follow(result, actor, request, announced)
+                    await self._follower.follow(result, actor, request, announced, step=step)
             case Failed():
                 await self._notifier.export_failed(reply, actor, result)
             case Duplicate():

@@ -24,6 +24,7 @@ from bot.domain.grammar.commands import (
     Status,
     parse_command,
     parse_tokens,
+    text_fields,
 )
 from bot.domain.grammar.fields import ALL_GRANTED_EPS, FIELD_HELP, FIELD_KEYS, TEXT_KEY
 from bot.domain.grammar.help import help_text
@@ -50,4 +51,5 @@ __all__ = [
     "help_text",
     "parse_command",
     "parse_tokens",
+    "text_fields",
 ]

@@ -107,6 +107,20 @@ def parse_tokens(
     return _parse(list(tokens), defaults or RequestDefaults(), clock)
 
 
+def text_fields(text: str) -> tuple[dict[str, str], list[Problem]]:
+    """Split `key=value` text (no command word) into raw fields, with the problems of its words.
+
+    For callers that merge the text with fields of their own (the Workflow step's
+    `filters` input): a key given twice, a bare word or bad quoting is a problem
+    here exactly as in the slash command.
+    """
+    try:
+        _check_length(text)
+        return _tokens_to_fields(_split(text), command_position=False)
+    except InvalidCommand as exc:
+        return {}, list(exc.problems)
+
+
 def _check_length(text: str) -> None:
     if len(text) > MAX_TEXT_CHARS:
         raise InvalidCommand(

@@ -1,7 +1,8 @@
 """The export form's submission: validate before the ack, so errors land on the fields.
 
 A valid form closes at once and the export runs after the ack, through the
-same use case as the slash command.
+same use case as the slash command. A form opened by the global shortcut has
+a channel picker: the export goes to the channel chosen there.
 """
 
 from __future__ import annotations
@@ -49,11 +50,16 @@ async def handle(deps: AppDeps, ack: AsyncAck, body: dict[str, Any], view: dict[
     if context is None:
         await ack(response_action="update", view=modal.notice_view("Form expired", modal.STALE))
         return
-    actor = actor_from(body, "modal", channel_id=context.channel_id)
+    state = view.get("state")
+    values = state.get("values") if isinstance(state, dict) else None
+    # A form opened by the global shortcut asks where to post; Slack requires the answer.
+    channel = context.channel_id or modal.chosen_channel(values)
+    if channel is None:
+        await ack(response_action="errors", errors={modal.CHANNEL_BLOCK: modal.PICK_CHANNEL})
+        return
+    actor = actor_from(body, "modal", channel_id=channel)
     request: ExportRequest | InvalidCommand
     try:
-        state = view.get("state")
-        values = state.get("values") if isinstance(state, dict) else None
         request = build_request(modal.fields_from_state(values), deps.defaults)
     except InvalidCommand as exc:
         request = exc
@@ -68,7 +74,7 @@ async def handle(deps: AppDeps, ack: AsyncAck, body: dict[str, Any], view: dict[
     await ack()
     # A double submit of the same view carries the same id and hash: one export.
     key = f"view:{view['id']}:{view['hash']}"
-    reply = ReplyTo(context.channel_id, context.response_url)
+    reply = ReplyTo(channel, context.response_url)
     await deps.service.export(actor, request, reply, dedupe_key=key)
 
 
