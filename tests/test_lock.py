@@ -57,22 +57,35 @@ def test_committed_locks_match_pyproject() -> None:
 
 def test_a_dependency_added_without_relocking_is_reported(clone: Path) -> None:
     """Adding a dependency to pyproject.toml without ./dev lock makes both locks stale."""
-    _edit(clone / "pyproject.toml", '"structlog>=24.1",', '"structlog>=24.1",\n    "not-a-real-dependency>=2.6",')
+    _edit(
+        clone / "pyproject.toml",
+        '"structlog>=24.1",',
+        '"structlog>=24.1",\n    "not-a-real-dependency>=2.6",',
+    )
     problems = lock_tool.check(clone)
     assert (
         "requirements/dev.txt is stale: run ./dev lock "
         "(pyproject.toml's dependencies changed since it was written)"
     ) in problems
     assert any(p.startswith("requirements/runtime.txt is stale: run ./dev lock") for p in problems)
-    assert any("does not pin not-a-real-dependency" in p and "run ./dev lock" in p for p in problems)
+    assert any(
+        "does not pin not-a-real-dependency" in p and "run ./dev lock" in p for p in problems
+    )
 
 
 def test_a_dev_dependency_added_without_relocking_is_reported(clone: Path) -> None:
     """A new test-only dependency also needs a relock: dev.txt must pin it."""
-    _edit(clone / "pyproject.toml", '"pyyaml>=6",', '"pyyaml>=6",\n    "not-a-real-test-dependency>=3.1",')
+    _edit(
+        clone / "pyproject.toml",
+        '"pyyaml>=6",',
+        '"pyyaml>=6",\n    "not-a-real-test-dependency>=3.1",',
+    )
     problems = lock_tool.check(clone)
     assert any(p.startswith("requirements/dev.txt is stale") for p in problems)
-    assert any(p.startswith("requirements/dev.txt does not pin not-a-real-test-dependency") for p in problems)
+    assert any(
+        p.startswith("requirements/dev.txt does not pin not-a-real-test-dependency")
+        for p in problems
+    )
 
 
 def test_a_pin_outside_its_specifier_is_named(clone: Path) -> None:
