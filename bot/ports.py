@@ -57,13 +57,32 @@ class AuditLog(Protocol):
     """Append-only, hash-chained record of every command."""
 
     async def record_pending(
-        self, actor: Actor, request: dict[str, Any], dedupe_key: str | None = None
+        self,
+        actor: Actor,
+        request: dict[str, Any],
+        dedupe_key: str | None = None,
+        *,
+        approved_by: str | None = None,
+        awaiting_approval: bool = False,
     ) -> int:
         """Append a `pending` entry before HSS is called; return its id.
 
         Raise `DuplicateCommand` when `dedupe_key` was recorded before, and
         `AuditUnavailable` when the entry cannot be written (then nothing runs).
+        `approved_by`: the approver of an export that waited for one.
+        `awaiting_approval`: hold the request for an approver (nothing runs yet).
         """
+        ...
+
+    async def record_decision(
+        self,
+        entry_id: int,
+        outcome: Literal["approved", "denied_by_approver", "expired"],
+        *,
+        by: str | None,
+        reason: str | None = None,
+    ) -> None:
+        """Append what became of an `awaiting_approval` entry, and who decided (chained)."""
         ...
 
     async def record_outcome(

@@ -83,6 +83,7 @@ def test_list_json_prints_one_object_per_entry_oldest_first(
         "hss_request_id": "req-1",
         "error": None,
         "delivery": {"file_name": "c.csv", "size": 3},
+        "approver": None,
     }
 
 

@@ -62,9 +62,13 @@ class ExportService:
         reply: ReplyTo,
         *,
         dedupe_key: str | None = None,
+        approved_by: str | None = None,
     ) -> ExportResult:
-        """Audit, call HSS, audit the outcome, tell the user; never raise for expected failures."""
-        result = await self._submit(actor, request, dedupe_key)
+        """Audit, call HSS, audit the outcome, tell the user; never raise for expected failures.
+
+        `approved_by`: the approver who let this export run (two-person rule), on record.
+        """
+        result = await self._submit(actor, request, dedupe_key, approved_by)
         self._count(type(result).__name__.lower())
         match result:
             case Submitted():
@@ -78,11 +82,11 @@ class ExportService:
         return result
 
     async def _submit(
-        self, actor: Actor, request: ExportRequest, dedupe_key: str | None
+        self, actor: Actor, request: ExportRequest, dedupe_key: str | None, approved_by: str | None
     ) -> ExportResult:
         try:
             entry_id = await self._audit.record_pending(
-                actor, request.as_audit_record(), dedupe_key
+                actor, request.as_audit_record(), dedupe_key, approved_by=approved_by
             )
         except DuplicateCommand as dup:
             return Duplicate(dup.entry_id)
