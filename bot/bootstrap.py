@@ -24,6 +24,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.adapters.approval_store import open_approval_store
 from bot.adapters.audit_store import SqlAuditLog, open_audit_log
 from bot.adapters.hss import HssClient, build_hss_client
 from bot.adapters.slack_files import SlackFiles
@@ -245,6 +246,8 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
         closers.append(audit.aclose)
         tasks = await open_task_store(settings.AUDIT_DB_URL)
         closers.append(tasks.aclose)
+        approvals = await open_approval_store(settings.AUDIT_DB_URL)
+        closers.append(approvals.aclose)
         hss = InstrumentedHss(build_hss_client(settings), metrics)
         closers.append(hss.aclose)
         files = SlackFiles(web_client)
@@ -263,6 +266,7 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
             lifecycle=lifecycle,
             socket_mode=socket_mode,
             count=count,
+            approval_store=approvals,
         )
         observe_dispatch(app, metrics)
     except BaseException:

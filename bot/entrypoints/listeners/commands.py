@@ -4,8 +4,9 @@ Everything before the ack is pure or bounded: parsing, the access decision
 (bounded by `AccessControl`), recording a refusal and views.open (both bounded
 by `ANSWER_DEADLINE_SECONDS` from the listener's start; views.open through a
 client that never retries). The HSS call and the reply happen after the ack.
-`help` is shown to anyone (it reveals only the grammar); every other form of
-the command needs access.
+`help` is shown to anyone (it reveals only the grammar), `approvals` to anyone
+(it lists only what the caller asked or may decide); every other form of the
+command needs access.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bot.domain import blocks, modal
 from bot.domain.blocks import Message
 from bot.domain.errors import AuditUnavailable, InvalidCommand
 from bot.domain.grammar import (
+    Approvals,
     Command,
     Export,
     Form,
@@ -35,6 +37,7 @@ from bot.domain.grammar import (
 )
 from bot.domain.types import Actor, ReplyTo
 from bot.entrypoints.deps import AppDeps
+from bot.entrypoints.listeners.approvals import route_export, waiting_message
 from bot.entrypoints.listeners.errors import reporting
 from bot.entrypoints.refusals import record_then_answer
 from bot.entrypoints.slack_payloads import actor_from
@@ -73,7 +76,9 @@ async def handle(deps: AppDeps, ack: AsyncAck, command: dict[str, Any]) -> None:
         parsed: Command | InvalidCommand = parse_command(text, deps.defaults)
     except InvalidCommand as exc:
         parsed = exc
-    if not isinstance(parsed, Help):
+    # `approvals` shows only the caller's own requests and those they may decide: an
+    # approver need not be allowed to export to see their queue.
+    if not isinstance(parsed, Help | Approvals):
         refused = await deps.gate.check(
             actor,
             request=parsed.request if isinstance(parsed, Export | Preview) else None,
@@ -101,11 +106,24 @@ async def handle(deps: AppDeps, ack: AsyncAck, command: dict[str, Any]) -> None:
         case History():
             await ack_with(ack, blocks.looking_up("your latest exports"))
             await deps.notifier.tell_user(reply, actor, await history_message(deps, actor), {})
-        case Export(request=request):
-            await ack_with(ack, blocks.requested())
+        case Approvals():
+            await ack_with(ack, blocks.looking_up("export requests waiting for approval"))
+            await deps.notifier.tell_user(reply, actor, await approvals_message(deps, actor), {})
+        case Export(request=request, confirmed=confirmed):
+
+            async def acknowledge(message: Message | None) -> None:
+                await ack_with(ack, message or blocks.requested())
+
             # Slack retries carry the same trigger_id: one command, one export.
-            key = f"slash:{command['trigger_id']}"
-            await deps.service.export(actor, request, reply, dedupe_key=key)
+            await route_export(
+                deps,
+                actor,
+                request,
+                reply,
+                dedupe_key=f"slash:{command['trigger_id']}",
+                answer=acknowledge,
+                confirm_text=None if confirmed else text,
+            )
 
 
 def refusal_message(refused: Refused) -> Message:
@@ -159,3 +177,10 @@ async def history_message(deps: AppDeps, actor: Actor) -> Message:
     except AuditUnavailable as exc:
         return blocks.unavailable("read the audit log", exc)
     return blocks.history(entries)
+
+
+async def approvals_message(deps: AppDeps, actor: Actor) -> Message:
+    """Render the requests waiting on the caller (as approver) or by them."""
+    if deps.approvals is None:
+        return blocks.refusal("Approvals are not enabled on this bot.")
+    return await waiting_message(deps.approvals, actor)
