@@ -295,3 +295,65 @@ def _approvals(stack: Stack) -> Any:
             if getattr(deps, "approvals", None) is not None:
                 return deps.approvals
     raise AssertionError("no approvals use case wired")
+
+
+# --- the broad-export confirmation (CONFIRM_BROAD_EXPORTS) ------------------------------
+
+
+@pytest.fixture
+async def asking(tmp_path: Path, fake_hss: FakeHss) -> AsyncIterator[Stack]:
+    """The stack with CONFIRM_BROAD_EXPORTS on and no approval rule."""
+    async with running_stack(
+        tmp_path, fake_hss, approvals=True, CONFIRM_BROAD_EXPORTS=True
+    ) as running:
+        yield running
+
+
+async def _question(stack: Stack, text: str) -> Posted:
+    delivery = await stack.slash(text)
+    assert delivery.json.get("response_type") == "ephemeral"
+    await stack.settle()
+    # The question is the command's ephemeral ack: a message only Alice sees.
+    return Posted(EXPORTS, delivery.json["text"], delivery.json["blocks"], "1.000001", None, ALICE)
+
+
+async def test_a_broad_export_asks_first_and_runs_once_on_export(asking: Stack) -> None:
+    """No filter: the requester is asked, only them; Export runs one export, even clicked twice."""
+    question = await _question(asking, "export_size=100000")
+    assert "up to 100000 containers across all enterprise projects" in json.dumps(question.blocks)
+    assert _creates(asking) == 0
+    first = asking.slack.button_click(question, ui.CONFIRM_ACTION, user_id=ALICE)
+    second = asking.slack.button_click(question, ui.CONFIRM_ACTION, user_id=ALICE)
+    await asking.send(first)
+    await asking.send(second)
+    await asking.settle()
+    assert _creates(asking) == 1
+    assert [e.outcome for e in await asking.entries()] == ["submitted"]
+
+
+async def test_cancel_runs_nothing(asking: Stack) -> None:
+    """Cancel: nothing reaches HSS and the requester is told."""
+    question = await _question(asking, "enterprise_project_id=all_granted_eps status=running")
+    await _click(asking, question, ui.CANCEL_ACTION, ALICE)
+    assert _creates(asking) == 0
+    assert "Cancelled" in _told(asking, ALICE)
+
+
+async def test_confirm_yes_skips_the_question_and_a_filtered_export_is_not_asked(
+    asking: Stack,
+) -> None:
+    """`confirm=yes` runs a broad export at once; a filtered one in one project never asks."""
+    await asking.slash("export_size=100000 confirm=yes")
+    await asking.slash("status=running")
+    await asking.settle()
+    await wait_for(lambda: _creates(asking) == 2)
+    bodies = [c.body for c in asking.hss.calls_for("create")]
+    assert all("confirm" not in body for body in bodies)  # not sent to HSS
+
+
+async def test_the_confirmation_rechecks_access(asking: Stack) -> None:
+    """A click on Export by someone not allowed to export runs nothing and is audited."""
+    question = await _question(asking, "export_size=100000")
+    await _click(asking, question, ui.CONFIRM_ACTION, MALLORY)
+    assert _creates(asking) == 0
+    assert [e.outcome for e in await asking.entries()] == ["denied"]

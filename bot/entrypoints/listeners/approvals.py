@@ -133,10 +133,12 @@ def register(app: AsyncApp, deps: AppDeps) -> None:
     @app.action(ui.CANCEL_ACTION)
     async def cancelled(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        reply = ReplyTo(body["channel"]["id"], body.get("response_url"))
-        actor = actor_from(body, "slash")
-        done = blocks.refusal("Cancelled: nothing was sent to HSS.")
-        await deps.notifier.tell_user(reply, actor, done, {"what": "confirmation"})
+        deps.track_this_run()
+        async with reporting(deps, ack, body):
+            actor = actor_from(body, "slash")
+            reply = ReplyTo(actor.channel_id, body.get("response_url"))
+            done = blocks.refusal("Cancelled: nothing was sent to HSS.")
+            await deps.notifier.tell_user(reply, actor, done, {"what": "confirmation"})
 
 
 def _click(deps: AppDeps, body: dict[str, Any]) -> tuple[Any, str, Actor, ReplyTo]:
