@@ -27,6 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.adapters.approval_store import open_approval_store
 from bot.adapters.audit_store import SqlAuditLog, open_audit_log
 from bot.adapters.hss import HssClient, build_hss_client
+from bot.adapters.slack_approvals import SlackApprovalMessenger
 from bot.adapters.slack_files import SlackFiles
 from bot.adapters.slack_notifier import AuditChannelMirror, SlackNotifier, build_web_client
 from bot.adapters.task_store import SqlTaskStore, open_task_store
@@ -42,7 +43,7 @@ from bot.settings import Settings
 from bot.tracking.model import TrackerConfig
 from bot.tracking.tracker import TaskTracker
 from bot.tracking.worker import RELEASE_SECONDS, STOP_MARGIN_SECONDS
-from bot.usecases import ExportService
+from bot.usecases import ApprovalExpiry, ExportService
 
 log = logging.getLogger(__name__)
 
@@ -252,8 +253,10 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
         closers.append(hss.aclose)
         files = SlackFiles(web_client)
         closers.append(files.aclose)
-        tracker = TaskTracker(tasks, hss, files, audit, tracker_config(settings))
         notifier = SlackNotifier(web_client)
+        # An approval's expiry is due work of the same lease loop as the tracked tasks.
+        expiry = ApprovalExpiry(approvals, audit, SlackApprovalMessenger(web_client, notifier))
+        tracker = TaskTracker(tasks, hss, files, audit, tracker_config(settings), also=(expiry,))
         count = _counter(metrics)
         service = ExportService(hss, audit, notifier, tracker, count=count)
         app = create_app(

@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 from slack_harness import ALICE, EXPORTS, Stack, running_stack, wait_for
 
+from bot.adapters.approval_store import open_approval_store
+from bot.adapters.slack_approvals import SlackApprovalMessenger
+from bot.adapters.slack_notifier import SlackNotifier, build_web_client
+from bot.adapters.task_store import open_task_store
 from bot.domain import approval_blocks as ui
+from bot.tracking.lease import Leases
+from bot.tracking.model import TrackerConfig
+from bot.tracking.worker import LeaseWorker
+from bot.usecases import ApprovalExpiry
 from emulators.fake_hss import FakeHss
 from emulators.fake_slack import FakeSlack, Posted
 
@@ -240,21 +248,39 @@ async def test_deny_with_a_reason(stack: Stack) -> None:
     assert "Already denied by" in _told(stack, CAROL)
 
 
-async def test_expiry_with_a_fake_clock(stack: Stack, clock: Clock) -> None:
-    """Past APPROVAL_TTL_HOURS a click is refused; the expiry marks it expired, tells, closes."""
+async def test_expiry_with_a_fake_clock(stack: Stack, clock: Clock, tmp_path: Path) -> None:
+    """Past APPROVAL_TTL_HOURS a click is refused; the lease worker expires it once, closes it."""
     message = await _ask(stack)
     clock.now += 24 * 3600 + 1
     await _click(stack, message, ui.APPROVE_ACTION, BOB)
     assert _creates(stack) == 0
     assert "expired" in _told(stack, BOB)
-    deps_service = _approvals(stack)
-    assert await deps_service.expire_due("worker-1") == 1
-    assert await deps_service.expire_due("worker-1") == 0
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    approvals, tasks = await open_approval_store(url), await open_task_store(url)
+    client = build_web_client(stack.settings)
+    expiry = ApprovalExpiry(
+        approvals, stack.audit, SlackApprovalMessenger(client, SlackNotifier(client)), clock=clock
+    )
+
+    async def no_task(_task: object) -> None:
+        raise AssertionError("no task is due")
+
+    leases = Leases(tasks, "worker-1", lease_seconds=60, clock=clock, sleep=asyncio.sleep)
+    worker = LeaseWorker(
+        leases, no_task, TrackerConfig(), clock=clock, sleep=asyncio.sleep, also=(expiry,)
+    )
+    try:
+        assert await worker.run_once() == 1  # the one job loop claims the expiry as due work
+        assert await worker.run_once() == 0
+    finally:
+        await approvals.aclose()
+        await tasks.aclose()
     held = (await stack.entries())[0]
     assert held.outcome == "expired"
     assert "Expired" in _told(stack, ALICE)
     closed = next(m for m in stack.slack.messages if m.ts == message.ts)
     assert not [b for b in closed.blocks if b["type"] == "actions"]
+    assert "Expired" in json.dumps(closed.blocks)
     assert (await stack.audit.verify()).ok
 
 
@@ -284,17 +310,6 @@ async def test_approvals_lists_what_waits_on_you_and_by_you(stack: Stack) -> Non
     await stack.settle()
     assert "Yours, waiting on an approver" in _told(stack, ALICE)
     assert "Waiting on you" not in _told(stack, ALICE)  # her own request is not hers to decide
-
-
-def _approvals(stack: Stack) -> Any:
-    """The app's approval use case (the expiry worker's handler calls it the same way)."""
-    for listener in stack.app._async_listeners:
-        closure = getattr(listener.ack_function, "__closure__", None) or ()
-        for cell in closure:
-            deps = cell.cell_contents
-            if getattr(deps, "approvals", None) is not None:
-                return deps.approvals
-    raise AssertionError("no approvals use case wired")
 
 
 # --- the broad-export confirmation (CONFIRM_BROAD_EXPORTS) ------------------------------

@@ -173,23 +173,6 @@ class ApprovalService:
         """Check before opening the deny modal: refuse (and audit) a click that may not decide."""
         return await self._admissible(approval_id, clicker, reply) is not None
 
-    async def expire(self, approval: Approval, owner: str) -> None:
-        """Handle one claimed due approval: mark it expired (once), audit, tell, update."""
-        if not await self._store.expire(approval.id, owner, self._clock()):
-            return  # decided meanwhile
-        try:
-            await self._audit.record_decision(approval.entry_id, "expired", by=None)
-        except AuditUnavailable:
-            log.error("expiry not recorded", extra={"audit_entry": approval.entry_id})
-        await self._close(approval, ui.expired_outcome(approval.expires_at), tell=True)
-
-    async def expire_due(self, owner: str, *, limit: int = 20, lease_seconds: float = 60) -> int:
-        """Claim what is due now and expire it; return how many were handled."""
-        claimed = await self._store.claim_due(owner, self._clock(), lease_seconds, limit)
-        for approval in claimed:
-            await self.expire(approval, owner)
-        return len(claimed)
-
     async def waiting(self, actor: Actor) -> tuple[list[Approval], list[Approval]]:
         """Return (yours, waiting on an approver) and (waiting on you), for `approvals`."""
         mine = await self._store.pending_involving(actor.user_id, as_approver=False)
@@ -256,14 +239,75 @@ class ApprovalService:
         await self._messenger.tell(reply, clicker.user_id, ui.refused_click(why))
 
     async def _close(self, approval: Approval, outcome: str, *, tell: bool) -> None:
-        if approval.message_channel and approval.message_ts:
-            closed = ui.approval_closed(approval, outcome)
-            await self._messenger.update(approval.message_channel, approval.message_ts, closed)
-        if tell:
-            requester = approval.requester
-            await self._messenger.tell(
-                ReplyTo(approval.reply_channel), requester.user_id, ui.told_requester(outcome)
-            )
+        await close(self._messenger, approval, outcome, tell=tell)
+
+
+class ApprovalExpiry:
+    """The expiry of held requests, as due work of the one lease worker (`DueWork`).
+
+    Its unique key is the approval id; the claim is the store's leased claim, and
+    `handle` marks a claimed request expired only if it is still pending (an
+    approver's decision within the time wins), then audits, tells, updates.
+    """
+
+    kind: Final = "approval_expiry"
+
+    def __init__(
+        self,
+        store: ApprovalStore,
+        audit: AuditLog,
+        messenger: ApprovalMessenger,
+        *,
+        clock: Clock = time.time,
+    ) -> None:
+        self._store = store
+        self._audit = audit
+        self._messenger = messenger
+        self._clock = clock
+
+    async def claim_due(
+        self, owner: str, now: float, lease_seconds: float, limit: int
+    ) -> list[Approval]:
+        """Lease pending requests whose time is up (the clock given is the worker's)."""
+        return await self._store.claim_due(owner, now, lease_seconds, limit)
+
+    def key(self, item: Approval) -> str:
+        """The unique key of this work: the approval id."""
+        return item.id
+
+    async def handle(self, item: Approval, owner: str) -> None:
+        """Mark one claimed request expired (once), audit it, tell the requester, close it."""
+        if not await self._store.expire(item.id, owner, self._clock()):
+            return  # decided meanwhile
+        try:
+            await self._audit.record_decision(item.entry_id, "expired", by=None)
+        except AuditUnavailable:
+            log.error("expiry not recorded", extra={"audit_entry": item.entry_id})
+        await close(self._messenger, item, ui.expired_outcome(item.expires_at), tell=True)
+
+    async def release(self, owner: str, keys: list[str]) -> None:
+        """Give the leases back (a worker stopping)."""
+        await self._store.release(owner, keys)
+
+    async def run_once(self, owner: str, *, limit: int = 20, lease_seconds: float = 60) -> int:
+        """Claim what is due now and handle it; return how many (tests, operators)."""
+        claimed = await self.claim_due(owner, self._clock(), lease_seconds, limit)
+        for item in claimed:
+            await self.handle(item, owner)
+        return len(claimed)
+
+
+async def close(
+    messenger: ApprovalMessenger, approval: Approval, outcome: str, *, tell: bool
+) -> None:
+    """Update the approval message (its buttons go) and, if asked, tell the requester."""
+    if approval.message_channel and approval.message_ts:
+        closed = ui.approval_closed(approval, outcome)
+        await messenger.update(approval.message_channel, approval.message_ts, closed)
+    if tell:
+        await messenger.tell(
+            ReplyTo(approval.reply_channel), approval.requester.user_id, ui.told_requester(outcome)
+        )
 
 
 def _settled(approval: Approval) -> str:
