@@ -372,3 +372,21 @@ async def test_the_confirmation_rechecks_access(asking: Stack) -> None:
     await _click(asking, question, ui.CONFIRM_ACTION, MALLORY)
     assert _creates(asking) == 0
     assert [e.outcome for e in await asking.entries()] == ["denied"]
+
+
+async def test_the_form_cannot_bypass_the_rule(stack: Stack) -> None:
+    """An export from the form that the rule holds waits for an approver too."""
+    await stack.slash("")
+    await stack.settle()
+    submit = stack.slack.view_submission(
+        values={"enterprise_project_id": "all_granted_eps", "status": "Running"}
+    )
+    assert (await stack.send(submit)).status == 200
+    await stack.settle()
+    assert _creates(stack) == 0
+    assert "needs approval by" in _told(stack, ALICE)
+    message = stack.slack.last_message_with(ui.APPROVE_ACTION)
+    (entry,) = await stack.entries()
+    assert (entry.source, entry.outcome) == ("modal", "awaiting_approval")
+    await _click(stack, message, ui.APPROVE_ACTION, BOB)
+    assert _creates(stack) == 1

@@ -117,6 +117,9 @@ class ApprovalService:
         if posted is not None and posted.ts is not None:
             await self._store.set_message(approval.id, posted.channel_id, posted.ts)
             approval = replace(approval, message_channel=posted.channel_id, message_ts=posted.ts)
+        else:
+            # Held and on record all the same: `/hss-export approvals` lists it for approvers.
+            log.error("approval request not posted", extra={"audit_entry": entry_id})
         log.info("export held for approval", extra={"audit_entry": entry_id})
         return Held(approval)
 

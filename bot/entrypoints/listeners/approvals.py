@@ -68,7 +68,10 @@ async def route_export(
             return
         expires = time.time() + deps.settings.APPROVAL_TTL_HOURS * 3600
         await answer(ui.awaiting(deps.approvals.approvers, reasons, expires))
-        await deps.approvals.hold(actor, request, reply, reasons, dedupe_key=dedupe_key)
+        held = await deps.approvals.hold(actor, request, reply, reasons, dedupe_key=dedupe_key)
+        if held.approval is None and held.error is not None:
+            message = blocks.refusal(f"The request could not be held for approval: {held.error}")
+            await deps.notifier.tell_user(reply, actor, message, {"what": "approval"})
         return
     if confirm_text is not None and policy.needs_confirmation(request, confirmed=False):
         value = ui.confirm_value(confirm_text, dedupe_key)
