@@ -93,7 +93,7 @@ class ApprovalService:
                 actor, record, dedupe_key, awaiting_approval=True
             )
         except DuplicateCommand:
-            return Held(None, "This request was already received (a retry); see above.")
+            return Held(None)  # a Slack retry of a command already held: nothing to add
         except AuditUnavailable as exc:
             return Held(None, str(exc))
         now = self._clock()
