@@ -1,4 +1,9 @@
-"""Decide who may run exports: allowed users, channels, or members of allowed user groups.
+"""Decide who may run exports, and who may approve them: the bot's one policy place.
+
+Access: allowed users, channels, or members of allowed user groups. Approval
+(`ApprovalPolicy`, issue 14): which exports wait for a second person, which ask
+the requester to confirm, and who may approve (approver users or members of
+approver groups, never the requester), read through the same bounded lookup.
 
 A command passes when its user, its channel, or one of the user's groups is
 allowed; `*` in any list lets anyone through. With nothing configured the bot
@@ -18,7 +23,9 @@ import logging
 from dataclasses import dataclass
 from typing import Final, Protocol
 
+from bot.domain.approval_rules import Condition, is_broad, matched
 from bot.domain.errors import DirectoryUnavailable
+from bot.domain.model import ExportRequest
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -89,6 +96,47 @@ class AccessPolicy:
         return ANYONE in self.users | self.channels | self.usergroups
 
 
+@dataclass(frozen=True)
+class ApprovalPolicy:
+    """The two-person rule, as configured: when an approver is needed, and who may approve."""
+
+    conditions: tuple[Condition, ...] = ()
+    approvers: frozenset[str] = frozenset()
+    approver_groups: frozenset[str] = frozenset()
+    confirm_broad: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ApprovalPolicy:
+        """Read APPROVAL_REQUIRED_FOR, APPROVER_* and CONFIRM_BROAD_EXPORTS."""
+        return cls(
+            conditions=settings.approval_conditions,
+            approvers=frozenset(settings.APPROVER_USER_IDS),
+            approver_groups=frozenset(settings.APPROVER_USERGROUP_IDS),
+            confirm_broad=settings.CONFIRM_BROAD_EXPORTS,
+        )
+
+    def needs_approval(self, request: ExportRequest, profile: str | None = None) -> tuple[str, ...]:
+        """Return why the request needs an approver, in words; empty when it needs none."""
+        return matched(self.conditions, request, profile)
+
+    def needs_confirmation(self, request: ExportRequest, *, confirmed: bool) -> bool:
+        """Tell whether to ask the requester first (a broad export not already confirmed)."""
+        return self.confirm_broad and not confirmed and is_broad(request)
+
+    def approvers_in_words(self) -> str:
+        """Name who may approve, as Slack mentions (`<@U…>`, `<!subteam^S…>`)."""
+        names = [f"<@{u}>" if u != ANYONE else "anyone" for u in sorted(self.approvers)]
+        names += [f"<!subteam^{g}>" for g in sorted(self.approver_groups) if g != ANYONE]
+        return ", ".join(names) or "nobody (set APPROVER_USER_IDS)"
+
+
+SELF_APPROVAL: Final = "You asked for this export: another approver must decide on it."
+NOT_APPROVER: Final = (
+    "You may not approve exports. Ask an admin to add you to "
+    "APPROVER_USER_IDS or APPROVER_USERGROUP_IDS."
+)
+
+
 class AccessControl:
     """Apply an `AccessPolicy`, looking user groups up only when needed, within `budget` seconds."""
 
@@ -98,10 +146,35 @@ class AccessControl:
         groups: UsergroupDirectory | None = None,
         *,
         budget: float = DECIDE_SECONDS,
+        approvals: ApprovalPolicy | None = None,
     ) -> None:
         self._policy = policy
         self._groups = groups
         self._budget = budget
+        self._approvals = approvals if approvals is not None else ApprovalPolicy()
+
+    @property
+    def approvals(self) -> ApprovalPolicy:
+        """Return the two-person rule applied."""
+        return self._approvals
+
+    async def may_approve(self, user_id: str, requester_id: str) -> Decision:  # noqa: PLR0911  one verdict per reason an approver may not decide
+        """Decide whether `user_id` may approve `requester_id`'s export (never their own)."""
+        rule = self._approvals
+        if user_id == requester_id:
+            return Decision(False, SELF_APPROVAL)
+        if ANYONE in rule.approvers or user_id in rule.approvers:
+            return Decision(True, "approver")
+        if ANYONE in rule.approver_groups:
+            return Decision(True, "approver (any group)")
+        if self._groups is None or not rule.approver_groups:
+            return Decision(False, NOT_APPROVER)
+        group, unread = await self._group_of(self._groups, rule.approver_groups, user_id)
+        if group is not None:
+            return Decision(True, f"member of approver group {group}")
+        if unread:
+            return Decision(False, COULD_NOT_CHECK, undecided=True)
+        return Decision(False, NOT_APPROVER)
 
     @property
     def policy(self) -> AccessPolicy:
@@ -121,7 +194,7 @@ class AccessControl:
             return Decision(True, "channel allowed")
         if self._groups is None or not policy.usergroups:
             return Decision(False, NOT_ALLOWED)
-        group, unread = await self._allowed_group_of(self._groups, user_id)
+        group, unread = await self._group_of(self._groups, policy.usergroups, user_id)
         if group is not None:
             return Decision(True, f"member of allowed user group {group}")
         if unread:
@@ -129,11 +202,11 @@ class AccessControl:
             return Decision(False, COULD_NOT_CHECK, undecided=True)
         return Decision(False, NOT_ALLOWED)
 
-    async def _allowed_group_of(
-        self, groups: UsergroupDirectory, user_id: str
+    async def _group_of(
+        self, groups: UsergroupDirectory, wanted: frozenset[str], user_id: str
     ) -> tuple[str | None, bool]:
-        """Return an allowed group holding the user, and whether any group went unread in time."""
-        names = sorted(self._policy.usergroups)
+        """Return a `wanted` group holding the user, and whether any group went unread in time."""
+        names = sorted(wanted)
         lookups = [asyncio.ensure_future(groups.members(name)) for name in names]
         try:
             # All at once: one slow group must not keep another from answering in time.

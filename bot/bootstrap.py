@@ -24,8 +24,10 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.adapters.approval_store import open_approval_store
 from bot.adapters.audit_store import SqlAuditLog, open_audit_log
 from bot.adapters.hss import HssClient, build_hss_client
+from bot.adapters.slack_approvals import SlackApprovalMessenger
 from bot.adapters.slack_files import SlackFiles
 from bot.adapters.slack_notifier import AuditChannelMirror, SlackNotifier, build_web_client
 from bot.adapters.slack_steps import SlackSteps
@@ -43,7 +45,7 @@ from bot.settings import Settings
 from bot.tracking.model import TrackerConfig
 from bot.tracking.tracker import TaskTracker
 from bot.tracking.worker import RELEASE_SECONDS, STOP_MARGIN_SECONDS
-from bot.usecases import ExportService
+from bot.usecases import ApprovalExpiry, ExportService
 
 log = logging.getLogger(__name__)
 
@@ -257,14 +259,24 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
         closers.append(audit.aclose)
         tasks = await open_task_store(settings.AUDIT_DB_URL)
         closers.append(tasks.aclose)
+        approvals = await open_approval_store(settings.AUDIT_DB_URL)
+        closers.append(approvals.aclose)
         hss = InstrumentedHss(build_hss_client(settings), metrics)
         closers.append(hss.aclose)
         files = SlackFiles(web_client)
         closers.append(files.aclose)
-        tracker = TaskTracker(
-            tasks, hss, files, audit, tracker_config(settings), steps=SlackSteps(web_client)
-        )
         notifier = SlackNotifier(web_client)
+        # An approval's expiry is due work of the same lease loop as the tracked tasks.
+        expiry = ApprovalExpiry(approvals, audit, SlackApprovalMessenger(web_client, notifier))
+        tracker = TaskTracker(
+            tasks,
+            hss,
+            files,
+            audit,
+            tracker_config(settings),
+            steps=SlackSteps(web_client),
+            also=(expiry,),
+        )
         count = _counter(metrics)
         service = ExportService(hss, audit, notifier, tracker, count=count)
         app = create_app(
@@ -277,6 +289,7 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
             lifecycle=lifecycle,
             socket_mode=socket_mode,
             count=count,
+            approval_store=approvals,
         )
         observe_dispatch(app, metrics)
     except BaseException:

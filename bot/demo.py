@@ -26,15 +26,17 @@ from typing import Any, Final
 
 from bot.bootstrap import Runtime, build_runtime, start_http_runtime
 from bot.domain import workflow
+from bot.domain.approval_blocks import APPROVE_ACTION
 from bot.entrypoints.web import EVENTS_PATH
 from bot.observability import configure_logging
 from bot.settings import Settings
 from emulators.fake_hss import FakeHss
-from emulators.fake_slack import Delivery, FakeSlack, SignedRequest, manifest_scopes
+from emulators.fake_slack import Delivery, FakeSlack, Posted, SignedRequest, manifest_scopes
 
 DEMO_DIR: Final = Path("data/demo")
 CHANNEL: Final = "C0EXPORTS"
 USER: Final = "U0ALICE"
+APPROVER: Final = "U0BOB"
 DELIVERY_WAIT_SECONDS: Final = 30.0
 RULE: Final = "─" * 78
 EXPECTED_CREATES: Final = 2
@@ -81,6 +83,8 @@ async def run_demo(*, keep_serving: bool = False) -> int:
             ok = await _wait_for_file(slack) and ok
             ok = await _workflow_step(slack, events) and ok
             ok = await _wait_until_settled(runtime) and ok
+            ok = await _approval_scenario(slack, hss, events) and ok
+            ok = await _wait_until_settled(runtime) and ok
             await _show_channel(slack)
             ok = await _show_audit(runtime) and ok
             if keep_serving:
@@ -106,6 +110,9 @@ def _demo_settings(hss: FakeHss, slack: FakeSlack) -> Settings:
         SLACK_SIGNING_SECRET=slack.signing_secret,
         SLACK_API_URL=slack.api_url,
         ALLOWED_CHANNEL_IDS=(CHANNEL,),
+        # The two-person rule: an export of every enterprise project waits for Bob.
+        APPROVAL_REQUIRED_FOR=("all_granted_eps",),
+        APPROVER_USER_IDS=(APPROVER,),
         AUDIT_DB_URL=f"sqlite:///./{DEMO_DIR}/audit.db",
         TASK_POLL_INITIAL_SECONDS=0.3,
         TASK_POLL_MAX_SECONDS=1.0,
@@ -201,6 +208,44 @@ async def _workflow_step(slack: FakeSlack, events: str) -> bool:
         print(f"  error: {completion.error}")
     delivered = len(slack.files) == EXPECTED_CREATES + 1  # its file, in its thread
     return ok and completion.method == "functions.completeSuccess" and delivered
+
+
+async def _approval_scenario(slack: FakeSlack, hss: FakeHss, events: str) -> bool:
+    """One approval: held, refused to the requester herself, approved by Bob, run once."""
+    text = "enterprise_project_id=all_granted_eps risky=yes"
+    before = len(hss.calls_for("create"))
+    held = slack.slash_command(text, user_id=USER, channel_id=CHANNEL)
+    ok = _show_answer(
+        f"/hss-export {text}   (the two-person rule holds it)", await slack.deliver(events, held)
+    )
+    ok = await _settle(lambda: _approval_message(slack) is not None) and ok
+    message = _approval_message(slack)
+    if message is None:
+        return False
+    _say(f"The approval request in <#{message.channel}>, with Approve / Deny buttons:")
+    print(textwrap.indent(_visible({"blocks": message.blocks[:1] + message.blocks[-2:-1]}), "  │ "))
+    own = slack.button_click(message, APPROVE_ACTION, user_id=USER)
+    bobs = slack.button_click(message, APPROVE_ACTION, user_id=APPROVER)
+    ok = (
+        _show_answer(
+            f"<@{USER}> clicks Approve on her own request (refused, audited)",
+            await slack.deliver(events, own),
+        )
+        and ok
+    )
+    ok = _show_answer(f"<@{APPROVER}> clicks Approve", await slack.deliver(events, bobs)) and ok
+    ok = await _settle(lambda: len(hss.calls_for("create")) == before + 1) and ok
+    await asyncio.sleep(0.3)  # a wrongly repeated create would land here
+    creates = len(hss.calls_for("create"))
+    _say(f"After the approval HSS received {creates - before} more create call.")
+    return ok and creates == before + 1
+
+
+def _approval_message(slack: FakeSlack) -> Posted | None:
+    try:
+        return slack.last_message_with(APPROVE_ACTION)
+    except AssertionError:
+        return None
 
 
 def _show_answer(title: str, answer: Delivery) -> bool:

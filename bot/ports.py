@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal, Protocol
 
+from bot.domain.approvals import Approval, ApprovalStatus
+from bot.domain.blocks import Message
 from bot.domain.model import ExportRequest
 from bot.domain.types import (
     Actor,
@@ -57,13 +59,32 @@ class AuditLog(Protocol):
     """Append-only, hash-chained record of every command."""
 
     async def record_pending(
-        self, actor: Actor, request: dict[str, Any], dedupe_key: str | None = None
+        self,
+        actor: Actor,
+        request: dict[str, Any],
+        dedupe_key: str | None = None,
+        *,
+        approved_by: str | None = None,
+        awaiting_approval: bool = False,
     ) -> int:
         """Append a `pending` entry before HSS is called; return its id.
 
         Raise `DuplicateCommand` when `dedupe_key` was recorded before, and
         `AuditUnavailable` when the entry cannot be written (then nothing runs).
+        `approved_by`: the approver of an export that waited for one.
+        `awaiting_approval`: hold the request for an approver (nothing runs yet).
         """
+        ...
+
+    async def record_decision(
+        self,
+        entry_id: int,
+        outcome: Literal["approved", "denied_by_approver", "expired"],
+        *,
+        by: str | None,
+        reason: str | None = None,
+    ) -> None:
+        """Append what became of an `awaiting_approval` entry, and who decided (chained)."""
         ...
 
     async def record_outcome(
@@ -144,4 +165,73 @@ class TaskFollower(Protocol):
         None means the task_id reached no one the bot can write to again: the
         follower picks a place the user will look (Slack: their DM with the app).
         """
+        ...
+
+
+# --- The two-person rule --------------------------------------------------------------
+
+
+class ApprovalStore(Protocol):
+    """Requests held for an approver (`bot.adapters.approval_store`)."""
+
+    async def add(self, approval: Approval) -> None:
+        """Insert a held request."""
+        ...
+
+    async def get(self, approval_id: str) -> Approval | None:
+        """Return one held request, or None."""
+        ...
+
+    async def set_message(self, approval_id: str, channel: str, ts: str) -> None:
+        """Remember where the approval message was posted."""
+        ...
+
+    async def decide(
+        self,
+        approval_id: str,
+        status: ApprovalStatus,
+        *,
+        by: str,
+        at: float,
+        reason: str | None = None,
+    ) -> bool:
+        """Approve or deny a pending, unexpired request; True for the one caller who did."""
+        ...
+
+    async def expire(self, approval_id: str, owner: str, at: float) -> bool:
+        """Mark a claimed pending request expired; False if it was decided meanwhile."""
+        ...
+
+    async def set_task(self, approval_id: str, task_id: str) -> None:
+        """Remember the task an approved request started."""
+        ...
+
+    async def claim_due(
+        self, owner: str, now: float, lease_seconds: float, limit: int
+    ) -> list[Approval]:
+        """Lease pending requests whose time is up."""
+        ...
+
+    async def release(self, owner: str, approval_ids: list[str]) -> None:
+        """Give leases back."""
+        ...
+
+    async def pending_involving(self, user_id: str, *, as_approver: bool) -> list[Approval]:
+        """Return pending requests by the user, or all of them for an approver."""
+        ...
+
+
+class ApprovalMessenger(Protocol):
+    """Posts and updates the approval messages, and tells one person something."""
+
+    async def post(self, channel_id: str, message: Message) -> Announcement | None:
+        """Post in a channel; return where it landed, or None if Slack refused."""
+        ...
+
+    async def update(self, channel_id: str, ts: str, message: Message) -> None:
+        """Replace a posted message (its buttons go); never raise for Slack's failures."""
+        ...
+
+    async def tell(self, reply: ReplyTo, user_id: str, message: Message) -> None:
+        """Show a message to one user only; never raise for Slack's failures."""
         ...

@@ -21,9 +21,17 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.db_url import audit_db_url_problem
+from bot.domain.approval_rules import Condition, parse_conditions
 from bot.domain.errors import SettingsError
 from bot.domain.model import MAX_LENGTHS, PROJECT_ID_MAX_LENGTH, HeaderLang
-from bot.domain.slack_ids import HOW_TO_FIND, IdKind, id_problems
+from bot.domain.slack_ids import (
+    ACCEPTED,
+    HOW_TO_FIND,
+    IdKind,
+    SlackIdKind,
+    bad_slack_ids,
+    id_problems,
+)
 
 # Regions served by HSS, as listed by the official SDK (huaweicloudsdkhss 3.1.219).
 HSS_REGIONS: Final = frozenset(
@@ -124,6 +132,52 @@ class Settings(BaseSettings):
     LOG_FORMAT: Literal["json", "console"] = "json"
     SHUTDOWN_GRACE_SECONDS: float = Field(20.0, ge=0)
 
+    # --- Two-person rule (issue 14) --------------------------------------------------
+    APPROVAL_REQUIRED_FOR: CsvList = ()
+    APPROVER_USER_IDS: CsvList = ()
+    APPROVER_USERGROUP_IDS: CsvList = ()
+    APPROVAL_CHANNEL_ID: str | None = None
+    APPROVAL_TTL_HOURS: float = Field(24.0, gt=0, le=24 * 30)
+    CONFIRM_BROAD_EXPORTS: bool = True
+
+    @field_validator(
+        "APPROVAL_REQUIRED_FOR", "APPROVER_USER_IDS", "APPROVER_USERGROUP_IDS", mode="before"
+    )
+    @classmethod
+    def _split_approval_csv(cls, value: object) -> object:
+        return _csv(value)
+
+    @field_validator("APPROVAL_CHANNEL_ID", mode="before")
+    @classmethod
+    def _empty_approval_channel(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def approval_conditions(self) -> tuple[Condition, ...]:
+        """Return APPROVAL_REQUIRED_FOR as typed conditions (problems() reported bad ones)."""
+        return parse_conditions(self.APPROVAL_REQUIRED_FOR)[0]
+
+    def _approval_problems(self) -> list[str]:
+        found = parse_conditions(self.APPROVAL_REQUIRED_FOR)[1]
+        checks: tuple[tuple[str, SlackIdKind, tuple[str, ...]], ...] = (
+            ("APPROVER_USER_IDS", "user", self.APPROVER_USER_IDS),
+            ("APPROVER_USERGROUP_IDS", "usergroup", self.APPROVER_USERGROUP_IDS),
+        )
+        for name, kind, entries in checks:
+            bad = bad_slack_ids(kind, entries)
+            if bad:
+                found.append(f"{name}: {len(bad)} entries are not IDs; expected {ACCEPTED[kind]}")
+        channel = self.APPROVAL_CHANNEL_ID
+        if channel is not None and (channel == "*" or bad_slack_ids("channel", [channel])):
+            found.append("APPROVAL_CHANNEL_ID must be one channel ID like C012ABCDEF (or G…)")
+        approvers = self.APPROVER_USER_IDS or self.APPROVER_USERGROUP_IDS
+        if self.APPROVAL_REQUIRED_FOR and not approvers:
+            found.append(
+                "APPROVAL_REQUIRED_FOR is set but nobody may approve: "
+                "set APPROVER_USER_IDS or APPROVER_USERGROUP_IDS"
+            )
+        return found
+
     @field_validator(
         "ALLOWED_USER_IDS", "ALLOWED_CHANNEL_IDS", "ALLOWED_USERGROUP_IDS", mode="before"
     )
@@ -215,7 +269,7 @@ class Settings(BaseSettings):
 
     def problems(self, needs: Iterable[Need]) -> list[str]:
         """List every cross-field problem for the given uses, naming settings, never values."""
-        found: list[str] = []
+        found: list[str] = self._approval_problems()
         needs = set(needs)
         if "hss" in needs:
             found += self._hss_problems()

@@ -512,6 +512,92 @@ class FakeSlack:
         body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
         return self._signed(body, timestamp, secret, trigger_id, None)
 
+    # --- block_actions (button clicks; issue 14) ---------------------------------------
+
+    def button_click(  # noqa: PLR0913  one keyword per field of the payload
+        self,
+        message: Posted,
+        action_id: str,
+        *,
+        user_id: str = "U0ALICE",
+        value: str | None = None,
+        timestamp: int | None = None,
+        secret: str | None = None,
+    ) -> SignedRequest:
+        """Build the signed `block_actions` request Slack sends when `user_id` clicks a button.
+
+        The button is found in `message`'s blocks by `action_id` (its value sent
+        unless `value` overrides it, as a forger would); the payload has the
+        fields of Slack's documented block_actions payload: user, team,
+        container (message ts, channel, ephemeral or not), channel, the message,
+        a response_url and trigger_id minted here, and the one action.
+        """
+        button = next(
+            (
+                element
+                for block in message.blocks
+                if block.get("type") == "actions"
+                for element in block.get("elements", [])
+                if element.get("action_id") == action_id
+            ),
+            None,
+        )
+        if button is None:
+            raise AssertionError(f"no button {action_id!r} in the message")
+        trigger_id = self.issue_trigger(user_id)
+        response_url = self.issue_response_url(message.channel, user_id)
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user_id, "username": user_id.lower(), "team_id": self.team_id},
+            "api_app_id": "A0FAKE",
+            "token": "deprecated-verification-token",
+            "container": {
+                "type": "message",
+                "message_ts": message.ts,
+                "channel_id": message.channel,
+                "is_ephemeral": message.ephemeral_user is not None,
+            },
+            "trigger_id": trigger_id,
+            "team": {"id": self.team_id, "domain": "fake"},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "channel": {"id": message.channel, "name": "approvals"},
+            "message": {"type": "message", "ts": message.ts, "text": message.text,
+                        "blocks": message.blocks},
+            "response_url": response_url,
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": next(
+                        b.get("block_id", "") for b in message.blocks if button in
+                        b.get("elements", [])
+                    ),
+                    "value": button.get("value") if value is None else value,
+                    "type": "button",
+                    "text": button.get("text"),
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }  # fmt: skip
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+        return self._signed(body, timestamp, secret, trigger_id, response_url)
+
+    def last_message_with(self, action_id: str) -> Posted:
+        """Return the newest message or ephemeral (or response_url post) holding a button."""
+        found = [
+            m
+            for m in [*self.messages, *self.ephemerals]
+            if any(
+                e.get("action_id") == action_id
+                for b in m.blocks
+                if b.get("type") == "actions"
+                for e in b.get("elements", [])
+            )
+        ]
+        if not found:
+            raise AssertionError(f"no message with a {action_id!r} button")
+        return max(found, key=lambda m: float(m.ts))
+
     async def deliver(self, url: str, request: SignedRequest) -> Delivery:
         """POST a request to the app as Slack does, giving up after Slack's 3 seconds."""
         headers = {"Content-Type": "application/x-www-form-urlencoded", **request.headers}

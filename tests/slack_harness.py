@@ -20,6 +20,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.adapters.approval_store import open_approval_store
 from bot.adapters.audit_store import SqlAuditLog, open_audit_log
 from bot.adapters.hss import HssClient, build_hss_client
 from bot.adapters.slack_notifier import SlackNotifier, build_web_client
@@ -51,6 +52,9 @@ def stack_settings(hss: FakeHss, slack: FakeSlack, **overrides: Any) -> Settings
         "SLACK_APP_TOKEN": slack.app_token,
         "SLACK_API_URL": slack.api_url,
         "ALLOWED_USER_IDS": ALICE,
+        # The broad-export question (issue 14) has its own tests; elsewhere an export runs
+        # at once, as these tests were written for.
+        "CONFIRM_BROAD_EXPORTS": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
@@ -110,6 +114,8 @@ async def running_stack(
     slack: FakeSlack | None = None,
     wrap_hss: Callable[[HssClient], Hss] | None = None,
     wrap_audit: Callable[[SqlAuditLog], AuditLog] | None = None,
+    approvals: bool = False,
+    clock: Callable[[], float] = time.time,
     **overrides: Any,
 ) -> AsyncIterator[Stack]:
     """Start the stack; settings `overrides` are Settings fields (e.g. ALLOWED_USER_IDS="").
@@ -117,6 +123,8 @@ async def running_stack(
     Without a `slack`, the fake Slack grants exactly the manifest's bot scopes.
     `wrap_hss` and `wrap_audit` put a wrapper between the app and the real
     client or log (to slow or break them); `Stack.audit` stays the real log.
+    `approvals` opens the approval store in the same database (the two-person
+    rule), with `clock` as the approvals' clock.
     """
     async with slack or FakeSlack(scopes=manifest_scopes()) as fake_slack:
         settings = stack_settings(hss, fake_slack, **overrides)
@@ -128,6 +136,9 @@ async def running_stack(
         hss_port: Hss = wrap_hss(hss_client) if wrap_hss is not None else hss_client
         audit_port: AuditLog = wrap_audit(audit) if wrap_audit is not None else audit
         service = ExportService(hss_port, audit_port, notifier)
+        store = (
+            await open_approval_store(f"sqlite:///{tmp_path / 'audit.db'}") if approvals else None
+        )
         app = create_app(
             settings,
             service=service,
@@ -137,6 +148,8 @@ async def running_stack(
             notifier=notifier,
             lifecycle=lifecycle,
             socket_mode=socket_mode,
+            approval_store=store,
+            clock=clock,
         )
         server = await start_http(app, "127.0.0.1", 0) if http else None
         stack = Stack(hss, fake_slack, audit, app, lifecycle, settings, server)
@@ -148,6 +161,8 @@ async def running_stack(
             await lifecycle.drain(5.0)
             await hss_client.aclose()
             await audit.aclose()
+            if store is not None:
+                await store.aclose()
 
 
 async def start_runtime(

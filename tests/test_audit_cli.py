@@ -15,7 +15,8 @@ from db_fixtures import BACKENDS, Db, database, run_sync
 from bot.adapters.audit_schema import canonical_json, record_hash
 from bot.adapters.audit_store import open_audit_log
 from bot.cli import main
-from bot.domain.types import Actor
+from bot.cli.audit import render_table
+from bot.domain.types import Actor, AuditEntry
 
 ALICE = Actor("T1", "U_ALICE", "C_SEC", "slash")
 BOB = Actor("T1", "U_BOB", "C_OPS", "modal")
@@ -83,6 +84,7 @@ def test_list_json_prints_one_object_per_entry_oldest_first(
         "hss_request_id": "req-1",
         "error": None,
         "delivery": {"file_name": "c.csv", "size": 3},
+        "approver": None,
     }
 
 
@@ -358,3 +360,19 @@ def test_bad_arguments_are_usage_errors(
         main(["audit", *args])
     assert exited.value.code == 2
     assert complaint in capsys.readouterr().err
+
+
+def test_list_shows_the_approver_of_each_approved_export() -> None:
+    """`audit list` names who approved an export, and who denied a held one."""
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    approved = AuditEntry(
+        7, at, "T1", "U_ALICE", "C1", "approval", None, "submitted", "task-1", approver="U_BOB"
+    )
+    denied = AuditEntry(
+        5, at, "T1", "U_ALICE", "C1", "slash", None, "denied_by_approver", error="too broad",
+        approver="U_CAROL",
+    )  # fmt: skip
+    table = render_table([denied, approved]).splitlines()
+    assert table[1].endswith("decided by U_CAROL; too broad")
+    assert table[2].endswith("approved by U_BOB")
+    assert "approval" in table[2]

@@ -581,7 +581,7 @@ async def test_database_password_never_appears_in_repr() -> None:
 
 
 def test_entries_as_json_carry_exactly_the_documented_fields() -> None:
-    """`audit list --json` objects have the issue's fields plus delivery, nothing more."""
+    """`audit list --json` objects have the issue's fields plus delivery and approver (issue 14)."""
     entry = AuditEntry(
         id=1,
         at=datetime(2026, 1, 1, tzinfo=UTC),
@@ -605,4 +605,68 @@ def test_entries_as_json_carry_exactly_the_documented_fields() -> None:
         "hss_request_id": None,
         "error": None,
         "delivery": None,
+        "approver": None,
     }
+
+
+async def test_an_approval_is_held_decided_and_its_export_names_the_approver(
+    log: SqlAuditLog,
+) -> None:
+    """A held request reads `awaiting_approval`, then `approved` by whom; its export names them."""
+    held = await log.record_pending(ALICE, REQUEST, "approval-key", awaiting_approval=True)
+    assert (await log.history("U_ALICE"))[0].outcome == "awaiting_approval"
+    await log.record_decision(held, "approved", by="U_BOB")
+    approval = APPROVAL_ACTOR
+    export = await log.record_pending(approval, REQUEST, "approval:x", approved_by="U_BOB")
+    await log.record_outcome(export, "submitted", task_id="task-9")
+    newest, oldest = await log.history("U_ALICE")
+    assert (oldest.id, oldest.outcome, oldest.approver) == (held, "approved", "U_BOB")
+    assert (newest.source, newest.outcome, newest.approver) == ("approval", "submitted", "U_BOB")
+    assert newest.request == REQUEST
+    assert (await log.verify()).ok
+
+
+async def test_a_denial_keeps_who_and_why(log: SqlAuditLog) -> None:
+    """`denied_by_approver` keeps the approver and their reason; `expired` has no decider."""
+    denied = await log.record_pending(ALICE, REQUEST, awaiting_approval=True)
+    await log.record_decision(denied, "denied_by_approver", by="U_BOB", reason="too broad")
+    lapsed = await log.record_pending(ALICE, REQUEST, awaiting_approval=True)
+    await log.record_decision(lapsed, "expired", by=None)
+    second, first = await log.history("U_ALICE")
+    assert (first.outcome, first.approver, first.error) == (
+        "denied_by_approver",
+        "U_BOB",
+        "too broad",
+    )
+    assert (second.outcome, second.approver) == ("expired", None)
+    with pytest.raises(ValueError, match="a decision is one of"):
+        await log.record_decision(denied, "submitted", by="U_BOB")  # type: ignore[arg-type]
+
+
+async def test_verify_catches_an_altered_approval(log: SqlAuditLog, audit_db: Db) -> None:
+    """Turning a denial into an approval, or naming another approver, with SQL breaks the chain."""
+    held = await log.record_pending(ALICE, REQUEST, awaiting_approval=True)
+    await log.record_decision(held, "denied_by_approver", by="U_BOB")
+    assert (await log.verify()).ok
+    audit_db.sql(
+        "UPDATE audit_records SET payload = replace(payload, '\"denied_by_approver\"', "
+        "'\"approved\"') WHERE seq = 2"
+    )
+    result = await log.verify()
+    assert (result.ok, result.first_bad_id, result.entry_id) == (False, 2, held)
+    assert "altered" in result.reason
+
+
+async def test_verify_catches_a_changed_held_request(log: SqlAuditLog, audit_db: Db) -> None:
+    """Widening the request an approver will see, after it was recorded, breaks the chain."""
+    held = await log.record_pending(ALICE, REQUEST, awaiting_approval=True)
+    audit_db.sql(
+        "UPDATE audit_records SET payload = replace(payload, '\"500\"', '\"100000\"')"
+        " WHERE seq = ?",
+        held,
+    )
+    result = await log.verify()
+    assert (result.ok, result.first_bad_id) == (False, held)
+
+
+APPROVAL_ACTOR = Actor("T1", "U_ALICE", "C_SEC", "approval")

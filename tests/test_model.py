@@ -467,3 +467,14 @@ def test_header_names_cover_both_languages() -> None:
         set(names) == {"zh", "en"} and all(names.values()) for names in HEADER_NAMES.values()
     )
     assert HEADER_NAMES["pod_name"]["zh"] == "所属POD"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests())
+def test_any_request_rebuilds_from_its_audit_record(export_request: ExportRequest) -> None:
+    """A held request (approvals) is rebuilt from its audit record into the same call, exactly."""
+    record = json.loads(json.dumps(export_request.as_audit_record()))  # as the database holds it
+    rebuilt = ExportRequest.from_audit_record(record)
+    assert rebuilt == export_request
+    assert rebuilt.body_bytes() == export_request.body_bytes()
+    assert rebuilt.query_params() == export_request.query_params()

@@ -79,7 +79,13 @@ class FakeAudit:
         self.outcomes_down = False
 
     async def record_pending(
-        self, actor: Actor, request: dict[str, Any], dedupe_key: str | None = None
+        self,
+        actor: Actor,
+        request: dict[str, Any],
+        dedupe_key: str | None = None,
+        *,
+        approved_by: str | None = None,
+        awaiting_approval: bool = False,
     ) -> int:
         self.journal.events.append(("audit.pending", request))
         if self.down:

@@ -370,3 +370,46 @@ def test_kubernetes_example_uses_real_settings_and_outlives_the_drain() -> None:
     pre_stop = float(pod["containers"][0]["lifecycle"]["preStop"]["exec"]["command"][-1])
     assert pod["terminationGracePeriodSeconds"] > settings.SHUTDOWN_GRACE_SECONDS + pre_stop
     assert deployment["spec"]["replicas"] == 2
+
+
+def test_approval_settings_are_read_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The two-person rule's settings parse; a bad condition or ID is named, never guessed."""
+    settings = _load(
+        monkeypatch,
+        (),
+        {
+            "APPROVAL_REQUIRED_FOR": "no_filter, export_size_over:500",
+            "APPROVER_USER_IDS": "U0APPROVER1",
+            "APPROVAL_CHANNEL_ID": "C0APPROVALS",
+        },
+    )
+    assert [c.words() for c in settings.approval_conditions] == [
+        "it has no filter",
+        "it may export more than 500 containers",
+    ]
+    assert (settings.APPROVAL_TTL_HOURS, settings.CONFIRM_BROAD_EXPORTS) == (24.0, True)
+    error = _problems(
+        monkeypatch,
+        (),
+        {
+            "APPROVAL_REQUIRED_FOR": "sometimes",
+            "APPROVER_USER_IDS": "@alice",
+            "APPROVAL_CHANNEL_ID": "#approvals",
+        },
+    )
+    assert error.problems == [
+        "APPROVAL_REQUIRED_FOR: unknown condition 'sometimes'; accepted: all_granted_eps, "
+        "export_size_over:N (N a whole number >= 0), no_filter, profile:NAME, always",
+        "APPROVER_USER_IDS: 1 entries are not IDs; expected user IDs like U012ABCDEF "
+        "or W012ABCDEF, or *",
+        "APPROVAL_CHANNEL_ID must be one channel ID like C012ABCDEF (or G…)",
+    ]
+
+
+def test_approval_conditions_need_an_approver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requiring approval with nobody allowed to approve is refused at start."""
+    error = _problems(monkeypatch, (), {"APPROVAL_REQUIRED_FOR": "always"})
+    assert error.problems == [
+        "APPROVAL_REQUIRED_FOR is set but nobody may approve: "
+        "set APPROVER_USER_IDS or APPROVER_USERGROUP_IDS"
+    ]

@@ -78,11 +78,13 @@ def fold(
     p = json.loads(request.payload)
     outcome, task_id, hss_request_id, error = p["outcome"], None, None, p["error"]
     delivery: dict[str, Any] | None = None
+    approver = p.get("approved_by")
     for row in later:
         q = json.loads(row.payload)
         if row.kind == "outcome":
             outcome, task_id, hss_request_id = q["outcome"], q["task_id"], q["hss_request_id"]
             error = q["error"]
+            approver = q.get("decided_by", approver)
         else:
             delivery = dict(q["delivery"] or {})
             if q["error"] is not None:
@@ -101,6 +103,7 @@ def fold(
         error=error,
         delivery=delivery,
         extra=extra or {},
+        approver=approver,
     )
 
 
@@ -119,6 +122,7 @@ def entry_as_json(entry: AuditEntry) -> dict[str, Any]:
         "hss_request_id": entry.hss_request_id,
         "error": entry.error,
         "delivery": entry.delivery,
+        "approver": entry.approver,
     }
 
 

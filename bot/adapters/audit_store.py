@@ -80,6 +80,8 @@ DEFAULT_URL: Final = "sqlite:///./data/audit.db"
 MAX_ERROR_LENGTH: Final = 2000
 
 _COMPLETIONS: Final = frozenset({"submitted", "invalid", "denied", "failed", "unknown"})
+# What an approver's decision (or the clock) makes of an `awaiting_approval` entry.
+_DECISIONS: Final = frozenset({"approved", "denied_by_approver", "expired"})
 
 log = logging.getLogger(__name__)
 # What a second insert of a dedupe key raises: through SQLAlchemy, or from aiosqlite itself.
@@ -139,18 +141,49 @@ class SqlAuditLog(AuditReader):
     # --- AuditLog -----------------------------------------------------------------------
 
     async def record_pending(
-        self, actor: Actor, request: dict[str, Any], dedupe_key: str | None = None
+        self,
+        actor: Actor,
+        request: dict[str, Any],
+        dedupe_key: str | None = None,
+        *,
+        approved_by: str | None = None,
+        awaiting_approval: bool = False,
     ) -> int:
         """Append a `pending` entry before HSS is called; return its id.
 
         Raise `DuplicateCommand` when `dedupe_key` was recorded before (the
-        database's unique constraint decides, across replicas).
+        database's unique constraint decides, across replicas). `approved_by`
+        names the approver of an export that waited for one; with
+        `awaiting_approval` the entry is held (`awaiting_approval`), not run.
         """
         if dedupe_key is not None and not 1 <= len(dedupe_key) <= MAX_KEY_LENGTH:
             raise ValueError(f"dedupe_key must be 1-{MAX_KEY_LENGTH} characters")
-        payload = request_payload(actor, checked_request(request), "pending", None)
+        outcome = "awaiting_approval" if awaiting_approval else "pending"
+        payload = request_payload(actor, checked_request(request), outcome, None)
         payload["dedupe_key"] = dedupe_key
+        if approved_by is not None:
+            payload["approved_by"] = clip(approved_by, MAX_KEY_LENGTH)
         return await self._append_command(payload, actor.user_id, dedupe_key)
+
+    async def record_decision(
+        self,
+        entry_id: int,
+        outcome: Literal["approved", "denied_by_approver", "expired"],
+        *,
+        by: str | None,
+        reason: str | None = None,
+    ) -> None:
+        """Append what became of an `awaiting_approval` entry: who decided, and why (chained)."""
+        if outcome not in _DECISIONS:
+            raise ValueError(f"a decision is one of {sorted(_DECISIONS)}, not {outcome!r}")
+        payload = {
+            "outcome": outcome,
+            "task_id": None,
+            "hss_request_id": None,
+            "error": None if reason is None else clip(reason, MAX_ERROR_LENGTH),
+            "decided_by": None if by is None else clip(by, MAX_KEY_LENGTH),
+        }
+        await self._append_completion(entry_id, "outcome", payload)
 
     async def record_refusal(
         self,

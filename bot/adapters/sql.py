@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from sqlalchemy import event, text
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy import ColumnElement, Table, event, or_, select, text, update
+from sqlalchemy.engine import URL, Connection, Row, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -215,3 +215,44 @@ async def take_schema_lock(
     if create_schema and target.schema:
         quoted = conn.dialect.identifier_preparer.quote(target.schema)
         await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
+
+
+async def claim_leased(  # noqa: PLR0913  the claim's table, columns and lease are keyword settings
+    conn: AsyncConnection,
+    table: Table,
+    *,
+    due: ColumnElement[bool],
+    order_by: ColumnElement[Any],
+    owner: str,
+    now: float,
+    lease_seconds: float,
+    limit: int,
+) -> list[Row[Any]]:
+    """Lease up to `limit` due rows not leased by a live worker; return them in `order_by` order.
+
+    The one claim of the bot's due work (tracked tasks, approval expiries): the
+    table has a one-column primary key and `lease_owner`/`lease_until` columns.
+    Run it in a writing transaction (`WRITE_LOCK`): SQLite's `BEGIN IMMEDIATE`
+    makes the read-then-write atomic; PostgreSQL selects `FOR UPDATE SKIP
+    LOCKED`, so replicas claiming at once take disjoint rows without waiting.
+    """
+    (key,) = table.primary_key.columns
+    c = table.c
+    query = (
+        select(key)
+        .where(due, or_(c.lease_until.is_(None), c.lease_until <= now))
+        .order_by(order_by)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = list((await conn.execute(query)).scalars())
+    if not ids:
+        return []
+    await conn.execute(
+        update(table).where(key.in_(ids)).values(lease_owner=owner, lease_until=now + lease_seconds)
+    )
+    rows = {
+        row._mapping[key.name]: row for row in await conn.execute(select(table).where(key.in_(ids)))
+    }
+    return [rows[i] for i in ids]

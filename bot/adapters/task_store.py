@@ -35,7 +35,6 @@ from sqlalchemy import (
     false,
     insert,
     inspect,
-    or_,
     select,
     update,
 )
@@ -47,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.adapters.sql import (
     WRITE_LOCK,
     SqlTarget,
+    claim_leased,
     create_engine_for,
     resolve_url,
     take_schema_lock,
@@ -195,28 +195,18 @@ class SqlTaskStore:
     ) -> list[TrackedTask]:
         """Lease up to `limit` unsettled tasks that are due and not leased by a live worker."""
         t = tracked_tasks
-        due = (
-            select(t.c.task_id)
-            .where(t.c.settled.is_(False))
-            .where(t.c.next_poll_at <= now)
-            .where(or_(t.c.lease_until.is_(None), t.c.lease_until <= now))
-            .order_by(t.c.next_poll_at)
-            .limit(limit)
-        )
-        if self._backend == "postgresql":
-            due = due.with_for_update(skip_locked=True)
         async with self._guard(), self._locking.begin() as conn:
-            ids = list((await conn.execute(due)).scalars())
-            if not ids:
-                return []
-            await conn.execute(
-                update(t)
-                .where(t.c.task_id.in_(ids))
-                .values(lease_owner=owner, lease_until=now + lease_seconds)
+            rows = await claim_leased(
+                conn,
+                t,
+                due=t.c.settled.is_(False) & (t.c.next_poll_at <= now),
+                order_by=t.c.next_poll_at,
+                owner=owner,
+                now=now,
+                lease_seconds=lease_seconds,
+                limit=limit,
             )
-            rows = (await conn.execute(select(t).where(t.c.task_id.in_(ids)))).all()
-        tasks = {task.task_id: task for task in map(_task, rows)}
-        return [tasks[i] for i in ids]
+        return [_task(row) for row in rows]
 
     async def save(self, task: TrackedTask, owner: str) -> bool:
         """Write the task if `owner` still holds it; return False if the lease was taken."""

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from bot.adapters.audit_store import SqlAuditLog, VerifyResult, entry_as_json, open_audit_log
 from bot.adapters.audit_verify import verify_file
@@ -204,8 +204,15 @@ def ids_footer(count: int) -> str:
     )
 
 
+# A held entry that did not run: its approver field names who refused it, not who approved.
+_DECIDED_NOT: Final = frozenset({"denied_by_approver", "expired"})
+
+
 def _detail(entry: AuditEntry) -> str:
     parts = []
+    if entry.approver:
+        verb = "approved by" if entry.outcome not in _DECIDED_NOT else "decided by"
+        parts.append(f"{verb} {entry.approver}")
     if entry.error:
         parts.append(entry.error)
     if entry.delivery:

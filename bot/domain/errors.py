@@ -111,6 +111,10 @@ class TaskStoreUnavailable(BotError):
     """The task store cannot be read or written; the tracker retries later."""
 
 
+class ApprovalStoreUnavailable(BotError):
+    """The pending approvals cannot be read or written; nothing is decided or run."""
+
+
 class DeliveryError(BotError):
     """Slack did not take a file or message; `code` is Slack's error code (or HTTP status)."""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 
@@ -199,3 +200,17 @@ class ExportRequest(_Strict):
     def as_audit_record(self) -> dict[str, Any]:
         """Return `{"query": ..., "body": ...}` exactly as sent, for the audit log."""
         return {"query": self.query_params(), "body": self.body_json()}
+
+    @classmethod
+    def from_audit_record(cls, record: Mapping[str, Any]) -> ExportRequest:
+        """Rebuild the request `as_audit_record()` wrote, so a held request runs exactly as shown.
+
+        The record's query holds strings (as sent); the body is the JSON sent. Read
+        as JSON, so the model's strict rules apply as they did when it was built;
+        a record that is no request raises `ValueError` (pydantic's).
+        """
+        query = dict(record.get("query") or {})
+        if "export_size" in query:
+            query["export_size"] = int(query["export_size"])
+        data = {"query": query, "body": record.get("body")}
+        return cls.model_validate_json(json.dumps(data, ensure_ascii=False))

@@ -18,10 +18,24 @@ from typing import Any, Literal
 from bot.domain.errors import BotError
 
 # `workflow`: a Workflow Builder step (`hss_container_export`) run for the user the workflow names.
-Source = Literal["slash", "modal", "cli", "workflow"]
+# `approval`: the export an approver let run (the requester stays the actor; issue 14).
+Source = Literal["slash", "modal", "cli", "workflow", "approval"]
 # `unknown`: the create may have reached HSS (read timeout, 502/504, an unreadable answer);
 # whether a task exists must be checked in the console before anyone tries again.
-Outcome = Literal["pending", "submitted", "invalid", "denied", "failed", "unknown"]
+# The two-person rule's: `awaiting_approval` (held, nothing sent to HSS), then `approved`
+# (its export is a new entry, source `approval`), `denied_by_approver` or `expired`.
+Outcome = Literal[
+    "pending",
+    "submitted",
+    "invalid",
+    "denied",
+    "failed",
+    "unknown",
+    "awaiting_approval",
+    "approved",
+    "denied_by_approver",
+    "expired",
+]
 TaskState = Literal["running", "success", "failure"]
 
 
@@ -127,6 +141,8 @@ class AuditEntry:
     error: str | None = None
     delivery: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Who decided an approval (on the held entry), or who approved this export (source approval).
+    approver: str | None = None
 
 
 # --- What came of an export, and where its answers go ----------------------------------

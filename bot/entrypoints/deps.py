@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.access import ApprovalPolicy
 from bot.adapters.slack_notifier import SlackNotifier
 from bot.domain.grammar import RequestDefaults
 from bot.domain.model import ExportRequest
 from bot.lifecycle import Lifecycle
 from bot.settings import Settings
 from bot.usecases import (
+    ApprovalService,
     CommandHistory,
     Count,
     ExportService,
@@ -56,6 +58,9 @@ class AppDeps:
     prompt_client: AsyncWebClient
     count: Count = ignore_count
     command: str = COMMAND
+    # The two-person rule: the policy always; the service when the approval store is open.
+    approval_policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+    approvals: ApprovalService | None = None
 
     def answer_deadline(self) -> float:
         """Return the event-loop time by which a listener starting now must have acked."""

@@ -10,23 +10,33 @@ time. The same app serves HTTP mode (`bot.entrypoints.web`) and Socket Mode
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any, cast
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.access import AccessControl, AccessPolicy
+from bot.access import AccessControl, AccessPolicy, ApprovalPolicy
+from bot.adapters.slack_approvals import SlackApprovalMessenger
 from bot.adapters.slack_notifier import SlackNotifier, build_web_client
 from bot.adapters.slack_usergroups import SlackUsergroups, prompt_client
 from bot.domain.errors import SettingsError
 from bot.domain.grammar import RequestDefaults
 from bot.domain.model import ExportRequest
 from bot.entrypoints.deps import AppDeps, Count, Describe, ignore_count
+from bot.entrypoints.listeners import approvals as approval_buttons
 from bot.entrypoints.listeners import commands, errors, modal, shortcut, workflow
 from bot.lifecycle import Lifecycle
-from bot.ports import AuditLog, Hss
+from bot.ports import ApprovalStore, AuditLog, Hss
 from bot.settings import Settings
-from bot.usecases import CommandHistory, ExportService, Gatekeeper, TaskStatusQuery
+from bot.usecases import (
+    ApprovalService,
+    CommandHistory,
+    ExportService,
+    Gatekeeper,
+    TaskStatusQuery,
+)
 
 __all__ = ["AppDeps", "create_app", "plain_description"]
 
@@ -54,6 +64,8 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
     describe: Describe | None = None,
     socket_mode: bool = False,
     count: Count | None = None,
+    approval_store: ApprovalStore | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> AsyncApp:
     """Build the Bolt app with every listener group registered.
 
@@ -66,7 +78,9 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
     commands are built here on the `hss` and `audit` given (the same as
     `service`'s). `count(outcome)` is told of refused commands (`invalid`,
     `denied`) and of those answered without a use case (`draining`); pass the
-    same counter as `ExportService(count=…)`.
+    same counter as `ExportService(count=…)`. `approval_store` holds exports
+    that wait for an approver (the two-person rule); without it, an export the
+    rule holds is refused. `clock` is the approvals' (tests move it).
 
     What runs before an ack is bounded so the ack always comes within Slack's
     3 seconds: the default access check reads user groups through a client
@@ -92,15 +106,33 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
         name="hss-export-bot",
     )
     count = count if count is not None else ignore_count
-    access = access or AccessControl(AccessPolicy.from_settings(settings), SlackUsergroups(prompt))
+    policy = ApprovalPolicy.from_settings(settings)
+    access = access or AccessControl(
+        AccessPolicy.from_settings(settings), SlackUsergroups(prompt), approvals=policy
+    )
+    notifier = notifier or SlackNotifier(client)
+    describe = describe if describe is not None else _describer(hss)
+    approvals = None
+    if approval_store is not None:
+        approvals = ApprovalService(
+            approval_store,
+            audit,
+            access,
+            service,
+            SlackApprovalMessenger(client, notifier),
+            describe,
+            ttl_seconds=settings.APPROVAL_TTL_HOURS * 3600,
+            approval_channel=settings.APPROVAL_CHANNEL_ID,
+            clock=clock,
+        )
     deps = AppDeps(
         settings=settings,
         service=service,
         gate=Gatekeeper(access, audit, count=count),
         status=TaskStatusQuery(hss, audit, settings.HSS_ENTERPRISE_PROJECT_ID),
         history=CommandHistory(audit),
-        notifier=notifier or SlackNotifier(client),
-        describe=describe if describe is not None else _describer(hss),
+        notifier=notifier,
+        describe=describe,
         defaults=RequestDefaults(
             header_lang=settings.HSS_EXPORT_HEADER_LANG,
             enterprise_project_id=settings.HSS_ENTERPRISE_PROJECT_ID,
@@ -108,8 +140,10 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
         lifecycle=lifecycle if lifecycle is not None else Lifecycle(),
         prompt_client=prompt,
         count=count,
+        approval_policy=policy,
+        approvals=approvals,
     )
-    for group in (commands, modal, shortcut, workflow, errors):
+    for group in (commands, modal, shortcut, workflow, approval_buttons, errors):
         group.register(app, deps)
     return app
 

@@ -32,7 +32,7 @@ from bot.tracking.lease import Clock, Leases, Sleep
 from bot.tracking.model import TrackedTask, TrackerConfig
 from bot.tracking.ports import FileDelivery, StepCompletion, TaskStore
 from bot.tracking.steps import take_step
-from bot.tracking.worker import LeaseWorker
+from bot.tracking.worker import DueWork, LeaseWorker
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,9 @@ class TaskTracker:
         clock: Clock = time.time,
         sleep: Sleep = asyncio.sleep,
         steps: StepCompletion | None = None,
+        also: tuple[DueWork, ...] = (),
     ) -> None:
+        """`also`: other kinds of due work run by the same lease loop (approval expiry)."""
         self._store = store
         self._delivery = delivery
         self._config = config or TrackerConfig()
@@ -62,7 +64,9 @@ class TaskTracker:
             store, self.owner, lease_seconds=self._config.lease_seconds, clock=clock, sleep=sleep
         )
         self._job = Job(hss, delivery, audit, self._config, leases, clock, steps)
-        self._worker = LeaseWorker(leases, self._step, self._config, clock=clock, sleep=sleep)
+        self._worker = LeaseWorker(
+            leases, self._step, self._config, clock=clock, sleep=sleep, also=also
+        )
 
     def __repr__(self) -> str:
         return f"TaskTracker(owner={self.owner!r})"

@@ -7,6 +7,13 @@ task store under its lease, runs the `step` it was given for each (at most
 restart (or a dead replica) loses nothing: its leases expire and another
 worker resumes from the last state the database holds.
 
+Other kinds of due work (`DueWork`: an approval's expiry, issue 14) ride on
+the same loop: each kind claims its own due items under this worker's owner
+and lease length, and each claimed item is handled once, counted against
+`max_concurrent` with the tasks, cancelled and released the same way on stop.
+The tracked tasks keep their own path (their leases are renewed and shielded
+by `Leases`); other kinds are short and need neither.
+
 `stop()` returns within the grace period: in-flight steps get until one
 deadline, then are cancelled; a shielded step already started (a share and its
 save) runs on and keeps its lease; the other leases are released so the next
@@ -19,9 +26,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
-from bot.domain.errors import TaskStoreUnavailable
+from bot.domain.errors import BotError, TaskStoreUnavailable
 from bot.tracking.lease import Leases
 from bot.tracking.model import TrackedTask, TrackerConfig
 
@@ -34,10 +41,37 @@ Step = Callable[[TrackedTask], Coroutine[Any, Any, None]]
 Sleep = Callable[[float], Awaitable[None]]
 
 
+class DueWork(Protocol):
+    """One more kind of due work for the lease loop: claim under a lease, handle, release."""
+
+    @property
+    def kind(self) -> str:
+        """Name the kind (logs, task names)."""
+        ...
+
+    async def claim_due(
+        self, owner: str, now: float, lease_seconds: float, limit: int
+    ) -> list[Any]:
+        """Lease up to `limit` due items to `owner` (one shared SQL claim: `claim_leased`)."""
+        ...
+
+    def key(self, item: Any) -> str:
+        """Return the item's unique key (an approval id)."""
+        ...
+
+    async def handle(self, item: Any, owner: str) -> None:
+        """Do the item's work once; guarded by `owner`'s lease in the store."""
+        ...
+
+    async def release(self, owner: str, keys: list[str]) -> None:
+        """Give `owner`'s leases on these items back."""
+        ...
+
+
 class LeaseWorker:
     """Run `step` on each due task this worker claims, until `stop()`."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  keyword-only seams: clock, sleep, other due work
         self,
         leases: Leases,
         step: Step,
@@ -45,8 +79,11 @@ class LeaseWorker:
         *,
         clock: Callable[[], float],
         sleep: Sleep,
+        also: tuple[DueWork, ...] = (),
     ) -> None:
         self._leases = leases
+        self._also = also
+        self._others: dict[tuple[int, str], asyncio.Task[None]] = {}  # (kind index, key)
         self._step = step
         self._config = config
         self._clock = clock
@@ -60,8 +97,8 @@ class LeaseWorker:
 
     @property
     def in_flight(self) -> int:
-        """Return how many tasks this worker is stepping right now."""
-        return len(self._handlers)
+        """Return how many tasks (and other due items) this worker is handling right now."""
+        return len(self._handlers) + len(self._others)
 
     def wake(self) -> None:
         """Look for due work now rather than after the idle period."""
@@ -84,7 +121,8 @@ class LeaseWorker:
                 claimed = await self._claim()
                 for task in claimed:
                     self._start(task)
-                if not claimed or len(self._handlers) >= self._config.max_concurrent:
+                others = await self._claim_others()
+                if (not claimed and not others) or self.in_flight >= self._config.max_concurrent:
                     await self._nap(self._config.idle_seconds)
             await self._drain(self._deadline())
         finally:
@@ -117,8 +155,11 @@ class LeaseWorker:
         claimed = await self._claim()
         for task in claimed:
             self._start(task)
-        await asyncio.gather(*self._handlers.values(), return_exceptions=True)
-        return len(claimed)
+        others = await self._claim_others()
+        await asyncio.gather(
+            *self._handlers.values(), *self._others.values(), return_exceptions=True
+        )
+        return len(claimed) + others
 
     def _deadline(self) -> float:
         """Return the shutdown deadline (event loop time), fixing it on first use."""
@@ -127,7 +168,7 @@ class LeaseWorker:
         return self._stop_at
 
     async def _claim(self) -> list[TrackedTask]:
-        free = self._config.max_concurrent - len(self._handlers)
+        free = self._config.max_concurrent - self.in_flight
         if free <= 0:
             return []
         leases = self._leases
@@ -138,6 +179,53 @@ class LeaseWorker:
         except TaskStoreUnavailable as exc:
             log.warning("task store unavailable", extra={"error": str(exc)})
             return []
+
+    async def _release_others(self, slots: list[tuple[int, str]], deadline: float) -> None:
+        """Hand the other kinds' leases back so the next worker need not wait for them."""
+        if not slots:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(_left(deadline), RELEASE_SECONDS)):
+                await _release_each(self._also, self._leases.owner, slots)
+
+    async def _claim_others(self) -> int:
+        """Claim and start the other kinds' due items, within what is free; return how many."""
+        started = 0
+        for index, work in enumerate(self._also):
+            free = self._config.max_concurrent - self.in_flight
+            if free <= 0:
+                break
+            try:
+                items = await work.claim_due(
+                    self._leases.owner, self._clock(), self._config.lease_seconds, free
+                )
+            except BotError as exc:  # its store's own Unavailable error
+                log.warning("due work unavailable", extra={"kind": work.kind, "error": str(exc)})
+                continue
+            for item in items:
+                self._start_other(index, work, item)
+            started += len(items)
+        return started
+
+    def _start_other(self, index: int, work: DueWork, item: Any) -> None:
+        slot = (index, work.key(item))
+        handler = asyncio.create_task(
+            self._handle_other(work, item), name=f"{work.kind}-{slot[1][:8]}"
+        )
+        self._others[slot] = handler
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._others.pop(slot, None)
+            self._wake.set()
+
+        handler.add_done_callback(done)
+
+    async def _handle_other(self, work: DueWork, item: Any) -> None:
+        try:
+            await work.handle(item, self._leases.owner)
+        except BotError as exc:
+            # The lease runs out and another claim retries it.
+            log.warning("due work failed", extra={"kind": work.kind, "error": str(exc)})
 
     def _start(self, task: TrackedTask) -> None:
         handler = asyncio.create_task(self._step(task), name=f"track-{task.task_id}")
@@ -160,18 +248,23 @@ class LeaseWorker:
             sleeper.cancel()
 
     async def _drain(self, deadline: float) -> None:
-        handlers = list(self._handlers.values())
+        handlers = [*self._handlers.values(), *self._others.values()]
         if handlers:
             await asyncio.wait(handlers, timeout=_left(deadline))
 
     async def _abandon(self, deadline: float) -> None:
         """Cancel unfinished steps, give shielded ones until `deadline`, release the leases."""
         handlers = dict(self._handlers)
-        for handler in handlers.values():
+        others = dict(self._others)
+        for handler in [*handlers.values(), *others.values()]:
             handler.cancel()
-        if handlers:
+        if handlers or others:
             # A cancelled step ends at its next await; bounded all the same.
-            await asyncio.wait(handlers.values(), timeout=max(_left(deadline), RELEASE_SECONDS))
+            await asyncio.wait(
+                [*handlers.values(), *others.values()],
+                timeout=max(_left(deadline), RELEASE_SECONDS),
+            )
+        await self._release_others(list(others), deadline)
         critical = self._leases.critical
         if critical:
             await asyncio.wait(critical, timeout=_left(deadline))
@@ -182,6 +275,16 @@ class LeaseWorker:
             with contextlib.suppress(TaskStoreUnavailable, TimeoutError):
                 async with asyncio.timeout(max(_left(deadline), RELEASE_SECONDS)):
                     await self._leases.store.release(self._leases.owner, free)
+
+
+async def _release_each(
+    also: tuple[DueWork, ...], owner: str, slots: list[tuple[int, str]]
+) -> None:
+    for index, work in enumerate(also):
+        keys = [key for kind, key in slots if kind == index]
+        if keys:
+            with contextlib.suppress(BotError):
+                await work.release(owner, keys)
 
 
 def _left(deadline: float) -> float:

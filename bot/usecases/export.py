@@ -55,7 +55,7 @@ class ExportService:
         self._notifier = notifier
         self._follower = follower
 
-    async def export(
+    async def export(  # noqa: PLR0913  keyword-only: dedupe key, Workflow step, approver
         self,
         actor: Actor,
         request: ExportRequest,
@@ -63,13 +63,15 @@ class ExportService:
         *,
         dedupe_key: str | None = None,
         step: str | None = None,
+        approved_by: str | None = None,
     ) -> ExportResult:
         """Audit, call HSS, audit the outcome, tell the user; never raise for expected failures.
 
         `step`: the Workflow Builder execution (`function_execution_id`) this export
         runs for; the follower completes it once the file is delivered.
+        `approved_by`: the approver who let this export run (two-person rule), on record.
         """
-        result = await self._submit(actor, request, dedupe_key)
+        result = await self._submit(actor, request, dedupe_key, approved_by)
         self._count(type(result).__name__.lower())
         match result:
             case Submitted():
@@ -83,11 +85,11 @@ class ExportService:
         return result
 
     async def _submit(
-        self, actor: Actor, request: ExportRequest, dedupe_key: str | None
+        self, actor: Actor, request: ExportRequest, dedupe_key: str | None, approved_by: str | None
     ) -> ExportResult:
         try:
             entry_id = await self._audit.record_pending(
-                actor, request.as_audit_record(), dedupe_key
+                actor, request.as_audit_record(), dedupe_key, approved_by=approved_by
             )
         except DuplicateCommand as dup:
             return Duplicate(dup.entry_id)

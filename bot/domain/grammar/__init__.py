@@ -14,6 +14,7 @@ from __future__ import annotations
 from bot.domain.grammar.commands import (
     COMMAND_WORDS,
     MAX_TEXT_CHARS,
+    Approvals,
     Command,
     Export,
     Form,
@@ -37,6 +38,7 @@ __all__ = [
     "FIELD_KEYS",
     "MAX_TEXT_CHARS",
     "TEXT_KEY",
+    "Approvals",
     "Clock",
     "Command",
     "Export",

@@ -18,10 +18,12 @@ from typing import Final, TypeAlias
 
 from bot.domain.errors import InvalidCommand, Problem
 from bot.domain.grammar.fields import (
+    CONFIRM_RULE,
     FIELD_KEYS,
     TEXT_KEY,
     empty,
     key_problems,
+    parse_rule,
     parse_value,
 )
 from bot.domain.grammar.request import Clock, RequestDefaults, build, utc_now
@@ -69,9 +71,15 @@ class Preview:
 
 @dataclass(frozen=True)
 class Export:
-    """`key=value …`: create the export task."""
+    """`key=value …`: create the export task; `confirmed` by `confirm=yes` (broad exports)."""
 
     request: ExportRequest
+    confirmed: bool = False
+
+
+@dataclass(frozen=True)
+class Approvals:
+    """`approvals`: list the export requests waiting on the caller, or by them."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +89,7 @@ class Form:
     prefill: dict[str, str] = field(default_factory=dict)
 
 
-Command: TypeAlias = OpenModal | Help | Status | History | Preview | Export | Form
+Command: TypeAlias = OpenModal | Help | Status | History | Preview | Export | Form | Approvals
 
 
 # --- entry points ------------------------------------------------------------------------
@@ -160,18 +168,30 @@ def _nothing_after(word: str, command: Command) -> _Parser:
 
 
 def _export(tokens: list[str], defaults: RequestDefaults, clock: Clock) -> Command:
-    return Export(_request(tokens, defaults, clock, command_position=True))
+    fields, problems = _tokens_to_fields(tokens, command_position=True)
+    confirmed = _confirm(fields, problems)
+    return Export(_built(fields, problems, defaults, clock), confirmed=confirmed)
+
+
+def _confirm(fields: dict[str, str], problems: list[Problem]) -> bool:
+    """Take `confirm=…` out of the request's fields; True for `confirm=yes`."""
+    raw = fields.pop(CONFIRM_RULE.key, None)
+    if raw is None:
+        return False
+    value, more = parse_rule(CONFIRM_RULE, raw)
+    problems += more
+    return value is True
 
 
 def _preview(rest: list[str], defaults: RequestDefaults, clock: Clock) -> Command:
-    return Preview(_request(rest, defaults, clock, command_position=False))
+    fields, problems = _tokens_to_fields(rest, command_position=False)
+    return Preview(_built(fields, problems, defaults, clock))
 
 
-def _request(
-    tokens: list[str], defaults: RequestDefaults, clock: Clock, *, command_position: bool
+def _built(
+    fields: dict[str, str], problems: list[Problem], defaults: RequestDefaults, clock: Clock
 ) -> ExportRequest:
-    """Build the request the tokens describe; raise `InvalidCommand` with every problem."""
-    fields, problems = _tokens_to_fields(tokens, command_position=command_position)
+    """Build the request the fields describe; raise `InvalidCommand` with every problem."""
     request, more = build(fields, defaults, clock)
     problems += more
     if problems or request is None:
@@ -238,6 +258,7 @@ _PARSERS: Final[dict[str, _Parser]] = {
     "history": _nothing_after("history", History()),
     "preview": _preview,
     "form": _form,
+    "approvals": _nothing_after("approvals", Approvals()),
 }
 COMMAND_WORDS: Final[tuple[str, ...]] = tuple(_PARSERS)
 

@@ -126,6 +126,14 @@ RULES: Final[tuple[FieldRule, ...]] = (
     ),
 )
 BY_KEY: Final[dict[str, FieldRule]] = {rule.key: rule for rule in RULES}
+
+# Keys of the command, not of the request: read by the slash grammar, never sent to HSS,
+# not in the form (the form's Submit is the confirmation).
+CONFIRM_RULE: Final = FieldRule(
+    "confirm",
+    f"{_BOOLS[0]}: run a broad export (no filter, or `{ALL_GRANTED_EPS}`) without asking first",
+    v.parse_bool,
+)
 FIELD_KEYS: Final[tuple[str, ...]] = tuple(BY_KEY)
 FIELD_HELP: Final[dict[str, str]] = {rule.key: rule.accepts for rule in RULES}
 
@@ -175,6 +183,18 @@ def parse_value(key: str, raw: str) -> tuple[object | None, list[Problem]]:
         return BY_KEY[key].parse(raw), []
     except v.Rejected as rejected:
         return None, rejected_problems(key, raw, rejected)
+
+
+def parse_rule(rule: FieldRule, raw: str) -> tuple[object | None, list[Problem]]:
+    """Parse a command key's raw value with its own rule (e.g. `confirm`): like `parse_value`."""
+    if raw == "":
+        return None, [Problem(rule.key, "", rule.accepts, "leave the key out to leave it unset")]
+    try:
+        return rule.parse(raw), []
+    except v.Rejected as rejected:
+        return None, rejected.items or [
+            Problem(rule.key, clip(raw, v.CLIP), rule.accepts, rejected.hint)
+        ]
 
 
 def rejected_problems(key: str, raw: str, rejected: v.Rejected) -> list[Problem]:

@@ -6,7 +6,7 @@ Pure. Built from the field catalogue, so a new key documents itself.
 from __future__ import annotations
 
 from bot.domain.grammar.commands import MAX_TEXT_CHARS
-from bot.domain.grammar.fields import ALL_GRANTED_EPS, FIELD_HELP, FIELD_KEYS
+from bot.domain.grammar.fields import ALL_GRANTED_EPS, CONFIRM_RULE, FIELD_HELP, FIELD_KEYS
 
 
 def help_text(command: str = "/hss-export", *, slack: bool = True) -> str:
@@ -21,7 +21,9 @@ def help_text(command: str = "/hss-export", *, slack: bool = True) -> str:
             f"`{command} form key=value …` opens the form filled in.\n"
             f"`{command} status <task_id>` shows a task (in the enterprise project it was "
             f"created in, or add `enterprise_project_id=…`); `{command} history` your latest "
-            f"exports; `{command} help` this text.\n"
+            f"exports; `{command} approvals` the exports waiting for an approver (on you, or "
+            f"yours); `{command} help` this text.\n"
+            f"`{CONFIRM_RULE.key}=yes`: {CONFIRM_RULE.accepts.split(': ', 1)[1]}.\n"
         )
         quotes = " (Slack's curly quotes work too)"
     else:

@@ -4,8 +4,9 @@ Everything before the ack is pure or bounded: parsing, the access decision
 (bounded by `AccessControl`), recording a refusal and views.open (both bounded
 by `ANSWER_DEADLINE_SECONDS` from the listener's start; views.open through a
 client that never retries). The HSS call and the reply happen after the ack.
-`help` is shown to anyone (it reveals only the grammar); every other form of
-the command needs access.
+`help` is shown to anyone (it reveals only the grammar), `approvals` to anyone
+(it lists only what the caller asked or may decide); every other form of the
+command needs access.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bot.domain import blocks, modal
 from bot.domain.blocks import Message
 from bot.domain.errors import AuditUnavailable, InvalidCommand
 from bot.domain.grammar import (
+    Approvals,
     Command,
     Export,
     Form,
@@ -35,6 +37,7 @@ from bot.domain.grammar import (
 )
 from bot.domain.types import Actor, ReplyTo
 from bot.entrypoints.deps import AppDeps
+from bot.entrypoints.listeners.approvals import route_export, waiting_message
 from bot.entrypoints.listeners.errors import reporting
 from bot.entrypoints.refusals import record_then_answer
 from bot.entrypoints.slack_payloads import actor_from
@@ -63,7 +66,7 @@ async def ack_with(ack: AsyncAck, message: Message) -> None:
     await ack(text=message.text, blocks=message.blocks, response_type="ephemeral")
 
 
-async def handle(deps: AppDeps, ack: AsyncAck, command: dict[str, Any]) -> None:
+async def handle(deps: AppDeps, ack: AsyncAck, command: dict[str, Any]) -> None:  # noqa: C901  one case per command word, each a line or two
     """Run one `/hss-export`: access, then the command's own path."""
     deadline = deps.answer_deadline()
     actor = actor_from(command, "slash")
@@ -73,7 +76,10 @@ async def handle(deps: AppDeps, ack: AsyncAck, command: dict[str, Any]) -> None:
         parsed: Command | InvalidCommand = parse_command(text, deps.defaults)
     except InvalidCommand as exc:
         parsed = exc
-    if not isinstance(parsed, Help) and await refused_first(deps, ack, actor, parsed, deadline):
+    # `approvals` shows only the caller's own requests and those they may decide: an
+    # approver need not be allowed to export to see their queue.
+    exempt = isinstance(parsed, Help | Approvals)
+    if not exempt and await refused_first(deps, ack, actor, parsed, deadline):
         return
     match parsed:
         case Help():
@@ -91,11 +97,24 @@ async def handle(deps: AppDeps, ack: AsyncAck, command: dict[str, Any]) -> None:
         case History():
             await ack_with(ack, blocks.looking_up("your latest exports"))
             await deps.notifier.tell_user(reply, actor, await history_message(deps, actor), {})
-        case Export(request=request):
-            await ack_with(ack, blocks.requested())
+        case Approvals():
+            await ack_with(ack, blocks.looking_up("export requests waiting for approval"))
+            await deps.notifier.tell_user(reply, actor, await approvals_message(deps, actor), {})
+        case Export(request=request, confirmed=confirmed):
+
+            async def acknowledge(message: Message | None) -> None:
+                await ack_with(ack, message or blocks.requested())
+
             # Slack retries carry the same trigger_id: one command, one export.
-            key = f"slash:{command['trigger_id']}"
-            await deps.service.export(actor, request, reply, dedupe_key=key)
+            await route_export(
+                deps,
+                actor,
+                request,
+                reply,
+                dedupe_key=f"slash:{command['trigger_id']}",
+                answer=acknowledge,
+                confirm_text=None if confirmed else text,
+            )
 
 
 async def refused_first(
@@ -171,3 +190,10 @@ async def history_message(deps: AppDeps, actor: Actor) -> Message:
     except AuditUnavailable as exc:
         return blocks.unavailable("read the audit log", exc)
     return blocks.history(entries)
+
+
+async def approvals_message(deps: AppDeps, actor: Actor) -> Message:
+    """Render the requests waiting on the caller (as approver) or by them."""
+    if deps.approvals is None:
+        return blocks.refusal("Approvals are not enabled on this bot.")
+    return await waiting_message(deps.approvals, actor)

@@ -13,11 +13,13 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.domain import modal
+from bot.domain.blocks import Message
 from bot.domain.errors import InvalidCommand
 from bot.domain.grammar import build_request
 from bot.domain.model import ExportRequest
 from bot.domain.types import ReplyTo
 from bot.entrypoints.deps import AppDeps
+from bot.entrypoints.listeners.approvals import route_export
 from bot.entrypoints.listeners.errors import reporting
 from bot.entrypoints.refusals import record_then_answer
 from bot.entrypoints.slack_payloads import actor_from
@@ -71,11 +73,17 @@ async def handle(deps: AppDeps, ack: AsyncAck, body: dict[str, Any], view: dict[
         )
         return
     assert isinstance(request, ExportRequest)  # not invalid, or the gate refused it
-    await ack()
     # A double submit of the same view carries the same id and hash: one export.
     key = f"view:{view['id']}:{view['hash']}"
     reply = ReplyTo(channel, context.response_url)
-    await deps.service.export(actor, request, reply, dedupe_key=key)
+
+    async def answer(message: Message | None) -> None:
+        await ack()  # the form closes; a held export's notice goes to the requester
+        if message is not None:
+            await deps.notifier.tell_user(reply, actor, message, {"what": "approval"})
+
+    # The form's Submit is the confirmation; an approval is still needed where the rule says.
+    await route_export(deps, actor, request, reply, dedupe_key=key, answer=answer)
 
 
 async def answer_refusal(ack: AsyncAck, refused: Refused) -> None:
