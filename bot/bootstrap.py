@@ -25,6 +25,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.audit_store import SqlAuditLog, open_audit_log
+from bot.adapters.digest_store import SqlDigestStore, open_digest_store
 from bot.adapters.hss import HssClient, build_hss_client
 from bot.adapters.slack_files import SlackFiles
 from bot.adapters.slack_notifier import AuditChannelMirror, SlackNotifier, build_web_client
@@ -37,8 +38,10 @@ from bot.entrypoints.web import HttpServer, start_http
 from bot.health import ReadinessCheck, add_ops_routes
 from bot.lifecycle import Lifecycle
 from bot.observability import Metrics, correlation, create_metrics
+from bot.reading import ReadLimits, SummaryWorker
 from bot.settings import Settings
 from bot.tracking.model import TrackerConfig
+from bot.tracking.summaries import Summaries
 from bot.tracking.tracker import TaskTracker
 from bot.tracking.worker import RELEASE_SECONDS, STOP_MARGIN_SECONDS
 from bot.usecases import ExportService
@@ -113,6 +116,7 @@ class Runtime:
     lifecycle: Lifecycle
     metrics: Metrics
     files: SlackFiles
+    digests: SqlDigestStore | None = None  # None: SUMMARIES_ENABLED is false
     slack_checked_at: float | None = None
     slack_ready: bool = False
     _tracker_task: asyncio.Task[None] | None = None
@@ -172,6 +176,8 @@ class Runtime:
             try:
                 removed = await self.audit.prune(days)
                 settled = await self.tasks.prune_settled(time.time() - days * 86400)
+                if self.digests is not None:  # the digests are kept as long as the audit
+                    await self.digests.prune(time.time() - days * 86400)
             except (AuditUnavailable, TaskStoreUnavailable) as exc:
                 log.warning("audit pruning failed", extra={"error": str(exc)})
             else:
@@ -249,7 +255,10 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
         closers.append(hss.aclose)
         files = SlackFiles(web_client)
         closers.append(files.aclose)
-        tracker = TaskTracker(tasks, hss, files, audit, tracker_config(settings))
+        summaries, digests = await _summaries(settings, closers)
+        tracker = TaskTracker(
+            tasks, hss, files, audit, tracker_config(settings), summaries=summaries
+        )
         notifier = SlackNotifier(web_client)
         count = _counter(metrics)
         service = ExportService(hss, audit, notifier, tracker, count=count)
@@ -282,8 +291,29 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
         lifecycle=lifecycle,
         metrics=metrics,
         files=files,
+        digests=digests,
         _closers=closers,
     )
+
+
+async def _summaries(
+    settings: Settings, closers: list[Callable[[], Awaitable[None]]]
+) -> tuple[Summaries | None, SqlDigestStore | None]:
+    """Build the summary step's reader and digest store (SUMMARIES_ENABLED, SUMMARY_*)."""
+    if not settings.SUMMARIES_ENABLED:
+        return None, None
+    digests = await open_digest_store(settings.AUDIT_DB_URL)
+    closers.append(digests.aclose)
+    limits = ReadLimits(max_file_bytes=settings.SUMMARY_MAX_BYTES)
+    reader = SummaryWorker(timeout=settings.SUMMARY_TIMEOUT_SECONDS, limits=limits)
+    closers.append(reader.aclose)
+    summaries = Summaries(reader, digests, settings.SUMMARY_MAX_BYTES)
+
+    async def discard() -> None:
+        await asyncio.to_thread(summaries.discard_all)
+
+    closers.append(discard)
+    return summaries, digests
 
 
 async def start_http_runtime(runtime: Runtime, host: str, port: int) -> HttpServer:

@@ -35,6 +35,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Row
@@ -45,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.adapters.sql import (
     WRITE_LOCK,
     SqlTarget,
+    add_missing_columns,
     create_engine_for,
     resolve_url,
     take_schema_lock,
@@ -93,6 +95,10 @@ tracked_tasks = Table(
     Column("error_request_id", String(255), nullable=True),
     Column("audit_done", Boolean, nullable=False),
     Column("message_done", Boolean, nullable=False),
+    # Added with the summaries (issue 13); `add_missing_columns` migrates older tables.
+    Column("summary_done", Boolean, nullable=False, server_default=text("false")),
+    Column("summary_rows", BigInteger, nullable=True),
+    Column("summary_note", Text, nullable=True),
     Column("lease_owner", String(255), nullable=True),
     Column("lease_until", Double, nullable=True),
     CheckConstraint(
@@ -122,6 +128,9 @@ _MUTABLE: Final = (
     "error_request_id",
     "audit_done",
     "message_done",
+    "summary_done",
+    "summary_rows",
+    "summary_note",
     "lease_owner",
     "lease_until",
 )
@@ -164,6 +173,7 @@ class SqlTaskStore:
         async with self._guard(), self._locking.begin() as conn:
             await take_schema_lock(conn, self._target, SCHEMA_LOCK_KEY)
             await conn.run_sync(metadata.create_all)
+            await add_missing_columns(conn, tracked_tasks)
 
     async def aclose(self) -> None:
         """Release connections."""

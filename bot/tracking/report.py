@@ -1,7 +1,8 @@
-"""The last steps of every task: save its final state, then the audit record, then the message.
+"""The last steps of every task: its final state, the summary, the audit record, the message.
 
-Each reporting step happens once and is saved when done (`audit_done`,
-`message_done`), so a crash between them repeats neither. The task message is
+Each reporting step happens once and is saved when done (`summary_done`,
+`audit_done`, `message_done`), so a crash between them repeats none. The
+summary (`bot.tracking.summaries`) comes first so the audit record notes it. The task message is
 updated in place (its thread holds the file); a task with no message (its
 announcement reached no one) gets a new one.
 """
@@ -20,6 +21,7 @@ from bot.domain.errors import (
 from bot.domain.task_messages import progress_message, thread_notice
 from bot.tracking.job import Job
 from bot.tracking.model import TrackedTask, TrackState, audit_delivery
+from bot.tracking.summaries import SummaryLater, summarize
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,19 @@ async def report(job: Job, task: TrackedTask, *, last_try: bool = False) -> None
     On the `last_try` (giving up after unexpected errors) a step that fails
     again is logged and marked done, so the task settles.
     """
+    if not task.summary_done:
+        try:
+            task = await summarize(job, task)
+        except SummaryLater:
+            await job.retry_later(task)
+            return
+        except (LeaseLost, TaskStoreUnavailable):
+            raise
+        except Exception:
+            if not last_try:
+                raise
+            log.exception("summary not posted", extra={"task_id": task.task_id})
+            task = await job.save(task, summary_done=True, summary_note="the bot hit an error")
     if not task.audit_done:
         try:
             task = await job.leases.shielded(task.task_id, _audit_once(job, task))

@@ -32,6 +32,7 @@ from bot.tracking.lease import Clock, Leases, Sleep
 from bot.tracking.model import TrackedTask, TrackerConfig
 from bot.tracking.ports import FileDelivery, TaskStore
 from bot.tracking.steps import take_step
+from bot.tracking.summaries import Summaries
 from bot.tracking.worker import LeaseWorker
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class TaskTracker:
         owner: str | None = None,
         clock: Clock = time.time,
         sleep: Sleep = asyncio.sleep,
+        summaries: Summaries | None = None,
     ) -> None:
         self._store = store
         self._delivery = delivery
@@ -60,7 +62,7 @@ class TaskTracker:
         leases = Leases(
             store, self.owner, lease_seconds=self._config.lease_seconds, clock=clock, sleep=sleep
         )
-        self._job = Job(hss, delivery, audit, self._config, leases, clock)
+        self._job = Job(hss, delivery, audit, self._config, leases, clock, summaries)
         self._worker = LeaseWorker(leases, self._step, self._config, clock=clock, sleep=sleep)
 
     def __repr__(self) -> str:
