@@ -21,6 +21,7 @@ from typing import Any
 from e2e_harness import Bot, bot_settings
 from slack_harness import ALICE, EXPORTS, wait_for
 
+from bot.adapters.task_store import open_task_store
 from bot.bootstrap import build_runtime, start_http_runtime
 from bot.domain.types import AuditEntry
 from emulators.fake_hss import FakeHss, Task
@@ -112,34 +113,42 @@ def severity(row: dict[str, Any]) -> tuple[int, int, int, int]:
 
 async def test_the_thread_gets_the_file_then_a_summary_counting_the_rows(tmp_path: Path) -> None:
     """After the file, the thread gets one summary whose counts are those of the rows written."""
-    async with FakeSlack() as slack, FakeHss(file_format="xlsx") as hss:
-        async with bot_on(tmp_path, hss, slack) as bot:
-            task, head = await export(bot, FILTERS)
-            [shared] = [f for f in slack.files if f.thread_ts == head.ts]
-            [summary] = summaries_in(bot, head)
-            assert shared.filename == task.file_name
-            for line in expected_counts(task):
-                assert line in summary.all_text, (line, summary.all_text)
-            assert "Changed since" not in summary.all_text  # the first export: nothing to compare
-            record = await delivery_record(bot, task.task_id)
-            assert record["summary"] == {"rows": len(task.rows)}
-            assert await bot.runtime.digests.count() == 1  # type: ignore[union-attr]
+    async with (
+        FakeSlack() as slack,
+        FakeHss(file_format="xlsx") as hss,
+        bot_on(tmp_path, hss, slack) as bot,
+    ):
+        task, head = await export(bot, FILTERS)
+        [shared] = [f for f in slack.files if f.thread_ts == head.ts]
+        [summary] = summaries_in(bot, head)
+        assert shared.filename == task.file_name
+        for line in expected_counts(task):
+            assert line in summary.all_text, (line, summary.all_text)
+        assert "Changed since" not in summary.all_text  # the first export: nothing to compare
+        record = await delivery_record(bot, task.task_id)
+        assert record["summary"] == {"rows": len(task.rows)}
+        assert await bot.runtime.digests.count() == 1  # type: ignore[union-attr]
 
 
 async def test_same_filters_again_show_exactly_what_changed(tmp_path: Path) -> None:
     """A second export with the same filters lists the new, gone, riskier and less risky ones."""
-    async with FakeSlack() as slack, FakeHss(file_format="xlsx") as hss:
-        async with bot_on(tmp_path, hss, slack) as bot:
-            first, _ = await export(bot, FILTERS)
-            second, head = await export(bot, FILTERS)
-            [summary] = summaries_in(bot, head)
+    async with (
+        FakeSlack() as slack,
+        FakeHss(file_format="xlsx") as hss,
+        bot_on(tmp_path, hss, slack) as bot,
+    ):
+        first, _ = await export(bot, FILTERS)
+        second, head = await export(bot, FILTERS)
+        [summary] = summaries_in(bot, head)
     before = {r["container_id"]: r for r in first.rows}
     after = {r["container_id"]: r for r in second.rows}
     both = before.keys() & after.keys()
     new, gone = after.keys() - before.keys(), before.keys() - after.keys()
     up = {k for k in both if severity(after[k]) > severity(before[k])}
     down = {k for k in both if severity(after[k]) < severity(before[k])}
-    assert new and gone and (up or down)  # the fake's inventory moved
+    assert new
+    assert gone
+    assert up or down
     text = summary.all_text
     tally = f"{len(new)} new, {len(gone)} gone, {len(up)} riskier, {len(down)} less risky"
     assert tally in text, text
@@ -158,11 +167,14 @@ def thread_posts(slack: FakeSlack) -> list[Any]:
 
 async def test_a_different_filter_gets_no_diff(tmp_path: Path) -> None:
     """An export with other filters is summarized but compared with nothing."""
-    async with FakeSlack() as slack, FakeHss(file_format="xlsx") as hss:
-        async with bot_on(tmp_path, hss, slack) as bot:
-            await export(bot, FILTERS)
-            task, head = await export(bot, OTHER_FILTERS)
-            [summary] = summaries_in(bot, head)
+    async with (
+        FakeSlack() as slack,
+        FakeHss(file_format="xlsx") as hss,
+        bot_on(tmp_path, hss, slack) as bot,
+    ):
+        await export(bot, FILTERS)
+        task, head = await export(bot, OTHER_FILTERS)
+        [summary] = summaries_in(bot, head)
     assert f"{SUMMARY} {len(task.rows):,} containers" in summary.all_text
     assert "Changed since" not in summary.all_text
 
@@ -178,20 +190,26 @@ async def test_a_corrupt_file_is_delivered_with_one_line_why_no_summary(tmp_path
             record = await delivery_record(bot, task.task_id)
             stored = await bot.runtime.tasks.get(task.task_id)
     assert shared.size == len(hss.file_override)
-    assert line.text is not None and line.text.startswith(NO_SUMMARY)
+    assert line.text is not None
+    assert line.text.startswith(NO_SUMMARY)
     assert "\n" not in line.text
-    assert stored is not None and stored.state == "done" and stored.settled
+    assert stored is not None
+    assert stored.state == "done"
+    assert stored.settled
     assert set(record["summary"]) == {"none"}
     assert record["summary"]["none"] in line.text
 
 
 async def test_a_file_over_the_summary_limit_gets_one_line(tmp_path: Path) -> None:
     """A file larger than SUMMARY_MAX_BYTES is delivered; the thread says it is too big to read."""
-    async with FakeSlack() as slack, FakeHss(file_format="xlsx") as hss:
-        async with bot_on(tmp_path, hss, slack, SUMMARY_MAX_BYTES=1000) as bot:
-            task, head = await export(bot, FILTERS)
-            [line] = summaries_in(bot, head)
-            record = await delivery_record(bot, task.task_id)
+    async with (
+        FakeSlack() as slack,
+        FakeHss(file_format="xlsx") as hss,
+        bot_on(tmp_path, hss, slack, SUMMARY_MAX_BYTES=1000) as bot,
+    ):
+        task, head = await export(bot, FILTERS)
+        [line] = summaries_in(bot, head)
+        record = await delivery_record(bot, task.task_id)
     assert len([f for f in slack.files if f.thread_ts == head.ts]) == 1
     assert "summarizes files up to" in (line.text or "")
     assert "summarizes files up to" in record["summary"]["none"]
@@ -199,12 +217,15 @@ async def test_a_file_over_the_summary_limit_gets_one_line(tmp_path: Path) -> No
 
 async def test_summaries_off_post_nothing_more(tmp_path: Path) -> None:
     """SUMMARIES_ENABLED=false: the file and nothing else in the thread, no digest kept."""
-    async with FakeSlack() as slack, FakeHss(file_format="xlsx") as hss:
-        async with bot_on(tmp_path, hss, slack, SUMMARIES_ENABLED=False) as bot:
-            task, head = await export(bot, FILTERS)
-            assert summaries_in(bot, head) == []
-            assert "summary" not in await delivery_record(bot, task.task_id)
-            assert bot.runtime.digests is None
+    async with (
+        FakeSlack() as slack,
+        FakeHss(file_format="xlsx") as hss,
+        bot_on(tmp_path, hss, slack, SUMMARIES_ENABLED=False) as bot,
+    ):
+        task, head = await export(bot, FILTERS)
+        assert summaries_in(bot, head) == []
+        assert "summary" not in await delivery_record(bot, task.task_id)
+        assert bot.runtime.digests is None
 
 
 async def test_a_restart_between_share_and_summary_posts_one_summary(tmp_path: Path) -> None:
@@ -217,6 +238,11 @@ async def test_a_restart_between_share_and_summary_posts_one_summary(tmp_path: P
             slack.fail("chat.postMessage", "internal_error", channel=EXPORTS)  # the summary's
             await wait_for(lambda: bool(slack.files) and bool(thread_posts(slack)), 15)
         [task] = hss.tasks.values()
+        store = await open_task_store(f"sqlite:///{tmp_path / 'audit.db'}")
+        between = await store.get(task.task_id)
+        await store.aclose()
+        assert between is not None
+        assert (between.state, between.summary_done, between.audit_done) == ("done", False, False)
         async with bot_on(tmp_path, hss, slack) as second:
             await wait_settled(second, task.task_id)
             stored = await second.runtime.tasks.get(task.task_id)
@@ -227,21 +253,25 @@ async def test_a_restart_between_share_and_summary_posts_one_summary(tmp_path: P
     assert len(found) == 1
     assert f"{SUMMARY} {len(task.rows):,} containers" in found[0].all_text
     assert record["summary"] == {"rows": len(task.rows)}
-    assert stored is not None and stored.summary_done
+    assert stored is not None
+    assert stored.summary_done
     assert len(hss.calls_for("download")) == 2  # the spool stayed with the first process
 
 
 async def test_digests_are_pruned_with_the_audit_retention(tmp_path: Path) -> None:
     """The daily prune removes digests older than AUDIT_RETENTION_DAYS, keeps newer ones."""
-    async with FakeSlack() as slack, FakeHss(file_format="xlsx") as hss:
-        async with bot_on(tmp_path, hss, slack) as bot:
-            await export(bot, FILTERS)
-            digests = bot.runtime.digests
-            assert digests is not None
-            assert await digests.prune(time.time() - 86400) == 0
-            assert await digests.count() == 1
-            assert await digests.prune(time.time() + 1) == 1
-            assert await digests.count() == 0
+    async with (
+        FakeSlack() as slack,
+        FakeHss(file_format="xlsx") as hss,
+        bot_on(tmp_path, hss, slack) as bot,
+    ):
+        await export(bot, FILTERS)
+        digests = bot.runtime.digests
+        assert digests is not None
+        assert await digests.prune(time.time() - 86400) == 0
+        assert await digests.count() == 1
+        assert await digests.prune(time.time() + 1) == 1
+        assert await digests.count() == 0
         async with bot_on(tmp_path, hss, slack, AUDIT_RETENTION_DAYS=1) as bot:
             await export(bot, FILTERS)
             digests = bot.runtime.digests
@@ -260,27 +290,27 @@ async def test_the_bot_process_does_not_grow_by_the_file(tmp_path: Path) -> None
     async with (
         FakeSlack(keep_bytes=False) as slack,
         FakeHss(file_format="xlsx", population_size=60_000, polls_until_done=3) as hss,
+        bot_on(tmp_path, hss, slack, TASK_POLL_INITIAL_SECONDS=0.5) as bot,
     ):
-        async with bot_on(tmp_path, hss, slack, TASK_POLL_INITIAL_SECONDS=0.5) as bot:
-            await bot.slash(FILTERS)
-            await wait_for(lambda: bool(hss.tasks), 60)
-            [task] = hss.tasks.values()
-            gc.collect()
-            baseline, peak = current_rss(), 0
-            stop = asyncio.Event()
+        await bot.slash(FILTERS)
+        await wait_for(lambda: bool(hss.tasks), 60)
+        [task] = hss.tasks.values()
+        gc.collect()
+        baseline, peak = current_rss(), 0
+        stop = asyncio.Event()
 
-            async def sample() -> None:
-                nonlocal peak
-                while not stop.is_set():
-                    peak = max(peak, current_rss())
-                    await asyncio.sleep(0.01)
+        async def sample() -> None:
+            nonlocal peak
+            while not stop.is_set():
+                peak = max(peak, current_rss())
+                await asyncio.sleep(0.01)
 
-            sampler = asyncio.create_task(sample())
-            await wait_settled(bot, task.task_id, 120)
-            stop.set()
-            await sampler
-            [head] = [p for p in bot.channel_posts() if p.thread_ts is None]
-            [summary] = summaries_in(bot, head)
+        sampler = asyncio.create_task(sample())
+        await wait_settled(bot, task.task_id, 120)
+        stop.set()
+        await sampler
+        [head] = [p for p in bot.channel_posts() if p.thread_ts is None]
+        [summary] = summaries_in(bot, head)
     assert f"{SUMMARY} {len(task.rows):,} containers" in summary.all_text
     assert task.file_size > 1_000_000
     assert peak - baseline < task.file_size, (peak - baseline, task.file_size)
