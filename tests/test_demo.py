@@ -35,6 +35,9 @@ async def test_start_without_credentials_runs_the_whole_demo(
     assert "Files delivered into threads: 2" in out
     assert "Task ID:* `task-0001`" in out
     assert "chain intact" in out
+    assert "Export summary: 5 containers (xlsx)" in out  # each thread gets a summary
+    assert "Changed since" in out  # the same filters again: what changed since the first
+    assert "summary=5 rows" in out  # the audit's delivery record notes the summary
     assert "Demo finished: everything behaved as expected." in out
     assert "demo-sk" not in out  # the stand-in's secret key is never shown
 
