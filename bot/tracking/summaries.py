@@ -65,6 +65,7 @@ class Summaries:
     reader: Reader
     digests: DigestStore
     max_bytes: int
+    closing: bool = False  # set at shutdown: a read cut short then is no reason to give up
     _kept: dict[str, Path] = field(default_factory=dict)
 
     def keep(self, task_id: str, path: Path) -> None:
@@ -81,6 +82,7 @@ class Summaries:
 
     def discard_all(self) -> None:
         """Remove every kept spool (at shutdown: a resumed task downloads again)."""
+        self.closing = True
         for path in self._kept.values():
             remove(path)
         self._kept.clear()
@@ -111,6 +113,8 @@ async def summarize(job: Job, task: TrackedTask) -> TrackedTask:
         return await job.save(task, summary_done=True)
     async with job.leases.kept(task.task_id):
         report = await _read(job, summaries, task)
+        if summaries.closing:  # the reader was stopped under this read: summarize after restart
+            raise SummaryLater
         message = await _message(summaries, task, report)
     try:
         await job.delivery.post_message(task.channel_id, message, thread_ts=task.thread_ts)
@@ -132,7 +136,7 @@ async def summarize(job: Job, task: TrackedTask) -> TrackedTask:
 
 
 class SummaryLater(Exception):
-    """Slack was away: hand the task back and post the summary on the next try."""
+    """Slack was away, or the bot is stopping: hand the task back, summarize on the next try."""
 
 
 async def _read(job: Job, summaries: Summaries, task: TrackedTask) -> Report:
