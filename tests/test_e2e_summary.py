@@ -179,6 +179,20 @@ async def test_a_different_filter_gets_no_diff(tmp_path: Path) -> None:
     assert "Changed since" not in summary.all_text
 
 
+async def test_an_export_stopped_at_export_size_says_so(tmp_path: Path) -> None:
+    """export_size=7 from the stored request: the summary counts 7 and says it was capped."""
+    async with (
+        FakeSlack() as slack,
+        FakeHss(file_format="xlsx") as hss,
+        bot_on(tmp_path, hss, slack) as bot,
+    ):
+        task, head = await export(bot, f"{FILTERS} export_size=7")
+        [summary] = summaries_in(bot, head)
+    assert len(task.rows) == 7
+    assert f"{SUMMARY} 7 containers" in summary.all_text
+    assert "capped at 7 rows: narrow the filters for the rest" in summary.all_text
+
+
 async def test_a_corrupt_file_is_delivered_with_one_line_why_no_summary(tmp_path: Path) -> None:
     """Junk from HSS: the file reaches the thread, one line says why, the audit notes it."""
     async with FakeSlack() as slack, FakeHss(file_format="xlsx") as hss:

@@ -154,16 +154,13 @@ async def _read(job: Job, summaries: Summaries, task: TrackedTask) -> Report:
     if isinstance(source, Report):
         return source
     try:
-        body = (task.request or {}).get("body") or {}
+        request = task.request or {}
         try:
-            headers = body.get("export_headers")
+            headers = (request.get("body") or {}).get("export_headers")
             expected = Expected.from_export_headers(headers) if headers else None
         except (UnreadableExport, IndexError, TypeError) as exc:
             return _none(f"the request's export_headers cannot be read ({exc})")
-        size = body.get("export_size")
-        return await summaries.reader.summarize(
-            source, expected, export_size=size if isinstance(size, int) else None
-        )
+        return await summaries.reader.summarize(source, expected, export_size=export_size(request))
     finally:
         await asyncio.to_thread(remove, source)
 
@@ -218,6 +215,12 @@ async def _message(summaries: Summaries, task: TrackedTask, report: Report) -> M
         return thread_message(report)
     since = datetime.fromtimestamp(stored.created_at, UTC)
     return thread_message(report, previous, since=since, by=stored.user_id)
+
+
+def export_size(record: Mapping[str, Any]) -> int | None:
+    """Return the `export_size` the request asked for (a query parameter, sent as text)."""
+    value = str((record.get("query") or {}).get("export_size") or "")
+    return int(value) if value.isdecimal() else None
 
 
 def _none(reason: str) -> Report:
