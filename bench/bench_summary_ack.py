@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_summary_ack.py              # 4 big exports, 10 commands/s, 30 s
     .venv/bin/python bench/bench_summary_ack.py --exports 2 --rate 20 --seconds 20
+    .venv/bin/python bench/bench_summary_ack.py --exports 0 --rate 20   # no summaries: baseline
 
 What it does (figures, not a test: nothing is asserted):
 
@@ -116,7 +117,11 @@ async def main_async(args: argparse.Namespace) -> int:
     """Run the bench once and print its figures."""
     with tempfile.TemporaryDirectory(prefix="bench-summary-ack-") as tmp:
         workdir = Path(tmp)
-        content = await asyncio.to_thread(write_file, workdir / "export.xlsx", args.rows)
+        content = (  # --exports 0: the same load without summaries, for comparison
+            await asyncio.to_thread(write_file, workdir / "export.xlsx", args.rows)
+            if args.exports
+            else None
+        )
         async with FakeHss(polls_until_done=0) as hss, FakeSlack(keep_bytes=False) as slack:
             hss.file_override = content
             port = free_port()
