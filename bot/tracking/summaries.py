@@ -80,12 +80,12 @@ class Summaries:
         path = self._kept.pop(task_id, None)
         return path if path is not None and path.exists() else None
 
-    def discard_all(self) -> None:
-        """Remove every kept spool (at shutdown: a resumed task downloads again)."""
+    async def aclose(self) -> None:
+        """At shutdown: remove every kept spool (a resumed task downloads again)."""
         self.closing = True
-        for path in self._kept.values():
-            remove(path)
-        self._kept.clear()
+        paths, self._kept = list(self._kept.values()), {}
+        for path in paths:
+            await asyncio.to_thread(remove, path)
 
 
 def filter_key(record: Mapping[str, Any] | None) -> str | None:
