@@ -300,16 +300,24 @@ def current_rss() -> int:
 
 
 async def test_the_bot_process_does_not_grow_by_the_file(tmp_path: Path) -> None:
-    """A big export is read in the worker: the bot's RSS grows by less than the file's size."""
+    """A big export is read in the worker: while it is, the bot's RSS grows by less than the file.
+
+    Measured from the moment the file is shared (the summary starts right
+    then), so the download and upload, which the fakes in this process also
+    buffer, are not counted. What remains is the report coming back (its
+    digest is capped at 5000 containers, about 3 MB as objects); reading the
+    file in-process instead grew the process by 69 MB.
+    """
     async with (
         FakeSlack(keep_bytes=False) as slack,
-        FakeHss(file_format="xlsx", population_size=60_000, polls_until_done=3) as hss,
-        bot_on(tmp_path, hss, slack, TASK_POLL_INITIAL_SECONDS=0.5) as bot,
+        FakeHss(file_format="xlsx", population_size=80_000) as hss,
+        bot_on(tmp_path, hss, slack) as bot,
     ):
         await bot.slash(FILTERS)
         await wait_for(lambda: bool(hss.tasks), 60)
         [task] = hss.tasks.values()
         gc.collect()
+        await wait_for(lambda: bool(slack.files), 60)
         baseline, peak = current_rss(), 0
         stop = asyncio.Event()
 
