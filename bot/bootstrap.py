@@ -4,6 +4,7 @@ The one place that builds clients, opens stores and connects the use case to
 its adapters. Nothing here runs at import time; `build_runtime` is awaited by
 the `serve`, `socket` and `demo` commands (and by end-to-end tests, which pass
 loopback fakes through `SLACK_API_URL` / `HSS_ENDPOINT`, never monkeypatches).
+A little over 400 lines: the wiring of every part is easier to check in one place.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.approval_store import open_approval_store
 from bot.adapters.audit_store import SqlAuditLog, open_audit_log
+from bot.adapters.digest_store import SqlDigestStore, open_digest_store
 from bot.adapters.hss import HssClient, build_hss_client
 from bot.adapters.slack_approvals import SlackApprovalMessenger
 from bot.adapters.slack_files import SlackFiles
@@ -41,8 +43,10 @@ from bot.health import ReadinessCheck, add_ops_routes
 from bot.lifecycle import Lifecycle
 from bot.metrics import Metrics, create_metrics
 from bot.observability import correlation
+from bot.reading import ReadLimits, SummaryWorker
 from bot.settings import Settings
 from bot.tracking.model import TrackerConfig
+from bot.tracking.summaries import Summaries
 from bot.tracking.tracker import TaskTracker
 from bot.tracking.worker import RELEASE_SECONDS, STOP_MARGIN_SECONDS
 from bot.usecases import ApprovalExpiry, ExportService
@@ -117,6 +121,7 @@ class Runtime:
     lifecycle: Lifecycle
     metrics: Metrics
     files: SlackFiles
+    digests: SqlDigestStore | None = None  # None: SUMMARIES_ENABLED is false
     slack_checked_at: float | None = None
     slack_ready: bool = False
     _tracker_task: asyncio.Task[None] | None = None
@@ -176,6 +181,8 @@ class Runtime:
             try:
                 removed = await self.audit.prune(days)
                 settled = await self.tasks.prune_settled(time.time() - days * 86400)
+                if self.digests is not None:  # the digests are kept as long as the audit
+                    await self.digests.prune(time.time() - days * 86400)
             except (AuditUnavailable, TaskStoreUnavailable) as exc:
                 log.warning("audit pruning failed", extra={"error": str(exc)})
             else:
@@ -265,6 +272,7 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
         closers.append(hss.aclose)
         files = SlackFiles(web_client)
         closers.append(files.aclose)
+        summaries, digests = await _summaries(settings, closers)
         notifier = SlackNotifier(web_client)
         # An approval's expiry is due work of the same lease loop as the tracked tasks.
         expiry = ApprovalExpiry(approvals, audit, SlackApprovalMessenger(web_client, notifier))
@@ -276,6 +284,7 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
             tracker_config(settings),
             steps=SlackSteps(web_client),
             also=(expiry,),
+            summaries=summaries,
         )
         count = _counter(metrics)
         service = ExportService(hss, audit, notifier, tracker, count=count)
@@ -309,8 +318,25 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
         lifecycle=lifecycle,
         metrics=metrics,
         files=files,
+        digests=digests,
         _closers=closers,
     )
+
+
+async def _summaries(
+    settings: Settings, closers: list[Callable[[], Awaitable[None]]]
+) -> tuple[Summaries | None, SqlDigestStore | None]:
+    """Build the summary step's reader and digest store (SUMMARIES_ENABLED, SUMMARY_*)."""
+    if not settings.SUMMARIES_ENABLED:
+        return None, None
+    digests = await open_digest_store(settings.AUDIT_DB_URL)
+    closers.append(digests.aclose)
+    limits = ReadLimits(max_file_bytes=settings.SUMMARY_MAX_BYTES)
+    reader = SummaryWorker(timeout=settings.SUMMARY_TIMEOUT_SECONDS, limits=limits)
+    closers.append(reader.aclose)
+    summaries = Summaries(reader, digests, settings.SUMMARY_MAX_BYTES)
+    closers.append(summaries.aclose)  # first to close: a read cut short is redone after restart
+    return summaries, digests
 
 
 async def start_http_runtime(runtime: Runtime, host: str, port: int) -> HttpServer:

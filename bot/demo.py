@@ -42,6 +42,10 @@ RULE: Final = "─" * 78
 EXPECTED_CREATES: Final = 2
 
 
+# The typed command; run twice, so the second thread shows what changed since the first.
+VALID: Final = "status=running cluster_type=CCE risky=yes headers=container_name,image_name,risky"
+
+
 @dataclass(frozen=True)
 class Step:
     """One thing a user does in Slack."""
@@ -85,6 +89,7 @@ async def run_demo(*, keep_serving: bool = False) -> int:
             ok = await _wait_until_settled(runtime) and ok
             ok = await _approval_scenario(slack, hss, events) and ok
             ok = await _wait_until_settled(runtime) and ok
+            ok = await _export_again(slack, events, runtime) and ok
             await _show_channel(slack)
             ok = await _show_audit(runtime) and ok
             if keep_serving:
@@ -122,7 +127,7 @@ def _demo_settings(hss: FakeHss, slack: FakeSlack) -> Settings:
 
 async def _scenario(slack: FakeSlack, hss: FakeHss, events: str) -> bool:
     ok = True
-    valid = "status=running cluster_type=CCE risky=yes headers=container_name,image_name,risky"
+    valid = VALID
     steps = [
         Step(f"/hss-export {valid}", slack.slash_command(valid, user_id=USER, channel_id=CHANNEL)),
         Step(
@@ -189,6 +194,7 @@ STEP_DEFINITION: Final = {
 async def _workflow_step(slack: FakeSlack, events: str) -> bool:
     """Run the Workflow Builder step once, as a workflow would: one export, completed once."""
     inputs = {"user_id": USER, "channel_id": CHANNEL, "filters": "status=running", "risky": True}
+    files_before = len(slack.files)
     event = slack.function_executed(inputs, function=STEP_DEFINITION)
     answer = await slack.deliver(events, event)
     ok = _show_answer(
@@ -206,7 +212,7 @@ async def _workflow_step(slack: FakeSlack, events: str) -> bool:
         print(f"  {name}: {value}")
     if completion.error:
         print(f"  error: {completion.error}")
-    delivered = len(slack.files) == EXPECTED_CREATES + 1  # its file, in its thread
+    delivered = len(slack.files) == files_before + 1  # its file, in its thread
     return ok and completion.method == "functions.completeSuccess" and delivered
 
 
@@ -246,6 +252,22 @@ def _approval_message(slack: FakeSlack) -> Posted | None:
         return slack.last_message_with(APPROVE_ACTION)
     except AssertionError:
         return None
+
+
+async def _export_again(slack: FakeSlack, events: str, runtime: Runtime) -> bool:
+    """Run the first command again: its thread gets a summary and what changed since."""
+    files_before = len(slack.files)
+    request = slack.slash_command(VALID, user_id=USER, channel_id=CHANNEL)
+    ok = _show_answer(
+        f"Later, the same /hss-export {VALID} again", await slack.deliver(events, request)
+    )
+    ok = await _settle(lambda: len(slack.files) >= files_before + 1, DELIVERY_WAIT_SECONDS) and ok
+    ok = await _wait_until_settled(runtime) and ok
+    _say(
+        "Each file's thread also got a summary; the second run of the same filters "
+        "says what changed."
+    )
+    return ok
 
 
 def _show_answer(title: str, answer: Delivery) -> bool:
@@ -291,6 +313,9 @@ async def _show_audit(runtime: Runtime) -> bool:
     for e in entries:
         task = f" task={e.task_id}" if e.task_id else ""
         delivered = f" delivered={e.delivery.get('file_name')}" if e.delivery else ""
+        summary = (e.delivery or {}).get("summary") or {}
+        if "rows" in summary:
+            delivered += f" summary={summary['rows']} rows"
         print(f"  #{e.id} {e.at:%H:%M:%S} {e.source:8} <@{e.user_id}> {e.outcome}{task}{delivered}")
     result = await runtime.audit.verify()
     print(f"  chain: {result}")

@@ -178,6 +178,11 @@ class Settings(BaseSettings):
             )
         return found
 
+    # --- Summaries in the thread (issue 13); keep this block last and contiguous -------
+    SUMMARIES_ENABLED: bool = True
+    SUMMARY_MAX_BYTES: int = Field(50 * 1024 * 1024, ge=1)
+    SUMMARY_TIMEOUT_SECONDS: float = Field(60.0, gt=0)
+
     @field_validator(
         "ALLOWED_USER_IDS", "ALLOWED_CHANNEL_IDS", "ALLOWED_USERGROUP_IDS", mode="before"
     )

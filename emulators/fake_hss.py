@@ -146,6 +146,8 @@ class FakeHss:
         self.max_clock_skew = max_clock_skew
         self.file_format = file_format
         self.seed, self.population_size = seed, population_size
+        # When set, every task created from now on serves these bytes (a damaged export).
+        self.file_override: bytes | None = None
         self.calls: list[Call] = []
         self.tasks: dict[str, Task] = {}
         self.tokens: dict[str, datetime] = {}  # live token -> expires_at
@@ -414,6 +416,8 @@ class FakeHss:
                 self.file_format, call.body["export_headers"], task.rows, task.file_name[:-5]
             )
             task.file_size = len(task.content)
+        if self.file_override is not None:
+            task.content, task.file_size = self.file_override, len(self.file_override)
         self.tasks[task_id] = task
         return web.json_response({"task_id": task_id})
 

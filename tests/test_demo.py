@@ -40,6 +40,9 @@ async def test_start_without_credentials_runs_the_whole_demo(
     # The Workflow Builder step ran once and was completed by the tracker with the bot token.
     assert "The tracker completed the step (functions.completeSuccess, bot token)" in out
     assert "task_id: task-0003" in out
+    assert "Export summary: 5 containers (xlsx)" in out  # each thread gets a summary
+    assert "Changed since" in out  # the same filters again: what changed since the first
+    assert "summary=5 rows" in out  # the audit's delivery record notes the summary
     assert "Demo finished: everything behaved as expected." in out
     assert "demo-sk" not in out  # the stand-in's secret key is never shown
 

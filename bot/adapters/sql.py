@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from sqlalchemy import ColumnElement, Table, event, or_, select, text, update
+from sqlalchemy import ColumnElement, Table, event, inspect, or_, select, text, update
 from sqlalchemy.engine import URL, Connection, Row, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -256,3 +256,32 @@ async def claim_leased(  # noqa: PLR0913  the claim's table, columns and lease a
         row._mapping[key.name]: row for row in await conn.execute(select(table).where(key.in_(ids)))
     }
     return [rows[i] for i in ids]
+
+
+async def add_missing_columns(conn: AsyncConnection, table: Any) -> list[str]:
+    """Add to an existing `table` the columns its definition gained since it was created.
+
+    The migration of the tracker's and the digests' tables: a column added
+    later must be nullable or have a `server_default`, so rows written by an
+    older bot read as "not yet" (a flag false, a note absent). Run it inside
+    the transaction holding the schema lock; return the names added.
+    """
+
+    def missing(sync: Connection) -> list[Any]:
+        present = {c["name"] for c in inspect(sync).get_columns(table.name, schema=table.schema)}
+        return [column for column in table.columns if column.name not in present]
+
+    added = await conn.run_sync(missing)
+    preparer = conn.dialect.identifier_preparer
+    for column in added:
+        kind = column.type.compile(dialect=conn.dialect)
+        default = column.server_default
+        clause = f" DEFAULT {default.arg}" if default is not None else ""
+        null = "" if column.nullable else " NOT NULL"
+        await conn.execute(
+            text(
+                f"ALTER TABLE {preparer.format_table(table)} "
+                f"ADD COLUMN {preparer.format_column(column)} {kind}{clause}{null}"
+            )
+        )
+    return [column.name for column in added]

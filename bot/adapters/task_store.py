@@ -32,13 +32,12 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
-    false,
     insert,
-    inspect,
     select,
+    text,
     update,
 )
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -46,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.adapters.sql import (
     WRITE_LOCK,
     SqlTarget,
+    add_missing_columns,
     claim_leased,
     create_engine_for,
     resolve_url,
@@ -95,10 +95,14 @@ tracked_tasks = Table(
     Column("error_request_id", String(255), nullable=True),
     Column("audit_done", Boolean, nullable=False),
     Column("message_done", Boolean, nullable=False),
-    # A Workflow Builder step to complete once reported (issue 16); added by `_ADDED_COLUMNS`
+    # A Workflow Builder step to complete once reported (issue 16); `add_missing_columns` adds it
     # to tables made before it. Only the execution id: the step is completed with the bot token.
     Column("step_execution_id", String(64), nullable=True),
-    Column("step_done", Boolean, nullable=False, server_default=false()),
+    Column("step_done", Boolean, nullable=False, server_default=text("false")),
+    # Added with the summaries (issue 13); `add_missing_columns` migrates older tables.
+    Column("summary_done", Boolean, nullable=False, server_default=text("false")),
+    Column("summary_rows", BigInteger, nullable=True),
+    Column("summary_note", Text, nullable=True),
     Column("lease_owner", String(255), nullable=True),
     Column("lease_until", Double, nullable=True),
     CheckConstraint(
@@ -129,6 +133,9 @@ _MUTABLE: Final = (
     "audit_done",
     "message_done",
     "step_done",
+    "summary_done",
+    "summary_rows",
+    "summary_note",
     "lease_owner",
     "lease_until",
 )
@@ -171,7 +178,7 @@ class SqlTaskStore:
         async with self._guard(), self._locking.begin() as conn:
             await take_schema_lock(conn, self._target, SCHEMA_LOCK_KEY)
             await conn.run_sync(metadata.create_all)
-            await conn.run_sync(_add_missing_columns)
+            await add_missing_columns(conn, tracked_tasks)
 
     async def aclose(self) -> None:
         """Release connections."""
@@ -273,30 +280,6 @@ class SqlTaskStore:
     def _guard(self) -> Any:
         """Turn the database's errors into `TaskStoreUnavailable` with a password-free message."""
         return translated(self._target, TaskStoreUnavailable, "task store")
-
-
-# Columns added after the table first shipped, with the DDL default that fills existing rows.
-_ADDED_COLUMNS: Final = {"step_execution_id": None, "step_done": "false"}
-
-
-def _add_missing_columns(conn: Connection) -> None:
-    """Migrate a table made by an older version: add each column it lacks (nullable or defaulted).
-
-    `create_all` makes a missing table whole but never changes one that exists.
-    Runs under the schema lock (`create_schema`), so replicas starting together add
-    each column once.
-    """
-    present = {column["name"] for column in inspect(conn).get_columns(tracked_tasks.name)}
-    for name, default in _ADDED_COLUMNS.items():
-        if name in present:
-            continue
-        column = tracked_tasks.c[name]
-        ddl = f"ALTER TABLE {tracked_tasks.name} ADD COLUMN {name} "
-        ddl += column.type.compile(dialect=conn.dialect)
-        if default is not None:
-            literal = default if conn.dialect.name == "postgresql" else "0"
-            ddl += f" NOT NULL DEFAULT {literal}"
-        conn.exec_driver_sql(ddl)
 
 
 def _columns(task: TrackedTask) -> dict[str, Any]:

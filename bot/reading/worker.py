@@ -20,6 +20,7 @@ a `Report` with a reason, and the next job gets a fresh worker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import sys
@@ -81,7 +82,10 @@ class SummaryWorker:
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=self._context, max_tasks_per_child=1
+                max_workers=1,
+                mp_context=self._context,
+                max_tasks_per_child=1,
+                initializer=_lower_priority,
             )
         return self._pool
 
@@ -96,6 +100,20 @@ class SummaryWorker:
             for process in list((getattr(pool, "_processes", None) or {}).values()):
                 process.terminate()
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+WORKER_NICENESS: Final = 10
+
+
+def _lower_priority() -> None:
+    """Run in the worker: yield the CPU to the bot, so acks are not queued behind a parse.
+
+    On a busy machine the parse otherwise takes a core the bot's event loop
+    needs (figures in docs/benchmarks.md, "Acks while the bot summarizes").
+    """
+    if hasattr(os, "nice"):
+        with contextlib.suppress(OSError):
+            os.nice(WORKER_NICENESS)
 
 
 def _work(

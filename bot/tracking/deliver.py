@@ -2,7 +2,9 @@
 
 Download (spooled to disk, hashed), `getUploadURLExternal` and the byte upload
 may be repeated freely: an unshared upload is invisible and Slack discards it.
-Only then does the task move to `sharing` (`bot.tracking.share`). A task whose
+Only then does the task move to `sharing` (`bot.tracking.share`). With
+summaries on, the spool of a file small enough is kept for the summary step
+(`bot.tracking.summaries`), which removes it. A task whose
 announcement reached no thread first gets its task message in the user's DM,
 to share the file under.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 from bot.domain.errors import (
     BotError,
@@ -51,11 +54,14 @@ async def deliver(job: Job, task: TrackedTask) -> None:
             if fetched is None:
                 slot = None
             else:
+                kept = False
                 try:
                     slot = await job.delivery.start_upload(file_name, fetched.size)
                     await job.delivery.send_file(slot, fetched.path, fetched.size)
+                    kept = _keep_for_summary(job, task, fetched.path, fetched.size)
                 finally:
-                    await asyncio.to_thread(remove, fetched.path)
+                    if not kept:
+                        await asyncio.to_thread(remove, fetched.path)
     except (HssUnavailable, HssAuthError, DeliveryUnavailable, SpoolFailed) as exc:
         await _failed(job, task, exc, retry=True)
         return
@@ -75,6 +81,15 @@ async def deliver(job: Job, task: TrackedTask) -> None:
         slack_file_id=slot.file_id,
     )
     await job.leases.shielded(task.task_id, sharing)
+
+
+def _keep_for_summary(job: Job, task: TrackedTask, path: Path, size: int) -> bool:
+    """Keep the spool for the summary step when the file will be summarized (see summaries)."""
+    summaries = job.summaries
+    if summaries is None or size > summaries.max_bytes:
+        return False
+    summaries.keep(task.task_id, path)
+    return True
 
 
 async def _open_thread(job: Job, task: TrackedTask) -> TrackedTask:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.ports import AuditLog, Hss
 from bot.tracking.lease import Leases
 from bot.tracking.model import TrackedTask, TrackerConfig, backoff, check_move
 from bot.tracking.ports import FileDelivery, StepCompletion
+
+if TYPE_CHECKING:  # the summary step imports this module
+    from bot.tracking.summaries import Summaries
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class Job:
     leases: Leases
     clock: Callable[[], float]
     steps: StepCompletion | None = None  # Workflow Builder steps; None where none are run
+    summaries: Summaries | None = None  # None: no summary in the thread (issue 13)
 
     async def save(self, task: TrackedTask, **changes: Any) -> TrackedTask:
         """Save changes under the lease, refusing a state change the state machine lacks."""

@@ -8,9 +8,11 @@ A task moves through these states, each saved before the next step starts:
        └──deadline────> gave_up
 
 (`delivering` and `sharing` may also end `failed` after unexpected errors, and
-`sharing` `done` unconfirmed.) Then `audit_done` and `message_done` record the
-two reporting steps, and `step_done` the Workflow step's completion for a task
-a workflow started, after which the task is `settled` and never claimed again.
+`sharing` `done` unconfirmed.) Then `summary_done`, `audit_done` and
+`message_done` record the three reporting steps (the summary first, so the
+audit's delivery record can say what it found), and `step_done` the Workflow
+step's completion for a task a workflow started, after which the task is
+`settled` and never claimed again.
 
 Nothing here does I/O or reads settings: the worker and its steps ask these
 functions what comes next, and `tests/test_tracking_model.py` pins them as
@@ -104,6 +106,10 @@ class TrackedTask:
     # A Workflow Builder step to finish once reported: its `function_execution_id` (no token).
     step_execution_id: str | None = None
     step_done: bool = False
+    # The summary in the thread (issue 13): done, and what the audit record notes of it.
+    summary_done: bool = False
+    summary_rows: int | None = None  # rows summarized, when there is a summary
+    summary_note: str | None = None  # why there is none, when there is none
     lease_owner: str | None = None
     lease_until: float | None = None
 
@@ -205,9 +211,13 @@ def safe_file_name(name: str | None, task_id: str) -> str:
 
 def audit_delivery(task: TrackedTask) -> tuple[dict[str, Any] | None, str | None]:
     """Return what the audit log records for a finished task: the delivery, the error."""
-    delivery = None
+    delivery: dict[str, Any] | None = None
     if task.state == "done":
         delivery = {"file_name": task.file_name, "size": task.file_size, "sha256": task.sha256}
+        if task.summary_rows is not None:
+            delivery["summary"] = {"rows": task.summary_rows}
+        elif task.summary_note is not None:
+            delivery["summary"] = {"none": task.summary_note}
     error = task.error
     if task.state != "done":
         error = f"{task.state}: {task.error or 'no detail'}"

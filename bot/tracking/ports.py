@@ -112,3 +112,27 @@ class StepCompletion(Protocol):
     async def fail(self, execution_id: str, error: str) -> None:
         """Mark the step failed, saying why."""
         ...
+
+
+@dataclass(frozen=True)
+class StoredDigest:
+    """One delivered export's digest (`bot.reading.Digest` JSON) and who ran it, when."""
+
+    filter_key: str  # `bot.tracking.summaries.filter_key` of the task's request
+    task_id: str
+    entry_id: int
+    user_id: str
+    created_at: float  # Unix seconds
+    digest: str
+
+
+class DigestStore(Protocol):
+    """The digests of delivered exports, for "what changed since the last one"."""
+
+    async def add(self, digest: StoredDigest) -> None:
+        """Keep a digest; a second one for the same task changes nothing."""
+        ...
+
+    async def previous(self, filter_key: str, task_id: str, before: float) -> StoredDigest | None:
+        """Return the newest digest with this key of another task created by `before`, or None."""
+        ...

@@ -1,13 +1,14 @@
-"""The last steps of every task: save its final state, then the audit record, then the message.
+"""The last steps of every task: its final state, the summary, the audit record, the message.
 
 A task a Workflow Builder step started then completes that step: success with
 the outputs (task id, file name, a permalink to the file's thread) once the
 file is delivered, or an error saying why not. Each reporting step happens
-once and is saved when done (`audit_done`, `message_done`, `step_done`), so a
-crash between them repeats none. The step is completed with the bot token
-(`functions.completeSuccess` accepts the token of the app that owns the
-function), never with the event's short-lived workflow token, which is neither
-stored nor valid by then. The task message is
+once and is saved when done (`summary_done`, `audit_done`, `message_done`,
+`step_done`), so a crash between them repeats none. The summary
+(`bot.tracking.summaries`) comes first so the audit record notes it. The step is
+completed with the bot token (`functions.completeSuccess` accepts the token of
+the app that owns the function), never with the event's short-lived workflow
+token, which is neither stored nor valid by then. The task message is
 updated in place (its thread holds the file); a task with no message (its
 announcement reached no one) gets a new one.
 """
@@ -32,6 +33,7 @@ from bot.tracking.model import (
     step_error,
     step_outputs,
 )
+from bot.tracking.summaries import SummaryLater, summarize
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +48,17 @@ async def finish(
 
 
 async def report(job: Job, task: TrackedTask, *, last_try: bool = False) -> None:
-    """Write the audit record, then the message, then finish the Workflow step if any.
+    """Post the summary, write the audit record, the message, then finish the Workflow step.
 
     Each once, each saved when done. On the `last_try` (giving up after
     unexpected errors) a step that fails again is logged and marked done, so
     the task settles.
     """
+    if not task.summary_done:
+        summarized = await _summary_step(job, task, last_try=last_try)
+        if summarized is None:
+            return
+        task = summarized
     if not task.audit_done:
         audited = await _audit_step(job, task, last_try=last_try)
         if audited is None:
@@ -74,6 +81,22 @@ async def report(job: Job, task: TrackedTask, *, last_try: bool = False) -> None
         lease_owner=None,
         lease_until=None,
     )
+
+
+async def _summary_step(job: Job, task: TrackedTask, *, last_try: bool) -> TrackedTask | None:
+    """Post the file's summary in its thread; None when it is to be retried later."""
+    try:
+        return await summarize(job, task)
+    except SummaryLater:
+        await job.retry_later(task)
+        return None
+    except (LeaseLost, TaskStoreUnavailable):
+        raise
+    except Exception:
+        if not last_try:
+            raise
+        log.exception("summary not posted", extra={"task_id": task.task_id})
+    return await job.save(task, summary_done=True, summary_note="the bot hit an error")
 
 
 async def _audit_step(job: Job, task: TrackedTask, *, last_try: bool) -> TrackedTask | None:

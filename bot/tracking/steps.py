@@ -61,7 +61,8 @@ async def _after_bug(job: Job, task: TrackedTask, exc: Exception) -> None:
     Ending it never takes the failing step again. An active task ends
     `failed` (`done`, unconfirmed, if the file may already be shared) and is
     reported as usual, once. A finished task was failing in its first
-    reporting step not yet done (the audit record, the message, the Workflow step): that
+    reporting step not yet done (the summary, the audit record, the message, the Workflow
+    step): that
     step is marked done, logged, and the rest is tried once.
     """
     attempts = task.attempts + 1
@@ -82,6 +83,10 @@ async def _after_bug(job: Job, task: TrackedTask, exc: Exception) -> None:
         if task.file_id is None:
             reason += f"; once HSS has finished it, fetch the file with {task.download_command}"
         task = await job.save(task, state="failed", error=reason, error_request_id=None)
+    elif not task.summary_done:
+        log.error("summary not posted", extra=_ids(task))
+        note = "the bot hit an unexpected error"
+        task = await job.save(task, summary_done=True, summary_note=note)
     elif not task.audit_done:
         log.error("delivery not audited; an operator must record it", extra=_ids(task))
         task = await job.save(task, audit_done=True)

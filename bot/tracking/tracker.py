@@ -32,6 +32,7 @@ from bot.tracking.lease import Clock, Leases, Sleep
 from bot.tracking.model import TrackedTask, TrackerConfig
 from bot.tracking.ports import FileDelivery, StepCompletion, TaskStore
 from bot.tracking.steps import take_step
+from bot.tracking.summaries import Summaries
 from bot.tracking.worker import DueWork, LeaseWorker
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class TaskTracker:
         sleep: Sleep = asyncio.sleep,
         steps: StepCompletion | None = None,
         also: tuple[DueWork, ...] = (),
+        summaries: Summaries | None = None,
     ) -> None:
         """`also`: other kinds of due work run by the same lease loop (approval expiry)."""
         self._store = store
@@ -63,7 +65,9 @@ class TaskTracker:
         leases = Leases(
             store, self.owner, lease_seconds=self._config.lease_seconds, clock=clock, sleep=sleep
         )
-        self._job = Job(hss, delivery, audit, self._config, leases, clock, steps)
+        self._job = Job(
+            hss, delivery, audit, self._config, leases, clock, steps=steps, summaries=summaries
+        )
         self._worker = LeaseWorker(
             leases, self._step, self._config, clock=clock, sleep=sleep, also=also
         )
