@@ -4,7 +4,8 @@ The one place that builds clients, opens stores and connects the use case to
 its adapters. Nothing here runs at import time; `build_runtime` is awaited by
 the `serve`, `socket` and `demo` commands (and by end-to-end tests, which pass
 loopback fakes through `SLACK_API_URL` / `HSS_ENDPOINT`, never monkeypatches).
-A little over 400 lines: the wiring of every part is easier to check in one place.
+The module is longer than 400 lines because the wiring of every part is easier to check
+in one place (the runtime, its background work and its shutdown beside what they close).
 """
 
 from __future__ import annotations
