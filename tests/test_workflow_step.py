@@ -191,6 +191,25 @@ async def test_denied_user_fails_the_step_and_is_audited(tmp_path: Path, fake_hs
     assert entry.request.body["status"] == "Running"
 
 
+async def test_an_export_the_two_person_rule_holds_fails_the_step(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """A step cannot skip the approval a slash command would wait for: it fails, on record."""
+    rule = {"APPROVAL_REQUIRED_FOR": ("always",), "APPROVER_USER_IDS": ("U0SECLEAD",)}
+    async with running_bot(tmp_path, fake_hss, **rule) as bot:
+        await bot.send(step_event(bot, inputs(status="running")))
+        completion = await completed(bot, execution_of(bot))
+        entries = await bot.entries()
+
+    assert completion.method == "functions.completeError"
+    assert completion.error is not None
+    assert "needs a second person's approval" in completion.error
+    assert "/hss-export" in completion.error
+    assert fake_hss.calls_for("create") == []
+    (entry,) = entries
+    assert (entry.source, entry.user_id, entry.outcome) == ("workflow", ALICE, "denied")
+
+
 async def test_slack_retries_of_the_event_export_once(tmp_path: Path, fake_hss: FakeHss) -> None:
     """The same event delivered three times (Slack retries) runs one export and completes once."""
     async with running_bot(tmp_path, fake_hss) as bot:

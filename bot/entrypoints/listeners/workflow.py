@@ -22,7 +22,7 @@ from slack_bolt.context.fail.async_fail import AsyncFail
 
 from bot.adapters.slack_notifier import SLACK_FAILURES, error_of
 from bot.domain import blocks, workflow
-from bot.domain.errors import InvalidCommand
+from bot.domain.errors import AccessDenied, InvalidCommand
 from bot.domain.grammar import build_request
 from bot.domain.model import ExportRequest
 from bot.domain.types import Actor, Duplicate, Failed, ReplyTo, Submitted
@@ -74,6 +74,8 @@ async def handle(
             request=request if isinstance(request, ExportRequest) else None,
             invalid=request if isinstance(request, InvalidCommand) else None,
         )
+    if refused is None and isinstance(request, ExportRequest):
+        refused = _held_back(deps, request)
     if refused is not None:
         await deps.gate.record(actor, refused)
         await _fail(fail, _refusal_text(refused))
@@ -93,6 +95,23 @@ async def handle(
             log.info("workflow step waits for its file", extra={"function_execution_id": execution})
         case Duplicate():
             log.info("workflow step seen before", extra={"function_execution_id": execution})
+
+
+def _held_back(deps: AppDeps, request: ExportRequest) -> Refused | None:
+    """Refuse an export the two-person rule holds: a step cannot wait days for an approver.
+
+    Running it would let a workflow skip the rule; holding it would leave the step
+    open past Slack's patience. The step fails, saying where to ask instead.
+    """
+    reasons = deps.approval_policy.needs_approval(request)
+    if not reasons:
+        return None
+    why = (
+        f"this export needs a second person's approval ({'; '.join(reasons)}), "
+        "and a Workflow step cannot wait for one: "
+        "ask for it with /hss-export, or narrow the step's filters"
+    )
+    return Refused("denied", AccessDenied(why), request)
 
 
 def _refusal_text(refused: Refused) -> str:
