@@ -176,11 +176,29 @@ class ExportBody(_Strict):
         return headers
 
 
+PROFILE_NAME_PATTERN: Final = re.compile(r"^[a-z0-9_-]{1,32}\Z")  # as `bot.profiles` names them
+
+
+class HssTarget(_Strict):
+    """Where a resolved profile sends the call: shown in `preview`, kept in the audit record."""
+
+    region: str
+    project_id: str
+    endpoint: str
+
+
 class ExportRequest(_Strict):
-    """One create-export-task call: what goes in the query and in the body."""
+    """One create-export-task call: what goes in the query and in the body.
+
+    `profile` names the HSS profile (account, project, region) the call goes to:
+    the one asked for (`profile=`), or, once resolved, the channel's or the
+    default. `target` is set when it is resolved. Neither is sent to HSS.
+    """
 
     query: ExportQuery = ExportQuery()
     body: ExportBody
+    profile: Annotated[str, StringConstraints(pattern=PROFILE_NAME_PATTERN)] | None = None
+    target: HssTarget | None = None
 
     def query_params(self) -> dict[str, str]:
         """Return the query string values as sent, absent ones left out."""
@@ -197,5 +215,15 @@ class ExportRequest(_Strict):
         return json.dumps(self.body_json(), ensure_ascii=False, separators=(",", ":")).encode()
 
     def as_audit_record(self) -> dict[str, Any]:
-        """Return `{"query": ..., "body": ...}` exactly as sent, for the audit log."""
-        return {"query": self.query_params(), "body": self.body_json()}
+        """Return `{"query": ..., "body": ...}` exactly as sent, for the audit log.
+
+        A resolved request adds `profile`, `region` and `project_id`, so where the
+        call went is inside the hash chain too.
+        """
+        record: dict[str, Any] = {"query": self.query_params(), "body": self.body_json()}
+        if self.profile is not None:
+            record["profile"] = self.profile
+        if self.target is not None:
+            record["region"] = self.target.region
+            record["project_id"] = self.target.project_id
+        return record

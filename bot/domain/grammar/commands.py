@@ -18,7 +18,7 @@ from typing import Final, TypeAlias
 
 from bot.domain.errors import InvalidCommand, Problem
 from bot.domain.grammar.fields import (
-    FIELD_KEYS,
+    ALL_KEYS,
     TEXT_KEY,
     empty,
     key_problems,
@@ -168,7 +168,7 @@ def _request(
 def _form(rest: list[str], _defaults: RequestDefaults, _clock: Clock) -> Command:
     fields, problems = _tokens_to_fields(rest, command_position=False)
     problems += key_problems(fields)
-    problems += [empty(k) for k, value in fields.items() if value == "" and k in FIELD_KEYS]
+    problems += [empty(k) for k, value in fields.items() if value == "" and k in ALL_KEYS]
     if problems:
         raise InvalidCommand(problems)
     return Form(dict(fields))
@@ -284,7 +284,7 @@ def _bare_token(token: str, *, first: bool) -> Problem:
         hint = f"`{lowered}` is a command: it must come first"
     elif first and (close := near(lowered, COMMAND_WORDS)):
         hint = f"did you mean the command `{close[0]}`?"
-    elif lowered in FIELD_KEYS:
+    elif lowered in ALL_KEYS:
         hint = f"write `{lowered}=<value>`"
     elif (state := member(ContainerStatus, token)) is not None:
         hint = f"did you mean `status={state}`?"

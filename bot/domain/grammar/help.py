@@ -6,7 +6,7 @@ Pure. Built from the field catalogue, so a new key documents itself.
 from __future__ import annotations
 
 from bot.domain.grammar.commands import MAX_TEXT_CHARS
-from bot.domain.grammar.fields import ALL_GRANTED_EPS, FIELD_HELP, FIELD_KEYS
+from bot.domain.grammar.fields import ALL_GRANTED_EPS, ALL_KEYS, BY_KEY
 
 
 def help_text(command: str = "/hss-export", *, slack: bool = True) -> str:
@@ -31,7 +31,7 @@ def help_text(command: str = "/hss-export", *, slack: bool = True) -> str:
             "without sending it; `--json` prints JSON.\n"
         )
         quotes = ""
-    keys = "\n".join(f"• `{key}`: {FIELD_HELP[key]}" for key in FIELD_KEYS)
+    keys = "\n".join(f"• `{key}`: {BY_KEY[key].accepts}" for key in ALL_KEYS)
     examples = "\n".join(
         f"• `{command} {example}`{note}"
         for example, note in (

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -33,6 +34,7 @@ from bot.domain.grammar import (
     help_text,
     parse_command,
 )
+from bot.domain.model import ExportRequest
 from bot.domain.types import Actor, ReplyTo
 from bot.entrypoints.deps import AppDeps
 from bot.entrypoints.listeners.errors import reporting
@@ -73,9 +75,10 @@ async def handle(deps: AppDeps, ack: AsyncAck, command: dict[str, Any]) -> None:
         parsed: Command | InvalidCommand = parse_command(text, deps.defaults)
     except InvalidCommand as exc:
         parsed = exc
-    if not isinstance(parsed, Help) and await refused_first(deps, ack, actor, parsed, deadline):
+    admitted = await admitted_or_refused(deps, ack, actor, parsed, deadline)
+    if admitted is None:
         return
-    match parsed:
+    match admitted:
         case Help():
             await ack_with(ack, blocks.help_message(help_text(deps.command)))
         case OpenModal():
@@ -98,26 +101,33 @@ async def handle(deps: AppDeps, ack: AsyncAck, command: dict[str, Any]) -> None:
             await deps.service.export(actor, request, reply, dedupe_key=key)
 
 
-async def refused_first(
+async def admitted_or_refused(
     deps: AppDeps,
     ack: AsyncAck,
     actor: Actor,
     parsed: Command | InvalidCommand,
     deadline: float,
-) -> bool:
-    """Pass `parsed` through the gate; a refusal is put on record, then answered (True)."""
-    refused = await deps.gate.check(
+) -> Command | None:
+    """Pass `parsed` through the gate: the command to run (its request bound to its
+    profile), or None once a refusal is put on record, then answered. `help` needs no access.
+    """
+    if isinstance(parsed, Help):
+        return parsed
+    verdict = await deps.gate.admit(
         actor,
         request=parsed.request if isinstance(parsed, Export | Preview) else None,
         invalid=parsed if isinstance(parsed, InvalidCommand) else None,
     )
-    if refused is None:
-        return False
-    answer = refusal_message(refused)
-    await record_then_answer(
-        deps.gate, actor, refused, lambda: ack_with(ack, answer), deadline=deadline
-    )
-    return True
+    if isinstance(verdict, Refused):
+        answer = refusal_message(verdict)
+        await record_then_answer(
+            deps.gate, actor, verdict, lambda: ack_with(ack, answer), deadline=deadline
+        )
+        return None
+    assert not isinstance(parsed, InvalidCommand)  # the gate refuses an invalid command
+    if isinstance(verdict, ExportRequest) and isinstance(parsed, Export | Preview):
+        return replace(parsed, request=verdict)
+    return parsed
 
 
 def refusal_message(refused: Refused) -> Message:
