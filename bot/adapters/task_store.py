@@ -33,8 +33,10 @@ from sqlalchemy import (
     Text,
     delete,
     insert,
+    inspect,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Row
@@ -95,6 +97,8 @@ tracked_tasks = Table(
     Column("message_done", Boolean, nullable=False),
     Column("lease_owner", String(255), nullable=True),
     Column("lease_until", Double, nullable=True),
+    # Added with profiles (issue 12): older tables get it from `create_schema`, empty.
+    Column("profile", String(32), nullable=True),
     CheckConstraint(
         "state IN (" + ", ".join(f"'{s}'" for s in _STATES) + ")", name="tracked_tasks_state"
     ),
@@ -164,6 +168,7 @@ class SqlTaskStore:
         async with self._guard(), self._locking.begin() as conn:
             await take_schema_lock(conn, self._target, SCHEMA_LOCK_KEY)
             await conn.run_sync(metadata.create_all)
+            await conn.run_sync(_add_missing_columns)
 
     async def aclose(self) -> None:
         """Release connections."""
@@ -275,6 +280,17 @@ class SqlTaskStore:
     def _guard(self) -> Any:
         """Turn the database's errors into `TaskStoreUnavailable` with a password-free message."""
         return translated(self._target, TaskStoreUnavailable, "task store")
+
+
+def _add_missing_columns(conn: Any) -> None:
+    """Add the nullable columns a table made by an older version lacks (its rows read None)."""
+    present = {c["name"] for c in inspect(conn).get_columns(tracked_tasks.name)}
+    for column in tracked_tasks.columns:
+        if column.name not in present and column.nullable:
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(
+                text(f'ALTER TABLE {tracked_tasks.name} ADD COLUMN "{column.name}" {kind}')
+            )
 
 
 def _columns(task: TrackedTask) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.ports import AuditLog, Hss
+from bot.ports import AuditLog, Hss, HssDirectory
 from bot.tracking.lease import Leases
 from bot.tracking.model import TrackedTask, TrackerConfig, backoff, check_move
 from bot.tracking.ports import FileDelivery
@@ -27,6 +27,12 @@ class Job:
     config: TrackerConfig
     leases: Leases
     clock: Callable[[], float]
+
+    def hss_of(self, task: TrackedTask) -> Hss:
+        """Return the HSS client of the task's profile (the fallback for older rows)."""
+        if isinstance(self.hss, HssDirectory):
+            return self.hss.for_profile(task.profile)
+        return self.hss
 
     async def save(self, task: TrackedTask, **changes: Any) -> TrackedTask:
         """Save changes under the lease, refusing a state change the state machine lacks."""

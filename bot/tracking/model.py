@@ -102,6 +102,8 @@ class TrackedTask:
     message_done: bool = False
     lease_owner: str | None = None
     lease_until: float | None = None
+    # The HSS profile the task was created under (issue 12); None: a row older than profiles.
+    profile: str | None = None
 
     @property
     def settled(self) -> bool:
