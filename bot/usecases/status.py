@@ -44,11 +44,14 @@ class TaskStatusQuery:
 
         The call goes to the profile the task was created under (per the audit log).
         """
-        entry = await self._entry(task_id)
+        hss = self._hss
+        profiles = isinstance(hss, HssDirectory)
+        # The log is read only when it has something to say: the project, or the profile.
+        needed = enterprise_project_id is None or profiles
+        entry = await self._entry(task_id) if needed else None
         project = enterprise_project_id
         if project is None:
             project = self._project_in(entry)
-        hss = self._hss
         if isinstance(hss, HssDirectory):
             try:
                 hss = hss.for_profile(entry.request.profile if entry and entry.request else None)
