@@ -168,3 +168,23 @@ async def test_a_task_of_each_profile_is_delivered_after_a_restart(
     assert any(c.op == "download" for c in alpha.calls)
     assert any(c.op == "download" for c in beta.calls)
     assert all(c.status is not None and c.status < 400 for c in alpha.calls + beta.calls)
+
+
+async def test_profiles_lists_only_what_the_user_may_use_and_no_secret(
+    tmp_path: Path, two_hss: tuple[FakeHss, FakeHss]
+) -> None:
+    """`/hss-export profiles`: Alice sees both, Bob only alpha; names, regions, projects only."""
+    alpha, beta = two_hss
+    async with running_bot(tmp_path, alpha, **_overrides(tmp_path, alpha, beta)) as bot:
+        alice = await bot.slash("profiles")
+        bob = await bot.slash("profiles", user_id=BOB)
+    assert "*alpha*" in alice.text
+    assert "*beta*" in alice.text
+    assert "project `project-beta`" in alice.text
+    assert f"default in <#{BETA_CHANNEL}>" in alice.text
+    assert "*alpha*" in bob.text
+    assert "beta" not in bob.text
+    for answer in (alice, bob):
+        assert answer.json["response_type"] == "ephemeral"
+        for secret in (A_AK, A_SK, B_AK, B_SK, "BETA_SK", "ALPHA_AK"):
+            assert secret not in answer.text

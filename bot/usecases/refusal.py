@@ -99,6 +99,19 @@ class Gatekeeper:
             return Refused("invalid", InvalidCommand([problem]), request)
         return Refused("denied", AccessDenied(verdict.reason), request, verdict.undecided)
 
+    async def usable_profiles(self, actor: Actor) -> list[Profile]:
+        """Return the profiles this actor may use here (none without profiles configured)."""
+        if self._profiles is None:
+            return []
+        names = await self._profiles.usable(actor.user_id, actor.channel_id)
+        found = (self._profiles.profiles.get(name) for name in names)
+        return [p for p in found if p is not None]
+
+    @property
+    def default_profile(self) -> str | None:
+        """Return the profile of channels no profile maps (HSS_DEFAULT_PROFILE or the only one)."""
+        return None if self._profiles is None else self._profiles.profiles.default_name
+
     async def record(self, actor: Actor, refused: Refused) -> int | None:
         """Audit a refusal (and count it); return its entry id, or None if it was not written."""
         self._count(refused.outcome)

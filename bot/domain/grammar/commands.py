@@ -61,6 +61,11 @@ class History:
 
 
 @dataclass(frozen=True)
+class ProfileList:
+    """`profiles`: list the HSS profiles the caller may use (only to the caller)."""
+
+
+@dataclass(frozen=True)
 class Preview:
     """`preview key=value …`: show the exact request without sending it."""
 
@@ -81,7 +86,7 @@ class Form:
     prefill: dict[str, str] = field(default_factory=dict)
 
 
-Command: TypeAlias = OpenModal | Help | Status | History | Preview | Export | Form
+Command: TypeAlias = OpenModal | Help | Status | History | Preview | Export | Form | ProfileList
 
 
 # --- entry points ------------------------------------------------------------------------
@@ -222,6 +227,7 @@ _PARSERS: Final[dict[str, _Parser]] = {
     "help": _nothing_after("help", Help()),
     "status": _status,
     "history": _nothing_after("history", History()),
+    "profiles": _nothing_after("profiles", ProfileList()),
     "preview": _preview,
     "form": _form,
 }

@@ -21,7 +21,8 @@ def help_text(command: str = "/hss-export", *, slack: bool = True) -> str:
             f"`{command} form key=value …` opens the form filled in.\n"
             f"`{command} status <task_id>` shows a task (in the enterprise project it was "
             f"created in, or add `enterprise_project_id=…`); `{command} history` your latest "
-            f"exports; `{command} help` this text.\n"
+            f"exports; `{command} profiles` the HSS profiles you may use; "
+            f"`{command} help` this text.\n"
         )
         quotes = " (Slack's curly quotes work too)"
     else:

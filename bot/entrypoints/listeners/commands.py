@@ -19,7 +19,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.adapters.slack_notifier import SLACK_FAILURES, error_of
-from bot.domain import blocks, modal
+from bot.domain import blocks, modal, profile_messages
 from bot.domain.blocks import Message
 from bot.domain.errors import AuditUnavailable, InvalidCommand
 from bot.domain.grammar import (
@@ -30,6 +30,7 @@ from bot.domain.grammar import (
     History,
     OpenModal,
     Preview,
+    ProfileList,
     Status,
     help_text,
     parse_command,
@@ -78,9 +79,10 @@ async def handle(deps: AppDeps, ack: AsyncAck, command: dict[str, Any]) -> None:
     admitted = await admitted_or_refused(deps, ack, actor, parsed, deadline)
     if admitted is None:
         return
+    if (answer := await instant_answer(deps, actor, admitted)) is not None:
+        await ack_with(ack, answer)
+        return
     match admitted:
-        case Help():
-            await ack_with(ack, blocks.help_message(help_text(deps.command)))
         case OpenModal():
             await open_form(deps, ack, command, {}, deadline)
         case Form(prefill=prefill):
@@ -128,6 +130,34 @@ async def admitted_or_refused(
     if isinstance(verdict, ExportRequest) and isinstance(parsed, Export | Preview):
         return replace(parsed, request=verdict)
     return parsed
+
+
+async def instant_answer(deps: AppDeps, actor: Actor, parsed: Command) -> Message | None:
+    """Answer `help` and `profiles` in the ack itself (only to the caller); None for others."""
+    if isinstance(parsed, Help):
+        return blocks.help_message(help_text(deps.command))
+    if isinstance(parsed, ProfileList):
+        return await profiles_message(deps, actor)
+    return None
+
+
+async def profiles_message(deps: AppDeps, actor: Actor) -> Message:
+    """Render the profiles this user may use here: names, regions, projects, channels."""
+    default = deps.gate.default_profile
+    usable = await deps.gate.usable_profiles(actor)
+    return profile_messages.profiles(
+        [
+            profile_messages.ProfileLine(
+                p.name,
+                p.region,
+                p.project_id,
+                p.enterprise_project_id,
+                p.channels,
+                p.name == default,
+            )
+            for p in usable
+        ]
+    )
 
 
 def refusal_message(refused: Refused) -> Message:
