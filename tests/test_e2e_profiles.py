@@ -188,3 +188,34 @@ async def test_profiles_lists_only_what_the_user_may_use_and_no_secret(
         assert answer.json["response_type"] == "ephemeral"
         for secret in (A_AK, A_SK, B_AK, B_SK, "BETA_SK", "ALPHA_AK"):
             assert secret not in answer.text
+
+
+def _profile_select(view: dict[str, object]) -> dict[str, object] | None:
+    blocks = view["blocks"]
+    assert isinstance(blocks, list)
+    return next((b for b in blocks if b.get("block_id") == "profile"), None)
+
+
+async def test_the_form_offers_the_users_profiles_and_sends_to_the_one_chosen(
+    tmp_path: Path, two_hss: tuple[FakeHss, FakeHss]
+) -> None:
+    """Alice's form has a Profile select (alpha preselected in #exports); Bob's has none."""
+    alpha, beta = two_hss
+    async with running_bot(tmp_path, alpha, **_overrides(tmp_path, alpha, beta)) as bot:
+        await bot.slash("")
+        await bot.slash("", user_id=BOB)
+        alice_view, bob_view = (v.view for v in bot.slack.views)
+        select = _profile_select(alice_view)
+        assert select is not None
+        element = select["element"]
+        assert isinstance(element, dict)
+        assert [o["value"] for o in element["options"]] == ["alpha", "beta"]
+        assert element["initial_option"]["value"] == "alpha"
+        assert _profile_select(bob_view) is None
+        submitted = bot.slack.view_submission(
+            bot.slack.views[0].id, values={"status": "Running", "profile": "beta"}
+        )
+        assert (await bot.send(submitted)).status == 200
+        await wait_for(lambda: _creates(beta) == 1)
+        await bot.settle()
+    assert _creates(alpha) == 0

@@ -107,6 +107,13 @@ class Gatekeeper:
         found = (self._profiles.profiles.get(name) for name in names)
         return [p for p in found if p is not None]
 
+    def profile_for_channel(self, channel_id: str) -> str | None:
+        """Return the name of the profile a command in this channel goes to by default."""
+        if self._profiles is None:
+            return None
+        profile = self._profiles.profiles.for_channel(channel_id)
+        return None if profile is None else profile.name
+
     @property
     def default_profile(self) -> str | None:
         """Return the profile of channels no profile maps (HSS_DEFAULT_PROFILE or the only one)."""

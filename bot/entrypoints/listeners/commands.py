@@ -183,7 +183,18 @@ async def open_form(
     context = modal.FormContext(command["channel_id"], command.get("response_url"))
     lang = deps.settings.HSS_EXPORT_HEADER_LANG
     shown = modal.check_prefill(prefill, header_lang=lang)
-    view = modal.build_view(context, prefill=shown.values, header_lang=lang, notes=shown.notes)
+    actor = actor_from(command, "slash")
+    usable = [p.name for p in await deps.gate.usable_profiles(actor)]
+    view = modal.build_view(
+        context,
+        prefill=shown.values,
+        header_lang=lang,
+        notes=shown.notes,
+        profiles=modal.ProfileOptions(
+            tuple(usable),
+            prefill.get("profile") or deps.gate.profile_for_channel(context.channel_id),
+        ),
+    )
     try:
         async with asyncio.timeout_at(deadline):
             await deps.prompt_client.views_open(trigger_id=command["trigger_id"], view=view)
