@@ -219,3 +219,15 @@ async def test_the_form_offers_the_users_profiles_and_sends_to_the_one_chosen(
         await wait_for(lambda: _creates(beta) == 1)
         await bot.settle()
     assert _creates(alpha) == 0
+
+
+async def test_preview_shows_the_profiles_url_and_project(
+    tmp_path: Path, two_hss: tuple[FakeHss, FakeHss]
+) -> None:
+    """`preview profile=beta` shows beta's endpoint and project in the URL, and sends nothing."""
+    alpha, beta = two_hss
+    async with running_bot(tmp_path, alpha, **_overrides(tmp_path, alpha, beta)) as bot:
+        answer = await bot.slash("preview profile=beta status=running")
+    assert f"{beta.url}/v5/project-beta/container/export-task" in answer.text
+    assert B_SK not in answer.text
+    assert beta.calls == []
