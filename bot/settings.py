@@ -3,14 +3,20 @@
 Every setting is named exactly as its environment variable. Secrets are
 `SecretStr`. `load_settings()` reports every missing or malformed setting at
 once and never echoes a value.
+
+The module is longer than 400 lines because every setting, its checks and the
+one-round loading are kept together; the profiles' loading lives in
+`bot.profiles`, and the cross-field HSS checks could follow it there.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Final, Literal
 
+from dotenv import dotenv_values
 from pydantic import (
     AnyHttpUrl,
     Field,
@@ -260,7 +266,7 @@ class Settings(BaseSettings):
                 profiles_file=self.HSS_PROFILES_FILE,
                 default_profile=self.HSS_DEFAULT_PROFILE,
                 legacy=self.legacy_hss_values(),
-                environ=os.environ,
+                environ=_variables(),
             )
         return self._profiles
 
@@ -328,6 +334,16 @@ class Settings(BaseSettings):
         if self.CLOUD_SDK_SECURITY_TOKEN is not None and not self.uses_aksk:
             found.append("CLOUD_SDK_SECURITY_TOKEN goes with CLOUD_SDK_AK/CLOUD_SDK_SK")
         return found
+
+
+def _variables() -> dict[str, str]:
+    """Return `.env` overlaid by the environment, where the profiles' `*_env` names are read.
+
+    The same view `hss-export-bot profiles` checks, so it and the bot agree.
+    """
+    env_file = Path(".env")
+    from_file = dotenv_values(env_file) if env_file.is_file() else {}
+    return {**{k: v for k, v in from_file.items() if v is not None}, **os.environ}
 
 
 def load_settings(

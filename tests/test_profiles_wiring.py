@@ -303,3 +303,17 @@ def test_each_profile_client_signs_with_its_own_keys(tmp_path: Path) -> None:
     assert SK_A not in text
     assert SK_B not in text
     assert fallback_name(profiles) is None
+
+
+def test_the_profiles_keys_may_come_from_dot_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A variable a profile names may live in `.env`, as `hss-export-bot profiles` reads it."""
+    monkeypatch.chdir(tmp_path)
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / ".env").write_text(
+        "".join(f"{name}={value}\n" for name, value in ENV.items()), encoding="utf-8"
+    )
+    settings = load_settings(["hss"], _env_file=None, HSS_PROFILES_FILE=str(_file(tmp_path)))
+    assert settings.profiles.names == ("alpha", "beta")
