@@ -21,11 +21,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol
 
 from bot.domain.approval_rules import Condition, is_broad, matched
 from bot.domain.errors import DirectoryUnavailable
 from bot.domain.model import ExportRequest
+from bot.profiles.model import Profile, Profiles
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -235,3 +236,92 @@ class AccessControl:
             else:
                 raise error
         return found, unread
+
+
+# --- Profiles: which HSS profile a command goes to, and whether this user may use it --
+
+NO_PROFILE: Final = "none: no HSS profile is open to you here; ask an admin"
+
+
+@dataclass(frozen=True)
+class ProfileVerdict:
+    """The profile a command goes to, or why it may not (`invalid` or `denied`, safe to show)."""
+
+    profile: Profile | None
+    outcome: Literal["invalid", "denied"] | None = None
+    reason: str = ""
+    usable: tuple[str, ...] = ()
+    undecided: bool = False
+
+
+class ProfileAccess:
+    """Resolve a command's profile and apply the profile's own allow lists.
+
+    The global `ALLOWED_*` lists are checked first (by `AccessControl`); a
+    profile with allow lists of its own must let the command through as well
+    (same meaning, `*` for anyone). A profile without lists is open to whoever
+    passes the global ones. Which profile: `profile=NAME`, else the channel's
+    (`channels`), else `HSS_DEFAULT_PROFILE`, else the only one; else the user
+    is asked to choose among those they may use.
+    """
+
+    def __init__(
+        self,
+        profiles: Profiles,
+        groups: UsergroupDirectory | None = None,
+        *,
+        budget: float = DECIDE_SECONDS,
+    ) -> None:
+        self._profiles = profiles
+        self._groups = groups
+        self._budget = budget
+
+    @property
+    def profiles(self) -> Profiles:
+        """Return the configured profiles."""
+        return self._profiles
+
+    async def may_use(self, profile: Profile, user_id: str, channel_id: str) -> Decision:
+        """Decide whether this user, in this channel, may use `profile` (global lists passed)."""
+        lists = profile.access
+        if lists is None:
+            return Decision(True, "profile open to everyone allowed")
+        policy = AccessPolicy(
+            users=frozenset(lists.users),
+            channels=frozenset(lists.channels),
+            usergroups=frozenset(lists.usergroups),
+        )
+        decision = await AccessControl(policy, self._groups, budget=self._budget).check(
+            user_id, channel_id
+        )
+        if decision.allowed or decision.undecided:
+            return decision
+        return Decision(False, f"You may not use the HSS profile {profile.name} from here.")
+
+    async def usable(self, user_id: str, channel_id: str) -> tuple[str, ...]:
+        """Return the names of the profiles this user may use in this channel."""
+        return tuple(
+            [p.name for p in self._profiles if (await self.may_use(p, user_id, channel_id)).allowed]
+        )
+
+    async def choose(self, asked: str | None, user_id: str, channel_id: str) -> ProfileVerdict:
+        """Return the profile the command goes to, or why it cannot go to one."""
+        profile = (
+            self._profiles.for_channel(channel_id) if asked is None else self._profiles.get(asked)
+        )
+        if profile is None:
+            usable = await self.usable(user_id, channel_id)
+            names = ", ".join(usable) or NO_PROFILE
+            if asked is None:
+                reason = f"Choose an HSS profile with `profile=NAME`; you may use: {names}."
+            else:
+                reason = f"There is no HSS profile {asked!r}; you may use: {names}."
+            return ProfileVerdict(None, "invalid", reason, usable)
+        decision = await self.may_use(profile, user_id, channel_id)
+        if decision.allowed:
+            return ProfileVerdict(profile)
+        if decision.undecided:
+            return ProfileVerdict(None, "denied", decision.reason, undecided=True)
+        usable = await self.usable(user_id, channel_id)
+        names = ", ".join(usable) or NO_PROFILE
+        return ProfileVerdict(None, "denied", f"{decision.reason} You may use: {names}.", usable)

@@ -14,8 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -29,15 +28,19 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.adapters.approval_store import open_approval_store
 from bot.adapters.audit_store import SqlAuditLog, open_audit_log
 from bot.adapters.digest_store import SqlDigestStore, open_digest_store
-from bot.adapters.hss import HssClient, build_hss_client
+from bot.adapters.hss_profiles import (
+    HssProfiles,
+    InstrumentedHss,
+    build_profile_client,
+    fallback_name,
+)
 from bot.adapters.slack_approvals import SlackApprovalMessenger
 from bot.adapters.slack_files import SlackFiles
 from bot.adapters.slack_notifier import AuditChannelMirror, SlackNotifier, build_web_client
 from bot.adapters.slack_steps import SlackSteps
 from bot.adapters.task_store import SqlTaskStore, open_task_store
 from bot.domain.errors import AuditUnavailable, TaskStoreUnavailable
-from bot.domain.model import ExportRequest
-from bot.domain.types import AuditEntry, CreatedTask, TaskStatus
+from bot.domain.types import AuditEntry
 from bot.entrypoints.slack_app import create_app
 from bot.entrypoints.web import HttpServer, start_http
 from bot.health import ReadinessCheck, add_ops_routes
@@ -63,50 +66,6 @@ TOKEN_REFUSED: Final = frozenset(
 )
 
 
-class InstrumentedHss:
-    """Time and count every HSS call (`bot_hss_request_seconds`, `bot_hss_errors_total`)."""
-
-    def __init__(self, inner: HssClient, metrics: Metrics) -> None:
-        self.inner = inner
-        self._metrics = metrics
-
-    async def create_export_task(self, request: ExportRequest) -> CreatedTask:
-        """Create an export task (see `HssClient`)."""
-        with self._metrics.time_hss("create_export_task"):
-            return await self.inner.create_export_task(request)
-
-    async def get_export_task(
-        self, task_id: str, enterprise_project_id: str | None = None
-    ) -> TaskStatus:
-        """Read a task's state (see `HssClient`)."""
-        with self._metrics.time_hss("get_export_task"):
-            return await self.inner.get_export_task(task_id, enterprise_project_id)
-
-    def download(
-        self, file_id: str, enterprise_project_id: str | None = None
-    ) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
-        """Stream an exported file (timed until the stream opens)."""
-        return self._timed_download(file_id, enterprise_project_id)
-
-    @asynccontextmanager
-    async def _timed_download(
-        self, file_id: str, enterprise_project_id: str | None
-    ) -> AsyncIterator[AsyncIterator[bytes]]:
-        async with contextlib.AsyncExitStack() as stack:
-            with self._metrics.time_hss("download"):
-                download = self.inner.download(file_id, enterprise_project_id)
-                chunks = await stack.enter_async_context(download)
-            yield chunks
-
-    def describe_create(self, request: ExportRequest) -> dict[str, Any]:
-        """Describe the signed create call, secrets redacted (for `preview`)."""
-        return self.inner.describe_create(request)
-
-    async def aclose(self) -> None:
-        """Release connections."""
-        await self.inner.aclose()
-
-
 @dataclass
 class Runtime:
     """Everything one bot process runs on, built by `build_runtime`."""
@@ -117,7 +76,7 @@ class Runtime:
     tracker: TaskTracker
     audit: SqlAuditLog
     tasks: SqlTaskStore
-    hss: InstrumentedHss
+    hss: HssProfiles
     web_client: AsyncWebClient
     lifecycle: Lifecycle
     metrics: Metrics
@@ -245,6 +204,16 @@ def tracker_config(settings: Settings, **overrides: Any) -> TrackerConfig:
     return TrackerConfig(**values)
 
 
+def build_hss_profiles(settings: Settings, metrics: Metrics) -> HssProfiles:
+    """Build one instrumented HSS client per profile, once (each with its own signer)."""
+    profiles = settings.profiles
+    clients = {
+        p.name: InstrumentedHss(build_profile_client(p, settings), metrics, p.name)
+        for p in profiles
+    }
+    return HssProfiles(clients, fallback_name(profiles))
+
+
 async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Runtime:
     """Open the stores, build the clients and the Slack app, all from settings."""
     lists = (
@@ -269,7 +238,7 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
         closers.append(tasks.aclose)
         approvals = await open_approval_store(settings.AUDIT_DB_URL)
         closers.append(approvals.aclose)
-        hss = InstrumentedHss(build_hss_client(settings), metrics)
+        hss = build_hss_profiles(settings, metrics)
         closers.append(hss.aclose)
         files = SlackFiles(web_client)
         closers.append(files.aclose)

@@ -32,8 +32,8 @@ class Metrics:
     registry: CollectorRegistry
     commands: Counter  # bot_commands_total{outcome}
     ack_seconds: Histogram  # bot_ack_seconds
-    hss_request_seconds: Histogram  # bot_hss_request_seconds{operation}
-    hss_errors: Counter  # bot_hss_errors_total{operation,code}
+    hss_request_seconds: Histogram  # bot_hss_request_seconds{operation,profile}
+    hss_errors: Counter  # bot_hss_errors_total{operation,code,profile}
     tasks_in_flight: Gauge  # bot_tasks_in_flight
     deliveries: Counter  # bot_deliveries_total{result}
 
@@ -43,19 +43,20 @@ class Metrics:
         return encoder(self.registry), content_type
 
     @contextmanager
-    def time_hss(self, operation: str) -> Iterator[None]:
-        """Time one HSS call; count an `HssError` (or any error) under its code, then re-raise."""
+    def time_hss(self, operation: str, profile: str = "default") -> Iterator[None]:
+        """Time one HSS call of a profile; count an `HssError` (or any error) under its code."""
         start = time.perf_counter()
         try:
             yield
         except HssError as exc:
-            self.hss_errors.labels(operation, hss_error_code(exc)).inc()
+            self.hss_errors.labels(operation, hss_error_code(exc), profile).inc()
             raise
         except Exception as exc:
-            self.hss_errors.labels(operation, type(exc).__name__).inc()
+            self.hss_errors.labels(operation, type(exc).__name__, profile).inc()
             raise
         finally:
-            self.hss_request_seconds.labels(operation).observe(time.perf_counter() - start)
+            elapsed = time.perf_counter() - start
+            self.hss_request_seconds.labels(operation, profile).observe(elapsed)
 
 
 def hss_error_code(exc: HssError) -> str:
@@ -90,15 +91,15 @@ def create_metrics(*, process_collectors: bool = True) -> Metrics:
         ),
         hss_request_seconds=Histogram(
             "bot_hss_request_seconds",
-            "HSS call latency, retries included, by operation.",
-            ["operation"],
+            "HSS call latency, retries included, by operation and profile.",
+            ["operation", "profile"],
             buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
             registry=registry,
         ),
         hss_errors=Counter(
             "bot_hss_errors",
-            "HSS calls that failed, by operation and HSS error code (or HTTP status).",
-            ["operation", "code"],
+            "HSS calls that failed, by operation, HSS error code (or HTTP status) and profile.",
+            ["operation", "code", "profile"],
             registry=registry,
         ),
         tasks_in_flight=Gauge(

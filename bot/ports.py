@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from bot.domain.approvals import Approval, ApprovalStatus
 from bot.domain.blocks import Message
@@ -49,6 +49,15 @@ class Hss(Protocol):
 
     async def aclose(self) -> None:
         """Release connections."""
+        ...
+
+
+@runtime_checkable
+class HssDirectory(Protocol):
+    """The HSS clients by profile: each task is followed under the profile it was created in."""
+
+    def for_profile(self, name: str | None) -> Hss:
+        """Return the client of profile `name` (None: the one for records older than profiles)."""
         ...
 
 

@@ -3,16 +3,24 @@
 Every setting is named exactly as its environment variable. Secrets are
 `SecretStr`. `load_settings()` reports every missing or malformed setting at
 once and never echoes a value.
+
+The module is longer than 400 lines because every setting, its checks and the
+one-round loading are kept together; the profiles' loading lives in
+`bot.profiles`, and the cross-field HSS checks could follow it there.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
-from typing import Annotated, Final, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Final, Literal
 
+from dotenv import dotenv_values
 from pydantic import (
     AnyHttpUrl,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -32,6 +40,9 @@ from bot.domain.slack_ids import (
     bad_slack_ids,
     id_problems,
 )
+
+if TYPE_CHECKING:
+    from bot.profiles.model import Profiles
 
 # Regions served by HSS, as listed by the official SDK (huaweicloudsdkhss 3.1.219).
 HSS_REGIONS: Final = frozenset(
@@ -106,6 +117,9 @@ class Settings(BaseSettings):
     HSS_IAM_DOMAIN: str | None = None
     HSS_IAM_USER: str | None = None
     HSS_IAM_PASSWORD: SecretStr | None = None
+    # --- Profiles (issue 12): several HSS accounts, projects and regions ---------------
+    HSS_PROFILES_FILE: str | None = None
+    HSS_DEFAULT_PROFILE: str | None = None
 
     # --- Slack -----------------------------------------------------------------------
     SLACK_BOT_TOKEN: SecretStr | None = None
@@ -183,6 +197,8 @@ class Settings(BaseSettings):
     SUMMARY_MAX_BYTES: int = Field(50 * 1024 * 1024, ge=1)
     SUMMARY_TIMEOUT_SECONDS: float = Field(60.0, gt=0)
 
+    _profiles: Profiles | None = PrivateAttr(None)
+
     @field_validator(
         "ALLOWED_USER_IDS", "ALLOWED_CHANNEL_IDS", "ALLOWED_USERGROUP_IDS", mode="before"
     )
@@ -230,6 +246,8 @@ class Settings(BaseSettings):
         "CLOUD_SDK_SK",
         "CLOUD_SDK_SECURITY_TOKEN",
         "HSS_IAM_PASSWORD",
+        "HSS_PROFILES_FILE",
+        "HSS_DEFAULT_PROFILE",
         "SLACK_BOT_TOKEN",
         "SLACK_SIGNING_SECRET",
         "SLACK_APP_TOKEN",
@@ -277,7 +295,7 @@ class Settings(BaseSettings):
         found: list[str] = self._approval_problems()
         needs = set(needs)
         if "hss" in needs:
-            found += self._hss_problems()
+            found += self._profile_problems()
         if needs & {"slack_http", "slack_socket"} and self.SLACK_BOT_TOKEN is None:
             found.append("SLACK_BOT_TOKEN is required (xoxb-…, from the app's OAuth page)")
         if "slack_http" in needs and self.SLACK_SIGNING_SECRET is None:
@@ -291,6 +309,52 @@ class Settings(BaseSettings):
             elif not token.get_secret_value().startswith("xapp-"):
                 found.append("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
         return found
+
+    @property
+    def profiles(self) -> Profiles:
+        """Return the HSS profiles: the file's and/or the legacy `default` (loaded once).
+
+        Raises `SettingsError` with every problem of every profile; `load_settings`
+        with the "hss" need has already reported them in its one message.
+        """
+        if self._profiles is None:
+            # Imported here: bot.profiles imports this module (HSS_REGIONS).
+            from bot.profiles import load_profiles
+
+            self._profiles = load_profiles(
+                profiles_file=self.HSS_PROFILES_FILE,
+                default_profile=self.HSS_DEFAULT_PROFILE,
+                legacy=self.legacy_hss_values(),
+                environ=_variables(),
+            )
+        return self._profiles
+
+    def legacy_hss_values(self) -> dict[str, str]:
+        """Return the legacy `HSS_*`/`CLOUD_SDK_*` settings as text, unset ones empty."""
+        names = (
+            "HSS_REGION", "HSS_ENDPOINT", "HSS_PROJECT_ID", "HSS_ENTERPRISE_PROJECT_ID",
+            "HSS_IAM_ENDPOINT", "HSS_IAM_DOMAIN", "HSS_IAM_USER", "CLOUD_SDK_AK",
+            "CLOUD_SDK_SK", "CLOUD_SDK_SECURITY_TOKEN", "HSS_IAM_PASSWORD",
+        )  # fmt: skip
+        values: dict[str, str] = {}
+        for name in names:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            values[name] = "" if value is None else str(value).rstrip("/")
+        return values
+
+    def _profile_problems(self) -> list[str]:
+        """Without a profiles file, the legacy checks (as before); with one, the loader's."""
+        if self.HSS_PROFILES_FILE is None:
+            found = self._hss_problems()
+            if found or self.HSS_DEFAULT_PROFILE is None:
+                return found
+        try:
+            _ = self.profiles
+        except SettingsError as exc:
+            return list(exc.problems)
+        return []
 
     def _hss_problems(self) -> list[str]:
         found: list[str] = []
@@ -329,6 +393,16 @@ class Settings(BaseSettings):
         if self.CLOUD_SDK_SECURITY_TOKEN is not None and not self.uses_aksk:
             found.append("CLOUD_SDK_SECURITY_TOKEN goes with CLOUD_SDK_AK/CLOUD_SDK_SK")
         return found
+
+
+def _variables() -> dict[str, str]:
+    """Return `.env` overlaid by the environment, where the profiles' `*_env` names are read.
+
+    The same view `hss-export-bot profiles` checks, so it and the bot agree.
+    """
+    env_file = Path(".env")
+    from_file = dotenv_values(env_file) if env_file.is_file() else {}
+    return {**{k: v for k, v in from_file.items() if v is not None}, **os.environ}
 
 
 def load_settings(

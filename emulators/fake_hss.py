@@ -133,6 +133,7 @@ class FakeHss:
         file_format: Literal["pattern"] | FileFormat = "pattern",
         seed: int = 13,
         population_size: int = 40,
+        task_prefix: str = "task",
     ) -> None:
         self.ak, self.sk, self.project_id = ak, sk, project_id
         self.security_token = security_token
@@ -148,6 +149,8 @@ class FakeHss:
         self.seed, self.population_size = seed, population_size
         # When set, every task created from now on serves these bytes (a damaged export).
         self.file_override: bytes | None = None
+        # Real task ids are unique across accounts; two fakes of two accounts need two prefixes.
+        self.task_prefix = task_prefix
         self.calls: list[Call] = []
         self.tasks: dict[str, Task] = {}
         self.tokens: dict[str, datetime] = {}  # live token -> expires_at
@@ -399,7 +402,7 @@ class FakeHss:
         if problems:
             return _error(400, "HSS.0001", "Invalid parameter: " + "; ".join(problems))
         step = len(self.tasks)  # the inventory moves on one step per export
-        task_id = f"task-{step + 1:04d}"
+        task_id = f"{self.task_prefix}-{step + 1:04d}"
         task = Task(
             task_id=task_id,
             polls_left=self.polls_until_done,

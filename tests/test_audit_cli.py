@@ -85,6 +85,7 @@ def test_list_json_prints_one_object_per_entry_oldest_first(
         "error": None,
         "delivery": {"file_name": "c.csv", "size": 3},
         "approver": None,
+        "profile": "default",  # recorded without one: the only account there was
     }
 
 
@@ -106,6 +107,40 @@ def test_list_filters(
     code, out, _ = audit(capsys, "list", "--json", "--db", audit_db.url, *filters)
     assert code == 0
     assert [json.loads(line)["id"] for line in out.splitlines()] == ids
+
+
+def test_list_by_profile_and_json_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`audit list --profile beta` keeps beta's requests; `--json` says each entry's profile."""
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+
+    async def populate() -> None:
+        log = await open_audit_log(url)
+        try:
+            await log.record_pending(ALICE, {**REQUEST, "profile": "alpha"})
+            await log.record_pending(
+                BOB, {**REQUEST, "profile": "beta", "region": "ap-southeast-1"}
+            )
+            await log.record_pending(ALICE, {**REQUEST, "profile": "beta"})
+            await log.record_refusal(BOB, "denied", "no")
+        finally:
+            await log.aclose()
+
+    run_sync(populate())
+    code, out, _ = audit(capsys, "list", "--json", "--profile", "beta", "--db", url)
+    assert code == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [(e["id"], e["profile"]) for e in lines] == [(2, "beta"), (3, "beta")]
+    _, out, _ = audit(capsys, "list", "--json", "--profile", "beta", "--limit", "1", "--db", url)
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [3]
+    _, out, _ = audit(capsys, "list", "--json", "--db", url)
+    assert [json.loads(line)["profile"] for line in out.splitlines()] == [
+        "alpha",
+        "beta",
+        "beta",
+        None,
+    ]
 
 
 def test_list_text_is_a_readable_table(audit_db: Db, capsys: pytest.CaptureFixture[str]) -> None:

@@ -331,9 +331,18 @@ def test_metric_names_are_rendered() -> None:
     assert "bot_ack_seconds_count 1.0" in text
     assert "bot_tasks_in_flight 3.0" in text
     assert 'bot_deliveries_total{result="delivered"} 1.0' in text
-    assert 'bot_hss_request_seconds_count{operation="create_export_task"} 1.0' in text
-    assert 'bot_hss_errors_total{code="HTTP 503",operation="create_export_task"} 1.0' in text
-    assert 'bot_hss_errors_total{code="HSS.1001",operation="get_export_task"} 1.0' in text
+    assert (
+        'bot_hss_request_seconds_count{operation="create_export_task",profile="default"} 1.0'
+        in text
+    )
+    assert (
+        'bot_hss_errors_total{code="HTTP 503",operation="create_export_task",profile="default"} 1.0'
+        in text
+    )
+    assert (
+        'bot_hss_errors_total{code="HSS.1001",operation="get_export_task",profile="default"} 1.0'
+        in text
+    )
     assert "process_" in text
 
 

@@ -95,8 +95,17 @@ async def test_a_command_shows_in_every_metric(bot: Bot) -> None:
     assert status == 200
     assert sample(metrics, 'bot_commands_total{outcome="submitted"}') == 1.0
     assert sample(metrics, "bot_ack_seconds_count") == 1.0
-    assert sample(metrics, 'bot_hss_request_seconds_count{operation="create_export_task"}') == 1.0
-    assert sample(metrics, 'bot_hss_request_seconds_count{operation="download"}') == 1.0
+    assert (
+        sample(
+            metrics,
+            'bot_hss_request_seconds_count{operation="create_export_task",profile="default"}',
+        )
+        == 1.0
+    )
+    assert (
+        sample(metrics, 'bot_hss_request_seconds_count{operation="download",profile="default"}')
+        == 1.0
+    )
     assert sample(metrics, 'bot_deliveries_total{result="ok"}') == 1.0
 
 
@@ -112,7 +121,7 @@ async def test_an_hss_refusal_is_counted_under_its_code(bot: Bot) -> None:
     await bot.slash(VALID)
     await wait_for(lambda: 'outcome="failed"} 1.0' in asyncio_run_metrics(bot))
     _, metrics = await bot.get("/metrics")
-    labels = '{code="HSS.1024",operation="create_export_task"}'
+    labels = '{code="HSS.1024",operation="create_export_task",profile="default"}'
     assert sample(metrics, f"bot_hss_errors_total{labels}") == 1.0
 
 

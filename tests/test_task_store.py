@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
 from db_fixtures import BACKENDS, Db, database
 
 from bot.adapters.audit_store import open_audit_log
@@ -270,3 +271,23 @@ async def test_a_workflow_step_left_to_finish_keeps_the_task_unsettled(store: Sq
     (task,) = claimed
     assert await store.save(dataclasses.replace(task, step_done=True), "w1")
     assert await store.claim_due("w2", NOW + 60, 30.0, limit=10) == []
+
+
+async def test_a_table_from_before_profiles_gains_the_column_and_old_rows_read_none(
+    db: Db, store: SqlTaskStore
+) -> None:
+    """Opening a `tracked_tasks` without `profile` adds it; its rows read profile None."""
+    assert await store.add(tracked("old", profile="beta"))
+    async with store._engine.begin() as conn:
+        await conn.execute(sqlalchemy.text("ALTER TABLE tracked_tasks DROP COLUMN profile"))
+    reopened = await open_task_store(db.url)
+    try:
+        old = await reopened.get("old")
+        assert old is not None
+        assert old.profile is None
+        assert await reopened.add(tracked("new", profile="beta"))
+        new = await reopened.get("new")
+        assert new is not None
+        assert new.profile == "beta"
+    finally:
+        await reopened.aclose()

@@ -121,12 +121,22 @@ _SECRET_KEY = re.compile(
 _SOURCES: Final = frozenset(get_args(Source))
 
 
+# Where a request bound to a profile went (issue 12): beside query and body, text only.
+PROFILE_KEYS: Final = frozenset({"profile", "region", "project_id", "endpoint"})
+
+
 def checked_request(request: dict[str, Any]) -> dict[str, Any]:
-    """Accept only the `{"query", "body"}` audit record of a request: never headers."""
-    if not isinstance(request, dict) or set(request) != {"query", "body"}:
+    """Accept only the `{"query", "body"}` audit record of a request (and where it went)."""
+    if (
+        not isinstance(request, dict)
+        or not {"query", "body"} <= set(request)
+        or not set(request) <= {"query", "body"} | PROFILE_KEYS
+        or not all(isinstance(request[k], str) for k in PROFILE_KEYS & set(request))
+    ):
         raise ValueError(
             'the audited request is {"query": {...}, "body": {...}} '
-            "(ExportRequest.as_audit_record()), nothing else"
+            "(ExportRequest.as_audit_record()), with at most its profile, region and "
+            "project_id as text, nothing else"
         )
     if not isinstance(request["query"], dict) or not isinstance(request["body"], dict):
         raise ValueError("the audited request's query and body must be objects")

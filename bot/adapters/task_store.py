@@ -105,6 +105,8 @@ tracked_tasks = Table(
     Column("summary_note", Text, nullable=True),
     Column("lease_owner", String(255), nullable=True),
     Column("lease_until", Double, nullable=True),
+    # Added with profiles (issue 12): older tables get it from `create_schema`, empty.
+    Column("profile", String(32), nullable=True),
     CheckConstraint(
         "state IN (" + ", ".join(f"'{s}'" for s in _STATES) + ")", name="tracked_tasks_state"
     ),

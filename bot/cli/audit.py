@@ -21,6 +21,7 @@ from bot.adapters.audit_store import SqlAuditLog, VerifyResult, entry_as_json, o
 from bot.adapters.audit_verify import verify_file
 from bot.domain.errors import AuditUnavailable
 from bot.domain.types import AuditEntry
+from bot.profiles import LEGACY_NAME
 from bot.settings import load_settings
 
 Action = Callable[[SqlAuditLog, argparse.Namespace], Awaitable[int]]
@@ -41,6 +42,7 @@ def register(sub: Any) -> None:
 
     listing = actions.add_parser("list", parents=[common], help="show entries, oldest first")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.add_argument("--profile", metavar="NAME", help="only requests sent to this HSS profile")
     _add_filters(listing)
     listing.add_argument("--limit", type=_positive, metavar="N", help="only the latest N entries")
     listing.set_defaults(handler=_runner(_list))
@@ -108,11 +110,25 @@ async def _with_log(action: Action, args: argparse.Namespace) -> int:
         await log.aclose()
 
 
+def profile_of(entry: AuditEntry) -> str | None:
+    """Return the HSS profile of an entry's request; one recorded before profiles went to
+    the only account there was, `default`. None: the entry holds no request."""
+    if entry.request is None:
+        return None
+    return entry.request.profile or LEGACY_NAME
+
+
 async def _list(log: SqlAuditLog, args: argparse.Namespace) -> int:
-    entries = await log.list_entries(user=args.user, since=args.since, limit=args.limit)
+    # With --profile, the latest N of that profile's entries: filter first, then keep N.
+    limit = None if args.profile else args.limit
+    entries = await log.list_entries(user=args.user, since=args.since, limit=limit)
+    if args.profile:
+        entries = [e for e in entries if profile_of(e) == args.profile]
+        entries = entries[-args.limit :] if args.limit else entries
     if args.json:
         for entry in entries:
-            print(json.dumps(entry_as_json(entry), ensure_ascii=False))
+            shown = entry_as_json(entry) | {"profile": profile_of(entry)}
+            print(json.dumps(shown, ensure_ascii=False))
     else:
         print(render_table(entries))
         if entries:

@@ -25,8 +25,9 @@ from typing import IO, Any, Final
 
 import httpx
 
-from bot.adapters.hss import build_hss_client
-from bot.domain.errors import NothingToDownload, WouldOverwrite
+from bot.adapters.hss import HssClient, build_hss_client
+from bot.cli.profile_choice import profile_client
+from bot.domain.errors import InvalidCommand, NothingToDownload, WouldOverwrite
 from bot.settings import Settings, load_settings
 from bot.tracking.model import safe_file_name
 
@@ -56,6 +57,12 @@ def register(sub: Any) -> None:
         help="the task's enterprise project (default: HSS_ENTERPRISE_PROJECT_ID)",
     )
     parser.add_argument("--force", action="store_true", help="overwrite an existing file")
+    parser.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="the HSS profile the task was created under (default: HSS_DEFAULT_PROFILE, "
+        "the only one, or `default`)",
+    )
     parser.set_defaults(handler=_run)
 
 
@@ -68,6 +75,7 @@ def _run(args: argparse.Namespace) -> int:
             output=args.output,
             enterprise_project_id=args.enterprise_project_id,
             force=args.force,
+            profile=args.profile,
         )
     )
 
@@ -80,9 +88,21 @@ async def download(
     enterprise_project_id: str | None = None,
     force: bool = False,
     transport: httpx.AsyncBaseTransport | None = None,
+    profile: str | None = None,
 ) -> int:
-    """Fetch a finished task's file; return the exit status (see the module docstring)."""
-    hss = build_hss_client(settings, transport=transport)
+    """Fetch a finished task's file; return the exit status (see the module docstring).
+
+    With `profile` or a profiles file, the task is asked of that profile's account.
+    """
+    hss: HssClient
+    if profile is None and settings.HSS_PROFILES_FILE is None:
+        hss = build_hss_client(settings, transport=transport)
+    else:
+        try:
+            hss, _ = profile_client(settings, profile, transport=transport)
+        except InvalidCommand as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     try:
         status = await hss.get_export_task(task_id, enterprise_project_id)
         where = f" (HSS request id {status.request_id})" if status.request_id else ""

@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from bot.adapters.audit_store import open_audit_log
-from bot.adapters.hss import build_hss_client
+from bot.adapters.hss import HssClient, build_hss_client
+from bot.cli.profile_choice import profile_client
 from bot.domain.errors import AuditUnavailable, InvalidCommand, SettingsError
 from bot.domain.grammar import (
     Export,
@@ -36,6 +37,7 @@ from bot.domain.types import Actor, ExportResult, Failed, ReplyTo, Submitted
 from bot.ports import Hss
 from bot.settings import Settings, load_settings
 from bot.usecases import ExportService
+from bot.usecases.refusal import resolved
 
 PROG: Final = "hss-export-bot export"
 _FLAGS: Final = ("--dry-run", "--json")
@@ -57,6 +59,11 @@ def register(sub: Any) -> None:
         "works without credentials",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of plain text")
+    parser.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="the HSS profile to export from (same as profile=NAME)",
+    )
     # REMAINDER, so the flags may also come after (or between) the pairs.
     parser.add_argument("fields", nargs=argparse.REMAINDER, metavar="key=value")
     parser.set_defaults(handler=_handle)
@@ -67,6 +74,12 @@ def _handle(args: argparse.Namespace) -> int:
     dry_run = args.dry_run or "--dry-run" in words
     as_json = args.json or "--json" in words
     words = [word for word in words if word not in _FLAGS]
+    profile = args.profile
+    if "--profile" in words[:-1]:  # after the pairs, REMAINDER kept it as a word
+        at = words.index("--profile")
+        profile, words = words[at + 1], words[:at] + words[at + 2 :]
+    if profile is not None:
+        words.append(f"profile={profile}")
     if words[:1] == ["--"]:
         words = words[1:]
     # Bad input is reported first, even when the settings are wrong too; then every
@@ -147,10 +160,17 @@ def _fail(kind: str, problems: Sequence[str], *, code: int, as_json: bool) -> in
 
 
 async def _send(settings: Settings, request: ExportRequest, *, dry_run: bool, as_json: bool) -> int:
+    client: HssClient
     try:
-        client = build_hss_client(settings, allow_missing_credentials=dry_run)
+        if request.profile is None and settings.HSS_PROFILES_FILE is None:
+            client = build_hss_client(settings, allow_missing_credentials=dry_run)
+        else:
+            client, profile = profile_client(settings, request.profile)
+            request = resolved(request, profile)
     except SettingsError as exc:
         return _fail("settings", exc.problems, code=2, as_json=as_json)
+    except InvalidCommand as exc:
+        return _fail("invalid_input", [str(p) for p in exc.problems], code=2, as_json=as_json)
     try:
         if dry_run:
             _note_placeholders(settings)

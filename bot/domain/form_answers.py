@@ -17,6 +17,7 @@ from bot.domain.form_fields import (
     ERROR_HOME,
     FIELDS,
     LABEL_MAX,
+    PROFILE_BLOCK,
     TRI_STATE_ANY,
 )
 
@@ -42,6 +43,16 @@ def fields_from_state(values: object) -> dict[str, str]:
             continue
         if raw is not None:
             fields[spec.key] = raw
+    profile = blocks.get(PROFILE_BLOCK)
+    chosen = profile.get(ACTION_ID) if isinstance(profile, Mapping) else None
+    if isinstance(chosen, Mapping):
+        try:
+            raw = raw_value(chosen)
+        except (AttributeError, TypeError, KeyError, ValueError):
+            problems.append(Problem(PROFILE_BLOCK, None, "a profile chosen in this form"))
+        else:
+            if raw is not None:
+                fields[PROFILE_BLOCK] = raw
     if problems:
         raise InvalidCommand(problems)
     return fields

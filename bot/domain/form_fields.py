@@ -14,6 +14,7 @@ from typing import Final, Literal
 from bot.domain.model import EXPORT_SIZE_MAX, MAX_LENGTHS, ClusterType, ContainerStatus
 
 ACTION_ID: Final = "value"  # every input has one element; its block_id says which field
+PROFILE_BLOCK: Final = "profile"  # the Profile select, shown when the user may use several
 TRI_STATE_ANY: Final = "any"
 LABEL_MAX: Final = 2000  # Slack's limit on an error or hint text
 

@@ -30,6 +30,7 @@ from bot.domain.form_fields import (
     BLOCK_IDS,
     FIELDS,
     LABEL_MAX,
+    PROFILE_BLOCK,
     TRI_STATE_ANY,
     Field,
 )
@@ -235,18 +236,29 @@ def _element(spec: Field, prefill: str | None, header_lang: HeaderLang) -> dict[
     return element | shown.initial
 
 
-def build_view(
+@dataclass(frozen=True)
+class ProfileOptions:
+    """The HSS profiles a user may choose in the form, and the one preselected."""
+
+    names: tuple[str, ...] = ()
+    chosen: str | None = None
+
+
+def build_view(  # noqa: PLR0913  what the form shows: where, prefill, language, hints, notes, profiles
     context: FormContext,
     *,
     prefill: Mapping[str, str] | None = None,
     header_lang: HeaderLang = "zh",
     hints: Mapping[str, str] | None = None,
     notes: Sequence[str] = (),
+    profiles: ProfileOptions | None = None,
 ) -> dict[str, Any]:
     """Build the export form, each input prefilled from `prefill` (raw field strings).
 
     `notes` (from `check_prefill`) are shown above the inputs: what of the typed
-    command the form does not show as typed.
+    command the form does not show as typed. `profiles` are the HSS profiles the
+    user may use: with more than one, a Profile select comes first, the chosen
+    one (the channel's) preselected; left empty, the channel's profile applies.
     """
     prefill = prefill or {}
     hints = hints or {}
@@ -275,6 +287,8 @@ def build_view(
     }
     notice = [_notes_block(notes)] if notes else []
     picker = [_channel_picker()] if context.picks_channel else []
+    if profiles is not None and len(profiles.names) > 1:
+        input_blocks.insert(0, _profile_block(profiles.names, profiles.chosen))
     return {
         "type": "modal",
         "callback_id": CALLBACK_ID,
@@ -311,6 +325,27 @@ def chosen_channel(values: object) -> str | None:
     action = block.get(CHANNEL_ACTION) if isinstance(block, Mapping) else None
     chosen = action.get("selected_conversation") if isinstance(action, Mapping) else None
     return chosen if isinstance(chosen, str) and chosen else None
+
+
+def _profile_block(profiles: Sequence[str], chosen: str | None) -> dict[str, Any]:
+    options = [{"text": _text(name), "value": name} for name in profiles[:100]]
+    element: dict[str, Any] = {
+        "type": "static_select",
+        "action_id": ACTION_ID,
+        "placeholder": _text("This channel's profile"),
+        "options": options,
+    }
+    initial = next((o for o in options if o["value"] == chosen), None)
+    if initial is not None:
+        element["initial_option"] = initial
+    return {
+        "type": "input",
+        "block_id": PROFILE_BLOCK,
+        "optional": True,
+        "label": _text("HSS profile"),
+        "element": element,
+        "hint": _text("The account, project and region to export from"),
+    }
 
 
 def _notes_block(notes: Sequence[str]) -> dict[str, Any]:

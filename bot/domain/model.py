@@ -177,11 +177,29 @@ class ExportBody(_Strict):
         return headers
 
 
+PROFILE_NAME_PATTERN: Final = re.compile(r"^[a-z0-9_-]{1,32}\Z")  # as `bot.profiles` names them
+
+
+class HssTarget(_Strict):
+    """Where a resolved profile sends the call: shown in `preview`, kept in the audit record."""
+
+    region: str
+    project_id: str
+    endpoint: str
+
+
 class ExportRequest(_Strict):
-    """One create-export-task call: what goes in the query and in the body."""
+    """One create-export-task call: what goes in the query and in the body.
+
+    `profile` names the HSS profile (account, project, region) the call goes to:
+    the one asked for (`profile=`), or, once resolved, the channel's or the
+    default. `target` is set when it is resolved. Neither is sent to HSS.
+    """
 
     query: ExportQuery = ExportQuery()
     body: ExportBody
+    profile: Annotated[str, StringConstraints(pattern=PROFILE_NAME_PATTERN)] | None = None
+    target: HssTarget | None = None
 
     def query_params(self) -> dict[str, str]:
         """Return the query string values as sent, absent ones left out."""
@@ -198,8 +216,19 @@ class ExportRequest(_Strict):
         return json.dumps(self.body_json(), ensure_ascii=False, separators=(",", ":")).encode()
 
     def as_audit_record(self) -> dict[str, Any]:
-        """Return `{"query": ..., "body": ...}` exactly as sent, for the audit log."""
-        return {"query": self.query_params(), "body": self.body_json()}
+        """Return `{"query": ..., "body": ...}` exactly as sent, for the audit log.
+
+        A resolved request adds `profile`, `region`, `project_id` and `endpoint`, so
+        where the call went is inside the hash chain too.
+        """
+        record: dict[str, Any] = {"query": self.query_params(), "body": self.body_json()}
+        if self.profile is not None:
+            record["profile"] = self.profile
+        if self.target is not None:
+            record["region"] = self.target.region
+            record["project_id"] = self.target.project_id
+            record["endpoint"] = self.target.endpoint
+        return record
 
     @classmethod
     def from_audit_record(cls, record: Mapping[str, Any]) -> ExportRequest:
@@ -207,10 +236,14 @@ class ExportRequest(_Strict):
 
         The record's query holds strings (as sent); the body is the JSON sent. Read
         as JSON, so the model's strict rules apply as they did when it was built;
-        a record that is no request raises `ValueError` (pydantic's).
+        a record that is no request raises `ValueError` (pydantic's). The profile
+        and where it went come back too, so an approved export goes where it was shown.
         """
         query = dict(record.get("query") or {})
         if "export_size" in query:
             query["export_size"] = int(query["export_size"])
-        data = {"query": query, "body": record.get("body")}
+        data: dict[str, Any] = {"query": query, "body": record.get("body")}
+        data["profile"] = record.get("profile")
+        if all(record.get(k) for k in ("region", "project_id", "endpoint")):
+            data["target"] = {k: record[k] for k in ("region", "project_id", "endpoint")}
         return cls.model_validate_json(json.dumps(data, ensure_ascii=False))

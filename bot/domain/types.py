@@ -105,6 +105,12 @@ class StoredRequest(Mapping[str, Any]):
         value = self.query.get("enterprise_project_id")
         return str(value) if value else None
 
+    @property
+    def profile(self) -> str | None:
+        """Return the HSS profile the request went to; None for records older than profiles."""
+        value = self.record.get("profile")
+        return value if isinstance(value, str) and value else None
+
     def as_record(self) -> dict[str, Any]:
         """Return a copy of the record exactly as stored (for exports of the log)."""
         return copy.deepcopy(dict(self.record))

@@ -17,7 +17,7 @@ from typing import Any, cast
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.access import AccessControl, AccessPolicy, ApprovalPolicy
+from bot.access import AccessControl, AccessPolicy, ApprovalPolicy, ProfileAccess
 from bot.adapters.slack_approvals import SlackApprovalMessenger
 from bot.adapters.slack_notifier import SlackNotifier, build_web_client
 from bot.adapters.slack_usergroups import SlackUsergroups, prompt_client
@@ -128,14 +128,17 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
     deps = AppDeps(
         settings=settings,
         service=service,
-        gate=Gatekeeper(access, audit, count=count),
+        gate=Gatekeeper(access, audit, count=count, profiles=_profile_access(settings, prompt)),
         status=TaskStatusQuery(hss, audit, settings.HSS_ENTERPRISE_PROJECT_ID),
         history=CommandHistory(audit),
         notifier=notifier,
         describe=describe,
         defaults=RequestDefaults(
             header_lang=settings.HSS_EXPORT_HEADER_LANG,
-            enterprise_project_id=settings.HSS_ENTERPRISE_PROJECT_ID,
+            # With a profiles file, each profile's default applies once the profile is known.
+            enterprise_project_id=(
+                None if settings.HSS_PROFILES_FILE else settings.HSS_ENTERPRISE_PROJECT_ID
+            ),
         ),
         lifecycle=lifecycle if lifecycle is not None else Lifecycle(),
         prompt_client=prompt,
@@ -146,6 +149,19 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
     for group in (commands, modal, shortcut, workflow, approval_buttons, errors):
         group.register(app, deps)
     return app
+
+
+def _profile_access(settings: Settings, client: AsyncWebClient) -> ProfileAccess | None:
+    """The profile policy; None when the settings describe no usable HSS account.
+
+    `load_settings` with the "hss" need has refused such settings already; an app
+    built on them (a Slack-only test) runs its requests unbound to a profile.
+    """
+    try:
+        profiles = settings.profiles
+    except SettingsError:
+        return None
+    return ProfileAccess(profiles, SlackUsergroups(client))
 
 
 def _describer(hss: Hss) -> Describe:

@@ -45,7 +45,7 @@ async def deliver(job: Job, task: TrackedTask) -> None:
             task = await _open_thread(job, task)
         async with job.leases.kept(task.task_id):
             fetched = await download_to_disk(
-                job.hss,
+                job.hss_of(task),
                 file_id,
                 task.enterprise_project_id,
                 limit=job.config.upload_max_bytes,

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.ports import AuditLog, Hss
+from bot.ports import AuditLog, Hss, HssDirectory
 from bot.tracking.lease import Leases
 from bot.tracking.model import TrackedTask, TrackerConfig, backoff, check_move
 from bot.tracking.ports import FileDelivery, StepCompletion
@@ -32,6 +32,12 @@ class Job:
     clock: Callable[[], float]
     steps: StepCompletion | None = None  # Workflow Builder steps; None where none are run
     summaries: Summaries | None = None  # None: no summary in the thread (issue 13)
+
+    def hss_of(self, task: TrackedTask) -> Hss:
+        """Return the HSS client of the task's profile (the fallback for older rows)."""
+        if isinstance(self.hss, HssDirectory):
+            return self.hss.for_profile(task.profile)
+        return self.hss
 
     async def save(self, task: TrackedTask, **changes: Any) -> TrackedTask:
         """Save changes under the lease, refusing a state change the state machine lacks."""

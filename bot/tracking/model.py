@@ -112,6 +112,8 @@ class TrackedTask:
     summary_note: str | None = None  # why there is none, when there is none
     lease_owner: str | None = None
     lease_until: float | None = None
+    # The HSS profile the task was created under (issue 12); None: a row older than profiles.
+    profile: str | None = None
 
     @property
     def settled(self) -> bool:

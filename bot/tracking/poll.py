@@ -27,7 +27,7 @@ from bot.tracking.report import finish
 async def poll(job: Job, task: TrackedTask) -> None:
     """Poll HSS once for the task and take the step its answer calls for."""
     try:
-        status = await job.hss.get_export_task(task.task_id, task.enterprise_project_id)
+        status = await job.hss_of(task).get_export_task(task.task_id, task.enterprise_project_id)
     except HssError as exc:
         if transient(exc):
             await _poll_later(job, task, str(exc), exc.request_id)

@@ -107,6 +107,7 @@ class TaskTracker:
             user_id=actor.user_id,
             enterprise_project_id=request.query.enterprise_project_id,
             request=request.as_audit_record(),
+            profile=request.profile,
             hss_request_id=result.task.request_id,
             state="tracking",
             created_at=now,

@@ -14,11 +14,12 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.access import AccessControl
-from bot.domain.errors import AccessDenied, AuditUnavailable, InvalidCommand
-from bot.domain.model import ExportRequest
+from bot.access import AccessControl, ProfileAccess
+from bot.domain.errors import AccessDenied, AuditUnavailable, InvalidCommand, Problem
+from bot.domain.model import ExportQuery, ExportRequest, HssTarget
 from bot.domain.types import Actor
 from bot.ports import AuditLog
+from bot.profiles.model import Profile
 from bot.usecases.export import Count, ignore_count
 
 log = logging.getLogger(__name__)
@@ -40,10 +41,18 @@ class Refused:
 class Gatekeeper:
     """Admit or refuse commands; record each refusal in the audit log."""
 
-    def __init__(self, access: AccessControl, audit: AuditLog, *, count: Count = ignore_count):
+    def __init__(
+        self,
+        access: AccessControl,
+        audit: AuditLog,
+        *,
+        count: Count = ignore_count,
+        profiles: ProfileAccess | None = None,
+    ):
         self._access = access
         self._audit = audit
         self._count = count
+        self._profiles = profiles
 
     async def check(
         self,
@@ -58,12 +67,57 @@ class Gatekeeper:
         their command's mistakes. `request` is what the command asks for, if it
         parsed; `invalid` lists its problems, if it did not.
         """
+        verdict = await self.admit(actor, request=request, invalid=invalid)
+        return verdict if isinstance(verdict, Refused) else None
+
+    async def admit(
+        self,
+        actor: Actor,
+        *,
+        request: ExportRequest | None = None,
+        invalid: InvalidCommand | None = None,
+    ) -> Refused | ExportRequest | None:
+        """Like `check`, but return the request resolved to its profile when it may run.
+
+        The request that may run carries its profile's name and target (region,
+        project id, endpoint) and, when it names none, the profile's default
+        enterprise project. Without profiles configured it is returned as it is.
+        """
         decision = await self._access.check(actor.user_id, actor.channel_id)
         if not decision.allowed:
             return Refused("denied", AccessDenied(decision.reason), request, decision.undecided)
         if invalid is not None:
             return Refused("invalid", invalid)
-        return None
+        if request is None or self._profiles is None:
+            return request
+        verdict = await self._profiles.choose(request.profile, actor.user_id, actor.channel_id)
+        if verdict.profile is not None:
+            return resolved(request, verdict.profile)
+        if verdict.outcome == "invalid":
+            accepted = ", ".join(verdict.usable) or "a profile you may use (none here)"
+            problem = Problem("profile", request.profile, accepted, verdict.reason)
+            return Refused("invalid", InvalidCommand([problem]), request)
+        return Refused("denied", AccessDenied(verdict.reason), request, verdict.undecided)
+
+    async def usable_profiles(self, actor: Actor) -> list[Profile]:
+        """Return the profiles this actor may use here (none without profiles configured)."""
+        if self._profiles is None:
+            return []
+        names = await self._profiles.usable(actor.user_id, actor.channel_id)
+        found = (self._profiles.profiles.get(name) for name in names)
+        return [p for p in found if p is not None]
+
+    def profile_for_channel(self, channel_id: str) -> str | None:
+        """Return the name of the profile a command in this channel goes to by default."""
+        if self._profiles is None:
+            return None
+        profile = self._profiles.profiles.for_channel(channel_id)
+        return None if profile is None else profile.name
+
+    @property
+    def default_profile(self) -> str | None:
+        """Return the profile of channels no profile maps (HSS_DEFAULT_PROFILE or the only one)."""
+        return None if self._profiles is None else self._profiles.profiles.default_name
 
     async def record(self, actor: Actor, refused: Refused) -> int | None:
         """Audit a refusal (and count it); return its entry id, or None if it was not written."""
@@ -76,3 +130,16 @@ class Gatekeeper:
         except AuditUnavailable:
             log.error("refusal not recorded", extra={"outcome": refused.outcome})
             return None
+
+
+def resolved(request: ExportRequest, profile: Profile) -> ExportRequest:
+    """Return `request` bound to `profile`: its name, target and default enterprise project."""
+    query = request.query
+    if query.enterprise_project_id is None and profile.enterprise_project_id is not None:
+        query = ExportQuery(
+            enterprise_project_id=profile.enterprise_project_id, export_size=query.export_size
+        )
+    target = HssTarget(
+        region=profile.region, project_id=profile.project_id, endpoint=profile.endpoint
+    )
+    return request.model_copy(update={"profile": profile.name, "target": target, "query": query})

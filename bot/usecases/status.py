@@ -12,8 +12,8 @@ import logging
 from dataclasses import dataclass
 
 from bot.domain.errors import AuditUnavailable, HssError
-from bot.domain.types import TaskStatus
-from bot.ports import AuditLog, Hss
+from bot.domain.types import AuditEntry, TaskStatus
+from bot.ports import AuditLog, Hss, HssDirectory
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +40,25 @@ class TaskStatusQuery:
         self._default_project = default_project
 
     async def look_up(self, task_id: str, enterprise_project_id: str | None = None) -> TaskLookup:
-        """Ask HSS for a task's state, in the enterprise project given or the task's own."""
+        """Ask HSS for a task's state, in the enterprise project given or the task's own.
+
+        The call goes to the profile the task was created under (per the audit log).
+        """
+        hss = self._hss
+        profiles = isinstance(hss, HssDirectory)
+        # The log is read only when it has something to say: the project, or the profile.
+        needed = enterprise_project_id is None or profiles
+        entry = await self._entry(task_id) if needed else None
         project = enterprise_project_id
         if project is None:
-            project = await self.project_of(task_id)
+            project = self._project_in(entry)
+        if isinstance(hss, HssDirectory):
+            try:
+                hss = hss.for_profile(entry.request.profile if entry and entry.request else None)
+            except HssError as exc:
+                return TaskLookup(task_id, project, error=exc)
         try:
-            status = await self._hss.get_export_task(task_id, project)
+            status = await hss.get_export_task(task_id, project)
         except HssError as exc:
             return TaskLookup(task_id, project, error=exc)
         return TaskLookup(task_id, project, status=status)
@@ -56,11 +69,16 @@ class TaskStatusQuery:
         A recorded request without `enterprise_project_id` was sent to HSS's
         default project, so that is where its task is (None).
         """
+        return self._project_in(await self._entry(task_id))
+
+    async def _entry(self, task_id: str) -> AuditEntry | None:
         try:
-            entry = await self._audit.entry_for_task(task_id)
+            return await self._audit.entry_for_task(task_id)
         except AuditUnavailable:
-            log.warning("audit log unreadable; using the default enterprise project")
-            entry = None
+            log.warning("audit log unreadable; using the default enterprise project and profile")
+            return None
+
+    def _project_in(self, entry: AuditEntry | None) -> str | None:
         if entry is None or entry.request is None:
             return self._default_project
         return entry.request.enterprise_project_id

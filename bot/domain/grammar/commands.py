@@ -18,8 +18,8 @@ from typing import Final, TypeAlias
 
 from bot.domain.errors import InvalidCommand, Problem
 from bot.domain.grammar.fields import (
+    ALL_KEYS,
     CONFIRM_RULE,
-    FIELD_KEYS,
     TEXT_KEY,
     empty,
     key_problems,
@@ -63,6 +63,11 @@ class History:
 
 
 @dataclass(frozen=True)
+class ProfileList:
+    """`profiles`: list the HSS profiles the caller may use (only to the caller)."""
+
+
+@dataclass(frozen=True)
 class Preview:
     """`preview key=value …`: show the exact request without sending it."""
 
@@ -89,7 +94,9 @@ class Form:
     prefill: dict[str, str] = field(default_factory=dict)
 
 
-Command: TypeAlias = OpenModal | Help | Status | History | Preview | Export | Form | Approvals
+Command: TypeAlias = (
+    OpenModal | Help | Status | History | Preview | Export | Form | Approvals | ProfileList
+)
 
 
 # --- entry points ------------------------------------------------------------------------
@@ -202,7 +209,7 @@ def _built(
 def _form(rest: list[str], _defaults: RequestDefaults, _clock: Clock) -> Command:
     fields, problems = _tokens_to_fields(rest, command_position=False)
     problems += key_problems(fields)
-    problems += [empty(k) for k, value in fields.items() if value == "" and k in FIELD_KEYS]
+    problems += [empty(k) for k, value in fields.items() if value == "" and k in ALL_KEYS]
     if problems:
         raise InvalidCommand(problems)
     return Form(dict(fields))
@@ -256,6 +263,7 @@ _PARSERS: Final[dict[str, _Parser]] = {
     "help": _nothing_after("help", Help()),
     "status": _status,
     "history": _nothing_after("history", History()),
+    "profiles": _nothing_after("profiles", ProfileList()),
     "preview": _preview,
     "form": _form,
     "approvals": _nothing_after("approvals", Approvals()),
@@ -319,7 +327,7 @@ def _bare_token(token: str, *, first: bool) -> Problem:
         hint = f"`{lowered}` is a command: it must come first"
     elif first and (close := near(lowered, COMMAND_WORDS)):
         hint = f"did you mean the command `{close[0]}`?"
-    elif lowered in FIELD_KEYS:
+    elif lowered in ALL_KEYS:
         hint = f"write `{lowered}=<value>`"
     elif (state := member(ContainerStatus, token)) is not None:
         hint = f"did you mean `status={state}`?"

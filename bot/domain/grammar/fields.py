@@ -124,9 +124,16 @@ RULES: Final[tuple[FieldRule, ...]] = (
         "else HSS's default project)",
         v.parse_enterprise_project,
     ),
+    # Not sent to HSS: it picks the account, project and region the call goes to.
+    FieldRule(
+        "profile",
+        "the HSS profile (account, project, region) to export from: a name that "
+        "`/hss-export profiles` lists (default: this channel's profile)",
+        v.parse_profile_name,
+    ),
 )
 BY_KEY: Final[dict[str, FieldRule]] = {rule.key: rule for rule in RULES}
-
+PROFILE_KEY: Final = "profile"
 # Keys of the command, not of the request: read by the slash grammar, never sent to HSS,
 # not in the form (the form's Submit is the confirmation).
 CONFIRM_RULE: Final = FieldRule(
@@ -134,8 +141,10 @@ CONFIRM_RULE: Final = FieldRule(
     f"{_BOOLS[0]}: run a broad export (no filter, or `{ALL_GRANTED_EPS}`) without asking first",
     v.parse_bool,
 )
-FIELD_KEYS: Final[tuple[str, ...]] = tuple(BY_KEY)
-FIELD_HELP: Final[dict[str, str]] = {rule.key: rule.accepts for rule in RULES}
+# Every key the grammar reads; FIELD_KEYS are those of the HSS request (the form asks each).
+ALL_KEYS: Final[tuple[str, ...]] = tuple(BY_KEY)
+FIELD_KEYS: Final[tuple[str, ...]] = tuple(k for k in BY_KEY if k != PROFILE_KEY)
+FIELD_HELP: Final[dict[str, str]] = {k: BY_KEY[k].accepts for k in FIELD_KEYS}
 
 # Words people reach for, mapped to the key they meant: used for suggestions only.
 KEY_ALIASES: Final[dict[str, str]] = {
@@ -201,12 +210,12 @@ def rejected_problems(key: str, raw: str, rejected: v.Rejected) -> list[Problem]
     """Return the problems to report for `key=raw`, refused with `rejected`."""
     if rejected.items:
         return rejected.items
-    return [Problem(key, clip(raw, v.CLIP), FIELD_HELP[key], rejected.hint)]
+    return [Problem(key, clip(raw, v.CLIP), BY_KEY[key].accepts, rejected.hint)]
 
 
 def empty(key: str) -> Problem:
     """The problem of `key=` with nothing after `=`."""
-    return Problem(key, "", FIELD_HELP[key], "leave the key out to leave it unset")
+    return Problem(key, "", BY_KEY[key].accepts, "leave the key out to leave it unset")
 
 
 def key_problems(fields: Mapping[str, str]) -> list[Problem]:
@@ -216,7 +225,7 @@ def key_problems(fields: Mapping[str, str]) -> list[Problem]:
         if key in BY_KEY:
             continue
         folded = unicodedata.normalize("NFKC", key).lower().replace("-", "_")
-        close = v.near(folded, FIELD_KEYS + tuple(KEY_ALIASES))
+        close = v.near(folded, ALL_KEYS + tuple(KEY_ALIASES))
         if folded in BY_KEY and key.lower() == folded:
             hint: str | None = f"keys are lower-case: did you mean `{folded}`?"
         elif folded in BY_KEY or folded in KEY_ALIASES:
@@ -225,7 +234,7 @@ def key_problems(fields: Mapping[str, str]) -> list[Problem]:
             hint = f"did you mean `{KEY_ALIASES.get(close[0], close[0])}`?"
         else:
             hint = None
-        accepted = "a known key" if hint else f"one of the keys {', '.join(FIELD_KEYS)}"
+        accepted = "a known key" if hint else f"one of the keys {', '.join(ALL_KEYS)}"
         given = clip(f"{key}={fields[key]}", v.CLIP)
         problems.append(Problem(clip(key, v.CLIP) or TEXT_KEY, given, accepted, hint))
     return problems

@@ -6,7 +6,7 @@ Pure. Built from the field catalogue, so a new key documents itself.
 from __future__ import annotations
 
 from bot.domain.grammar.commands import MAX_TEXT_CHARS
-from bot.domain.grammar.fields import ALL_GRANTED_EPS, CONFIRM_RULE, FIELD_HELP, FIELD_KEYS
+from bot.domain.grammar.fields import ALL_GRANTED_EPS, ALL_KEYS, BY_KEY, CONFIRM_RULE
 
 
 def help_text(command: str = "/hss-export", *, slack: bool = True) -> str:
@@ -22,7 +22,8 @@ def help_text(command: str = "/hss-export", *, slack: bool = True) -> str:
             f"`{command} status <task_id>` shows a task (in the enterprise project it was "
             f"created in, or add `enterprise_project_id=…`); `{command} history` your latest "
             f"exports; `{command} approvals` the exports waiting for an approver (on you, or "
-            f"yours); `{command} help` this text.\n"
+            f"yours); `{command} profiles` the HSS profiles you may use; "
+            f"`{command} help` this text.\n"
             f"`{CONFIRM_RULE.key}=yes`: {CONFIRM_RULE.accepts.split(': ', 1)[1]}.\n"
         )
         quotes = " (Slack's curly quotes work too)"
@@ -33,7 +34,7 @@ def help_text(command: str = "/hss-export", *, slack: bool = True) -> str:
             "without sending it; `--json` prints JSON.\n"
         )
         quotes = ""
-    keys = "\n".join(f"• `{key}`: {FIELD_HELP[key]}" for key in FIELD_KEYS)
+    keys = "\n".join(f"• `{key}`: {BY_KEY[key].accepts}" for key in ALL_KEYS)
     examples = "\n".join(
         f"• `{command} {example}`{note}"
         for example, note in (

@@ -26,7 +26,14 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from bot.domain.errors import InvalidCommand, Problem
-from bot.domain.grammar.fields import FIELD_HELP, FIELD_KEYS, TEXT_KEY, key_problems, parse_value
+from bot.domain.grammar.fields import (
+    ALL_KEYS,
+    FIELD_HELP,
+    FIELD_KEYS,
+    TEXT_KEY,
+    key_problems,
+    parse_value,
+)
 from bot.domain.grammar.values import CLIP, EPOCH, MS, iso
 from bot.domain.model import (
     HEADER_NAMES,
@@ -74,7 +81,7 @@ def build(
     """Return the request, or None and every problem of `fields`."""
     problems = key_problems(fields)
     values: dict[str, object] = {}
-    for key in FIELD_KEYS:
+    for key in ALL_KEYS:
         raw = fields.get(key)
         if raw is None:
             continue
@@ -120,7 +127,8 @@ def _assemble(
             "export_size": values.get("export_size"),
         }
     )
-    return ExportRequest(query=query, body=body)
+    profile = cast("str | None", values.get("profile"))
+    return ExportRequest(query=query, body=body, profile=profile)
 
 
 # The fields that go into the body as they are (the window and headers are built above).

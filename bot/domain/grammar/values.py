@@ -182,6 +182,16 @@ def parse_export_size(raw: str) -> int:
     return int(value)
 
 
+def parse_profile_name(raw: str) -> str:
+    """Read a profile name: lower-case letters, digits, `-` and `_`, 1-32 characters."""
+    value = raw.strip()
+    if re.fullmatch(r"[a-z0-9_-]{1,32}", value):
+        return value
+    if re.fullmatch(r"[A-Za-z0-9_-]{1,32}", value):
+        raise Rejected(f"names are lower-case: did you mean `{value.lower()}`?")
+    raise Rejected("lower-case letters, digits, `-` and `_`, 1-32 characters")
+
+
 def parse_enterprise_project(raw: str) -> str:
     """Read an enterprise project id, or `all_granted_eps` in any letter case."""
     limit = MAX_LENGTHS["enterprise_project_id"]

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.adapters.slack_notifier import SLACK_FAILURES, error_of
-from bot.domain import blocks, modal
+from bot.domain import blocks, modal, profile_messages
 from bot.domain.blocks import Message
 from bot.domain.errors import AuditUnavailable, InvalidCommand
 from bot.domain.grammar import (
@@ -31,10 +32,12 @@ from bot.domain.grammar import (
     History,
     OpenModal,
     Preview,
+    ProfileList,
     Status,
     help_text,
     parse_command,
 )
+from bot.domain.model import ExportRequest
 from bot.domain.types import Actor, ReplyTo
 from bot.entrypoints.deps import AppDeps
 from bot.entrypoints.listeners.approvals import route_export, waiting_message
@@ -76,14 +79,13 @@ async def handle(deps: AppDeps, ack: AsyncAck, command: dict[str, Any]) -> None:
         parsed: Command | InvalidCommand = parse_command(text, deps.defaults)
     except InvalidCommand as exc:
         parsed = exc
-    # `approvals` shows only the caller's own requests and those they may decide: an
-    # approver need not be allowed to export to see their queue.
-    exempt = isinstance(parsed, Help | Approvals)
-    if not exempt and await refused_first(deps, ack, actor, parsed, deadline):
+    admitted = await admitted_or_refused(deps, ack, actor, parsed, deadline)
+    if admitted is None:
         return
-    match parsed:
-        case Help():
-            await ack_with(ack, blocks.help_message(help_text(deps.command)))
+    if (answer := await instant_answer(deps, actor, admitted)) is not None:
+        await ack_with(ack, answer)
+        return
+    match admitted:
         case OpenModal():
             await open_form(deps, ack, command, {}, deadline)
         case Form(prefill=prefill):
@@ -117,26 +119,63 @@ async def handle(deps: AppDeps, ack: AsyncAck, command: dict[str, Any]) -> None:
             )
 
 
-async def refused_first(
+async def admitted_or_refused(
     deps: AppDeps,
     ack: AsyncAck,
     actor: Actor,
     parsed: Command | InvalidCommand,
     deadline: float,
-) -> bool:
-    """Pass `parsed` through the gate; a refusal is put on record, then answered (True)."""
-    refused = await deps.gate.check(
+) -> Command | None:
+    """Pass `parsed` through the gate: the command to run (its request bound to its
+    profile), or None once a refusal is put on record, then answered. `help` needs no access;
+    nor does `approvals`, which shows only the caller's own requests and those they may
+    decide (an approver need not be allowed to export to see their queue).
+    """
+    if isinstance(parsed, Help | Approvals):
+        return parsed
+    verdict = await deps.gate.admit(
         actor,
         request=parsed.request if isinstance(parsed, Export | Preview) else None,
         invalid=parsed if isinstance(parsed, InvalidCommand) else None,
     )
-    if refused is None:
-        return False
-    answer = refusal_message(refused)
-    await record_then_answer(
-        deps.gate, actor, refused, lambda: ack_with(ack, answer), deadline=deadline
+    if isinstance(verdict, Refused):
+        answer = refusal_message(verdict)
+        await record_then_answer(
+            deps.gate, actor, verdict, lambda: ack_with(ack, answer), deadline=deadline
+        )
+        return None
+    assert not isinstance(parsed, InvalidCommand)  # the gate refuses an invalid command
+    if isinstance(verdict, ExportRequest) and isinstance(parsed, Export | Preview):
+        return replace(parsed, request=verdict)
+    return parsed
+
+
+async def instant_answer(deps: AppDeps, actor: Actor, parsed: Command) -> Message | None:
+    """Answer `help` and `profiles` in the ack itself (only to the caller); None for others."""
+    if isinstance(parsed, Help):
+        return blocks.help_message(help_text(deps.command))
+    if isinstance(parsed, ProfileList):
+        return await profiles_message(deps, actor)
+    return None
+
+
+async def profiles_message(deps: AppDeps, actor: Actor) -> Message:
+    """Render the profiles this user may use here: names, regions, projects, channels."""
+    default = deps.gate.default_profile
+    usable = await deps.gate.usable_profiles(actor)
+    return profile_messages.profiles(
+        [
+            profile_messages.ProfileLine(
+                p.name,
+                p.region,
+                p.project_id,
+                p.enterprise_project_id,
+                p.channels,
+                p.name == default,
+            )
+            for p in usable
+        ]
     )
-    return True
 
 
 def refusal_message(refused: Refused) -> Message:
@@ -162,7 +201,18 @@ async def open_form(
     context = modal.FormContext(command["channel_id"], command.get("response_url"))
     lang = deps.settings.HSS_EXPORT_HEADER_LANG
     shown = modal.check_prefill(prefill, header_lang=lang)
-    view = modal.build_view(context, prefill=shown.values, header_lang=lang, notes=shown.notes)
+    actor = actor_from(command, "slash")
+    usable = [p.name for p in await deps.gate.usable_profiles(actor)]
+    view = modal.build_view(
+        context,
+        prefill=shown.values,
+        header_lang=lang,
+        notes=shown.notes,
+        profiles=modal.ProfileOptions(
+            tuple(usable),
+            prefill.get("profile") or deps.gate.profile_for_channel(context.channel_id),
+        ),
+    )
     try:
         async with asyncio.timeout_at(deadline):
             await deps.prompt_client.views_open(trigger_id=command["trigger_id"], view=view)

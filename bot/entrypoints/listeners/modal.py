@@ -66,13 +66,17 @@ async def handle(deps: AppDeps, ack: AsyncAck, body: dict[str, Any], view: dict[
     except InvalidCommand as exc:
         request = exc
     invalid = request if isinstance(request, InvalidCommand) else None
-    refused = await deps.gate.check(actor, invalid=invalid)
-    if refused is not None:
+    verdict = await deps.gate.admit(
+        actor, request=None if isinstance(request, InvalidCommand) else request, invalid=invalid
+    )
+    if isinstance(verdict, Refused):
+        refused = verdict
         await record_then_answer(
             deps.gate, actor, refused, lambda: answer_refusal(ack, refused), deadline=deadline
         )
         return
-    assert isinstance(request, ExportRequest)  # not invalid, or the gate refused it
+    assert isinstance(verdict, ExportRequest)  # not invalid, or the gate refused it
+    request = verdict
     # A double submit of the same view carries the same id and hash: one export.
     key = f"view:{view['id']}:{view['hash']}"
     reply = ReplyTo(channel, context.response_url)
