@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -157,13 +158,18 @@ class Runtime:
             self.slack_ready = True
         self.slack_checked_at = time.monotonic()
 
-    def start_background(self) -> None:
-        """Start the task tracker and, with AUDIT_RETENTION_DAYS, the daily audit pruning."""
+    def start_background(self, *, run_once: bool = True) -> None:
+        """Start the task tracker and, with AUDIT_RETENTION_DAYS, the daily audit pruning.
+
+        `run_once=False` (every worker process but the first, see
+        `bot.entrypoints.workers`) leaves out what one process of a host does for all:
+        the pruning. The tracker runs in each; its lease shares the tasks.
+        """
         # Not a Lifecycle task: at shutdown the tracker is stopped its own way (see below).
         self._tracker_task = asyncio.create_task(self.tracker.run(), name="task-tracker")
         self._tracker_task.add_done_callback(_report_tracker_end)
         self.metrics.tasks_in_flight.set_function(lambda: float(self.tracker.in_flight))
-        if self.settings.AUDIT_RETENTION_DAYS is not None:
+        if run_once and self.settings.AUDIT_RETENTION_DAYS is not None:
             days = self.settings.AUDIT_RETENTION_DAYS
             self.lifecycle.spawn(self._prune_daily(days), name="audit-retention", resumable=True)
 
@@ -297,13 +303,26 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
     )
 
 
-async def start_http_runtime(runtime: Runtime, host: str, port: int) -> HttpServer:
-    """Serve Slack and the operations routes over HTTP; return once listening."""
+async def start_http_runtime(
+    runtime: Runtime,
+    host: str,
+    port: int,
+    *,
+    sock: socket.socket | None = None,
+    configure: Callable[[web.Application], None] | None = None,
+) -> HttpServer:
+    """Serve Slack and the operations routes over HTTP; return once listening.
 
-    def configure(application: web.Application) -> None:
+    `sock` and `configure` are for worker processes: the shared listening socket,
+    and what they add to the application (see `bot.entrypoints.runner.run_http`).
+    """
+
+    def configure_ops(application: web.Application) -> None:
         add_ops_routes(application, runtime.readiness_checks(), runtime.metrics, runtime.lifecycle)
+        if configure is not None:
+            configure(application)
 
-    return await start_http(runtime.app, host, port, configure=configure)
+    return await start_http(runtime.app, host, port, configure=configure_ops, sock=sock)
 
 
 def observe_dispatch(app: AsyncApp, metrics: Metrics) -> None:

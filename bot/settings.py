@@ -124,6 +124,10 @@ class Settings(BaseSettings):
     LOG_FORMAT: Literal["json", "console"] = "json"
     SHUTDOWN_GRACE_SECONDS: float = Field(20.0, ge=0)
 
+    # --- Worker processes (HTTP mode; see bot/entrypoints/workers.py) ------------------
+    # None: one per CPU the container may use (affinity, then a cgroup quota).
+    WEB_CONCURRENCY: int | None = Field(None, ge=1, le=64)
+
     @field_validator(
         "ALLOWED_USER_IDS", "ALLOWED_CHANNEL_IDS", "ALLOWED_USERGROUP_IDS", mode="before"
     )
