@@ -89,6 +89,7 @@ class Figures:
     cpu_ms_to_post: float | None = None
     files_delivered: int = 0
     workers: int = 1
+    answered_by: dict[str, int] = field(default_factory=dict)
 
     def pct(self, values: Sequence[float], q: float) -> float:
         """Return the q-th percentile (nearest rank) of `values`."""
@@ -259,6 +260,7 @@ class Sent:
     elapsed: float | None = None
     status: int | None = None
     text: str = ""
+    worker: str = ""  # X-Bot-Worker: which worker process answered (WEB_CONCURRENCY > 1)
 
 
 async def fire(
@@ -283,6 +285,7 @@ async def fire(
             async with session.post(url, data=command.request.body, headers=headers) as answer:
                 command.text = await answer.text()
                 command.status = answer.status
+                command.worker = answer.headers.get("X-Bot-Worker", "")
         except (aiohttp.ClientError, TimeoutError) as exc:
             command.text = type(exc).__name__
         command.elapsed = time.perf_counter() - started
@@ -426,6 +429,7 @@ async def run_subject(subject: str, args: argparse.Namespace, run: int) -> Figur
         cpu_ms_to_post=1000 * cpu_post / args.n,
         files_delivered=files - WARMUP_COMMANDS,
         workers=workers,
+        answered_by=dict(Counter(c.worker for c in commands if c.worker)),
     )
 
 
@@ -625,7 +629,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             print(
                 f"  p99 ack {s['ack_p99_ms']:.1f} ms, over 3 s {s['over_3s']}, "
                 f"all posted {_fmt(s['all_posted_s'], '{:.2f}')} s, "
-                f"RSS {s['peak_rss_mb']:.0f} MB, HTTP statuses {figures.statuses}",
+                f"RSS {s['peak_rss_mb']:.0f} MB, HTTP statuses {figures.statuses}"
+                + (f", answered by worker {figures.answered_by}" if figures.answered_by else ""),
                 flush=True,
             )
     data = report(results, args)

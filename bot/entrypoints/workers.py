@@ -1,14 +1,17 @@
-"""`serve` on every core: WEB_CONCURRENCY worker processes sharing one listening socket.
+"""`serve` on every core: WEB_CONCURRENCY worker processes sharing one port (SO_REUSEPORT).
 
 One Python event loop uses one core; under a burst, acks queue behind the
 post-ack work (audit writes, the HSS call, the Slack post, the tracker). The
-parent binds the port once, forks N workers that each accept on that socket
-with their own event loop and their own `Runtime` (stores, clients, tracker,
+parent reserves the port (bound with SO_REUSEPORT, not listening, so `--port 0`
+resolves once), forks N workers that each listen on it with SO_REUSEPORT, with
+their own event loop and their own `Runtime` (stores, clients, tracker,
 /metrics registry), and then only supervises:
 
-- The kernel hands each new connection to whichever worker accepts first, so a
-  busy worker takes fewer connections. SQLite (WAL) or PostgreSQL is shared; the
-  tracker's lease already lets several processes follow the same task table.
+- The kernel spreads new connections evenly over the workers' sockets (a hash
+  of the connection). One socket shared by all, accepted by whichever loop woke
+  first, gave one worker twice the connections of the other (133 to 67 in the
+  benchmark). SQLite (WAL) or PostgreSQL is shared; the tracker's lease already
+  lets several processes follow the same task table.
 - What must run once runs in worker 0 only: the daily audit pruning.
 - SIGTERM or SIGINT to the parent is forwarded once to every worker, which
   drains as a single process does (within SHUTDOWN_GRACE_SECONDS); a second
@@ -68,37 +71,42 @@ def available_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
     return max(1, cpus)
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """Bind and listen once, in the parent; the workers inherit the socket."""
+def bind(host: str, port: int, *, listen: bool) -> socket.socket:
+    """Bind `host:port` with SO_REUSEPORT; listen too in a worker (not in the parent)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    sock.listen(BACKLOG)
-    sock.setblocking(False)
+    if listen:
+        sock.listen(BACKLOG)
+        sock.setblocking(False)
     return sock
 
 
 def serve_workers(count: int, host: str, port: int, grace: float, worker: Worker) -> int:
     """Fork `count` workers running `worker(sock, index)`; supervise them; return the exit code."""
-    sock = bind(host, port)
-    bound = sock.getsockname()[1]
+    reserved = bind(host, port, listen=False)  # held until the end: the port stays ours
+    bound = int(reserved.getsockname()[1])
     parent = os.getpid()
     children: dict[int, int] = {}  # pid -> worker index
-    for index in range(count):
-        pid = os.fork()
-        if pid == 0:  # the worker: never returns
-            _run_worker(worker, sock, index, parent)
-        children[pid] = index
-    sock.close()  # the workers hold it
-    log.info(
-        "worker processes started",
-        extra={"workers": count, "host": host, "port": bound, "pids": sorted(children)},
-    )
-    return _supervise(children, grace)
+    try:
+        for index in range(count):
+            pid = os.fork()
+            if pid == 0:  # the worker: never returns
+                reserved.close()
+                _run_worker(worker, host, bound, index, parent)
+            children[pid] = index
+        log.info(
+            "worker processes started",
+            extra={"workers": count, "host": host, "port": bound, "pids": sorted(children)},
+        )
+        return _supervise(children, grace)
+    finally:
+        reserved.close()
 
 
-def _run_worker(worker: Worker, sock: socket.socket, index: int, parent: int) -> None:
+def _run_worker(worker: Worker, host: str, port: int, index: int, parent: int) -> None:
     code = 1
     try:
         os.setpgid(0, 0)
@@ -108,7 +116,7 @@ def _run_worker(worker: Worker, sock: socket.socket, index: int, parent: int) ->
             os._exit(1)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, signal.SIG_DFL)  # the worker's Lifecycle installs its own
-        code = worker(sock, index)
+        code = worker(bind(host, port, listen=True), index)
     except BaseException:
         log.exception("worker process failed", extra={"worker": index})
     finally:
