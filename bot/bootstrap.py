@@ -4,6 +4,8 @@ The one place that builds clients, opens stores and connects the use case to
 its adapters. Nothing here runs at import time; `build_runtime` is awaited by
 the `serve`, `socket` and `demo` commands (and by end-to-end tests, which pass
 loopback fakes through `SLACK_API_URL` / `HSS_ENDPOINT`, never monkeypatches).
+The module is longer than 400 lines because the wiring of every part is easier to check
+in one place (the runtime, its background work and its shutdown beside what they close).
 """
 
 from __future__ import annotations
@@ -159,12 +161,7 @@ class Runtime:
         self.slack_checked_at = time.monotonic()
 
     def start_background(self, *, run_once: bool = True) -> None:
-        """Start the task tracker and, with AUDIT_RETENTION_DAYS, the daily audit pruning.
-
-        `run_once=False` (every worker process but the first, see
-        `bot.entrypoints.workers`) leaves out what one process of a host does for all:
-        the pruning. The tracker runs in each; its lease shares the tasks.
-        """
+        """Start the task tracker and, with AUDIT_RETENTION_DAYS and `run_once`, the pruning."""
         # Not a Lifecycle task: at shutdown the tracker is stopped its own way (see below).
         self._tracker_task = asyncio.create_task(self.tracker.run(), name="task-tracker")
         self._tracker_task.add_done_callback(_report_tracker_end)
@@ -304,18 +301,10 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
 
 
 async def start_http_runtime(
-    runtime: Runtime,
-    host: str,
-    port: int,
-    *,
-    sock: socket.socket | None = None,
+    runtime: Runtime, host: str, port: int, *, sock: socket.socket | None = None,
     configure: Callable[[web.Application], None] | None = None,
-) -> HttpServer:
-    """Serve Slack and the operations routes over HTTP; return once listening.
-
-    `sock` and `configure` are for worker processes: the shared listening socket,
-    and what they add to the application (see `bot.entrypoints.runner.run_http`).
-    """
+) -> HttpServer:  # fmt: skip
+    """Serve Slack and the ops routes over HTTP (on `sock` if given); return once listening."""
 
     def configure_ops(application: web.Application) -> None:
         add_ops_routes(application, runtime.readiness_checks(), runtime.metrics, runtime.lifecycle)
