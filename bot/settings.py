@@ -12,6 +12,7 @@ from typing import Annotated, Final, Literal
 
 from pydantic import (
     AnyHttpUrl,
+    BeforeValidator,
     Field,
     SecretStr,
     ValidationError,
@@ -74,6 +75,10 @@ def _csv(value: object) -> object:
     return value
 
 
+def _empty_is_none(value: object) -> object:
+    return None if value == "" else value
+
+
 class Settings(BaseSettings):
     """Everything the bot can be configured with; see `.env.example` and the README table."""
 
@@ -126,7 +131,9 @@ class Settings(BaseSettings):
 
     # --- Worker processes (HTTP mode; see bot/entrypoints/workers.py) ------------------
     # None: one per CPU the container may use (affinity, then a cgroup quota).
-    WEB_CONCURRENCY: int | None = Field(None, ge=1, le=64)
+    WEB_CONCURRENCY: Annotated[int | None, BeforeValidator(_empty_is_none)] = Field(
+        None, ge=1, le=64
+    )
 
     @field_validator(
         "ALLOWED_USER_IDS", "ALLOWED_CHANNEL_IDS", "ALLOWED_USERGROUP_IDS", mode="before"
