@@ -67,5 +67,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '3000'), timeout=4)"]
 
 # SIGTERM goes straight to the Python process (exec form, PID 1), which drains gracefully.
+# In HTTP mode that process forwards it to its WEB_CONCURRENCY workers (default: one per CPU
+# of the container's cgroup quota; `--cpus 1` or WEB_CONCURRENCY=1 for a single process).
 STOPSIGNAL SIGTERM
 CMD ["hss-export-bot", "serve"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -125,13 +126,13 @@ class Runtime:
             self.slack_ready = True
         self.slack_checked_at = time.monotonic()
 
-    def start_background(self) -> None:
-        """Start the task tracker and, with AUDIT_RETENTION_DAYS, the daily audit pruning."""
+    def start_background(self, *, run_once: bool = True) -> None:
+        """Start the task tracker and, with AUDIT_RETENTION_DAYS and `run_once`, the pruning."""
         # Not a Lifecycle task: at shutdown the tracker is stopped its own way (see below).
         self._tracker_task = asyncio.create_task(self.tracker.run(), name="task-tracker")
         self._tracker_task.add_done_callback(_report_tracker_end)
         self.metrics.tasks_in_flight.set_function(lambda: float(self.tracker.in_flight))
-        if self.settings.AUDIT_RETENTION_DAYS is not None:
+        if run_once and self.settings.AUDIT_RETENTION_DAYS is not None:
             days = self.settings.AUDIT_RETENTION_DAYS
             self.lifecycle.spawn(self._prune_daily(days), name="audit-retention", resumable=True)
 
@@ -309,13 +310,18 @@ async def _summaries(
     return summaries, digests
 
 
-async def start_http_runtime(runtime: Runtime, host: str, port: int) -> HttpServer:
-    """Serve Slack and the operations routes over HTTP; return once listening."""
+async def start_http_runtime(
+    runtime: Runtime, host: str, port: int, *, sock: socket.socket | None = None,
+    configure: Callable[[web.Application], None] | None = None,
+) -> HttpServer:  # fmt: skip
+    """Serve Slack and the ops routes over HTTP (on `sock` if given); return once listening."""
 
-    def configure(application: web.Application) -> None:
+    def configure_ops(application: web.Application) -> None:
         add_ops_routes(application, runtime.readiness_checks(), runtime.metrics, runtime.lifecycle)
+        if configure is not None:
+            configure(application)
 
-    return await start_http(runtime.app, host, port, configure=configure)
+    return await start_http(runtime.app, host, port, configure=configure_ops, sock=sock)
 
 
 def observe_dispatch(app: AsyncApp, metrics: Metrics) -> None:

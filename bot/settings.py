@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Final, Literal
 from dotenv import dotenv_values
 from pydantic import (
     AnyHttpUrl,
+    BeforeValidator,
     Field,
     PrivateAttr,
     SecretStr,
@@ -91,6 +92,10 @@ def _csv(value: object) -> object:
     if isinstance(value, str):
         return tuple(part.strip() for part in value.split(",") if part.strip())
     return value
+
+
+def _empty_is_none(value: object) -> object:
+    return None if value == "" else value
 
 
 class Settings(BaseSettings):
@@ -198,6 +203,12 @@ class Settings(BaseSettings):
     SUMMARY_TIMEOUT_SECONDS: float = Field(60.0, gt=0)
 
     _profiles: Profiles | None = PrivateAttr(None)
+
+    # --- Worker processes (HTTP mode; see bot/entrypoints/workers.py) ------------------
+    # None: one per CPU the container may use (affinity, then a cgroup quota).
+    WEB_CONCURRENCY: Annotated[int | None, BeforeValidator(_empty_is_none)] = Field(
+        None, ge=1, le=64
+    )
 
     @field_validator(
         "ALLOWED_USER_IDS", "ALLOWED_CHANNEL_IDS", "ALLOWED_USERGROUP_IDS", mode="before"

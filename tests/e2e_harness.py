@@ -199,6 +199,7 @@ def serve_env(
         AUDIT_DB_URL=audit_db_url,
         LOG_LEVEL="WARNING",
         SHUTDOWN_GRACE_SECONDS="2",
+        WEB_CONCURRENCY="1",  # one process, as these tests observe it; tests/test_workers.py: 2
     )
     env.update(overrides)
     return env

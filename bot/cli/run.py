@@ -1,6 +1,7 @@
 """`hss-export-bot serve | socket | start | demo`: run the bot.
 
-- `serve`: HTTP mode, Slack's requests on `POST /slack/events` at `0.0.0.0:$PORT`.
+- `serve`: HTTP mode, Slack's requests on `POST /slack/events` at `0.0.0.0:$PORT`, in
+  WEB_CONCURRENCY worker processes (default: one per CPU; `bot.entrypoints.workers`).
 - `socket`: Socket Mode (no public URL); `/healthz`, `/readyz`, `/metrics` still on `$PORT`.
 - `start`: what `./dev run` calls: Socket Mode when `SLACK_APP_TOKEN` is set, HTTP mode
   when only the signing secret is, and the local demo when no credential is set at all.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 from collections.abc import Iterable
 from typing import Any
 
@@ -42,9 +44,19 @@ def register(sub: Any) -> None:
 def _serve(args: argparse.Namespace) -> int:
     settings = _load(["hss", "slack_http"])
     from bot.entrypoints.runner import run_http  # lazy: `export` and `--help` stay light
+    from bot.entrypoints.workers import available_cpus, serve_workers
 
-    asyncio.run(run_http(settings, args.host, args.port or settings.PORT))
-    return 0
+    port = args.port or settings.PORT
+    count = settings.WEB_CONCURRENCY or available_cpus()
+    if count == 1:
+        asyncio.run(run_http(settings, args.host, port))
+        return 0
+
+    def worker(sock: socket.socket, index: int) -> int:
+        asyncio.run(run_http(settings, args.host, port, sock=sock, worker=index))
+        return 0
+
+    return serve_workers(count, args.host, port, settings.SHUTDOWN_GRACE_SECONDS, worker)
 
 
 def _socket(args: argparse.Namespace) -> int:

@@ -8,6 +8,9 @@ in-flight work (bounded by SHUTDOWN_GRACE_SECONDS) and close.
 from __future__ import annotations
 
 import asyncio
+import socket
+from collections.abc import Callable
+from typing import Final
 
 from aiohttp import web
 
@@ -16,13 +19,29 @@ from bot.entrypoints.socket import run_socket_mode
 from bot.health import create_ops_app
 from bot.settings import Settings
 
+# On every answer of a worker process (WEB_CONCURRENCY > 1): which one answered.
+WORKER_HEADER: Final = "X-Bot-Worker"
 
-async def run_http(settings: Settings, host: str, port: int) -> None:
-    """Serve Slack's requests and the operations routes over HTTP until stopped."""
+
+async def run_http(
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    sock: socket.socket | None = None,
+    worker: int | None = None,
+) -> None:
+    """Serve Slack's requests and the operations routes over HTTP until stopped.
+
+    As worker `worker` of `bot.entrypoints.workers` it accepts on the shared `sock`,
+    names itself in `X-Bot-Worker`, and only worker 0 runs the once-per-host work.
+    """
     runtime = await build_runtime(settings)
-    runtime.start_background()
+    runtime.start_background(run_once=worker in (None, 0))
     await runtime.check_slack()
-    server = await start_http_runtime(runtime, host, port)
+    server = await start_http_runtime(
+        runtime, host, port, sock=sock, configure=None if worker is None else _named(worker)
+    )
 
     async def serving() -> None:
         try:
@@ -31,6 +50,18 @@ async def run_http(settings: Settings, host: str, port: int) -> None:
             await server.close()
 
     await run_until_stopped(runtime, serving)
+
+
+def _named(worker: int) -> Callable[[web.Application], None]:
+    value = str(worker)
+
+    async def name(_request: web.Request, response: web.StreamResponse) -> None:
+        response.headers[WORKER_HEADER] = value
+
+    def configure(application: web.Application) -> None:
+        application.on_response_prepare.append(name)
+
+    return configure
 
 
 async def run_socket(settings: Settings, host: str, port: int) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Final
 
@@ -117,8 +118,13 @@ async def start_http(
     configure: Configure | None = None,
     max_body: int = MAX_BODY_BYTES,
     shutdown_timeout: float = SHUTDOWN_TIMEOUT_SECONDS,
+    sock: socket.socket | None = None,
 ) -> HttpServer:
-    """Start serving and return at once; port 0 picks a free port (see `HttpServer.port`)."""
+    """Start serving and return at once; port 0 picks a free port (see `HttpServer.port`).
+
+    With `sock` (a socket bound and listening already, shared by worker processes:
+    `bot.entrypoints.workers`) it accepts there instead of binding `host:port`.
+    """
     server: HttpServer | None = None
     application = build_web_application(
         bolt_app,
@@ -130,7 +136,9 @@ async def start_http(
         application, handle_signals=False, access_log=None, shutdown_timeout=shutdown_timeout
     )
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site: web.BaseSite = (
+        web.TCPSite(runner, host, port) if sock is None else web.SockSite(runner, sock)
+    )
     await site.start()
     bound = port
     for address in runner.addresses:
