@@ -231,3 +231,25 @@ async def test_preview_shows_the_profiles_url_and_project(
     assert f"{beta.url}/v5/project-beta/container/export-task" in answer.text
     assert B_SK not in answer.text
     assert beta.calls == []
+
+
+async def test_a_workflow_step_goes_to_its_profile_and_obeys_its_allow_list(
+    tmp_path: Path, two_hss: tuple[FakeHss, FakeHss]
+) -> None:
+    """The step's `profile` input picks the account; a user beta refuses fails the step there."""
+    alpha, beta = two_hss
+    step = {"callback_id": "hss_container_export"}
+    async with running_bot(tmp_path, alpha, **_overrides(tmp_path, alpha, beta)) as bot:
+        allowed = {"user_id": ALICE, "channel_id": EXPORTS, "profile": "beta", "status": "running"}
+        await bot.send(bot.slack.function_executed(allowed, function=step))
+        await wait_for(lambda: _creates(beta) == 1)
+        refused = {"user_id": BOB, "channel_id": EXPORTS, "profile": "beta", "status": "running"}
+        await bot.send(bot.slack.function_executed(refused, function=step))
+        await wait_for(lambda: any(c.error for c in bot.slack.step_completions))
+        entries = await bot.entries()
+
+    assert (_creates(alpha), _creates(beta)) == (0, 1)
+    (failure,) = [c for c in bot.slack.step_completions if c.error]
+    assert failure.error is not None
+    assert "may not use the HSS profile beta" in failure.error
+    assert [(e.user_id, e.outcome) for e in entries if e.outcome == "denied"] == [(BOB, "denied")]

@@ -27,7 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bot.domain import workflow
-from bot.domain.grammar import FIELD_KEYS
+from bot.domain.grammar import ALL_KEYS
 from bot.entrypoints.listeners import shortcut
 from emulators.fake_slack import MANIFEST
 
@@ -206,11 +206,11 @@ def test_step_in_the_manifest_is_the_one_the_app_serves() -> None:
     inputs = step.input_parameters
 
     assert step.title == workflow.TITLE
-    assert set(inputs.properties) == set(workflow.STEP_INPUTS) | set(FIELD_KEYS)
+    assert set(inputs.properties) == set(workflow.STEP_INPUTS) | set(ALL_KEYS)
     assert inputs.properties[workflow.CHANNEL_INPUT].type == "slack#/types/channel_id"
     assert inputs.properties[workflow.USER_INPUT].type == "slack#/types/user_id"
     assert sorted(inputs.required) == sorted([workflow.CHANNEL_INPUT, workflow.USER_INPUT])
-    for key in FIELD_KEYS:
+    for key in ALL_KEYS:
         expected = "boolean" if key in workflow.BOOLEAN_KEYS else "string"
         assert inputs.properties[key].type == expected, key
     assert list(step.output_parameters.properties) == list(workflow.OUTPUTS)

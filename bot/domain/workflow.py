@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from bot.domain.errors import Problem
-from bot.domain.grammar import FIELD_KEYS, text_fields
+from bot.domain.grammar import ALL_KEYS, text_fields
 from bot.domain.text import clip
 
 CALLBACK_ID: Final = "hss_container_export"
@@ -116,4 +116,4 @@ def _raw(value: object) -> str:
 
 def filter_keys() -> tuple[str, ...]:
     """Return the grammar keys the step offers as inputs (every key of the slash grammar)."""
-    return FIELD_KEYS
+    return ALL_KEYS

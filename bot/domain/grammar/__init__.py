@@ -28,12 +28,13 @@ from bot.domain.grammar.commands import (
     parse_tokens,
     text_fields,
 )
-from bot.domain.grammar.fields import ALL_GRANTED_EPS, FIELD_HELP, FIELD_KEYS, TEXT_KEY
+from bot.domain.grammar.fields import ALL_GRANTED_EPS, ALL_KEYS, FIELD_HELP, FIELD_KEYS, TEXT_KEY
 from bot.domain.grammar.help import help_text
 from bot.domain.grammar.request import Clock, RequestDefaults, build_request
 
 __all__ = [
     "ALL_GRANTED_EPS",
+    "ALL_KEYS",
     "COMMAND_WORDS",
     "FIELD_HELP",
     "FIELD_KEYS",

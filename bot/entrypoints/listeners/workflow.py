@@ -69,11 +69,16 @@ async def handle(
         assert isinstance(request, InvalidCommand)
         refused: Refused | None = Refused("invalid", request)
     else:
-        refused = await deps.gate.check(
+        # The same gate as the slash command: access, then the profile (channel default,
+        # `profile=`, its own allow lists), which binds the request to its account.
+        verdict = await deps.gate.admit(
             actor,
             request=request if isinstance(request, ExportRequest) else None,
             invalid=request if isinstance(request, InvalidCommand) else None,
         )
+        refused = verdict if isinstance(verdict, Refused) else None
+        if isinstance(verdict, ExportRequest):
+            request = verdict
     if refused is None and isinstance(request, ExportRequest):
         refused = _held_back(deps, request)
     if refused is not None:
