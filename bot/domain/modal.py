@@ -30,9 +30,15 @@ from bot.domain.form_fields import (
     BLOCK_IDS,
     FIELDS,
     LABEL_MAX,
-    PROFILE_BLOCK,
     TRI_STATE_ANY,
     Field,
+)
+from bot.domain.form_pickers import (
+    CHANNEL_BLOCK,
+    PICK_CHANNEL,
+    channel_picker,
+    chosen_channel,
+    profile_block,
 )
 from bot.domain.grammar import RequestDefaults, build_request
 from bot.domain.grammar.fields import BY_KEY
@@ -52,6 +58,7 @@ __all__ = [
     "CALLBACK_ID",
     "CHANNEL_BLOCK",
     "FIELDS",
+    "PICK_CHANNEL",
     "STALE",
     "Field",
     "FormContext",
@@ -72,9 +79,6 @@ STALE: Final = "This form is from an older version of the bot. Run `/hss-export`
 
 
 # The block of the channel picker (a form opened by the global shortcut knows no channel).
-CHANNEL_BLOCK: Final = "channel_id"
-CHANNEL_ACTION: Final = "channel"
-PICK_CHANNEL: Final = "Pick the channel to post the export in."
 
 
 @dataclass(frozen=True)
@@ -286,9 +290,9 @@ def build_view(  # noqa: PLR0913  what the form shows: where, prefill, language,
         ],
     }
     notice = [_notes_block(notes)] if notes else []
-    picker = [_channel_picker()] if context.picks_channel else []
+    picker = [channel_picker()] if context.picks_channel else []
     if profiles is not None and len(profiles.names) > 1:
-        input_blocks.insert(0, _profile_block(profiles.names, profiles.chosen))
+        input_blocks.insert(0, profile_block(profiles.names, profiles.chosen))
     return {
         "type": "modal",
         "callback_id": CALLBACK_ID,
@@ -297,54 +301,6 @@ def build_view(  # noqa: PLR0913  what the form shows: where, prefill, language,
         "close": _text("Cancel"),
         "private_metadata": context.dump(),
         "blocks": [intro, *notice, *picker, *input_blocks],
-    }
-
-
-def _channel_picker() -> dict[str, Any]:
-    """The channel input of a form opened from anywhere: the channel the user was in, if any."""
-    return {
-        "type": "input",
-        "block_id": CHANNEL_BLOCK,
-        "label": _text("Post the export in"),
-        "hint": _text("The task id goes there, and the file in its thread. Invite the bot first."),
-        "element": {
-            "type": "conversations_select",
-            "action_id": CHANNEL_ACTION,
-            "placeholder": _text("Pick a channel"),
-            # Slack preselects the conversation the user was viewing, when there is one.
-            "default_to_current_conversation": True,
-            "filter": {"include": ["public", "private"], "exclude_bot_users": True},
-        },
-    }
-
-
-def chosen_channel(values: object) -> str | None:
-    """Return the channel picked in the form's channel input, or None if none was picked."""
-    blocks = values if isinstance(values, Mapping) else {}
-    block = blocks.get(CHANNEL_BLOCK)
-    action = block.get(CHANNEL_ACTION) if isinstance(block, Mapping) else None
-    chosen = action.get("selected_conversation") if isinstance(action, Mapping) else None
-    return chosen if isinstance(chosen, str) and chosen else None
-
-
-def _profile_block(profiles: Sequence[str], chosen: str | None) -> dict[str, Any]:
-    options = [{"text": _text(name), "value": name} for name in profiles[:100]]
-    element: dict[str, Any] = {
-        "type": "static_select",
-        "action_id": ACTION_ID,
-        "placeholder": _text("This channel's profile"),
-        "options": options,
-    }
-    initial = next((o for o in options if o["value"] == chosen), None)
-    if initial is not None:
-        element["initial_option"] = initial
-    return {
-        "type": "input",
-        "block_id": PROFILE_BLOCK,
-        "optional": True,
-        "label": _text("HSS profile"),
-        "element": element,
-        "hint": _text("The account, project and region to export from"),
     }
 
 
