@@ -117,8 +117,11 @@ class ApprovalPolicy:
         )
 
     def needs_approval(self, request: ExportRequest, profile: str | None = None) -> tuple[str, ...]:
-        """Return why the request needs an approver, in words; empty when it needs none."""
-        return matched(self.conditions, request, profile)
+        """Return why the request needs an approver, in words; empty when it needs none.
+
+        `profile` defaults to the one the gate bound the request to (`request.profile`).
+        """
+        return matched(self.conditions, request, profile or request.profile)
 
     def needs_confirmation(self, request: ExportRequest, *, confirmed: bool) -> bool:
         """Tell whether to ask the requester first (a broad export not already confirmed)."""

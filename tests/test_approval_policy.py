@@ -100,6 +100,16 @@ def test_needs_approval(
     assert ApprovalPolicy(conditions).needs_approval(_request(command), profile) == why
 
 
+def test_profile_condition_reads_the_profile_the_request_is_bound_to() -> None:
+    """`profile:prod` holds a request the gate bound to prod; the listeners pass no profile."""
+    conditions, _ = parse_conditions(("profile:prod",))
+    policy = ApprovalPolicy(conditions)
+    bound = _request("status=Running").model_copy(update={"profile": "prod"})
+    other = _request("status=Running").model_copy(update={"profile": "dev"})
+    assert policy.needs_approval(bound) == ("it uses profile prod",)
+    assert policy.needs_approval(other) == ()
+
+
 @pytest.mark.parametrize(
     ("command", "broad"),
     [
