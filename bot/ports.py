@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from bot.domain.approvals import Approval, ApprovalStatus
 from bot.domain.blocks import Message
 from bot.domain.model import ExportRequest
+from bot.domain.saved import SavedExport, ScheduledExport, ScheduleRun
 from bot.domain.types import (
     Actor,
     Announcement,
@@ -243,4 +244,85 @@ class ApprovalMessenger(Protocol):
 
     async def tell(self, reply: ReplyTo, user_id: str, message: Message) -> None:
         """Show a message to one user only; never raise for Slack's failures."""
+        ...
+
+
+# --- saved exports and schedules (issue 15) -------------------------------------------
+
+
+class SavedExportStore(Protocol):
+    """Saved exports of each workspace (`bot.adapters.saved_store`)."""
+
+    async def save(self, saved: SavedExport) -> bool:
+        """Insert, or replace the fields of the owner's own; False if another user owns NAME."""
+        ...
+
+    async def get(self, team_id: str, name: str) -> SavedExport | None:
+        """Return one saved export, or None."""
+        ...
+
+    async def in_team(self, team_id: str, owner_id: str | None = None) -> list[SavedExport]:
+        """Return the workspace's saved exports (only `owner_id`'s if given), by name."""
+        ...
+
+    async def forget(self, team_id: str, name: str) -> bool:
+        """Delete one; True if it existed."""
+        ...
+
+
+class ScheduleStore(Protocol):
+    """Schedules and their runs (`bot.adapters.schedule_store`); due times claimed under a lease.
+
+    A run's key is (schedule id, due time): recording it twice is refused by the
+    database, so one due time runs once across replicas and restarts.
+    """
+
+    async def add(self, schedule: ScheduledExport) -> bool:
+        """Insert; False if the workspace already has a schedule of that saved export."""
+        ...
+
+    async def get(self, team_id: str, name: str) -> ScheduledExport | None:
+        """Return the schedule of saved export NAME (with its last run), or None."""
+        ...
+
+    async def in_team(self, team_id: str, owner_id: str | None = None) -> list[ScheduledExport]:
+        """Return the workspace's schedules (only `owner_id`'s if given), with last runs."""
+        ...
+
+    async def count_owned(self, team_id: str, owner_id: str) -> int:
+        """Return how many schedules the owner has (SCHEDULES_PER_USER)."""
+        ...
+
+    async def set_paused(
+        self, schedule_id: str, paused: bool, *, next_due_at: float | None = None
+    ) -> bool:
+        """Pause or resume (resuming sets the next due time); True if it changed."""
+        ...
+
+    async def delete(self, schedule_id: str) -> bool:
+        """Delete a schedule (its runs stay on record in the audit log); True if it existed."""
+        ...
+
+    async def claim_due(
+        self, owner: str, now: float, lease_seconds: float, limit: int
+    ) -> list[ScheduledExport]:
+        """Lease unpaused schedules whose next due time has come."""
+        ...
+
+    async def start_run(self, run: ScheduleRun, owner: str) -> bool:
+        """Record that a due time runs now; False if it already ran (or the lease is lost)."""
+        ...
+
+    async def finish_run(
+        self, run: ScheduleRun, owner: str, *, next_due_at: float, refusals: int, paused: bool
+    ) -> None:
+        """Record a run's outcome, move the schedule to its next due time, release the lease."""
+        ...
+
+    async def runs(self, schedule_id: str, limit: int = 10) -> list[ScheduleRun]:
+        """Return the schedule's latest runs, newest first."""
+        ...
+
+    async def release(self, owner: str, schedule_ids: list[str]) -> None:
+        """Give leases back."""
         ...

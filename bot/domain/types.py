@@ -19,7 +19,9 @@ from bot.domain.errors import BotError
 
 # `workflow`: a Workflow Builder step (`hss_container_export`) run for the user the workflow names.
 # `approval`: the export an approver let run (the requester stays the actor; issue 14).
-Source = Literal["slash", "modal", "cli", "workflow", "approval"]
+# `schedule`: a run of a schedule (the owner is the actor; issue 15).
+# `home`: a button on the App Home (Run now of a saved export).
+Source = Literal["slash", "modal", "cli", "workflow", "approval", "schedule", "home"]
 # `unknown`: the create may have reached HSS (read timeout, 502/504, an unreadable answer);
 # whether a task exists must be checked in the console before anyone tries again.
 # The two-person rule's: `awaiting_approval` (held, nothing sent to HSS), then `approved`
