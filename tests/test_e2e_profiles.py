@@ -283,3 +283,25 @@ async def test_status_of_a_task_refuses_who_may_not_use_its_profile(
     denied = [e for e in entries if e.outcome == "denied"]
     assert [(e.user_id, e.source) for e in denied] == [(BOB, "slash")]
     assert "may not use the HSS profile beta" in (denied[0].error or "")
+
+
+async def test_a_task_id_another_profile_already_has_is_refused_not_mixed_up(
+    tmp_path: Path, two_hss: tuple[FakeHss, FakeHss]
+) -> None:
+    """Both accounts answer `task-0001`: alpha's is delivered, beta's gets a notice, no mix-up."""
+    alpha, beta = two_hss
+    alpha.task_prefix = beta.task_prefix = "task"  # what real, UUID task ids never do
+    async with running_bot(tmp_path, alpha, **_overrides(tmp_path, alpha, beta)) as bot:
+        await bot.slash(VALID)
+        await wait_for(lambda: len(bot.slack.files) == 1, 20)
+        await bot.slash(f"profile=beta {VALID}")
+        await wait_for(lambda: _creates(beta) == 1)
+        await wait_for(lambda: any("cannot follow" in p.all_text for p in bot.channel_posts()))
+        await bot.settle()
+        tracked = await bot.runtime.tasks.list_tasks()
+    (notice,) = [p for p in bot.channel_posts() if "cannot follow" in p.all_text]
+    assert "gave profile beta the task id task-0001" in notice.all_text
+    assert "hss-export-bot download task-0001" in notice.all_text
+    assert [(t.task_id, t.profile) for t in tracked] == [("task-0001", "alpha")]
+    assert len(bot.slack.files) == 1
+    assert not any(c.op in ("status", "download") for c in beta.calls)  # nothing asked of beta
