@@ -67,3 +67,38 @@ async def test_export_and_download_go_to_the_profile_named(
     assert all(B_AK in c.headers["authorization"] for c in beta.calls)
     assert unknown == 2
     assert "alpha, beta" in err
+
+
+async def test_download_without_profile_asks_the_profile_the_task_was_created_under(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No `--profile`: the audit log names the task's profile; an unknown task needs a default."""
+    async with (
+        FakeHss(ak=A_AK, sk=A_SK, project_id="p-alpha", task_prefix="alpha") as alpha,
+        FakeHss(
+            ak=B_AK, sk=B_SK, project_id="p-beta", task_prefix="beta", polls_until_done=0
+        ) as beta,
+    ):
+        _use(monkeypatch, tmp_path, alpha, beta)
+        monkeypatch.delenv("HSS_DEFAULT_PROFILE")  # two profiles, no default
+        assert await asyncio.to_thread(main, ["export", "--profile", "beta", "risky=true"]) == 0
+        task = capsys.readouterr().out.split()[0]
+        saved = tmp_path / "f.csv"
+        assert await asyncio.to_thread(main, ["download", task, "-o", str(saved)]) == 0
+        _, said = capsys.readouterr()
+        unknown = await asyncio.to_thread(main, ["download", "task-elsewhere"])
+        _, err = capsys.readouterr()
+        monkeypatch.setenv("HSS_DEFAULT_PROFILE", "alpha")
+        defaulted = await asyncio.to_thread(main, ["download", "task-elsewhere"])
+    assert saved.stat().st_size == beta.file_size
+    assert f"profile beta for task {task}" in said
+    assert [c.op for c in beta.calls] == ["create", "status", "download"]
+    assert all(B_AK in c.headers["authorization"] for c in beta.calls)
+    # A task the audit log does not know: with two profiles and no default, ask for one.
+    assert unknown == 2
+    assert "task task-elsewhere is not in the audit log" in err
+    assert "`--profile`: got nothing; accepted: one of alpha, beta" in err
+    # With HSS_DEFAULT_PROFILE it goes there (alpha does not know it either: exit 2).
+    assert defaulted == 2
+    assert [c.op for c in alpha.calls] == ["status"]
+    assert all(A_AK in c.headers["authorization"] for c in alpha.calls)

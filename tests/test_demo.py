@@ -44,7 +44,37 @@ async def test_start_without_credentials_runs_the_whole_demo(
     assert "Changed since" in out  # the same filters again: what changed since the first
     assert "summary=5 rows" in out  # the audit's delivery record notes the summary
     assert "Demo finished: everything behaved as expected." in out
-    assert "demo-sk" not in out  # the stand-in's secret key is never shown
+    for key in ("demo-prod-ak", "demo-prod-sk", "demo-staging-ak", "demo-staging-sk"):
+        assert key not in out  # no stand-in's key is ever shown
+
+
+async def test_the_demo_lands_a_command_on_each_of_its_two_profiles(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """prod (the channel's default) gets five creates, staging the `profile=staging` one."""
+    assert await asyncio.to_thread(main, ["demo"]) == 0
+    out = capsys.readouterr().out
+    profiles = await asyncio.to_thread(Path("data/demo/profiles.toml").read_text, "utf-8")
+    assert 'ak_env = "DEMO_STAGING_AK"' in profiles  # names of variables, never keys
+    assert "demo-staging-sk" not in profiles
+    # Each stand-in received exactly its creates, each call signed with its own keys.
+    assert (
+        "prod (cn-north-4, project demo-prod-project): 5 create calls, "
+        "tasks task-0001, task-0002, task-0003, task-0004, task-0005; "
+        "every call signed with its own keys"
+    ) in out
+    assert (
+        "staging (ap-southeast-1, project demo-staging-project): 1 create call, "
+        "tasks stg-0001; every call signed with its own keys"
+    ) in out
+    assert "POST /v5/demo-staging-project/container/export-task" in out
+    assert "container-export-stg-0001.xlsx" in out  # staging's file, delivered in its thread
+    # The audit log says which profile each task went to.
+    assert " submitted profile=prod task=task-0001" in out
+    assert " submitted profile=staging task=stg-0001" in out
+    assert "profile=staging task=task-" not in out
+    assert "profile=prod task=stg-" not in out
+    assert "DEMO_STAGING_AK" not in os.environ  # the keys were set for the demo only
 
 
 async def test_demo_leaves_an_audit_log_the_cli_can_read(

@@ -253,3 +253,55 @@ async def test_a_workflow_step_goes_to_its_profile_and_obeys_its_allow_list(
     assert failure.error is not None
     assert "may not use the HSS profile beta" in failure.error
     assert [(e.user_id, e.outcome) for e in entries if e.outcome == "denied"] == [(BOB, "denied")]
+
+
+async def test_status_of_a_task_refuses_who_may_not_use_its_profile(
+    tmp_path: Path, two_hss: tuple[FakeHss, FakeHss]
+) -> None:
+    """Bob may not use beta: `status` of beta's task is refused, audited, and HSS is not asked."""
+    alpha, beta = two_hss
+    async with running_bot(tmp_path, alpha, **_overrides(tmp_path, alpha, beta)) as bot:
+        await bot.slash(f"profile=beta {VALID}")
+        await wait_for(lambda: _creates(beta) == 1)
+        await wait_for(lambda: len(bot.slack.files) == 1, 20)
+        await bot.settle()
+        (task_id,) = beta.tasks
+        asked_before = len(beta.calls)
+        await bot.slash(f"status {task_id}", user_id=BOB)
+        await bot.settle()
+        answer = bot.private_replies()[-1].all_text
+        await bot.slash(f"status {task_id}")  # Alice may use beta: her status is answered
+        await bot.settle()
+        entries = await bot.entries()
+        assert (await bot.verify()).ok
+
+    assert "may not use the HSS profile beta" in answer
+    assert f"Task {task_id} was created under it" in answer
+    # Bob's status never reached HSS (neither account); Alice's did, at beta.
+    assert [c.op for c in beta.calls[asked_before:]] == ["status"]
+    assert all(c.op != "status" for c in alpha.calls)
+    denied = [e for e in entries if e.outcome == "denied"]
+    assert [(e.user_id, e.source) for e in denied] == [(BOB, "slash")]
+    assert "may not use the HSS profile beta" in (denied[0].error or "")
+
+
+async def test_a_task_id_another_profile_already_has_is_refused_not_mixed_up(
+    tmp_path: Path, two_hss: tuple[FakeHss, FakeHss]
+) -> None:
+    """Both accounts answer `task-0001`: alpha's is delivered, beta's gets a notice, no mix-up."""
+    alpha, beta = two_hss
+    alpha.task_prefix = beta.task_prefix = "task"  # what real, UUID task ids never do
+    async with running_bot(tmp_path, alpha, **_overrides(tmp_path, alpha, beta)) as bot:
+        await bot.slash(VALID)
+        await wait_for(lambda: len(bot.slack.files) == 1, 20)
+        await bot.slash(f"profile=beta {VALID}")
+        await wait_for(lambda: _creates(beta) == 1)
+        await wait_for(lambda: any("cannot follow" in p.all_text for p in bot.channel_posts()))
+        await bot.settle()
+        tracked = await bot.runtime.tasks.list_tasks()
+    (notice,) = [p for p in bot.channel_posts() if "cannot follow" in p.all_text]
+    assert "gave profile beta the task id task-0001" in notice.all_text
+    assert "hss-export-bot download task-0001" in notice.all_text
+    assert [(t.task_id, t.profile) for t in tracked] == [("task-0001", "alpha")]
+    assert len(bot.slack.files) == 1
+    assert not any(c.op in ("status", "download") for c in beta.calls)  # nothing asked of beta

@@ -12,6 +12,16 @@ worker whose lease was taken over changes nothing. A lease is a deadline, not
 a connection: a dead replica's tasks are claimed again once it passes.
 Library errors leave this module only as `TaskStoreUnavailable`, without the
 database password.
+
+A task is keyed by its HSS task id alone, also with several profiles (several
+HSS accounts): HSS task ids are UUIDs (Huawei's API reference answers
+`"task_id": "41d200ee-6f9c-4855-9936-e50b94561544"`), 122 random bits, so two
+accounts do not hand out the same one in practice. Keying by (profile, task id)
+would rebuild this table's and the digests' primary keys in every deployed
+database and make `status TASK_ID` ambiguous, for an event that does not
+happen. Should it happen anyway, `add` refuses the second profile's task with
+`TaskIdTaken` (the user is told how to fetch its file) rather than treat it as
+the task already followed: nothing is delivered from the wrong account.
 """
 
 from __future__ import annotations
@@ -52,7 +62,7 @@ from bot.adapters.sql import (
     take_schema_lock,
     translated,
 )
-from bot.domain.errors import AuditUnavailable, TaskStoreUnavailable
+from bot.domain.errors import AuditUnavailable, TaskIdTaken, TaskStoreUnavailable
 from bot.tracking.model import ACTIVE_STATES, FINAL_STATES, TrackedTask
 
 # Key of the PostgreSQL advisory lock that serializes this table's creation across replicas.
@@ -189,14 +199,24 @@ class SqlTaskStore:
     # --- TaskStore -------------------------------------------------------------------------
 
     async def add(self, task: TrackedTask) -> bool:
-        """Insert a task; return False if it was already tracked."""
+        """Insert a task; return False if it was already tracked.
+
+        Raise `TaskIdTaken` when the id is tracked under another profile (see the
+        module docstring): that is another account's task, not this one again.
+        """
         try:
             async with self._guard(), self._engine.begin() as conn:
                 await conn.execute(insert(tracked_tasks).values(**_columns(task)))
         except TaskStoreUnavailable as exc:
-            if isinstance(exc.__cause__, IntegrityError):
-                return False
-            raise
+            if not isinstance(exc.__cause__, IntegrityError):
+                raise
+            tracked = await self.get(task.task_id)
+            if tracked is not None and tracked.profile != task.profile:
+                raise TaskIdTaken(
+                    f"HSS gave profile {task.profile or 'default'} the task id {task.task_id}, "
+                    f"which a task of profile {tracked.profile or 'default'} already has"
+                ) from None
+            return False
         return True
 
     async def claim_due(

@@ -7,6 +7,11 @@ hashing it as it goes. The file appears only when complete: bytes go to a
 temporary file beside it, renamed at the end, and an existing file is kept
 unless `--force`.
 
+With a profiles file and no `--profile`, the task is asked of the profile it
+was created under, and in its enterprise project, as the audit log
+(`AUDIT_DB_URL`) recorded them (the lookup `status` uses); a task the log does
+not know goes to `HSS_DEFAULT_PROFILE` or the only profile.
+
 Exit status: 0 saved; 2 the task failed, HSS refused, or the file exists;
 75 (EX_TEMPFAIL) the task is still running, try again later.
 """
@@ -25,9 +30,18 @@ from typing import IO, Any, Final
 
 import httpx
 
+from bot.adapters.audit_store import open_audit_log
 from bot.adapters.hss import HssClient, build_hss_client
+from bot.adapters.hss_profiles import fallback_name
 from bot.cli.profile_choice import profile_client
-from bot.domain.errors import InvalidCommand, NothingToDownload, WouldOverwrite
+from bot.domain.errors import (
+    AuditUnavailable,
+    InvalidCommand,
+    NothingToDownload,
+    Problem,
+    WouldOverwrite,
+)
+from bot.domain.types import StoredRequest
 from bot.settings import Settings, load_settings
 from bot.tracking.model import safe_file_name
 
@@ -54,20 +68,21 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--enterprise-project-id",
         metavar="ID",
-        help="the task's enterprise project (default: HSS_ENTERPRISE_PROJECT_ID)",
+        help="the task's enterprise project (default: the one the audit log recorded, "
+        "else the profile's or HSS_ENTERPRISE_PROJECT_ID)",
     )
     parser.add_argument("--force", action="store_true", help="overwrite an existing file")
     parser.add_argument(
         "--profile",
         metavar="NAME",
-        help="the HSS profile the task was created under (default: HSS_DEFAULT_PROFILE, "
-        "the only one, or `default`)",
+        help="the HSS profile the task was created under (default: the one the audit log "
+        "recorded, else HSS_DEFAULT_PROFILE, the only one, or `default`)",
     )
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = load_settings(["hss"], uses=("hss",))
+    settings = load_settings(["hss"], uses=("hss", "audit"))
     return asyncio.run(
         download(
             settings,
@@ -92,14 +107,16 @@ async def download(
 ) -> int:
     """Fetch a finished task's file; return the exit status (see the module docstring).
 
-    With `profile` or a profiles file, the task is asked of that profile's account.
+    With `profile` or a profiles file, the task is asked of that profile's account:
+    the one named, else the one the audit log says the task was created under.
     """
-    hss: HssClient
     if profile is None and settings.HSS_PROFILES_FILE is None:
         hss = build_hss_client(settings, transport=transport)
     else:
         try:
-            hss, _ = profile_client(settings, profile, transport=transport)
+            hss, enterprise_project_id = await _profile_client(
+                settings, task_id, profile, enterprise_project_id, transport
+            )
         except InvalidCommand as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -130,6 +147,55 @@ async def download(
         await hss.aclose()
     print(f"saved {target} ({size} bytes, sha256 {sha256})")
     return 0
+
+
+async def _profile_client(
+    settings: Settings,
+    task_id: str,
+    profile: str | None,
+    enterprise_project_id: str | None,
+    transport: httpx.AsyncBaseTransport | None,
+) -> tuple[HssClient, str | None]:
+    """Return the client of the task's profile, and the enterprise project to ask in.
+
+    The profile named, else the task's per the audit log (and its project, unless
+    one is given), else the default; raise `InvalidCommand` when none can be chosen.
+    """
+    if profile is None:
+        origin = await _origin(settings, task_id)
+        if origin is None and fallback_name(settings.profiles) is None:
+            names = ", ".join(settings.profiles.names)
+            hint = (
+                f"task {task_id} is not in the audit log (AUDIT_DB_URL), so the profile it was "
+                "created under is unknown, and there is no default profile (HSS_DEFAULT_PROFILE)"
+            )
+            raise InvalidCommand([Problem("--profile", None, f"one of {names}", hint)])
+        if origin is not None:
+            profile = origin.profile
+            if enterprise_project_id is None:
+                enterprise_project_id = origin.enterprise_project_id
+    hss, chosen = profile_client(settings, profile, transport=transport)
+    print(f"asking profile {chosen.name} for task {task_id}", file=sys.stderr)
+    return hss, enterprise_project_id
+
+
+async def _origin(settings: Settings, task_id: str) -> StoredRequest | None:
+    """Return the request the audit log recorded for the task (its profile, its project).
+
+    None when the log does not know the task or cannot be read: the task may have
+    been created elsewhere, and the default profile is then the honest guess.
+    """
+    try:
+        audit = await open_audit_log(settings.AUDIT_DB_URL, create=False)
+    except AuditUnavailable:
+        return None
+    try:
+        entry = await audit.entry_for_task(task_id)
+    except AuditUnavailable:
+        return None
+    finally:
+        await audit.aclose()
+    return None if entry is None else entry.request
 
 
 async def _save(chunks: AsyncIterator[bytes], target: Path) -> tuple[int, str]:

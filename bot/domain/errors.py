@@ -111,6 +111,10 @@ class TaskStoreUnavailable(BotError):
     """The task store cannot be read or written; the tracker retries later."""
 
 
+class TaskIdTaken(TaskStoreUnavailable):
+    """Another profile's task with the same HSS task id is followed already; this one cannot be."""
+
+
 class ApprovalStoreUnavailable(BotError):
     """The pending approvals cannot be read or written; nothing is decided or run."""
 

@@ -125,11 +125,12 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
             approval_channel=settings.APPROVAL_CHANNEL_ID,
             clock=clock,
         )
+    gate = Gatekeeper(access, audit, count=count, profiles=_profile_access(settings, prompt))
     deps = AppDeps(
         settings=settings,
         service=service,
-        gate=Gatekeeper(access, audit, count=count, profiles=_profile_access(settings, prompt)),
-        status=TaskStatusQuery(hss, audit, settings.HSS_ENTERPRISE_PROJECT_ID),
+        gate=gate,
+        status=TaskStatusQuery(hss, audit, settings.HSS_ENTERPRISE_PROJECT_ID, gate=gate),
         history=CommandHistory(audit),
         notifier=notifier,
         describe=describe,

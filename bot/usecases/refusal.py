@@ -99,6 +99,25 @@ class Gatekeeper:
             return Refused("invalid", InvalidCommand([problem]), request)
         return Refused("denied", AccessDenied(verdict.reason), request, verdict.undecided)
 
+    async def may_use_profile(self, actor: Actor, name: str | None, why: str) -> Refused | None:
+        """Return why `actor` may not use the profile `name` here (its allow lists), or None.
+
+        For what works on something already made under a profile (`status` of its
+        task): the global lists have passed; the profile's own must pass too. `why`
+        names that thing in the refusal. A name no profile has (or none) is no
+        refusal: the lookup that follows says the profile is gone.
+        """
+        if name is None or self._profiles is None:
+            return None
+        profile = self._profiles.profiles.get(name)
+        if profile is None:
+            return None
+        decision = await self._profiles.may_use(profile, actor.user_id, actor.channel_id)
+        if decision.allowed:
+            return None
+        reason = decision.reason if decision.undecided else f"{decision.reason} {why}"
+        return Refused("denied", AccessDenied(reason), undecided=decision.undecided)
+
     async def usable_profiles(self, actor: Actor) -> list[Profile]:
         """Return the profiles this actor may use here (none without profiles configured)."""
         if self._profiles is None:

@@ -12,8 +12,9 @@ import logging
 from dataclasses import dataclass
 
 from bot.domain.errors import AuditUnavailable, HssError
-from bot.domain.types import AuditEntry, TaskStatus
+from bot.domain.types import Actor, AuditEntry, TaskStatus
 from bot.ports import AuditLog, Hss, HssDirectory
+from bot.usecases.refusal import Gatekeeper, Refused
 
 log = logging.getLogger(__name__)
 
@@ -22,27 +23,43 @@ log = logging.getLogger(__name__)
 class TaskLookup:
     """What HSS said of a task (`status`), or why it could not say (`error`), and where it looked.
 
-    `enterprise_project_id` is the project asked (None: HSS's default).
+    `enterprise_project_id` is the project asked (None: HSS's default). `refused`: the
+    caller may not use the profile the task was created under, so HSS was not asked
+    (the refusal is on record).
     """
 
     task_id: str
     enterprise_project_id: str | None
     status: TaskStatus | None = None
     error: HssError | None = None
+    refused: Refused | None = None
 
 
 class TaskStatusQuery:
     """Answer `status TASK_ID [enterprise_project_id=…]`."""
 
-    def __init__(self, hss: Hss, audit: AuditLog, default_project: str | None) -> None:
+    def __init__(
+        self,
+        hss: Hss,
+        audit: AuditLog,
+        default_project: str | None,
+        *,
+        gate: Gatekeeper | None = None,
+    ) -> None:
         self._hss = hss
         self._audit = audit
         self._default_project = default_project
+        self._gate = gate
 
-    async def look_up(self, task_id: str, enterprise_project_id: str | None = None) -> TaskLookup:
+    async def look_up(
+        self, task_id: str, enterprise_project_id: str | None = None, *, actor: Actor | None = None
+    ) -> TaskLookup:
         """Ask HSS for a task's state, in the enterprise project given or the task's own.
 
         The call goes to the profile the task was created under (per the audit log).
+        With an `actor` (and a gate), that profile's allow lists must let the actor
+        through first, as for a new export under it; a refusal is audited and HSS
+        is not asked.
         """
         hss = self._hss
         profiles = isinstance(hss, HssDirectory)
@@ -53,8 +70,12 @@ class TaskStatusQuery:
         if project is None:
             project = self._project_in(entry)
         if isinstance(hss, HssDirectory):
+            profile = entry.request.profile if entry and entry.request else None
+            refused = await self._refusal(actor, profile, task_id)
+            if refused is not None:
+                return TaskLookup(task_id, project, refused=refused)
             try:
-                hss = hss.for_profile(entry.request.profile if entry and entry.request else None)
+                hss = hss.for_profile(profile)
             except HssError as exc:
                 return TaskLookup(task_id, project, error=exc)
         try:
@@ -70,6 +91,18 @@ class TaskStatusQuery:
         default project, so that is where its task is (None).
         """
         return self._project_in(await self._entry(task_id))
+
+    async def _refusal(
+        self, actor: Actor | None, profile: str | None, task_id: str
+    ) -> Refused | None:
+        """Return the refusal of `actor` using `profile` (recorded), or None if they may."""
+        if actor is None or self._gate is None:
+            return None
+        why = f"Task {task_id} was created under it."
+        refused = await self._gate.may_use_profile(actor, profile, why)
+        if refused is not None:
+            await self._gate.record(actor, refused)
+        return refused
 
     async def _entry(self, task_id: str) -> AuditEntry | None:
         try:

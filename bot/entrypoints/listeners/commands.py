@@ -94,7 +94,7 @@ async def handle(deps: AppDeps, ack: AsyncAck, command: dict[str, Any]) -> None:
             await ack_with(ack, blocks.preview(deps.describe(request)))
         case Status(task_id=task_id, enterprise_project_id=project):
             await ack_with(ack, blocks.looking_up(f"task {task_id}"))
-            message = status_message(await deps.status.look_up(task_id, project))
+            message = status_message(await deps.status.look_up(task_id, project, actor=actor))
             await deps.notifier.tell_user(reply, actor, message, {})
         case History():
             await ack_with(ack, blocks.looking_up("your latest exports"))
@@ -225,6 +225,8 @@ async def open_form(
 
 def status_message(lookup: TaskLookup) -> Message:
     """Render what HSS said of a task, or why it could not be looked up (and where)."""
+    if lookup.refused is not None:
+        return refusal_message(lookup.refused)
     if lookup.status is not None:
         return blocks.task_status(lookup.status)
     project = lookup.enterprise_project_id
