@@ -69,6 +69,16 @@ def not_yours(name: str, owner_id: str, action: str) -> str:
     )
 
 
+def not_yours_message(name: str, owner_id: str, action: str) -> Message:
+    """Show `not_yours` with the owner as a mention (the rest escaped)."""
+    mention = f"<@{escape(owner_id)}>"
+    text = (
+        f"The saved export `{escape(name)}` belongs to {mention}: only they can "
+        f"{escape(action)} it. Pick another name for yours."
+    )
+    return _message(text, [_section(f":no_entry: {text}")])
+
+
 def unknown_name(name: str, names: Sequence[str]) -> Problem:
     """The problem of a NAME no saved export has: the names that exist, and the closest."""
     shown = ", ".join(f"`{n}`" for n in names[:20]) + (", …" if len(names) > 20 else "")

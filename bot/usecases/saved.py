@@ -311,7 +311,8 @@ class SavedExports:
     ) -> Changed:
         reason = saved_messages.not_yours(saved.name, saved.owner_id, action)
         refused = Refused("denied", AccessDenied(reason), request, saved_export=saved.name)
-        return Changed(False, await self._refuse(actor, refused))
+        await self._gate.record(actor, refused)
+        return Changed(False, saved_messages.not_yours_message(saved.name, saved.owner_id, action))
 
     async def _undo(self, written: SavedExport | None, previous: SavedExport | None) -> None:
         """Put the store back as it was before an unrecorded change (best effort, logged)."""
