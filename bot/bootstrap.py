@@ -35,6 +35,7 @@ from bot.adapters.hss_profiles import (
     build_profile_client,
     fallback_name,
 )
+from bot.adapters.saved_store import open_saved_store
 from bot.adapters.slack_approvals import SlackApprovalMessenger
 from bot.adapters.slack_files import SlackFiles
 from bot.adapters.slack_notifier import AuditChannelMirror, SlackNotifier, build_web_client
@@ -239,6 +240,8 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
         closers.append(tasks.aclose)
         approvals = await open_approval_store(settings.AUDIT_DB_URL)
         closers.append(approvals.aclose)
+        saved = await open_saved_store(settings.AUDIT_DB_URL)
+        closers.append(saved.aclose)
         hss = build_hss_profiles(settings, metrics)
         closers.append(hss.aclose)
         files = SlackFiles(web_client)
@@ -270,6 +273,7 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
             socket_mode=socket_mode,
             count=count,
             approval_store=approvals,
+            saved_store=saved,
         )
         observe_dispatch(app, metrics)
     except BaseException:

@@ -119,6 +119,10 @@ class ApprovalStoreUnavailable(BotError):
     """The pending approvals cannot be read or written; nothing is decided or run."""
 
 
+class SavedExportStoreUnavailable(BotError):
+    """The saved exports cannot be read or written; nothing is saved, run or forgotten."""
+
+
 class DeliveryError(BotError):
     """Slack did not take a file or message; `code` is Slack's error code (or HTTP status)."""
 

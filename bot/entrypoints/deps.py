@@ -21,6 +21,7 @@ from bot.usecases import (
     Count,
     ExportService,
     Gatekeeper,
+    SavedExports,
     TaskStatusQuery,
     ignore_count,
 )
@@ -61,6 +62,8 @@ class AppDeps:
     # The two-person rule: the policy always; the service when the approval store is open.
     approval_policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
     approvals: ApprovalService | None = None
+    # Saved exports (issue 15): None when no store is open (`save`, `run`, … say so).
+    saved: SavedExports | None = None
 
     def answer_deadline(self) -> float:
         """Return the event-loop time by which a listener starting now must have acked."""

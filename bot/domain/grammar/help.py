@@ -24,6 +24,10 @@ def help_text(command: str = "/hss-export", *, slack: bool = True) -> str:
             f"exports; `{command} approvals` the exports waiting for an approver (on you, or "
             f"yours); `{command} profiles` the HSS profiles you may use; "
             f"`{command} help` this text.\n"
+            f"`{command} save NAME key=value …` keeps those filters as NAME (this workspace's, "
+            f"yours to change); `{command} run NAME [key=value …]` exports them (keys you add "
+            f"replace the saved ones); `{command} saved` lists the saved exports; "
+            f"`{command} forget NAME` deletes yours.\n"
             f"`{CONFIRM_RULE.key}=yes`: {CONFIRM_RULE.accepts.split(': ', 1)[1]}.\n"
         )
         quotes = " (Slack's curly quotes work too)"
