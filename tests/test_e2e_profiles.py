@@ -15,7 +15,9 @@ import pytest
 from e2e_harness import VALID, Bot, running_bot
 from slack_harness import ALICE, EXPORTS, wait_for
 
+from bot.domain import approval_blocks as ui
 from emulators.fake_hss import FakeHss
+from emulators.fake_slack import Posted
 
 BOB = "U0BOB0001"
 BETA_CHANNEL = "C0BETACHAN"
@@ -305,3 +307,23 @@ async def test_a_task_id_another_profile_already_has_is_refused_not_mixed_up(
     assert [(t.task_id, t.profile) for t in tracked] == [("task-0001", "alpha")]
     assert len(bot.slack.files) == 1
     assert not any(c.op in ("status", "download") for c in beta.calls)  # nothing asked of beta
+
+
+async def test_a_confirmed_broad_export_goes_to_the_channels_profile(
+    tmp_path: Path, two_hss: tuple[FakeHss, FakeHss]
+) -> None:
+    """The Export button of a broad export in beta's channel sends it to beta, not the default."""
+    alpha, beta = two_hss
+    overrides = _overrides(tmp_path, alpha, beta) | {"CONFIRM_BROAD_EXPORTS": True}
+    async with running_bot(tmp_path, alpha, **overrides) as bot:
+        asked = await bot.slash("export_size=100000", channel_id=BETA_CHANNEL)
+        assert "Export" in json.dumps(asked.json.get("blocks"))
+        question = Posted(
+            BETA_CHANNEL, asked.json["text"], asked.json["blocks"], "1.000001", None, ALICE
+        )
+        await bot.send(bot.slack.button_click(question, ui.CONFIRM_ACTION, user_id=ALICE))
+        await wait_for(lambda: _creates(beta) == 1)
+        await bot.settle()
+        records = await _records(bot)
+    assert _creates(alpha) == 0
+    assert [(r.get("profile"), r.get("project_id")) for r in records] == [("beta", "project-beta")]

@@ -31,7 +31,7 @@ from bot.domain.types import Actor, ReplyTo
 from bot.entrypoints.deps import AppDeps
 from bot.entrypoints.listeners.errors import reporting
 from bot.entrypoints.slack_payloads import actor_from
-from bot.usecases import ApprovalService
+from bot.usecases import ApprovalService, Refused
 
 log = logging.getLogger(__name__)
 
@@ -177,13 +177,15 @@ async def _run_confirmed(deps: AppDeps, body: dict[str, Any]) -> None:
         return
     if not isinstance(parsed, Export):
         return
-    refused = await deps.gate.check(actor, request=parsed.request)
-    if refused is not None:
-        await deps.gate.record(actor, refused)
-        message = blocks.refusal(str(refused.error))
+    # Admitted, the request is bound to its profile (the channel's, or `profile=`) again.
+    verdict = await deps.gate.admit(actor, request=parsed.request)
+    if isinstance(verdict, Refused):
+        await deps.gate.record(actor, verdict)
+        message = blocks.refusal(str(verdict.error))
         await deps.notifier.tell_user(reply, actor, message, {})
         return
-    await route_export(deps, actor, parsed.request, reply, dedupe_key=key, answer=answer)
+    request = verdict if isinstance(verdict, ExportRequest) else parsed.request
+    await route_export(deps, actor, request, reply, dedupe_key=key, answer=answer)
 
 
 async def waiting_message(service: ApprovalService, actor: Actor) -> Message:
