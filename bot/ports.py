@@ -285,6 +285,10 @@ class ScheduleStore(Protocol):
         """Return the schedule of saved export NAME (with its last run), or None."""
         ...
 
+    async def by_id(self, schedule_id: str) -> ScheduledExport | None:
+        """Return one schedule by its id (with its last run), or None."""
+        ...
+
     async def in_team(self, team_id: str, owner_id: str | None = None) -> list[ScheduledExport]:
         """Return the workspace's schedules (only `owner_id`'s if given), with last runs."""
         ...
@@ -317,6 +321,10 @@ class ScheduleStore(Protocol):
         self, run: ScheduleRun, owner: str, *, next_due_at: float, refusals: int, paused: bool
     ) -> None:
         """Record a run's outcome, move the schedule to its next due time, release the lease."""
+        ...
+
+    async def move_on(self, schedule_id: str, owner: str, next_due_at: float) -> None:
+        """Set the next due time without a run (none was missed) and release the lease."""
         ...
 
     async def runs(self, schedule_id: str, limit: int = 10) -> list[ScheduleRun]:
