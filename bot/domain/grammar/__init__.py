@@ -31,6 +31,7 @@ from bot.domain.grammar.commands import (
 )
 from bot.domain.grammar.fields import ALL_GRANTED_EPS, ALL_KEYS, FIELD_HELP, FIELD_KEYS, TEXT_KEY
 from bot.domain.grammar.help import help_text
+from bot.domain.grammar.request import Clock, RequestDefaults, build_request
 from bot.domain.grammar.schedule_commands import (
     ScheduleAdd,
     ScheduleCommand,
@@ -39,7 +40,6 @@ from bot.domain.grammar.schedule_commands import (
     ScheduleResume,
     Unschedule,
 )
-from bot.domain.grammar.request import Clock, RequestDefaults, build_request
 
 __all__ = [
     "ALL_GRANTED_EPS",
