@@ -270,6 +270,14 @@ class SavedExportStore(Protocol):
         ...
 
 
+class UserZones(Protocol):
+    """A user's time zone as their chat profile has it (`bot.adapters.slack_users`)."""
+
+    async def zone_of(self, user_id: str) -> str | None:
+        """Return the user's IANA zone name, or None if unknown; never raise."""
+        ...
+
+
 class ScheduleStore(Protocol):
     """Schedules and their runs (`bot.adapters.schedule_store`); due times claimed under a lease.
 
