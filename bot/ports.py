@@ -18,6 +18,7 @@ from bot.domain.types import (
     Actor,
     Announcement,
     AuditEntry,
+    Change,
     CreatedTask,
     Failed,
     Outcome,
@@ -109,14 +110,38 @@ class AuditLog(Protocol):
         """Append the outcome of a pending entry (a completion record, chained)."""
         ...
 
-    async def record_refusal(
+    async def record_refusal(  # noqa: PLR0913  keyword-only: where a refusal came from
         self,
         actor: Actor,
         outcome: Literal["invalid", "denied"],
         error: str,
         request: dict[str, Any] | None = None,
+        *,
+        saved_export: str | None = None,
+        schedule: str | None = None,
     ) -> int:
-        """Append a refused command (bad input or access denied); return its id."""
+        """Append a refused command (bad input or access denied); return its id.
+
+        `saved_export`/`schedule` name where it came from when no request carries them.
+        """
+        ...
+
+    async def record_change(  # noqa: PLR0913  keyword-only: what changed, and how
+        self,
+        actor: Actor,
+        outcome: Change,
+        *,
+        saved_export: str | None = None,
+        schedule: str | None = None,
+        request: dict[str, Any] | None = None,
+        detail: str | None = None,
+        dedupe_key: str | None = None,
+    ) -> int:
+        """Append a change that is not an export (saved, forgotten, scheduled, …); return its id.
+
+        Chained like a command, naming the saved export or schedule it changed.
+        Raise `DuplicateCommand` when `dedupe_key` was recorded before.
+        """
         ...
 
     async def record_delivery(
