@@ -149,9 +149,7 @@ class ScheduleRuns:
             extra={"schedule": item.name, "outcome": run.outcome, "late": late},
         )
 
-    async def _run(
-        self, item: ScheduledExport, run: ScheduleRun
-    ) -> tuple[ScheduleRun, int, bool]:
+    async def _run(self, item: ScheduledExport, run: ScheduleRun) -> tuple[ScheduleRun, int, bool]:
         """Build, gate and export; return the finished run, the refusals in a row, paused."""
         actor = Actor(item.team_id, item.owner_id, item.channel_id, "schedule")
         saved = await self._saved.get(item.team_id, item.name)

@@ -106,7 +106,7 @@ class ScheduleService:
         self._clock = clock
         self._new_id = new_id
 
-    async def schedule(self, actor: Actor, name: str, spec: Schedule) -> ScheduleAnswer:
+    async def schedule(self, actor: Actor, name: str, spec: Schedule) -> ScheduleAnswer:  # noqa: PLR0911  one return per refusal
         """Schedule saved export `name` in the actor's channel; refuse, audited, saying why."""
         saved = await self._saved.get(actor.team_id, name)
         if saved is None:
@@ -212,7 +212,7 @@ class ScheduleService:
         if found.owner_id != actor.user_id:
             why = NOT_YOURS.format(owner=found.owner_id, name=name)
             await self._refusal(actor, "denied", why, name)
-            return ScheduleAnswer(False, blocks.refusal(why))
+            return ScheduleAnswer(False, say.plain(f":no_entry: {why}"))
         return found
 
     async def _invalid(self, actor: Actor, name: str, *problems: Problem) -> ScheduleAnswer:
