@@ -1,4 +1,4 @@
-"""Managing schedules: what `schedule`, `schedules`, `pause`, `resume`, `unschedule` do and refuse."""
+"""Managing schedules: what `schedule`, `schedules`, `pause`, `resume`, `unschedule` do."""
 
 from __future__ import annotations
 
