@@ -21,6 +21,7 @@ from bot.usecases import (
     Count,
     ExportService,
     Gatekeeper,
+    SavedExports,
     TaskStatusQuery,
     ignore_count,
 )
@@ -64,6 +65,8 @@ class AppDeps:
     approvals: ApprovalService | None = None
     # Schedules of saved exports (issue 15): None when their stores are not open.
     schedules: ScheduleService | None = None
+    # Saved exports (issue 15): None when no store is open (`save`, `run`, … say so).
+    saved: SavedExports | None = None
 
     def answer_deadline(self) -> float:
         """Return the event-loop time by which a listener starting now must have acked."""
