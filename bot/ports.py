@@ -295,6 +295,14 @@ class SavedExportStore(Protocol):
         ...
 
 
+class UserZones(Protocol):
+    """A user's time zone as their chat profile has it (`bot.adapters.slack_users`)."""
+
+    async def zone_of(self, user_id: str) -> str | None:
+        """Return the user's IANA zone name, or None if unknown; never raise."""
+        ...
+
+
 class ScheduleStore(Protocol):
     """Schedules and their runs (`bot.adapters.schedule_store`); due times claimed under a lease.
 
@@ -308,6 +316,10 @@ class ScheduleStore(Protocol):
 
     async def get(self, team_id: str, name: str) -> ScheduledExport | None:
         """Return the schedule of saved export NAME (with its last run), or None."""
+        ...
+
+    async def by_id(self, schedule_id: str) -> ScheduledExport | None:
+        """Return one schedule by its id (with its last run), or None."""
         ...
 
     async def in_team(self, team_id: str, owner_id: str | None = None) -> list[ScheduledExport]:
@@ -342,6 +354,10 @@ class ScheduleStore(Protocol):
         self, run: ScheduleRun, owner: str, *, next_due_at: float, refusals: int, paused: bool
     ) -> None:
         """Record a run's outcome, move the schedule to its next due time, release the lease."""
+        ...
+
+    async def move_on(self, schedule_id: str, owner: str, next_due_at: float) -> None:
+        """Set the next due time without a run (none was missed) and release the lease."""
         ...
 
     async def runs(self, schedule_id: str, limit: int = 10) -> list[ScheduleRun]:

@@ -119,6 +119,10 @@ class ApprovalStoreUnavailable(BotError):
     """The pending approvals cannot be read or written; nothing is decided or run."""
 
 
+class ScheduleStoreUnavailable(BotError):
+    """The schedules cannot be read or written; no run starts, the next claim retries."""
+
+
 class SavedExportStoreUnavailable(BotError):
     """The saved exports cannot be read or written; nothing is saved, run or forgotten."""
 

@@ -6,6 +6,7 @@ Pure: no Slack, no HTTP, no I/O. The modules, each one seam:
 - `request`: `build_request`, shared by the slash text, the form and the CLI;
 - `commands`: slash parsing (words, command words, `key=value` pairs), with the
   values of `status` (`status`) and of the saved-export commands (`presets`);
+- `schedule_commands`: the schedule command words (`schedule`, `schedules`, `pause`, …);
 - `help`: the usage text.
 The names below are the package's interface; import them from here.
 """
@@ -33,6 +34,14 @@ from bot.domain.grammar.fields import ALL_GRANTED_EPS, ALL_KEYS, FIELD_HELP, FIE
 from bot.domain.grammar.help import help_text
 from bot.domain.grammar.presets import NAME_KEY, Forget, Run, Save, SavedList
 from bot.domain.grammar.request import Clock, RequestDefaults, build_request
+from bot.domain.grammar.schedule_commands import (
+    ScheduleAdd,
+    ScheduleCommand,
+    ScheduleList,
+    SchedulePause,
+    ScheduleResume,
+    Unschedule,
+)
 from bot.domain.grammar.status import Status
 
 __all__ = [
@@ -59,7 +68,13 @@ __all__ = [
     "Run",
     "Save",
     "SavedList",
+    "ScheduleAdd",
+    "ScheduleCommand",
+    "ScheduleList",
+    "SchedulePause",
+    "ScheduleResume",
     "Status",
+    "Unschedule",
     "build_request",
     "export_from_fields",
     "help_text",

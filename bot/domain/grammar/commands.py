@@ -28,6 +28,15 @@ from bot.domain.grammar.fields import (
 )
 from bot.domain.grammar.presets import Forget, Run, Save, SavedList, leading_name
 from bot.domain.grammar.request import Clock, RequestDefaults, build, utc_now
+from bot.domain.grammar.schedule_commands import (
+    ScheduleCommand,
+    ScheduleList,
+    SchedulePause,
+    ScheduleResume,
+    Unschedule,
+    parse_named,
+    parse_schedule_add,
+)
 from bot.domain.grammar.status import Status, parse_status
 from bot.domain.grammar.values import CLIP, FALSE_WORDS, TRUE_WORDS, member, near
 from bot.domain.model import ClusterType, ContainerStatus, ExportRequest
@@ -94,6 +103,7 @@ Command: TypeAlias = (
     | Form
     | Approvals
     | ProfileList
+    | ScheduleCommand
     | Save
     | Run
     | SavedList
@@ -276,6 +286,22 @@ def _forget(rest: list[str], _defaults: RequestDefaults, _clock: Clock) -> Comma
     return Forget(name)
 
 
+def _schedule(rest: list[str], _defaults: RequestDefaults, _clock: Clock) -> Command:
+    return parse_schedule_add(rest)
+
+
+def _pause(rest: list[str], _defaults: RequestDefaults, _clock: Clock) -> Command:
+    return SchedulePause(parse_named("pause", rest))
+
+
+def _resume(rest: list[str], _defaults: RequestDefaults, _clock: Clock) -> Command:
+    return ScheduleResume(parse_named("resume", rest))
+
+
+def _unschedule(rest: list[str], _defaults: RequestDefaults, _clock: Clock) -> Command:
+    return Unschedule(parse_named("unschedule", rest))
+
+
 _Parser: TypeAlias = Callable[[list[str], RequestDefaults, Clock], Command]
 _PARSERS: Final[dict[str, _Parser]] = {
     "help": _nothing_after("help", Help()),
@@ -285,6 +311,11 @@ _PARSERS: Final[dict[str, _Parser]] = {
     "preview": _preview,
     "form": _form,
     "approvals": _nothing_after("approvals", Approvals()),
+    "schedule": _schedule,
+    "schedules": _nothing_after("schedules", ScheduleList()),
+    "pause": _pause,
+    "resume": _resume,
+    "unschedule": _unschedule,
     "save": _save,
     "run": _run,
     "saved": _nothing_after("saved", SavedList()),
