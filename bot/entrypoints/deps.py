@@ -10,6 +10,7 @@ from typing import Any, Final
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access import ApprovalPolicy
+from bot.adapters.slack_home import SlackHome
 from bot.adapters.slack_notifier import SlackNotifier
 from bot.domain.grammar import RequestDefaults
 from bot.domain.model import ExportRequest
@@ -42,8 +43,9 @@ class AppDeps:
 
     The use cases: `service` (export), `gate` (access and refusals), `status`
     and `history`. `prompt_client` makes the Web API calls that come before
-    an ack (views.open): no retries, a short timeout. `count(outcome)` is told
-    of commands the listeners answer themselves without a use case (`draining`).
+    an ack (views.open): no retries, a short timeout. `home` publishes App Homes.
+    `count(outcome)` is told of commands the listeners answer themselves without a
+    use case (`draining`).
     """
 
     settings: Settings
@@ -56,6 +58,7 @@ class AppDeps:
     defaults: RequestDefaults
     lifecycle: Lifecycle
     prompt_client: AsyncWebClient
+    home: SlackHome
     count: Count = ignore_count
     command: str = COMMAND
     # The two-person rule: the policy always; the service when the approval store is open.
