@@ -18,6 +18,7 @@ from bot.domain.types import (
     Actor,
     Announcement,
     AuditEntry,
+    Change,
     CreatedTask,
     Failed,
     Outcome,
@@ -109,14 +110,38 @@ class AuditLog(Protocol):
         """Append the outcome of a pending entry (a completion record, chained)."""
         ...
 
-    async def record_refusal(
+    async def record_refusal(  # noqa: PLR0913  keyword-only: where a refusal came from
         self,
         actor: Actor,
         outcome: Literal["invalid", "denied"],
         error: str,
         request: dict[str, Any] | None = None,
+        *,
+        saved_export: str | None = None,
+        schedule: str | None = None,
     ) -> int:
-        """Append a refused command (bad input or access denied); return its id."""
+        """Append a refused command (bad input or access denied); return its id.
+
+        `saved_export`/`schedule` name where it came from when no request carries them.
+        """
+        ...
+
+    async def record_change(  # noqa: PLR0913  keyword-only: what changed, and how
+        self,
+        actor: Actor,
+        outcome: Change,
+        *,
+        saved_export: str | None = None,
+        schedule: str | None = None,
+        request: dict[str, Any] | None = None,
+        detail: str | None = None,
+        dedupe_key: str | None = None,
+    ) -> int:
+        """Append a change that is not an export (saved, forgotten, scheduled, …); return its id.
+
+        Chained like a command, naming the saved export or schedule it changed.
+        Raise `DuplicateCommand` when `dedupe_key` was recorded before.
+        """
         ...
 
     async def record_delivery(
@@ -270,6 +295,14 @@ class SavedExportStore(Protocol):
         ...
 
 
+class UserZones(Protocol):
+    """A user's time zone as their chat profile has it (`bot.adapters.slack_users`)."""
+
+    async def zone_of(self, user_id: str) -> str | None:
+        """Return the user's IANA zone name, or None if unknown; never raise."""
+        ...
+
+
 class ScheduleStore(Protocol):
     """Schedules and their runs (`bot.adapters.schedule_store`); due times claimed under a lease.
 
@@ -283,6 +316,10 @@ class ScheduleStore(Protocol):
 
     async def get(self, team_id: str, name: str) -> ScheduledExport | None:
         """Return the schedule of saved export NAME (with its last run), or None."""
+        ...
+
+    async def by_id(self, schedule_id: str) -> ScheduledExport | None:
+        """Return one schedule by its id (with its last run), or None."""
         ...
 
     async def in_team(self, team_id: str, owner_id: str | None = None) -> list[ScheduledExport]:
@@ -317,6 +354,10 @@ class ScheduleStore(Protocol):
         self, run: ScheduleRun, owner: str, *, next_due_at: float, refusals: int, paused: bool
     ) -> None:
         """Record a run's outcome, move the schedule to its next due time, release the lease."""
+        ...
+
+    async def move_on(self, schedule_id: str, owner: str, next_due_at: float) -> None:
+        """Set the next due time without a run (none was missed) and release the lease."""
         ...
 
     async def runs(self, schedule_id: str, limit: int = 10) -> list[ScheduleRun]:

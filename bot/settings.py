@@ -33,6 +33,8 @@ from bot.db_url import audit_db_url_problem
 from bot.domain.approval_rules import Condition, parse_conditions
 from bot.domain.errors import SettingsError
 from bot.domain.model import MAX_LENGTHS, PROJECT_ID_MAX_LENGTH, HeaderLang
+from bot.domain.schedules import find_zone
+from bot.domain.schedules.spec import ACCEPTED_TZ
 from bot.domain.slack_ids import (
     ACCEPTED,
     HOW_TO_FIND,
@@ -195,6 +197,21 @@ class Settings(BaseSettings):
                 "APPROVAL_REQUIRED_FOR is set but nobody may approve: "
                 "set APPROVER_USER_IDS or APPROVER_USERGROUP_IDS"
             )
+        return found
+
+    # --- Schedules of saved exports (issue 15) --------------------------------------
+    # They protect HSS's API quota: a schedule may not run more often, nor may one user
+    # own more; the zone is for schedules whose owner gave no `tz=` and has none in Slack.
+    SCHEDULE_MIN_INTERVAL_MINUTES: int = Field(60, ge=1, le=7 * 24 * 60)
+    SCHEDULES_PER_USER: int = Field(10, ge=0, le=1000)
+    SCHEDULE_DEFAULT_TZ: str = "UTC"
+
+    @field_validator("SCHEDULE_DEFAULT_TZ", mode="after")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        found = find_zone(value)
+        if found is None:
+            raise ValueError(f"{value!r} is not {ACCEPTED_TZ}")
         return found
 
     # --- Summaries in the thread (issue 13); keep this block last and contiguous -------

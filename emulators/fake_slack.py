@@ -45,8 +45,10 @@ import time
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Literal, overload
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from aiohttp import WSMsgType, web
@@ -74,6 +76,7 @@ METHOD_SCOPES: Final[Mapping[str, str | None]] = {
     "files.completeUploadExternal": "files:write",
     "files.info": "files:read",
     "usergroups.users.list": "usergroups:read",
+    "users.info": "users:read",
     "views.open": None,
     "views.publish": None,  # Slack: no scope required
     "auth.test": None,
@@ -306,6 +309,8 @@ class FakeSlack:
         self.files_info = files_info
         self.check_block_kit = check_block_kit
         self.usergroups: dict[str, list[str]] = {}
+        # users.info: user id -> IANA zone (`tz`); a user not listed is `user_not_found`.
+        self.user_zones: dict[str, str] = {}
         self.channel_errors: dict[str, str] = {}  # chat.* on this channel -> this error
         self.response_urls_broken = False  # response_url posts answer 500
         # Records.
@@ -870,6 +875,23 @@ class FakeSlack:
         if group not in self.usergroups:
             return _error("no_such_subteam")
         return _ok(users=list(self.usergroups[group]))
+
+    async def _m_users_info(self, params: dict[str, Any]) -> web.Response:
+        user = str(params.get("user") or "")
+        if user not in self.user_zones:
+            return _error("user_not_found")
+        zone = self.user_zones[user]
+        # Slack sends the zone's name, its label and its offset now, in seconds.
+        offset = datetime.now(ZoneInfo(zone)).utcoffset() if zone else None
+        return _ok(
+            user={
+                "id": user,
+                "team_id": self.team_id,
+                "tz": zone,
+                "tz_label": zone,
+                "tz_offset": int(offset.total_seconds()) if offset else 0,
+            }
+        )
 
     async def _m_files_getUploadURLExternal(self, params: dict[str, Any]) -> web.Response:
         filename = str(params.get("filename") or "")

@@ -85,6 +85,9 @@ def test_list_json_prints_one_object_per_entry_oldest_first(
         "error": None,
         "delivery": {"file_name": "c.csv", "size": 3},
         "approver": None,
+        "saved_export": None,
+        "schedule": None,
+        "detail": None,
         "profile": "default",  # recorded without one: the only account there was
     }
 

@@ -255,11 +255,12 @@ def test_list_says_what_an_entry_id_is(audit_db: Db, capsys: pytest.CaptureFixtu
 def test_export_reads_as_it_did_for_entries(
     audit_db: Db, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The readable cells are unchanged: chain columns come after them."""
+    """The readable cells are unchanged: chain columns come after them, then issue 15's."""
     _, out, _ = audit(capsys, "export", "--csv", "--db", audit_db.url)
     header = next(csv.reader(io.StringIO(out)))
     assert header[:12] == [
         "id", "at", "team_id", "user_id", "channel_id", "source", "outcome", "task_id",
         "hss_request_id", "error", "request", "delivery",
     ]  # fmt: skip
-    assert header[12:] == ["prev_hash", "hash", "records", "chain_head"]
+    assert header[12:16] == ["prev_hash", "hash", "records", "chain_head"]
+    assert header[16:] == ["saved_export", "schedule", "detail"]

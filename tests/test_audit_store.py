@@ -581,7 +581,8 @@ async def test_database_password_never_appears_in_repr() -> None:
 
 
 def test_entries_as_json_carry_exactly_the_documented_fields() -> None:
-    """`audit list --json` objects have the issue's fields plus delivery and approver (issue 14)."""
+    """`audit list --json` objects have the issue's fields, delivery and approver (issue 14),
+    and where an export came from and what a change did (issue 15)."""
     entry = AuditEntry(
         id=1,
         at=datetime(2026, 1, 1, tzinfo=UTC),
@@ -606,6 +607,9 @@ def test_entries_as_json_carry_exactly_the_documented_fields() -> None:
         "error": None,
         "delivery": None,
         "approver": None,
+        "saved_export": None,
+        "schedule": None,
+        "detail": None,
     }
 
 

@@ -52,7 +52,14 @@ CSV_FIELDS: Final = (
     "hash",
     "records",
     "chain_head",
+    # Where the export came from, and what a change did (issue 15): last, so every
+    # column of older exports keeps its place.
+    "saved_export",
+    "schedule",
+    "detail",
 )
+# The header of exports written before issue 15: they verify as they did.
+LEGACY_CSV_FIELDS: Final = CSV_FIELDS[: CSV_FIELDS.index("saved_export")]
 
 
 class _Record(Protocol):
@@ -104,6 +111,9 @@ def fold(
         delivery=delivery,
         extra=extra or {},
         approver=approver,
+        saved_export=p.get("saved_export"),
+        schedule=p.get("schedule"),
+        detail=p.get("detail"),
     )
 
 
@@ -123,6 +133,9 @@ def entry_as_json(entry: AuditEntry) -> dict[str, Any]:
         "error": entry.error,
         "delivery": entry.delivery,
         "approver": entry.approver,
+        "saved_export": entry.saved_export,
+        "schedule": entry.schedule,
+        "detail": entry.detail,
     }
 
 

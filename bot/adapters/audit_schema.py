@@ -7,6 +7,11 @@ it is told by later `outcome` and `delivery` records that name it by
 A single-row chain head holds the last sequence number and hash, so removing
 the newest records is as visible as removing any other.
 
+Schema version 2 (issue 15) adds the `saved_export` and `schedule` columns:
+copies, like `user_id`, of the names a request record's payload carries when
+its export came from a saved export or a schedule (records written before
+hold neither, in payload or column, so they verify as they did).
+
 Kept free of I/O so that `verify` and the tests can recompute hashes exactly; the
 checks of what a record may hold (no credentials, no headers) live here too.
 """
@@ -31,9 +36,10 @@ from sqlalchemy import (
     Text,
 )
 
+from bot.domain.saved import NAME_RULE
 from bot.domain.types import Actor, Source
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 GENESIS_HASH: Final = "0" * 64
 HEAD_ID: Final = 1
 MAX_KEY_LENGTH: Final = 255
@@ -56,6 +62,9 @@ records = Table(
     # Copies of hashed payload fields, for filtering and for the unique constraint.
     Column("user_id", String(MAX_KEY_LENGTH), nullable=True),
     Column("dedupe_key", String(MAX_KEY_LENGTH), nullable=True, unique=True),
+    # Schema version 2: where a request came from (issue 15), copies of its payload's.
+    Column("saved_export", String(MAX_KEY_LENGTH), nullable=True),
+    Column("schedule", String(MAX_KEY_LENGTH), nullable=True),
     Column("payload", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
@@ -65,7 +74,13 @@ records = Table(
     Index("audit_records_entry", "entry_id"),
     Index("audit_records_user", "user_id", "seq"),
     Index("audit_records_at", "at"),
+    Index("audit_records_saved_export", "saved_export", "seq"),
+    Index("audit_records_schedule", "schedule", "seq"),
 )
+# The columns a request record copies from its payload; `verify` checks that they agree.
+COPIED_COLUMNS: Final = ("user_id", "dedupe_key", "saved_export", "schedule")
+# Where an export came from, lifted from the request record into the entry (issue 15).
+PROVENANCE_KEYS: Final = ("saved_export", "schedule")
 
 chain_head = Table(
     "audit_chain_head",
@@ -130,13 +145,13 @@ def checked_request(request: dict[str, Any]) -> dict[str, Any]:
     if (
         not isinstance(request, dict)
         or not {"query", "body"} <= set(request)
-        or not set(request) <= {"query", "body"} | PROFILE_KEYS
+        or not set(request) <= {"query", "body"} | PROFILE_KEYS | set(PROVENANCE_KEYS)
         or not all(isinstance(request[k], str) for k in PROFILE_KEYS & set(request))
     ):
         raise ValueError(
             'the audited request is {"query": {...}, "body": {...}} '
-            "(ExportRequest.as_audit_record()), with at most its profile, region and "
-            "project_id as text, nothing else"
+            "(ExportRequest.as_audit_record()), with at most its profile, region, "
+            "project_id, saved export and schedule as text, nothing else"
         )
     if not isinstance(request["query"], dict) or not isinstance(request["body"], dict):
         raise ValueError("the audited request's query and body must be objects")
@@ -156,9 +171,41 @@ def refuse_secrets(value: Any, where: str) -> None:
             refuse_secrets(item, where)
 
 
+def provenance(
+    request: dict[str, Any] | None, *, saved_export: str | None, schedule: str | None
+) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """Split a request record from where it came from; return both (names checked).
+
+    The names come from the record (`ExportRequest.as_audit_record()`) or from the
+    caller (a refusal with no request, a change); given both ways, they must agree.
+    """
+    given = {"saved_export": saved_export, "schedule": schedule}
+    if request is not None:
+        request = dict(request)
+        for key in PROVENANCE_KEYS:
+            carried = request.pop(key, None)
+            if carried is not None and given[key] not in (None, carried):
+                raise ValueError(f"{key} is {given[key]!r} but the request says {carried!r}")
+            given[key] = given[key] or carried
+    names = {key: value for key, value in given.items() if value is not None}
+    for key, value in names.items():
+        if not isinstance(value, str) or not NAME_RULE.fullmatch(value):
+            raise ValueError(f"{key} must match {NAME_RULE.pattern}, not {value!r}")
+    return request, names
+
+
 def request_payload(
-    actor: Actor, request: dict[str, Any] | None, outcome: str, error: str | None
+    actor: Actor,
+    request: dict[str, Any] | None,
+    outcome: str,
+    error: str | None,
+    names: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """Return the payload of a command record; `names` (from `provenance`) join it if any.
+
+    An entry with no saved export or schedule has neither key, so its payload (and
+    hash) is exactly what it was before they existed.
+    """
     for name in ("team_id", "user_id", "channel_id"):
         value = getattr(actor, name)
         if not isinstance(value, str) or len(value) > MAX_KEY_LENGTH:
@@ -173,4 +220,4 @@ def request_payload(
         "request": request,
         "outcome": outcome,
         "error": error,
-    }
+    } | (names or {})

@@ -11,18 +11,20 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 from sqlalchemy import insert, inspect, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.adapters.audit_schema import (
     GENESIS_HASH,
     HEAD_ID,
+    PROVENANCE_KEYS,
     SCHEMA_VERSION,
     chain_head,
     metadata,
     records,
     schema_meta,
 )
-from bot.adapters.sql import SqlTarget, take_schema_lock
+from bot.adapters.sql import SqlTarget, add_missing_columns, take_schema_lock
 from bot.domain.errors import AuditUnavailable
 
 # Key of the PostgreSQL advisory lock that serializes schema creation across replicas.
@@ -79,5 +81,23 @@ async def _migrate(conn: AsyncConnection) -> None:
         )
 
 
+async def _provenance_columns(conn: AsyncConnection) -> None:
+    """Version 2: the `saved_export` and `schedule` columns and their indexes (issue 15).
+
+    Both are nullable: a record written before names neither, in its payload or its
+    columns, so the chain verifies unchanged.
+    """
+    await add_missing_columns(conn, records)
+    added = [i for i in records.indexes if {c.name for c in i.columns} & set(PROVENANCE_KEYS)]
+
+    def create(sync: Connection) -> None:
+        for index in added:
+            index.create(sync, checkfirst=True)
+
+    await conn.run_sync(create)
+
+
 # Step N takes a version N-1 database to version N, inside the schema-lock transaction.
-_MIGRATIONS: dict[int, Callable[[AsyncConnection], Awaitable[None]]] = {}
+_MIGRATIONS: dict[int, Callable[[AsyncConnection], Awaitable[None]]] = {
+    2: _provenance_columns,
+}

@@ -42,6 +42,7 @@ from bot.adapters.audit_schema import (
     chain_head,
     checked_request,
     format_at,
+    provenance,
     record_hash,
     records,
     refuse_secrets,
@@ -57,7 +58,7 @@ from bot.adapters.sql import (
 )
 from bot.domain.errors import AuditUnavailable, DuplicateCommand
 from bot.domain.text import clip
-from bot.domain.types import Actor, AuditEntry, Outcome
+from bot.domain.types import CHANGES, Actor, AuditEntry, Change, Outcome
 
 # Names other modules and tests import from here, now defined next door.
 __all__ = [
@@ -155,11 +156,13 @@ class SqlAuditLog(AuditReader):
         database's unique constraint decides, across replicas). `approved_by`
         names the approver of an export that waited for one; with
         `awaiting_approval` the entry is held (`awaiting_approval`), not run.
+        The saved export and schedule the request record carries become the entry's.
         """
         if dedupe_key is not None and not 1 <= len(dedupe_key) <= MAX_KEY_LENGTH:
             raise ValueError(f"dedupe_key must be 1-{MAX_KEY_LENGTH} characters")
         outcome = "awaiting_approval" if awaiting_approval else "pending"
-        payload = request_payload(actor, checked_request(request), outcome, None)
+        record, names = provenance(checked_request(request), saved_export=None, schedule=None)
+        payload = request_payload(actor, record, outcome, None, names)
         payload["dedupe_key"] = dedupe_key
         if approved_by is not None:
             payload["approved_by"] = clip(approved_by, MAX_KEY_LENGTH)
@@ -185,20 +188,60 @@ class SqlAuditLog(AuditReader):
         }
         await self._append_completion(entry_id, "outcome", payload)
 
-    async def record_refusal(
+    async def record_refusal(  # noqa: PLR0913  keyword-only: where a refusal came from
         self,
         actor: Actor,
         outcome: Literal["invalid", "denied"],
         error: str,
         request: dict[str, Any] | None = None,
+        *,
+        saved_export: str | None = None,
+        schedule: str | None = None,
     ) -> int:
-        """Append a refused command (bad input or access denied); return its id."""
+        """Append a refused command (bad input or access denied); return its id.
+
+        `saved_export`/`schedule`: where the refused command came from, when no
+        request could be built to carry them (a saved export that no longer parses).
+        """
         if outcome not in ("invalid", "denied"):
             raise ValueError(f"a refusal is invalid or denied, not {outcome!r}")
         checked = None if request is None else checked_request(request)
-        payload = request_payload(actor, checked, outcome, clip(error, MAX_ERROR_LENGTH))
+        record, names = provenance(checked, saved_export=saved_export, schedule=schedule)
+        payload = request_payload(actor, record, outcome, clip(error, MAX_ERROR_LENGTH), names)
         payload["dedupe_key"] = None
         return await self._append_command(payload, actor.user_id, None)
+
+    async def record_change(  # noqa: PLR0913  keyword-only: what changed, and how
+        self,
+        actor: Actor,
+        outcome: Change,
+        *,
+        saved_export: str | None = None,
+        schedule: str | None = None,
+        request: dict[str, Any] | None = None,
+        detail: str | None = None,
+        dedupe_key: str | None = None,
+    ) -> int:
+        """Append a change that is not an export (a saved export or schedule made or removed).
+
+        One chained entry, like a command: its outcome names the change, `detail`
+        says what it was in a few words (never a secret), `request` is the request
+        the saved fields build when there is one. Raise `DuplicateCommand` when
+        `dedupe_key` was recorded before (a double click). Return its id.
+        """
+        if outcome not in CHANGES:
+            raise ValueError(f"a change is one of {list(CHANGES)}, not {outcome!r}")
+        if saved_export is None and schedule is None:
+            raise ValueError("a change names the saved export or schedule it changed")
+        if dedupe_key is not None and not 1 <= len(dedupe_key) <= MAX_KEY_LENGTH:
+            raise ValueError(f"dedupe_key must be 1-{MAX_KEY_LENGTH} characters")
+        checked = None if request is None else checked_request(request)
+        record, names = provenance(checked, saved_export=saved_export, schedule=schedule)
+        payload = request_payload(actor, record, outcome, None, names)
+        payload["dedupe_key"] = dedupe_key
+        if detail is not None:
+            payload["detail"] = clip(detail, MAX_ERROR_LENGTH)
+        return await self._append_command(payload, actor.user_id, dedupe_key)
 
     async def record_outcome(
         self,
@@ -369,6 +412,8 @@ class SqlAuditLog(AuditReader):
         at = format_at(self._clock())
         body = canonical_json(payload)
         digest = record_hash(head_hash, seq=seq, entry_id=entry, kind=kind, at=at, payload=body)
+        # A request record's payload names where it came from; the columns copy it.
+        came_from = payload if kind == "request" else {}
         return {
             "seq": seq,
             "entry_id": entry,
@@ -376,6 +421,8 @@ class SqlAuditLog(AuditReader):
             "at": at,
             "user_id": user_id,
             "dedupe_key": dedupe_key,
+            "saved_export": came_from.get("saved_export"),
+            "schedule": came_from.get("schedule"),
             "payload": body,
             "prev_hash": head_hash,
             "hash": digest,

@@ -22,8 +22,9 @@ from typing import Any, Final, Protocol
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.adapters.audit_reads import CSV_FIELDS, csv_row, fold
+from bot.adapters.audit_reads import CSV_FIELDS, LEGACY_CSV_FIELDS, csv_row, fold
 from bot.adapters.audit_schema import (
+    COPIED_COLUMNS,
     GENESIS_HASH,
     HEAD_ID,
     RECORD_KINDS,
@@ -71,6 +72,10 @@ class ChainRecord(Protocol):
     @property
     def dedupe_key(self) -> str | None: ...
     @property
+    def saved_export(self) -> str | None: ...
+    @property
+    def schedule(self) -> str | None: ...
+    @property
     def payload(self) -> str: ...
     @property
     def prev_hash(self) -> str: ...
@@ -91,6 +96,8 @@ class FileRecord:
     hash: str
     user_id: str | None = None
     dedupe_key: str | None = None
+    saved_export: str | None = None
+    schedule: str | None = None
 
 
 class _Walk:
@@ -204,7 +211,8 @@ def verify_file(path: Path) -> VerifyResult:
     """
     with path.open(encoding="utf-8", newline="") as stream:
         reader = csv.DictReader(stream)
-        if reader.fieldnames is None or list(reader.fieldnames) != list(CSV_FIELDS):
+        header = None if reader.fieldnames is None else tuple(reader.fieldnames)
+        if header not in (CSV_FIELDS, LEGACY_CSV_FIELDS):
             return VerifyResult(
                 False, 0, None, "not an audit export: the header differs from `audit export --csv`"
             )
@@ -288,9 +296,7 @@ def _file_record(item: Any) -> FileRecord:
     if rec.kind != "request":
         return rec
     content = json.loads(rec.payload)
-    return dataclasses.replace(
-        rec, user_id=content.get("user_id"), dedupe_key=content.get("dedupe_key")
-    )
+    return dataclasses.replace(rec, **{name: content.get(name) for name in COPIED_COLUMNS})
 
 
 def _check_cells(number: int, row: dict[str, str], recs: list[FileRecord]) -> str | None:
@@ -339,9 +345,7 @@ def _check_row(row: ChainRecord, expected: int, prev: str) -> tuple[int, str, in
     own = row.kind in ("request", "anchor")
     if (entry_id == seq) != own:
         return seq, f"entry {entry_id} altered ({where}: wrong entry reference)", entry_id
-    is_request = row.kind == "request"
-    user = payload.get("user_id") if is_request else None
-    key = payload.get("dedupe_key") if is_request else None
-    if row.user_id != user or row.dedupe_key != key:
+    copied = payload if row.kind == "request" else {}
+    if any(getattr(row, name) != copied.get(name) for name in COPIED_COLUMNS):
         return seq, f"entry {entry_id} altered ({where}: columns disagree with content)", entry_id
     return None

@@ -226,6 +226,12 @@ _DECIDED_NOT: Final = frozenset({"denied_by_approver", "expired"})
 
 def _detail(entry: AuditEntry) -> str:
     parts = []
+    if entry.saved_export:
+        parts.append(f"saved export {entry.saved_export}")
+    if entry.schedule:
+        parts.append(f"schedule {entry.schedule}")
+    if entry.detail:
+        parts.append(entry.detail)
     if entry.approver:
         verb = "approved by" if entry.outcome not in _DECIDED_NOT else "decided by"
         parts.append(f"{verb} {entry.approver}")

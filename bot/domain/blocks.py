@@ -20,7 +20,7 @@ from typing import Any, Final
 from bot.domain.errors import BotError, HssError, HssOutcomeUnknown, InvalidCommand
 from bot.domain.model import HEADER_KEYS, ExportBody
 from bot.domain.text import clip
-from bot.domain.types import AuditEntry, TaskStatus
+from bot.domain.types import CHANGES, AuditEntry, TaskStatus
 
 SECTION_MAX: Final = 3000  # Slack's limit on a section's text
 CONTEXT_MAX: Final = 2000  # Slack's limit on a context element's text
@@ -341,19 +341,30 @@ def history(entries: Sequence[AuditEntry]) -> Message:
     if not entries:
         text = "You have no exports on record yet."
         return _message(text, [_section(text)])
-    lines = []
-    for entry in entries:
-        when = entry.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        task = f" · task `{escape(entry.task_id)}`" if entry.task_id else ""
-        detail = f" · {escape(clip(entry.error, 120))}" if entry.error else ""
-        lines.append(
-            f"• {when} · {entry.source} · *{entry.outcome}*{task} · "
-            f"{summarize(entry.request)}{detail}"
-        )
+    lines = ["• " + " · ".join(_history_parts(entry)) for entry in entries]
     head = f"Your last {len(entries)} command{'s' if len(entries) != 1 else ''}"
     blocks = [_section(f"*{head}*")]
     blocks += [_section(piece) for piece in _chunks("\n".join(lines), SECTION_MAX)]
     return _message(head, blocks)
+
+
+def _history_parts(entry: AuditEntry) -> list[str]:
+    """Return one history line's parts: when, from where, what came of it, what it asked."""
+    parts = [entry.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"), entry.source]
+    parts.append(f"*{entry.outcome}*")
+    if entry.saved_export:
+        parts.append(f"saved export `{escape(entry.saved_export)}`")
+    if entry.schedule:
+        parts.append(f"schedule `{escape(entry.schedule)}`")
+    if entry.task_id:
+        parts.append(f"task `{escape(entry.task_id)}`")
+    # A change (`saved`, `paused`, …) that holds no request says what it did instead.
+    if entry.request is not None or entry.outcome not in CHANGES:
+        parts.append(summarize(entry.request))
+    note = entry.error or entry.detail
+    if note:
+        parts.append(escape(clip(note, 120)))
+    return parts
 
 
 def refusal(reason: str) -> Message:

@@ -115,6 +115,10 @@ class ApprovalStoreUnavailable(BotError):
     """The pending approvals cannot be read or written; nothing is decided or run."""
 
 
+class ScheduleStoreUnavailable(BotError):
+    """The schedules cannot be read or written; no run starts, the next claim retries."""
+
+
 class DeliveryError(BotError):
     """Slack did not take a file or message; `code` is Slack's error code (or HTTP status)."""
 

@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from bot.domain.saved import NAME_RULE
+
 EXPORT_SIZE_MAX: Final = 100_000
 LONG_MAX: Final = 2**63 - 1  # the page types create_time's ends as Long (signed 64-bit)
 
@@ -178,6 +180,11 @@ class ExportBody(_Strict):
 
 
 PROFILE_NAME_PATTERN: Final = re.compile(r"^[a-z0-9_-]{1,32}\Z")  # as `bot.profiles` names them
+# A saved export's or a schedule's name (`bot.domain.saved.NAME_RULE`, anchored).
+PRESET_NAME_PATTERN: Final = re.compile(rf"^{NAME_RULE.pattern}\Z")
+# Where a request came from: carried by `as_audit_record`, never sent to HSS.
+PROVENANCE_KEYS: Final = ("saved_export", "schedule")
+PresetName = Annotated[str, StringConstraints(pattern=PRESET_NAME_PATTERN)]
 
 
 class HssTarget(_Strict):
@@ -194,12 +201,19 @@ class ExportRequest(_Strict):
     `profile` names the HSS profile (account, project, region) the call goes to:
     the one asked for (`profile=`), or, once resolved, the channel's or the
     default. `target` is set when it is resolved. Neither is sent to HSS.
+
+    `saved_export` and `schedule` say where the request came from (issue 15): the
+    saved export it was built from and the schedule that ran it. They are not sent
+    to HSS either; they travel with the request into the audit entry (inside the
+    chain) and, through `as_audit_record`, into a held approval.
     """
 
     query: ExportQuery = ExportQuery()
     body: ExportBody
     profile: Annotated[str, StringConstraints(pattern=PROFILE_NAME_PATTERN)] | None = None
     target: HssTarget | None = None
+    saved_export: PresetName | None = None
+    schedule: PresetName | None = None
 
     def query_params(self) -> dict[str, str]:
         """Return the query string values as sent, absent ones left out."""
@@ -219,7 +233,9 @@ class ExportRequest(_Strict):
         """Return `{"query": ..., "body": ...}` exactly as sent, for the audit log.
 
         A resolved request adds `profile`, `region`, `project_id` and `endpoint`, so
-        where the call went is inside the hash chain too.
+        where the call went is inside the hash chain too; a request from a saved
+        export adds `saved_export` (and `schedule`), which the audit log lifts into
+        the entry itself.
         """
         record: dict[str, Any] = {"query": self.query_params(), "body": self.body_json()}
         if self.profile is not None:
@@ -228,6 +244,9 @@ class ExportRequest(_Strict):
             record["region"] = self.target.region
             record["project_id"] = self.target.project_id
             record["endpoint"] = self.target.endpoint
+        for key in PROVENANCE_KEYS:
+            if (value := getattr(self, key)) is not None:
+                record[key] = value
         return record
 
     @classmethod
@@ -237,13 +256,15 @@ class ExportRequest(_Strict):
         The record's query holds strings (as sent); the body is the JSON sent. Read
         as JSON, so the model's strict rules apply as they did when it was built;
         a record that is no request raises `ValueError` (pydantic's). The profile
-        and where it went come back too, so an approved export goes where it was shown.
+        and where it went come back too, so an approved export goes where it was shown,
+        and so do the saved export and schedule it came from.
         """
         query = dict(record.get("query") or {})
         if "export_size" in query:
             query["export_size"] = int(query["export_size"])
         data: dict[str, Any] = {"query": query, "body": record.get("body")}
         data["profile"] = record.get("profile")
+        data |= {key: record.get(key) for key in PROVENANCE_KEYS}
         if all(record.get(k) for k in ("region", "project_id", "endpoint")):
             data["target"] = {k: record[k] for k in ("region", "project_id", "endpoint")}
         return cls.model_validate_json(json.dumps(data, ensure_ascii=False))

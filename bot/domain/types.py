@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Final, Literal, get_args
 
 from bot.domain.errors import BotError
 
@@ -37,7 +37,17 @@ Outcome = Literal[
     "approved",
     "denied_by_approver",
     "expired",
+    "saved",
+    "forgotten",
+    "scheduled",
+    "paused",
+    "resumed",
+    "unscheduled",
 ]
+# A change that is not an export (issue 15): a saved export or a schedule made, changed or
+# removed. Audited like a command, in the chain, with the names it concerns.
+Change = Literal["saved", "forgotten", "scheduled", "paused", "resumed", "unscheduled"]
+CHANGES: Final[tuple[Change, ...]] = get_args(Change)
 TaskState = Literal["running", "success", "failure"]
 
 
@@ -151,6 +161,11 @@ class AuditEntry:
     extra: dict[str, Any] = field(default_factory=dict)
     # Who decided an approval (on the held entry), or who approved this export (source approval).
     approver: str | None = None
+    # Where the export came from (issue 15): the saved export it ran, the schedule that ran it.
+    saved_export: str | None = None
+    schedule: str | None = None
+    # What a change (`saved`, `paused`, …) did, in a few words: the fields saved, the cron.
+    detail: str | None = None
 
 
 # --- What came of an export, and where its answers go ----------------------------------

@@ -25,6 +25,7 @@ from bot.usecases import (
     TaskStatusQuery,
     ignore_count,
 )
+from bot.usecases.schedules import ScheduleService
 
 COMMAND: Final = "/hss-export"
 # What runs before an ack (views.open, recording a refusal) must be done by then, from the
@@ -64,6 +65,8 @@ class AppDeps:
     # The two-person rule: the policy always; the service when the approval store is open.
     approval_policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
     approvals: ApprovalService | None = None
+    # Schedules of saved exports (issue 15): None when their stores are not open.
+    schedules: ScheduleService | None = None
 
     def answer_deadline(self) -> float:
         """Return the event-loop time by which a listener starting now must have acked."""

@@ -5,6 +5,7 @@ Pure: no Slack, no HTTP, no I/O. The modules, each one seam:
 - `fields`: the field catalogue (every key, what it accepts, its parser);
 - `request`: `build_request`, shared by the slash text, the form and the CLI;
 - `commands`: slash parsing (words, command words, `key=value` pairs);
+- `schedule_commands`: the schedule command words (`schedule`, `schedules`, `pause`, …);
 - `help`: the usage text.
 The names below are the package's interface; import them from here.
 """
@@ -31,6 +32,14 @@ from bot.domain.grammar.commands import (
 from bot.domain.grammar.fields import ALL_GRANTED_EPS, ALL_KEYS, FIELD_HELP, FIELD_KEYS, TEXT_KEY
 from bot.domain.grammar.help import help_text
 from bot.domain.grammar.request import Clock, RequestDefaults, build_request
+from bot.domain.grammar.schedule_commands import (
+    ScheduleAdd,
+    ScheduleCommand,
+    ScheduleList,
+    SchedulePause,
+    ScheduleResume,
+    Unschedule,
+)
 
 __all__ = [
     "ALL_GRANTED_EPS",
@@ -51,7 +60,13 @@ __all__ = [
     "Preview",
     "ProfileList",
     "RequestDefaults",
+    "ScheduleAdd",
+    "ScheduleCommand",
+    "ScheduleList",
+    "SchedulePause",
+    "ScheduleResume",
     "Status",
+    "Unschedule",
     "build_request",
     "help_text",
     "parse_command",

@@ -27,6 +27,15 @@ from bot.domain.grammar.fields import (
     parse_value,
 )
 from bot.domain.grammar.request import Clock, RequestDefaults, build, utc_now
+from bot.domain.grammar.schedule_commands import (
+    ScheduleCommand,
+    ScheduleList,
+    SchedulePause,
+    ScheduleResume,
+    Unschedule,
+    parse_named,
+    parse_schedule_add,
+)
 from bot.domain.grammar.values import CLIP, FALSE_WORDS, TRUE_WORDS, member, near
 from bot.domain.model import ClusterType, ContainerStatus, ExportRequest
 from bot.domain.text import clip
@@ -95,7 +104,16 @@ class Form:
 
 
 Command: TypeAlias = (
-    OpenModal | Help | Status | History | Preview | Export | Form | Approvals | ProfileList
+    OpenModal
+    | Help
+    | Status
+    | History
+    | Preview
+    | Export
+    | Form
+    | Approvals
+    | ProfileList
+    | ScheduleCommand
 )
 
 
@@ -258,6 +276,22 @@ def _task_id(args: list[str]) -> str:
     )
 
 
+def _schedule(rest: list[str], _defaults: RequestDefaults, _clock: Clock) -> Command:
+    return parse_schedule_add(rest)
+
+
+def _pause(rest: list[str], _defaults: RequestDefaults, _clock: Clock) -> Command:
+    return SchedulePause(parse_named("pause", rest))
+
+
+def _resume(rest: list[str], _defaults: RequestDefaults, _clock: Clock) -> Command:
+    return ScheduleResume(parse_named("resume", rest))
+
+
+def _unschedule(rest: list[str], _defaults: RequestDefaults, _clock: Clock) -> Command:
+    return Unschedule(parse_named("unschedule", rest))
+
+
 _Parser: TypeAlias = Callable[[list[str], RequestDefaults, Clock], Command]
 _PARSERS: Final[dict[str, _Parser]] = {
     "help": _nothing_after("help", Help()),
@@ -267,6 +301,11 @@ _PARSERS: Final[dict[str, _Parser]] = {
     "preview": _preview,
     "form": _form,
     "approvals": _nothing_after("approvals", Approvals()),
+    "schedule": _schedule,
+    "schedules": _nothing_after("schedules", ScheduleList()),
+    "pause": _pause,
+    "resume": _resume,
+    "unschedule": _unschedule,
 }
 COMMAND_WORDS: Final[tuple[str, ...]] = tuple(_PARSERS)
 

@@ -24,6 +24,12 @@ def help_text(command: str = "/hss-export", *, slack: bool = True) -> str:
             f"exports; `{command} approvals` the exports waiting for an approver (on you, or "
             f"yours); `{command} profiles` the HSS profiles you may use; "
             f"`{command} help` this text.\n"
+            f"`{command} schedule NAME every monday 09:00 [tz=Asia/Shanghai]` (or "
+            f'`cron="0 9 * * 1"`; also `every day 08:30`, `every weekday 09:00`, '
+            f"`every monday,thursday 18:00`, `every hour`) runs saved export NAME in this "
+            f"channel on that schedule, in `tz=`, else your Slack time zone; "
+            f"`{command} schedules` lists them with their next run; `{command} pause NAME`, "
+            f"`resume NAME`, `unschedule NAME` (the schedule's owner only).\n"
             f"`{CONFIRM_RULE.key}=yes`: {CONFIRM_RULE.accepts.split(': ', 1)[1]}.\n"
         )
         quotes = " (Slack's curly quotes work too)"

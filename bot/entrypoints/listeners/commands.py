@@ -33,7 +33,12 @@ from bot.domain.grammar import (
     OpenModal,
     Preview,
     ProfileList,
+    ScheduleAdd,
+    ScheduleList,
+    SchedulePause,
+    ScheduleResume,
     Status,
+    Unschedule,
     help_text,
     parse_command,
 )
@@ -42,6 +47,7 @@ from bot.domain.types import Actor, ReplyTo
 from bot.entrypoints.deps import AppDeps
 from bot.entrypoints.listeners.approvals import route_export, waiting_message
 from bot.entrypoints.listeners.errors import reporting
+from bot.entrypoints.listeners.schedules import schedule_answer
 from bot.entrypoints.refusals import record_then_answer
 from bot.entrypoints.slack_payloads import actor_from
 from bot.lifecycle import restarting_reply
@@ -102,6 +108,10 @@ async def handle(deps: AppDeps, ack: AsyncAck, command: dict[str, Any]) -> None:
         case Approvals():
             await ack_with(ack, blocks.looking_up("export requests waiting for approval"))
             await deps.notifier.tell_user(reply, actor, await approvals_message(deps, actor), {})
+        case ScheduleAdd() | ScheduleList() | SchedulePause() | ScheduleResume() | Unschedule():
+            await ack_with(ack, blocks.looking_up("the schedules"))
+            message = await schedule_answer(deps.schedules, actor, admitted)
+            await deps.notifier.tell_user(reply, actor, message, {"what": "schedule"})
         case Export(request=request, confirmed=confirmed):
 
             async def acknowledge(message: Message | None) -> None:

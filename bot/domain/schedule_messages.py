@@ -1,0 +1,137 @@
+"""What the bot says about schedules: the list, a change made, a run that could not run.
+
+Pure: values in, a `Message` out. Times are shown in the schedule's own zone
+(the zone it runs in), with the zone's abbreviation, so "09:00 CET" and
+"09:00 CEST" both read as the nine o'clock run they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from bot.domain.blocks import BLOCKS_MAX, SECTION_MAX, TEXT_MAX, Message, escape
+from bot.domain.saved import REFUSALS_BEFORE_PAUSE, ScheduledExport, ScheduleRun
+from bot.domain.text import clip
+
+
+def plain(text: str) -> Message:
+    """Build a message of mrkdwn sections, one per group of lines within Slack's limits."""
+    pieces: list[str] = []
+    for line in text.split("\n"):
+        if pieces and len(pieces[-1]) + 1 + len(line) <= SECTION_MAX:
+            pieces[-1] += "\n" + line
+        else:
+            pieces.append(clip(line, SECTION_MAX))
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": p}} for p in pieces if p]
+    return Message(clip(text, TEXT_MAX), blocks[:BLOCKS_MAX])
+
+
+def local_time(at: float, tz: str) -> str:
+    """Show a Unix time in `tz`, e.g. "Mon 2026-03-30 09:00 CEST"."""
+    moment = datetime.fromtimestamp(at, UTC).astimezone(ZoneInfo(tz))
+    return moment.strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+def late_by(seconds: float) -> str:
+    """Say how late a run is, in whole hours past an hour, else minutes."""
+    minutes = max(1, round(seconds / 60))
+    if minutes < 90:
+        return f"{minutes} minute{'' if minutes == 1 else 's'}"
+    hours = round(minutes / 60)
+    return f"{hours} hours"
+
+
+def schedule_line(schedule: ScheduledExport) -> str:
+    """One schedule in a list: name, when, where, whose, next run (or paused), last result."""
+    when = f"{escape(schedule.summary)} ({schedule.tz})"
+    state = (
+        "*paused*"
+        if schedule.paused
+        else f"next run {local_time(schedule.next_due_at, schedule.tz)}"
+    )
+    line = (
+        f"• `{schedule.name}`: {when} in <#{schedule.channel_id}>, "
+        f"by <@{schedule.owner_id}>; {state}"
+    )
+    last = schedule.last_run
+    if last is not None and last.outcome is not None:
+        line += f"; last run {local_time(last.due_at, schedule.tz)}: {run_result(last)}"
+    return line
+
+
+def run_result(run: ScheduleRun) -> str:
+    """Say in a few words what came of a run."""
+    if run.outcome == "submitted":
+        return f"submitted (task `{run.task_id}`)" if run.task_id else "submitted"
+    if run.outcome == "duplicate":
+        return "already run"
+    return f"{run.outcome}" + (f" ({escape(run.error)})" if run.error else "")
+
+
+def schedule_list(schedules: Sequence[ScheduledExport]) -> Message:
+    """List the workspace's schedules with their next run, in each schedule's zone."""
+    if not schedules:
+        text = (
+            "No schedules yet. Save an export (`save NAME key=value …`), then "
+            "`schedule NAME every monday 09:00` in the channel it should post in."
+        )
+        return plain(text)
+    lines = "\n".join(schedule_line(s) for s in schedules)
+    return plain(f"*Schedules*\n{lines}")
+
+
+def scheduled(schedule: ScheduledExport, zone_from: str) -> Message:
+    """Confirm a new schedule: when it runs, in which zone and why that zone, its first run."""
+    why = {
+        "tz=": "as given",
+        "owner": "your Slack time zone",
+        "default": "the bot's default zone (SCHEDULE_DEFAULT_TZ): add `tz=` to choose",
+    }[zone_from]
+    return plain(
+        f"Scheduled `{schedule.name}`: {escape(schedule.summary)} in {schedule.tz} ({why}), "
+        f"posting here. First run {local_time(schedule.next_due_at, schedule.tz)}."
+    )
+
+
+def changed(name: str, what: str, schedule: ScheduledExport | None = None) -> Message:
+    """Confirm a pause, resume or unschedule."""
+    text = f"Schedule `{name}` {what}."
+    if schedule is not None and not schedule.paused:
+        text += f" Next run {local_time(schedule.next_due_at, schedule.tz)}."
+    return plain(text)
+
+
+def run_refused(schedule: ScheduledExport, reason: str, refusals: int, *, paused: bool) -> Message:
+    """Tell the owner (by DM) that a run was refused, and whether the schedule paused itself."""
+    text = (
+        f"Your scheduled export `{schedule.name}` did not run in <#{schedule.channel_id}>: "
+        f"{escape(reason)}"
+    )
+    if paused:
+        text += (
+            f"\nIt was refused {refusals} times in a row, so the schedule paused itself. "
+            f"Once access is back, `resume {schedule.name}`."
+        )
+    else:
+        left = REFUSALS_BEFORE_PAUSE - refusals
+        text += f"\nAfter {left} more refused run{'' if left == 1 else 's'} it pauses itself."
+    return plain(text)
+
+
+def run_invalid(schedule: ScheduledExport, problems: str) -> Message:
+    """Say in the channel why a scheduled run could not even be built (a stale saved export)."""
+    return plain(
+        f"Scheduled export `{schedule.name}` did not run: {problems}\n"
+        f"<@{schedule.owner_id}>, save it again (`save {schedule.name} key=value …`)."
+    )
+
+
+def run_late(schedule: ScheduledExport, due_at: float, now: float) -> Message:
+    """Say in the channel that this run comes late (the bot was down at the due time)."""
+    return plain(
+        f"Scheduled export `{schedule.name}` ({escape(schedule.summary)}): this run is "
+        f"{late_by(now - due_at)} late; it was due {local_time(due_at, schedule.tz)}. "
+        "Missed runs are not repeated."
+    )
