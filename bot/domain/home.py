@@ -7,10 +7,11 @@ result with a link to its thread, Pause or Resume, Delete) and their latest
 commands (the `history` message, as `/hss-export history` shows it). Buttons
 carry only an action id and a saved export's name: never a secret, a reply
 URL or filters; the listener reads the rest from the stores again. Run now
-posts in the channel the saved export runs in (`run_channel`), and the home
-says which. The view stays within Slack's limits whatever it is given: at most
-100 blocks (long lists show their first entries and say how many more, with the
-command that lists them all), section texts clipped, every typed value escaped.
+posts where the saved export's schedule runs, else in the user's DM with the
+app (`run_channel`), and the home says which. The view stays within Slack's
+limits whatever it is given: at most 100 blocks (long lists show their first
+entries and say how many more, with the command that lists them all), section
+texts clipped, every typed value escaped.
 A user who may not export sees only why.
 """
 
@@ -19,12 +20,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.domain.blocks import Message, escape
 from bot.domain.saved import SavedExport, ScheduledExport, ScheduleRun
+from bot.domain.schedule_messages import local_time, run_result
 from bot.domain.text import clip
 
 Block = dict[str, Any]
@@ -107,14 +107,13 @@ class HomeFacts:
 def run_channel(
     saved: SavedExport, schedules: Sequence[ScheduledExport], context: HomeContext
 ) -> str:
-    """Return where Run now posts a saved export: the channel it was saved in.
+    """Return where Run now posts a saved export: where its schedule runs, else the DM.
 
-    Saved before saved exports kept their channel: its schedule's channel, else
-    the user's DM with the app.
+    A saved export keeps no channel of its own (it is the workspace's, run where
+    `run NAME` is typed); the home is the user's DM with the app, so an export
+    run from there lands there, unless the saved export is scheduled in a
+    channel: then Run now posts where its scheduled runs do, next to them.
     """
-    channel = getattr(saved, "channel_id", None)
-    if isinstance(channel, str) and channel:
-        return channel
     for schedule in schedules:
         if schedule.name == saved.name and schedule.team_id == saved.team_id:
             return schedule.channel_id
@@ -229,15 +228,6 @@ def _schedule_blocks(facts: HomeFacts) -> list[Block]:
     return blocks
 
 
-def local_time(at: float, tz: str) -> str:
-    """Show a Unix time in a zone: `Mon 2026-03-30 09:00 CEST`; UTC for an unknown zone."""
-    try:
-        zone = ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    return datetime.fromtimestamp(at, zone).strftime("%a %Y-%m-%d %H:%M %Z")
-
-
 def thread_link(channel_id: str, ts: str) -> str:
     """Return the link to a message (Slack's permalink form: `p` and the ts without its dot)."""
     return f"https://slack.com/archives/{channel_id}/p{ts.replace('.', '')}"
@@ -245,18 +235,13 @@ def thread_link(channel_id: str, ts: str) -> str:
 
 def last_result(run: ScheduleRun | None, tz: str) -> str:
     """Say what the schedule's last run did, with a link to its thread when there is one."""
-    if run is None:
+    if run is None or run.outcome is None:
         return "Last run: none yet."
-    when = local_time(run.due_at, tz)
-    outcome = run.outcome or "running"
-    parts = [f"Last run ({when}): *{outcome}*" + (", late" if run.late else "")]
-    if run.task_id:
-        parts.append(f"task `{escape(run.task_id)}`")
+    late = " (late)" if run.late else ""
+    text = f"Last run {local_time(run.due_at, tz)}{late}: {clip(run_result(run), ERROR_CLIP)}"
     if run.channel_id and run.thread_ts:
-        parts.append(f"<{thread_link(run.channel_id, run.thread_ts)}|its thread>")
-    if run.error:
-        parts.append(escape(clip(run.error, ERROR_CLIP)))
-    return " · ".join(parts)
+        text += f" · <{thread_link(run.channel_id, run.thread_ts)}|its thread>"
+    return text
 
 
 def _scheduled(saved: SavedExport, schedules: Sequence[ScheduledExport]) -> bool:

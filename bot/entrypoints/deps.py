@@ -15,6 +15,7 @@ from bot.adapters.slack_notifier import SlackNotifier
 from bot.domain.grammar import RequestDefaults
 from bot.domain.model import ExportRequest
 from bot.lifecycle import Lifecycle
+from bot.ports import UserZones
 from bot.settings import Settings
 from bot.usecases import (
     ApprovalService,
@@ -67,6 +68,8 @@ class AppDeps:
     approvals: ApprovalService | None = None
     # Schedules of saved exports (issue 15): None when their stores are not open.
     schedules: ScheduleService | None = None
+    # Users' Slack time zones (users.info): the App Home shows times in the user's.
+    zones: UserZones | None = None
 
     def answer_deadline(self) -> float:
         """Return the event-loop time by which a listener starting now must have acked."""

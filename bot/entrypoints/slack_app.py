@@ -22,6 +22,7 @@ from bot.adapters.slack_approvals import SlackApprovalMessenger
 from bot.adapters.slack_home import SlackHome
 from bot.adapters.slack_notifier import SlackNotifier, build_web_client
 from bot.adapters.slack_usergroups import SlackUsergroups, prompt_client
+from bot.adapters.slack_users import SlackUserZones
 from bot.domain.errors import SettingsError
 from bot.domain.grammar import RequestDefaults
 from bot.domain.model import ExportRequest
@@ -147,6 +148,7 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
         count=count,
         approval_policy=policy,
         approvals=approvals,
+        zones=SlackUserZones(client),
     )
     for group in (commands, modal, shortcut, workflow, approval_buttons, home, errors):
         group.register(app, deps)

@@ -19,7 +19,7 @@ refused and audited like a refused command.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import Any, Final
 
@@ -27,13 +27,16 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.domain import home
+from bot.domain.schedules import resolve_tz
 from bot.domain.types import Actor
 from bot.entrypoints.deps import AppDeps
 from bot.entrypoints.listeners import shortcut
 from bot.entrypoints.listeners.commands import history_message
 from bot.entrypoints.listeners.errors import log_unexpected, reporting
+from bot.entrypoints.listeners.schedules import SCHEDULES_OFF
 from bot.entrypoints.slack_payloads import team_of, user_of
 from bot.usecases import Refused
+from bot.usecases.schedules import ScheduleAnswer, ScheduleService
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,53 @@ def register(app: AsyncApp, deps: AppDeps) -> None:
         async with reporting(deps, ack, body):
             await open_form(deps, ack, body)
 
+    for action_id, change in SCHEDULE_CHANGES.items():
+        app.action(action_id)(_schedule_button(deps, change))
+
+
+ScheduleChange = Callable[[ScheduleService, Actor, str], Awaitable[ScheduleAnswer]]
+# Each schedule button and the ScheduleService method `pause`/`resume`/`unschedule` call.
+SCHEDULE_CHANGES: Final[dict[str, ScheduleChange]] = {
+    home.PAUSE_SCHEDULE: ScheduleService.pause,
+    home.RESUME_SCHEDULE: ScheduleService.resume,
+    home.DELETE_SCHEDULE: ScheduleService.delete,
+}
+
+
+def _schedule_button(
+    deps: AppDeps, change: ScheduleChange
+) -> Callable[[AsyncAck, dict[str, Any]], Awaitable[None]]:
+    async def clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        deps.track_this_run()
+        async with reporting(deps, ack, body):
+            await change_schedule(deps, body, change)
+
+    return clicked
+
+
+async def change_schedule(deps: AppDeps, body: dict[str, Any], change: ScheduleChange) -> None:
+    """Pause, resume or delete a schedule from the home, as the slash command does; re-publish.
+
+    Access is checked for the channel the schedule runs in; a double click finds
+    the change made already, which the use case answers without auditing it twice.
+    """
+    actor, context = clicker(body)
+    name = clicked_value(body)
+    service = deps.schedules
+    if service is None:
+        await publish(deps, actor, context, notice=SCHEDULES_OFF)
+        return
+    mine = {s.name: s for s in await service.list_for(actor)}
+    here = actor if name not in mine else replace(actor, channel_id=mine[name].channel_id)
+    refused = await deps.gate.check(here)
+    if refused is not None:
+        await deps.gate.record(here, refused, saved_export=name, schedule=name)
+        await publish(deps, actor, context)
+        return
+    answer = await change(service, here, name)
+    await publish(deps, actor, context, notice=answer.message.text, view_hash=view_hash(body))
+
 
 async def open_form(deps: AppDeps, ack: AsyncAck, body: dict[str, Any]) -> None:
     """New export: the form with its channel picker, as the global shortcut opens it."""
@@ -74,6 +124,18 @@ async def open_form(deps: AppDeps, ack: AsyncAck, body: dict[str, Any]) -> None:
         await refuse(deps, actor, context, refused)
         return
     await shortcut.handle(deps, ack, body, deadline=deadline)
+
+
+def clicked_value(body: dict[str, Any]) -> str:
+    """Return the clicked button's value (a saved export's name), as Slack sent it."""
+    actions = body.get("actions") or [{}]
+    return str(actions[0].get("value") or "")
+
+
+def view_hash(body: dict[str, Any]) -> str | None:
+    """Return the hash of the home the click came from (to re-publish only over that one)."""
+    found = (body.get("view") or {}).get("hash")
+    return found if isinstance(found, str) and found else None
 
 
 def clicker(body: dict[str, Any]) -> tuple[Actor, home.HomeContext]:
@@ -115,11 +177,14 @@ async def refuse(deps: AppDeps, actor: Actor, context: home.HomeContext, refused
 async def load_facts(
     deps: AppDeps, actor: Actor, context: home.HomeContext, notice: str | None = None
 ) -> home.HomeFacts:
-    """Read what the user's home shows: their saved exports, schedules, zone and history."""
+    """Read what the user's home shows: their saved exports, schedules and time zone."""
+    schedules = await deps.schedules.list_for(actor) if deps.schedules is not None else []
+    owner_tz = await deps.zones.zone_of(actor.user_id) if deps.zones is not None else None
     return home.HomeFacts(
         user_id=actor.user_id,
         context=context,
-        tz="UTC",
+        tz=resolve_tz(None, owner_tz, deps.settings.SCHEDULE_DEFAULT_TZ).name,
+        schedules=schedules,
         notice=notice,
     )
 
