@@ -119,29 +119,13 @@ class Gatekeeper:
         """Return the profile of channels no profile maps (HSS_DEFAULT_PROFILE or the only one)."""
         return None if self._profiles is None else self._profiles.profiles.default_name
 
-    async def record(
-        self,
-        actor: Actor,
-        refused: Refused,
-        *,
-        saved_export: str | None = None,
-        schedule: str | None = None,
-    ) -> int | None:
-        """Audit a refusal (and count it); return its entry id, or None if it was not written.
-
-        `saved_export`/`schedule` name what a refused click concerned (the App Home's
-        buttons), when no request carries them.
-        """
+    async def record(self, actor: Actor, refused: Refused) -> int | None:
+        """Audit a refusal (and count it); return its entry id, or None if it was not written."""
         self._count(refused.outcome)
         record = refused.request.as_audit_record() if refused.request is not None else None
-        names = {"saved_export": saved_export, "schedule": schedule}
         try:
             return await self._audit.record_refusal(
-                actor,
-                refused.outcome,
-                str(refused.error),
-                record,
-                **{key: name for key, name in names.items() if name is not None},
+                actor, refused.outcome, str(refused.error), record
             )
         except AuditUnavailable:
             log.error("refusal not recorded", extra={"outcome": refused.outcome})

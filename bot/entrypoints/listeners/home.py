@@ -106,7 +106,7 @@ async def change_schedule(deps: AppDeps, body: dict[str, Any], change: ScheduleC
     here = actor if name not in mine else replace(actor, channel_id=mine[name].channel_id)
     refused = await deps.gate.check(here)
     if refused is not None:
-        await deps.gate.record(here, refused, saved_export=name, schedule=name)
+        await deps.gate.record(here, replace(refused, saved_export=name, schedule=name))
         await publish(deps, actor, context)
         return
     answer = await change(service, here, name)
