@@ -35,6 +35,7 @@ from bot.adapters.hss_profiles import (
     build_profile_client,
     fallback_name,
 )
+from bot.adapters.schedule_store import open_schedule_store
 from bot.adapters.slack_approvals import SlackApprovalMessenger
 from bot.adapters.slack_files import SlackFiles
 from bot.adapters.slack_notifier import AuditChannelMirror, SlackNotifier, build_web_client
@@ -42,12 +43,13 @@ from bot.adapters.slack_steps import SlackSteps
 from bot.adapters.task_store import SqlTaskStore, open_task_store
 from bot.domain.errors import AuditUnavailable, TaskStoreUnavailable
 from bot.domain.types import AuditEntry
-from bot.entrypoints.slack_app import create_app
+from bot.entrypoints.slack_app import build_gate, create_app, request_defaults
 from bot.entrypoints.web import HttpServer, start_http
 from bot.health import ReadinessCheck, add_ops_routes
 from bot.lifecycle import Lifecycle
 from bot.metrics import Metrics, create_metrics
 from bot.observability import correlation
+from bot.ports import SavedExportStore, ScheduleStore
 from bot.reading import ReadLimits, SummaryWorker
 from bot.settings import Settings
 from bot.tracking.model import TrackerConfig
@@ -55,6 +57,7 @@ from bot.tracking.summaries import Summaries
 from bot.tracking.tracker import TaskTracker
 from bot.tracking.worker import RELEASE_SECONDS, STOP_MARGIN_SECONDS
 from bot.usecases import ApprovalExpiry, ExportService
+from bot.usecases.schedule_runs import ScheduleRuns
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +250,9 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
         notifier = SlackNotifier(web_client)
         # An approval's expiry is due work of the same lease loop as the tracked tasks.
         expiry = ApprovalExpiry(approvals, audit, SlackApprovalMessenger(web_client, notifier))
+        count = _counter(metrics)
+        saved: SavedExportStore | None = None  # the saved exports' store (wp-saved) opens here
+        schedules, runs = await _schedules(settings, audit, saved, web_client, notifier, closers)
         tracker = TaskTracker(
             tasks,
             hss,
@@ -254,11 +260,12 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
             audit,
             tracker_config(settings),
             steps=SlackSteps(web_client),
-            also=(expiry,),
+            also=(expiry,) if runs is None else (expiry, runs),
             summaries=summaries,
         )
-        count = _counter(metrics)
         service = ExportService(hss, audit, notifier, tracker, count=count)
+        if runs is not None:
+            runs.attach(service)
         app = create_app(
             settings,
             service=service,
@@ -270,6 +277,8 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
             socket_mode=socket_mode,
             count=count,
             approval_store=approvals,
+            schedule_store=schedules,
+            saved_store=saved,
         )
         observe_dispatch(app, metrics)
     except BaseException:
@@ -308,6 +317,34 @@ async def _summaries(
     summaries = Summaries(reader, digests, settings.SUMMARY_MAX_BYTES)
     closers.append(summaries.aclose)  # first to close: a read cut short is redone after restart
     return summaries, digests
+
+
+async def _schedules(  # noqa: PLR0913, PLR0917  what the schedule runs are built on
+    settings: Settings,
+    audit: SqlAuditLog,
+    saved: SavedExportStore | None,
+    web_client: AsyncWebClient,
+    notifier: SlackNotifier,
+    closers: list[Callable[[], Awaitable[None]]],
+) -> tuple[ScheduleStore | None, ScheduleRuns | None]:
+    """Open the schedule store and build the runs (due work of the tracker's lease loop).
+
+    A run is admitted by the same gate as a typed command (`build_gate`).
+    Without the saved exports' store there is nothing to run: no schedules.
+    """
+    if saved is None:
+        return None, None
+    store = await open_schedule_store(settings.AUDIT_DB_URL)
+    closers.append(store.aclose)
+    runs = ScheduleRuns(
+        store,
+        saved,
+        audit,
+        build_gate(settings, web_client, audit),
+        notifier,
+        defaults=request_defaults(settings),
+    )
+    return store, runs
 
 
 async def start_http_runtime(

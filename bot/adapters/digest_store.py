@@ -122,6 +122,19 @@ class SqlDigestStore:
             row = (await conn.execute(query)).one_or_none()
         return None if row is None else StoredDigest(**dict(row._mapping))
 
+    async def recent(self, filter_key: str, limit: int) -> list[StoredDigest]:
+        """Return the newest `limit` digests with this key, oldest first."""
+        d = export_digests
+        query = (
+            select(d)
+            .where(d.c.filter_key == filter_key)
+            .order_by(d.c.created_at.desc())
+            .limit(limit)
+        )
+        async with self._guard(), self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [StoredDigest(**dict(row._mapping)) for row in reversed(rows)]
+
     async def prune(self, before: float) -> int:
         """Delete digests written before `before` (Unix seconds); return how many."""
         async with self._guard(), self._engine.begin() as conn:

@@ -30,7 +30,7 @@ from bot.entrypoints.deps import AppDeps, Count, Describe, ignore_count
 from bot.entrypoints.listeners import approvals as approval_buttons
 from bot.entrypoints.listeners import commands, errors, home, modal, shortcut, workflow
 from bot.lifecycle import Lifecycle
-from bot.ports import ApprovalStore, AuditLog, Hss
+from bot.ports import ApprovalStore, AuditLog, Hss, SavedExportStore, ScheduleStore
 from bot.settings import Settings
 from bot.usecases import (
     ApprovalService,
@@ -39,8 +39,16 @@ from bot.usecases import (
     Gatekeeper,
     TaskStatusQuery,
 )
+from bot.usecases.schedules import ScheduleLimits, ScheduleService
 
-__all__ = ["AppDeps", "create_app", "plain_description"]
+__all__ = [
+    "AppDeps",
+    "build_gate",
+    "create_app",
+    "plain_description",
+    "request_defaults",
+    "schedule_limits",
+]
 
 
 def plain_description(request: ExportRequest) -> dict[str, Any]:
@@ -68,6 +76,8 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
     count: Count | None = None,
     approval_store: ApprovalStore | None = None,
     clock: Callable[[], float] = time.time,
+    schedule_store: ScheduleStore | None = None,
+    saved_store: SavedExportStore | None = None,
 ) -> AsyncApp:
     """Build the Bolt app with every listener group registered.
 
@@ -82,7 +92,8 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
     `denied`) and of those answered without a use case (`draining`); pass the
     same counter as `ExportService(count=…)`. `approval_store` holds exports
     that wait for an approver (the two-person rule); without it, an export the
-    rule holds is refused. `clock` is the approvals' (tests move it).
+    rule holds is refused. `clock` is the approvals' and schedules' (tests move it).
+    `schedule_store` and `saved_store` enable the schedule commands.
 
     What runs before an ack is bounded so the ack always comes within Slack's
     3 seconds: the default access check reads user groups through a client
@@ -127,32 +138,83 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
             approval_channel=settings.APPROVAL_CHANNEL_ID,
             clock=clock,
         )
+    gate = build_gate(settings, client, audit, count=count, access=access)
+    defaults = request_defaults(settings)
+    schedules = None
+    if schedule_store is not None and saved_store is not None:
+        schedules = ScheduleService(
+            schedule_store,
+            saved_store,
+            audit,
+            gate,
+            SlackUserZones(prompt),
+            defaults=defaults,
+            limits=schedule_limits(settings),
+            clock=clock,
+        )
     deps = AppDeps(
         settings=settings,
         service=service,
-        gate=Gatekeeper(access, audit, count=count, profiles=_profile_access(settings, prompt)),
+        gate=gate,
         status=TaskStatusQuery(hss, audit, settings.HSS_ENTERPRISE_PROJECT_ID),
         history=CommandHistory(audit),
         notifier=notifier,
         describe=describe,
-        defaults=RequestDefaults(
-            header_lang=settings.HSS_EXPORT_HEADER_LANG,
-            # With a profiles file, each profile's default applies once the profile is known.
-            enterprise_project_id=(
-                None if settings.HSS_PROFILES_FILE else settings.HSS_ENTERPRISE_PROJECT_ID
-            ),
-        ),
+        defaults=defaults,
         lifecycle=lifecycle if lifecycle is not None else Lifecycle(),
         prompt_client=prompt,
         home=SlackHome(client),
         count=count,
         approval_policy=policy,
         approvals=approvals,
-        zones=SlackUserZones(client),
+        schedules=schedules,
+        zones=SlackUserZones(prompt),
     )
     for group in (commands, modal, shortcut, workflow, approval_buttons, home, errors):
         group.register(app, deps)
     return app
+
+
+def build_gate(
+    settings: Settings,
+    client: AsyncWebClient,
+    audit: AuditLog,
+    *,
+    count: Count = ignore_count,
+    access: AccessControl | None = None,
+) -> Gatekeeper:
+    """Build the one gate (allow lists, user groups, the profiles' lists) from settings.
+
+    The listeners' and the schedule runs' gate alike: a scheduled run is admitted
+    by the same rules as the owner typing it.
+    """
+    prompt = prompt_client(client)
+    access = access or AccessControl(
+        AccessPolicy.from_settings(settings),
+        SlackUsergroups(prompt),
+        approvals=ApprovalPolicy.from_settings(settings),
+    )
+    return Gatekeeper(access, audit, count=count, profiles=_profile_access(settings, prompt))
+
+
+def request_defaults(settings: Settings) -> RequestDefaults:
+    """Read what a request leaves out (header language, enterprise project) from settings."""
+    return RequestDefaults(
+        header_lang=settings.HSS_EXPORT_HEADER_LANG,
+        # With a profiles file, each profile's default applies once the profile is known.
+        enterprise_project_id=(
+            None if settings.HSS_PROFILES_FILE else settings.HSS_ENTERPRISE_PROJECT_ID
+        ),
+    )
+
+
+def schedule_limits(settings: Settings) -> ScheduleLimits:
+    """Read SCHEDULE_MIN_INTERVAL_MINUTES, SCHEDULES_PER_USER and SCHEDULE_DEFAULT_TZ."""
+    return ScheduleLimits(
+        min_interval_minutes=settings.SCHEDULE_MIN_INTERVAL_MINUTES,
+        per_user=settings.SCHEDULES_PER_USER,
+        default_tz=settings.SCHEDULE_DEFAULT_TZ,
+    )
 
 
 def _profile_access(settings: Settings, client: AsyncWebClient) -> ProfileAccess | None:

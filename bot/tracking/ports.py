@@ -136,3 +136,7 @@ class DigestStore(Protocol):
     async def previous(self, filter_key: str, task_id: str, before: float) -> StoredDigest | None:
         """Return the newest digest with this key of another task created by `before`, or None."""
         ...
+
+    async def recent(self, filter_key: str, limit: int) -> list[StoredDigest]:
+        """Return the newest `limit` digests with this key, oldest first (a schedule's chart)."""
+        ...

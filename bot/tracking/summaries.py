@@ -21,6 +21,11 @@ message of the tracker).
 "What changed": each summarized export's digest is kept (`DigestStore`) under
 its filter key, the hash of the exact request it sent (profile, query, body),
 so the previous export with the same filters, whoever ran it, is compared.
+A schedule's run is keyed by its schedule instead (its name, unique in the
+workspace, and its channel), so it is compared with the previous run of that
+schedule even if the saved fields changed in between; from its second run on,
+its thread also gets a chart of the last runs (`bot.reading.chart`, drawn in
+a thread, uploaded like the file).
 """
 
 from __future__ import annotations
@@ -29,16 +34,18 @@ import asyncio
 import hashlib
 import json
 import logging
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from bot.domain.blocks import Message
 from bot.domain.errors import DeliveryRefused, DeliveryUnavailable, HssError, SpoolFailed
 from bot.domain.task_messages import size_text
 from bot.reading import Digest, DigestError, Expected, Report, UnreadableExport, thread_message
+from bot.reading.chart import MAX_POINTS, point_of, render_runs_chart
 from bot.reading.render_blocks import render_no_summary
 from bot.tracking.job import Job
 from bot.tracking.model import TrackedTask, hss_reason
@@ -46,6 +53,8 @@ from bot.tracking.ports import DigestStore, StoredDigest
 from bot.tracking.spool import download_to_disk, remove
 
 log = logging.getLogger(__name__)
+
+CHART_AFTER_RUNS: Final = 2  # a schedule's chart comes with its second run
 
 
 class Reader(Protocol):
@@ -88,17 +97,23 @@ class Summaries:
             await asyncio.to_thread(remove, path)
 
 
-def filter_key(record: Mapping[str, Any] | None) -> str | None:
+def filter_key(record: Mapping[str, Any] | None, channel_id: str | None = None) -> str | None:
     """Return the hash two exports share when their filters are the same, or None.
 
     Same filters means the same request: the profile (when the record names
     one), the exact query and the exact body. Canonical JSON, so key order
-    does not matter; nothing is left out.
+    does not matter; nothing is left out. A schedule's run (the record names
+    its schedule) shares its key with the runs of the same schedule and channel.
     """
     if not record or "body" not in record:
         return None
-    shown: dict[str, Any] = {"query": record.get("query"), "body": record["body"]}
-    if record.get("profile") is not None:
+    schedule = record.get("schedule")
+    shown: dict[str, Any]
+    if isinstance(schedule, str) and schedule:
+        shown = {"schedule": schedule, "channel": channel_id}
+    else:
+        shown = {"query": record.get("query"), "body": record["body"]}
+    if record.get("profile") is not None and not schedule:
         shown["profile"] = record["profile"]
     text = json.dumps(shown, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -126,6 +141,7 @@ async def summarize(job: Job, task: TrackedTask) -> TrackedTask:
         log.error("summary not posted", extra={"task_id": task.task_id, "error": str(exc)})
     except DeliveryRefused as exc:
         log.error("summary refused", extra={"task_id": task.task_id, "error": str(exc)})
+    await post_chart(job, summaries, task)
     rows = report.summary.rows if report.summary is not None else None
     note = None if rows is not None else (report.reason or "the file could not be read")
     log.info(
@@ -190,7 +206,7 @@ async def _message(summaries: Summaries, task: TrackedTask, report: Report) -> M
     """Render the thread message, with the changes since the last export of the same filters."""
     if report.summary is None or report.digest is None:
         return render_no_summary(report.reason or "the file could not be read")
-    key = filter_key(task.request)
+    key = filter_key(task.request, task.channel_id)
     if key is None:
         return thread_message(report)
     stored = await summaries.digests.previous(key, task.task_id, task.created_at)
@@ -215,6 +231,51 @@ async def _message(summaries: Summaries, task: TrackedTask, report: Report) -> M
         return thread_message(report)
     since = datetime.fromtimestamp(stored.created_at, UTC)
     return thread_message(report, previous, since=since, by=stored.user_id)
+
+
+async def post_chart(job: Job, summaries: Summaries, task: TrackedTask) -> None:
+    """After a schedule's second run on, upload a chart of its last runs into the thread.
+
+    Best effort, like the summary: a failure is logged and the tracker carries on.
+    """
+    schedule = (task.request or {}).get("schedule")
+    key = filter_key(task.request, task.channel_id)
+    if not schedule or key is None:
+        return
+    stored = await summaries.digests.recent(key, MAX_POINTS)
+    points = []
+    for digest in stored:
+        try:
+            points.append(point_of(digest.created_at, Digest.from_json(digest.digest)))
+        except DigestError:
+            continue
+    if len(points) < CHART_AFTER_RUNS:
+        return
+    png = await asyncio.to_thread(
+        render_runs_chart, points, f"Schedule {schedule}: the last {len(points)} runs"
+    )
+    path = await asyncio.to_thread(_spool_png, png, job.config.spool_dir)
+    try:
+        slot = await job.delivery.start_upload(f"{schedule}-runs.png", len(png))
+        await job.delivery.send_file(slot, path, len(png))
+        await job.delivery.complete_upload(
+            slot.file_id,
+            title=f"{schedule}: last {len(points)} runs",
+            channel_id=task.channel_id,
+            thread_ts=task.thread_ts,
+        )
+    except (DeliveryUnavailable, DeliveryRefused) as exc:
+        log.warning("chart not uploaded", extra={"task_id": task.task_id, "error": str(exc)})
+    finally:
+        await asyncio.to_thread(remove, path)
+
+
+def _spool_png(png: bytes, spool_dir: Path | None) -> Path:
+    with tempfile.NamedTemporaryFile(
+        "wb", suffix=".png", dir=spool_dir, delete=False, prefix="chart-"
+    ) as out:
+        out.write(png)
+    return Path(out.name)
 
 
 def export_size(record: Mapping[str, Any]) -> int | None:
