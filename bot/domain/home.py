@@ -120,6 +120,13 @@ def run_channel(
     return context.dm_channel
 
 
+def run_started(name: str, channel_id: str, context: HomeContext) -> str:
+    """Say that Run now started NAME, and where its task id and file will be."""
+    return (
+        f"Running `{escape(name)}`: the task id and the file go to {_channel(channel_id, context)}."
+    )
+
+
 def build_home(facts: HomeFacts) -> dict[str, Any]:
     """Build the user's home view."""
     blocks: list[Block] = [_header("HSS exports")]
@@ -166,6 +173,13 @@ def _saved_blocks(facts: HomeFacts) -> list[Block]:
             f"Run now posts in {_channel(channel, facts.context)}."
         )
         blocks.append(_section(text, block_id=f"saved:{saved.name}"))
+        run = _confirm(
+            f"Run {saved.name} now?",
+            f"An HSS export of `{escape(clip(fields, 200))}` posts in "
+            f"{_channel(channel, facts.context)}.",
+            "Run",
+            style="primary",
+        )
         forget = _confirm(
             f"Forget {saved.name}?",
             f"The saved export {escape(saved.name)} is deleted"
@@ -176,7 +190,7 @@ def _saved_blocks(facts: HomeFacts) -> list[Block]:
             _actions(
                 f"saved_actions:{saved.name}",
                 [
-                    _button("Run now", RUN_SAVED, saved.name, "primary"),
+                    _button("Run now", RUN_SAVED, saved.name, "primary", confirm=run),
                     _button("Forget", FORGET_SAVED, saved.name, "danger", confirm=forget),
                 ],
             )
@@ -297,11 +311,11 @@ def _button(
     return button
 
 
-def _confirm(title: str, text: str, yes: str) -> Block:
+def _confirm(title: str, text: str, yes: str, *, style: str = "danger") -> Block:
     return {
         "title": {"type": "plain_text", "text": clip(title, 100)},
         "text": {"type": "mrkdwn", "text": clip(text, 300)},
         "confirm": {"type": "plain_text", "text": yes},
         "deny": {"type": "plain_text", "text": "Cancel"},
-        "style": "danger",
+        "style": style,
     }

@@ -18,6 +18,7 @@ refused and audited like a refused command.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
@@ -27,8 +28,9 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.domain import home
+from bot.domain.blocks import Message
 from bot.domain.schedules import resolve_tz
-from bot.domain.types import Actor
+from bot.domain.types import Actor, ReplyTo
 from bot.entrypoints.deps import AppDeps
 from bot.entrypoints.listeners import shortcut
 from bot.entrypoints.listeners.commands import history_message
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 
 EVENT: Final = "app_home_opened"  # manifest.yml: settings.event_subscriptions.bot_events
 HOME_TAB: Final = "home"
+SAVED_OFF: Final = "Saved exports are not available on this bot right now; nothing was run."
 
 
 def register(app: AsyncApp, deps: AppDeps) -> None:
@@ -66,7 +69,9 @@ def register(app: AsyncApp, deps: AppDeps) -> None:
             await open_form(deps, ack, body)
 
     for action_id, change in SCHEDULE_CHANGES.items():
-        app.action(action_id)(_schedule_button(deps, change))
+        app.action(action_id)(_button(deps, functools.partial(change_schedule, change=change)))
+    app.action(home.RUN_SAVED)(_button(deps, run_saved))
+    app.action(home.FORGET_SAVED)(_button(deps, forget_saved))
 
 
 ScheduleChange = Callable[[ScheduleService, Actor, str], Awaitable[ScheduleAnswer]]
@@ -78,19 +83,78 @@ SCHEDULE_CHANGES: Final[dict[str, ScheduleChange]] = {
 }
 
 
-def _schedule_button(
-    deps: AppDeps, change: ScheduleChange
-) -> Callable[[AsyncAck, dict[str, Any]], Awaitable[None]]:
+Work = Callable[[AppDeps, dict[str, Any]], Awaitable[None]]
+
+
+def _button(deps: AppDeps, work: Work) -> Callable[[AsyncAck, dict[str, Any]], Awaitable[None]]:
+    """A button's listener: ack at once, then the work (tracked, errors reported)."""
+
     async def clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         deps.track_this_run()
         async with reporting(deps, ack, body):
-            await change_schedule(deps, body, change)
+            await work(deps, body)
 
     return clicked
 
 
-async def change_schedule(deps: AppDeps, body: dict[str, Any], change: ScheduleChange) -> None:
+def dedupe_key(body: dict[str, Any], what: str) -> str:
+    """Key a click by the published home it came from: one home, one run of each button.
+
+    Two clicks on one published home (a double click, Slack's retry, a replayed
+    payload) carry the same view id and hash; the home is published again after
+    each click, so a later, deliberate click carries a new hash.
+    """
+    view = body.get("view") or {}
+    return f"home:{view.get('id')}:{view.get('hash')}:{what}:{clicked_value(body)}"
+
+
+async def run_saved(deps: AppDeps, body: dict[str, Any]) -> None:
+    """Run now: the saved export runs as `/hss-export run NAME` does, in its run channel.
+
+    The use case checks access (for that channel) and the saved fields, and puts
+    a refusal on record; the button's confirm dialog is the broad export's
+    confirmation. What came of it is shown at the top of the home.
+    """
+    actor, context = clicker(body)
+    name = clicked_value(body)
+    if deps.saved is None:
+        await publish(deps, actor, context, notice=SAVED_OFF)
+        return
+    facts = await load_facts(deps, actor, context)
+    mine = next((s for s in facts.saved if s.name == name), None)
+    channel = home.run_channel(mine, facts.schedules, context) if mine else context.dm_channel
+    here = replace(actor, channel_id=channel)
+    told: list[str] = []
+
+    async def answer(message: Message | None) -> None:
+        told.append(
+            message.text if message is not None else home.run_started(name, channel, context)
+        )
+
+    await deps.saved.run(
+        here, name, {}, ReplyTo(channel), dedupe_key(body, "run"), answer=answer, confirmed=True
+    )
+    await publish(deps, actor, context, notice=" ".join(told) or None, view_hash=view_hash(body))
+
+
+async def forget_saved(deps: AppDeps, body: dict[str, Any]) -> None:
+    """Forget: the saved export is deleted as `/hss-export forget NAME` does (owner only)."""
+    actor, context = clicker(body)
+    name = clicked_value(body)
+    if deps.saved is None:
+        await publish(deps, actor, context, notice=SAVED_OFF)
+        return
+    facts = await load_facts(deps, actor, context)
+    mine = next((s for s in facts.saved if s.name == name), None)
+    channel = home.run_channel(mine, facts.schedules, context) if mine else context.dm_channel
+    changed = await deps.saved.forget(
+        replace(actor, channel_id=channel), name, dedupe_key=dedupe_key(body, "forget")
+    )
+    await publish(deps, actor, context, notice=changed.message.text, view_hash=view_hash(body))
+
+
+async def change_schedule(deps: AppDeps, body: dict[str, Any], *, change: ScheduleChange) -> None:
     """Pause, resume or delete a schedule from the home, as the slash command does; re-publish.
 
     Access is checked for the channel the schedule runs in; a double click finds
@@ -178,12 +242,14 @@ async def load_facts(
     deps: AppDeps, actor: Actor, context: home.HomeContext, notice: str | None = None
 ) -> home.HomeFacts:
     """Read what the user's home shows: their saved exports, schedules and time zone."""
+    saved = await deps.saved.owned(actor) if deps.saved is not None else []
     schedules = await deps.schedules.list_for(actor) if deps.schedules is not None else []
     owner_tz = await deps.zones.zone_of(actor.user_id) if deps.zones is not None else None
     return home.HomeFacts(
         user_id=actor.user_id,
         context=context,
         tz=resolve_tz(None, owner_tz, deps.settings.SCHEDULE_DEFAULT_TZ).name,
+        saved=saved,
         schedules=schedules,
         notice=notice,
     )
