@@ -268,6 +268,7 @@ def test_manifest_scopes_of_the_real_manifest() -> None:
         "files:write",
         "files:read",
         "usergroups:read",
+        "users:read",
     }
 
 
