@@ -35,6 +35,7 @@ from bot.adapters.hss_profiles import (
     build_profile_client,
     fallback_name,
 )
+from bot.adapters.saved_store import open_saved_store
 from bot.adapters.schedule_store import open_schedule_store
 from bot.adapters.slack_approvals import SlackApprovalMessenger
 from bot.adapters.slack_files import SlackFiles
@@ -242,6 +243,8 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
         closers.append(tasks.aclose)
         approvals = await open_approval_store(settings.AUDIT_DB_URL)
         closers.append(approvals.aclose)
+        saved = await open_saved_store(settings.AUDIT_DB_URL)
+        closers.append(saved.aclose)
         hss = build_hss_profiles(settings, metrics)
         closers.append(hss.aclose)
         files = SlackFiles(web_client)
@@ -251,7 +254,6 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
         # An approval's expiry is due work of the same lease loop as the tracked tasks.
         expiry = ApprovalExpiry(approvals, audit, SlackApprovalMessenger(web_client, notifier))
         count = _counter(metrics)
-        saved: SavedExportStore | None = None  # the saved exports' store (wp-saved) opens here
         schedules, runs = await _schedules(settings, audit, saved, web_client, notifier, closers)
         tracker = TaskTracker(
             tasks,

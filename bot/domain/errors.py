@@ -119,6 +119,10 @@ class ScheduleStoreUnavailable(BotError):
     """The schedules cannot be read or written; no run starts, the next claim retries."""
 
 
+class SavedExportStoreUnavailable(BotError):
+    """The saved exports cannot be read or written; nothing is saved, run or forgotten."""
+
+
 class DeliveryError(BotError):
     """Slack did not take a file or message; `code` is Slack's error code (or HTTP status)."""
 

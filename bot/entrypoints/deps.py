@@ -23,6 +23,7 @@ from bot.usecases import (
     Count,
     ExportService,
     Gatekeeper,
+    SavedExports,
     TaskStatusQuery,
     ignore_count,
 )
@@ -70,6 +71,8 @@ class AppDeps:
     schedules: ScheduleService | None = None
     # Users' Slack time zones (users.info): the App Home shows times in the user's.
     zones: UserZones | None = None
+    # Saved exports (issue 15): None when no store is open (`save`, `run`, … say so).
+    saved: SavedExports | None = None
 
     def answer_deadline(self) -> float:
         """Return the event-loop time by which a listener starting now must have acked."""

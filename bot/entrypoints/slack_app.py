@@ -9,6 +9,8 @@ time. The same app serves HTTP mode (`bot.entrypoints.web`) and Socket Mode
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -23,9 +25,11 @@ from bot.adapters.slack_home import SlackHome
 from bot.adapters.slack_notifier import SlackNotifier, build_web_client
 from bot.adapters.slack_usergroups import SlackUsergroups, prompt_client
 from bot.adapters.slack_users import SlackUserZones
+from bot.domain.blocks import Message
 from bot.domain.errors import SettingsError
 from bot.domain.grammar import RequestDefaults
 from bot.domain.model import ExportRequest
+from bot.domain.types import Actor, ReplyTo
 from bot.entrypoints.deps import AppDeps, Count, Describe, ignore_count
 from bot.entrypoints.listeners import approvals as approval_buttons
 from bot.entrypoints.listeners import commands, errors, home, modal, shortcut, workflow
@@ -37,6 +41,7 @@ from bot.usecases import (
     CommandHistory,
     ExportService,
     Gatekeeper,
+    SavedExports,
     TaskStatusQuery,
 )
 from bot.usecases.schedules import ScheduleLimits, ScheduleService
@@ -75,9 +80,9 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
     socket_mode: bool = False,
     count: Count | None = None,
     approval_store: ApprovalStore | None = None,
+    saved_store: SavedExportStore | None = None,
     clock: Callable[[], float] = time.time,
     schedule_store: ScheduleStore | None = None,
-    saved_store: SavedExportStore | None = None,
 ) -> AsyncApp:
     """Build the Bolt app with every listener group registered.
 
@@ -92,8 +97,10 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
     `denied`) and of those answered without a use case (`draining`); pass the
     same counter as `ExportService(count=…)`. `approval_store` holds exports
     that wait for an approver (the two-person rule); without it, an export the
-    rule holds is refused. `clock` is the approvals' and schedules' (tests move it).
+    rule holds is refused. `saved_store` keeps the saved exports (`save`, `run`,
+    `saved`, `forget`); without it those commands say they are unavailable.
     `schedule_store` and `saved_store` enable the schedule commands.
+    `clock` is the approvals' and schedules' (tests move it).
 
     What runs before an ack is bounded so the ack always comes within Slack's
     3 seconds: the default access check reads user groups through a client
@@ -170,6 +177,8 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
         schedules=schedules,
         zones=SlackUserZones(prompt),
     )
+    if saved_store is not None:
+        deps = dataclasses.replace(deps, saved=_saved_exports(deps, saved_store, audit))
     for group in (commands, modal, shortcut, workflow, approval_buttons, home, errors):
         group.register(app, deps)
     return app
@@ -214,6 +223,23 @@ def schedule_limits(settings: Settings) -> ScheduleLimits:
         min_interval_minutes=settings.SCHEDULE_MIN_INTERVAL_MINUTES,
         per_user=settings.SCHEDULES_PER_USER,
         default_tz=settings.SCHEDULE_DEFAULT_TZ,
+    )
+
+
+def _saved_exports(deps: AppDeps, store: SavedExportStore, audit: AuditLog) -> SavedExports:
+    """The saved exports' use case: a run takes the typed export's route (`route_export`)."""
+
+    async def tell(reply: ReplyTo, actor: Actor, message: Message) -> None:
+        await deps.notifier.tell_user(reply, actor, message, {"what": "saved export"})
+
+    return SavedExports(
+        store,
+        deps.gate,
+        audit,
+        functools.partial(approval_buttons.route_export, deps),
+        tell,
+        defaults=deps.defaults,
+        command=deps.command,
     )
 
 

@@ -30,12 +30,16 @@ class Refused:
     """A command that will not run, and why; the error's text is safe to show and audit.
 
     `undecided`: denied only because the user groups could not be read in time.
+    `saved_export`/`schedule`: where the command came from (issue 15), on record even
+    when no request could be built (stored fields that no longer parse).
     """
 
     outcome: Literal["invalid", "denied"]
     error: AccessDenied | InvalidCommand
     request: ExportRequest | None = None
     undecided: bool = False
+    saved_export: str | None = None
+    schedule: str | None = None
 
 
 class Gatekeeper:
@@ -125,7 +129,12 @@ class Gatekeeper:
         record = refused.request.as_audit_record() if refused.request is not None else None
         try:
             return await self._audit.record_refusal(
-                actor, refused.outcome, str(refused.error), record
+                actor,
+                refused.outcome,
+                str(refused.error),
+                record,
+                saved_export=refused.saved_export,
+                schedule=refused.schedule,
             )
         except AuditUnavailable:
             log.error("refusal not recorded", extra={"outcome": refused.outcome})

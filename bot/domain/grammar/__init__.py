@@ -4,7 +4,8 @@ Pure: no Slack, no HTTP, no I/O. The modules, each one seam:
 - `values`: the value parsers (one raw string in, the model's value out);
 - `fields`: the field catalogue (every key, what it accepts, its parser);
 - `request`: `build_request`, shared by the slash text, the form and the CLI;
-- `commands`: slash parsing (words, command words, `key=value` pairs);
+- `commands`: slash parsing (words, command words, `key=value` pairs), with the
+  values of `status` (`status`) and of the saved-export commands (`presets`);
 - `schedule_commands`: the schedule command words (`schedule`, `schedules`, `pause`, …);
 - `help`: the usage text.
 The names below are the package's interface; import them from here.
@@ -24,13 +25,14 @@ from bot.domain.grammar.commands import (
     OpenModal,
     Preview,
     ProfileList,
-    Status,
+    export_from_fields,
     parse_command,
     parse_tokens,
     text_fields,
 )
 from bot.domain.grammar.fields import ALL_GRANTED_EPS, ALL_KEYS, FIELD_HELP, FIELD_KEYS, TEXT_KEY
 from bot.domain.grammar.help import help_text
+from bot.domain.grammar.presets import NAME_KEY, Forget, Run, Save, SavedList
 from bot.domain.grammar.request import Clock, RequestDefaults, build_request
 from bot.domain.grammar.schedule_commands import (
     ScheduleAdd,
@@ -40,6 +42,7 @@ from bot.domain.grammar.schedule_commands import (
     ScheduleResume,
     Unschedule,
 )
+from bot.domain.grammar.status import Status
 
 __all__ = [
     "ALL_GRANTED_EPS",
@@ -48,11 +51,13 @@ __all__ = [
     "FIELD_HELP",
     "FIELD_KEYS",
     "MAX_TEXT_CHARS",
+    "NAME_KEY",
     "TEXT_KEY",
     "Approvals",
     "Clock",
     "Command",
     "Export",
+    "Forget",
     "Form",
     "Help",
     "History",
@@ -60,6 +65,9 @@ __all__ = [
     "Preview",
     "ProfileList",
     "RequestDefaults",
+    "Run",
+    "Save",
+    "SavedList",
     "ScheduleAdd",
     "ScheduleCommand",
     "ScheduleList",
@@ -68,6 +76,7 @@ __all__ = [
     "Status",
     "Unschedule",
     "build_request",
+    "export_from_fields",
     "help_text",
     "parse_command",
     "parse_tokens",

@@ -6,13 +6,14 @@ is one dataclass, one parser function and one entry there; anything else is
 `key=value` pairs for `build_request`. Every problem is collected and raised at once
 as `InvalidCommand`; nothing else ever escapes `parse_command` or `parse_tokens`.
 Keys are lower-case; `Status=…` is refused with a suggestion, never guessed.
+The values of `status` live in `status.py`, those of the saved-export commands
+(`save`, `run`, `saved`, `forget`) in `presets.py`.
 """
 
 from __future__ import annotations
 
-import re
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, TypeAlias
 
@@ -24,8 +25,8 @@ from bot.domain.grammar.fields import (
     empty,
     key_problems,
     parse_rule,
-    parse_value,
 )
+from bot.domain.grammar.presets import Forget, Run, Save, SavedList, leading_name
 from bot.domain.grammar.request import Clock, RequestDefaults, build, utc_now
 from bot.domain.grammar.schedule_commands import (
     ScheduleCommand,
@@ -36,12 +37,12 @@ from bot.domain.grammar.schedule_commands import (
     parse_named,
     parse_schedule_add,
 )
+from bot.domain.grammar.status import Status, parse_status
 from bot.domain.grammar.values import CLIP, FALSE_WORDS, TRUE_WORDS, member, near
 from bot.domain.model import ClusterType, ContainerStatus, ExportRequest
 from bot.domain.text import clip
 
 MAX_TEXT_CHARS: Final = 4000
-_TASK_ID: Final = re.compile(r"[A-Za-z0-9._~-]{1,256}")
 _SMART_QUOTES: Final = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
 
 
@@ -53,17 +54,6 @@ class OpenModal:
 @dataclass(frozen=True)
 class Help:
     """`help`: show usage."""
-
-
-@dataclass(frozen=True)
-class Status:
-    """`status <task_id> [enterprise_project_id=…]`: show the state of an export task.
-
-    Without an enterprise project the listener uses the one the task was created in.
-    """
-
-    task_id: str
-    enterprise_project_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +104,10 @@ Command: TypeAlias = (
     | Approvals
     | ProfileList
     | ScheduleCommand
+    | Save
+    | Run
+    | SavedList
+    | Forget
 )
 
 
@@ -138,6 +132,17 @@ def parse_tokens(
     """
     _check_length(" ".join(tokens))
     return _parse(list(tokens), defaults or RequestDefaults(), clock)
+
+
+def export_from_fields(
+    fields: Mapping[str, str], defaults: RequestDefaults | None = None, *, clock: Clock = utc_now
+) -> Export:
+    """Build the export raw fields describe (a saved export's, overrides applied), as typed.
+
+    `confirm=` is read as on the slash command; raise `InvalidCommand` listing every
+    problem, each naming its key.
+    """
+    return _export_of(dict(fields), [], defaults or RequestDefaults(), clock)
 
 
 def text_fields(text: str) -> tuple[dict[str, str], list[Problem]]:
@@ -194,6 +199,12 @@ def _nothing_after(word: str, command: Command) -> _Parser:
 
 def _export(tokens: list[str], defaults: RequestDefaults, clock: Clock) -> Command:
     fields, problems = _tokens_to_fields(tokens, command_position=True)
+    return _export_of(fields, problems, defaults, clock)
+
+
+def _export_of(
+    fields: dict[str, str], problems: list[Problem], defaults: RequestDefaults, clock: Clock
+) -> Export:
     confirmed = _confirm(fields, problems)
     return Export(_built(fields, problems, defaults, clock), confirmed=confirmed)
 
@@ -226,54 +237,53 @@ def _built(
 
 def _form(rest: list[str], _defaults: RequestDefaults, _clock: Clock) -> Command:
     fields, problems = _tokens_to_fields(rest, command_position=False)
+    return Form(_checked_fields(fields, problems))
+
+
+def _checked_fields(fields: dict[str, str], problems: list[Problem]) -> dict[str, str]:
+    """Check the keys of fields whose values are parsed later; raise with every problem."""
     problems += key_problems(fields)
     problems += [empty(k) for k, value in fields.items() if value == "" and k in ALL_KEYS]
     if problems:
         raise InvalidCommand(problems)
-    return Form(dict(fields))
+    return dict(fields)
 
 
-def _status(args: list[str], _defaults: RequestDefaults, _clock: Clock) -> Command:
-    key = "enterprise_project_id"
-    pairs = [a for a in args if a.partition("=")[0] == key]
-    problems: list[Problem] = []
-    task_id: str | None = None
-    try:
-        task_id = _task_id([a for a in args if a.partition("=")[0] != key])
-    except InvalidCommand as exc:
-        problems += exc.problems
-    project: str | None = None
-    if len(pairs) > 1:
-        given = clip(" ".join(pairs), CLIP)
-        problems.append(Problem(key, given, "each key at most once", "keep one of them"))
-    elif pairs:
-        value, more = parse_value(key, pairs[0].partition("=")[2])
-        problems += more
-        project = value if isinstance(value, str) else None
-    if problems or task_id is None:
+def _save(rest: list[str], _defaults: RequestDefaults, _clock: Clock) -> Command:
+    name, problems = leading_name("save", rest)
+    fields, more = _tokens_to_fields(rest[1:], command_position=False)
+    problems += more
+    if (raw := fields.pop(CONFIRM_RULE.key, None)) is not None:
+        problems.append(
+            Problem(
+                CONFIRM_RULE.key,
+                raw,
+                "the filters to keep (a saved export asks for no confirmation)",
+                f"confirm a broad export when you run it: `run {name or 'NAME'} confirm=yes`",
+            )
+        )
+    if problems or name is None:
         raise InvalidCommand(problems)
-    return Status(task_id, project)
+    return Save(name, fields)
 
 
-def _task_id(args: list[str]) -> str:
-    accepted = "one task id after `status` (letters, digits, `.`, `_`, `~`, `-`)"
-    if (
-        len(args) == 1
-        and _TASK_ID.fullmatch(args[0])
-        and member(ContainerStatus, args[0]) is None  # `status running` means status=Running
-    ):
-        return args[0]
-    given = " ".join(args) if args else None
-    hint = None
-    if len(args) == 1 and "=" in args[0]:
-        hint = "`status <task_id>` looks up a task; to filter by state, put `status=…` alone"
-    elif len(args) == 1 and (state := member(ContainerStatus, args[0])) is not None:
-        hint = f"to export containers in that state, write `status={state}`"
-    elif any("=" in arg for arg in args):
-        hint = "only `enterprise_project_id=…` may follow the task id"
-    raise InvalidCommand(
-        [Problem("status", None if given is None else clip(given, CLIP), accepted, hint)]
-    )
+def _run(rest: list[str], _defaults: RequestDefaults, _clock: Clock) -> Command:
+    name, problems = leading_name("run", rest)
+    fields, more = _tokens_to_fields(rest[1:], command_position=False)
+    problems += more
+    confirmed = _confirm(fields, problems)
+    overrides = _checked_fields(fields, problems)
+    assert name is not None  # as in `_save`
+    return Run(name, overrides, confirmed=confirmed)
+
+
+def _forget(rest: list[str], _defaults: RequestDefaults, _clock: Clock) -> Command:
+    name, problems = leading_name("forget", rest)
+    if rest[1:]:
+        problems.append(Problem("forget", clip(" ".join(rest[1:]), CLIP), "only a NAME"))
+    if problems or name is None:
+        raise InvalidCommand(problems)
+    return Forget(name)
 
 
 def _schedule(rest: list[str], _defaults: RequestDefaults, _clock: Clock) -> Command:
@@ -295,7 +305,7 @@ def _unschedule(rest: list[str], _defaults: RequestDefaults, _clock: Clock) -> C
 _Parser: TypeAlias = Callable[[list[str], RequestDefaults, Clock], Command]
 _PARSERS: Final[dict[str, _Parser]] = {
     "help": _nothing_after("help", Help()),
-    "status": _status,
+    "status": parse_status,
     "history": _nothing_after("history", History()),
     "profiles": _nothing_after("profiles", ProfileList()),
     "preview": _preview,
@@ -306,6 +316,10 @@ _PARSERS: Final[dict[str, _Parser]] = {
     "pause": _pause,
     "resume": _resume,
     "unschedule": _unschedule,
+    "save": _save,
+    "run": _run,
+    "saved": _nothing_after("saved", SavedList()),
+    "forget": _forget,
 }
 COMMAND_WORDS: Final[tuple[str, ...]] = tuple(_PARSERS)
 
@@ -362,16 +376,17 @@ def _tokens_to_fields(
 def _bare_token(token: str, *, first: bool) -> Problem:
     lowered = token.lower()
     hint: str | None = None
+    # Exact matches first: `running` is a state, not a misspelt `run`.
     if lowered in COMMAND_WORDS:
         hint = f"`{lowered}` is a command: it must come first"
-    elif first and (close := near(lowered, COMMAND_WORDS)):
-        hint = f"did you mean the command `{close[0]}`?"
     elif lowered in ALL_KEYS:
         hint = f"write `{lowered}=<value>`"
     elif (state := member(ContainerStatus, token)) is not None:
         hint = f"did you mean `status={state}`?"
     elif (kind := member(ClusterType, token)) is not None:
         hint = f"did you mean `cluster_type={kind}`?"
+    elif first and (close := near(lowered, COMMAND_WORDS)):
+        hint = f"did you mean the command `{close[0]}`?"
     elif lowered in TRUE_WORDS + FALSE_WORDS:
         hint = f"did you mean `risky={lowered}` or `cluster_container={lowered}`?"
     return Problem(

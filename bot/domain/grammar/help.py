@@ -30,6 +30,10 @@ def help_text(command: str = "/hss-export", *, slack: bool = True) -> str:
             f"channel on that schedule, in `tz=`, else your Slack time zone; "
             f"`{command} schedules` lists them with their next run; `{command} pause NAME`, "
             f"`resume NAME`, `unschedule NAME` (the schedule's owner only).\n"
+            f"`{command} save NAME key=value …` keeps those filters as NAME (this workspace's, "
+            f"yours to change); `{command} run NAME [key=value …]` exports them (keys you add "
+            f"replace the saved ones); `{command} saved` lists the saved exports; "
+            f"`{command} forget NAME` deletes yours.\n"
             f"`{CONFIRM_RULE.key}=yes`: {CONFIRM_RULE.accepts.split(': ', 1)[1]}.\n"
         )
         quotes = " (Slack's curly quotes work too)"

@@ -25,7 +25,7 @@ from bot.domain import approval_blocks as ui
 from bot.domain import blocks
 from bot.domain.blocks import Message
 from bot.domain.errors import ApprovalStoreUnavailable, InvalidCommand
-from bot.domain.grammar import Export, parse_command
+from bot.domain.grammar import Export, Run, parse_command
 from bot.domain.model import ExportRequest
 from bot.domain.types import Actor, ReplyTo
 from bot.entrypoints.deps import AppDeps
@@ -164,6 +164,17 @@ async def _run_confirmed(deps: AppDeps, body: dict[str, Any]) -> None:
             reply, actor, blocks.refusal("This button is stale: run the command again."), {}
         )
         return
+
+    async def answer(message: Message | None) -> None:
+        shown = message or blocks.requested()
+        await deps.notifier.tell_user(reply, actor, shown, {"what": "confirmation"})
+
+    if isinstance(parsed, Run) and deps.saved is not None:  # `run NAME`, a broad saved export
+        overrides = parsed.overrides
+        await deps.saved.run(
+            actor, parsed.name, overrides, reply, key, answer=answer, confirmed=True
+        )
+        return
     if not isinstance(parsed, Export):
         return
     refused = await deps.gate.check(actor, request=parsed.request)
@@ -172,11 +183,6 @@ async def _run_confirmed(deps: AppDeps, body: dict[str, Any]) -> None:
         message = blocks.refusal(str(refused.error))
         await deps.notifier.tell_user(reply, actor, message, {})
         return
-
-    async def answer(message: Message | None) -> None:
-        shown = message or blocks.requested()
-        await deps.notifier.tell_user(reply, actor, shown, {"what": "confirmation"})
-
     await route_export(deps, actor, parsed.request, reply, dedupe_key=key, answer=answer)
 
 

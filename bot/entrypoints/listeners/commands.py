@@ -27,12 +27,16 @@ from bot.domain.grammar import (
     Approvals,
     Command,
     Export,
+    Forget,
     Form,
     Help,
     History,
     OpenModal,
     Preview,
     ProfileList,
+    Run,
+    Save,
+    SavedList,
     ScheduleAdd,
     ScheduleList,
     SchedulePause,
@@ -85,6 +89,9 @@ async def handle(deps: AppDeps, ack: AsyncAck, command: dict[str, Any]) -> None:
         parsed: Command | InvalidCommand = parse_command(text, deps.defaults)
     except InvalidCommand as exc:
         parsed = exc
+    if isinstance(parsed, Save | Run | SavedList | Forget):
+        await saved_command(deps, ack, command, parsed, deadline)
+        return
     admitted = await admitted_or_refused(deps, ack, actor, parsed, deadline)
     if admitted is None:
         return
@@ -127,6 +134,50 @@ async def handle(deps: AppDeps, ack: AsyncAck, command: dict[str, Any]) -> None:
                 answer=acknowledge,
                 confirm_text=None if confirmed else text,
             )
+
+
+SAVED_OFF = "Saved exports are not available on this bot right now (no store is open)."
+
+
+async def saved_command(
+    deps: AppDeps, ack: AsyncAck, command: dict[str, Any], parsed: Command, deadline: float
+) -> None:
+    """`save`, `run`, `saved`, `forget`: the use case checks access and audits; answer in the ack.
+
+    A Slack retry carries the same trigger_id: one command, one change or export.
+    """
+    actor = actor_from(command, "slash")
+    reply = ReplyTo(actor.channel_id, command.get("response_url"))
+    key = f"slash:{command['trigger_id']}"
+    text = slack_unescape(command.get("text", ""))
+    saved = deps.saved
+    if saved is None:
+        await ack_with(ack, blocks.refusal(SAVED_OFF))
+        return
+
+    async def acknowledge(message: Message | None) -> None:
+        await ack_with(ack, message or blocks.requested())
+
+    match parsed:
+        case Save(name=name, fields=fields):
+            await ack_with(ack, (await saved.save(actor, name, fields, dedupe_key=key)).message)
+        case Run(name=name, overrides=overrides, confirmed=confirmed):
+            await saved.run(
+                actor,
+                name,
+                overrides,
+                reply,
+                key,
+                answer=acknowledge,
+                confirmed=confirmed,
+                confirm_text=text,
+            )
+        case Forget(name=name):
+            await ack_with(ack, (await saved.forget(actor, name, dedupe_key=key)).message)
+        case SavedList():
+            admitted = await admitted_or_refused(deps, ack, actor, parsed, deadline)
+            if admitted is not None:
+                await ack_with(ack, await saved.listing(actor))
 
 
 async def admitted_or_refused(

@@ -33,7 +33,7 @@ from bot.domain.schedules import resolve_tz
 from bot.domain.types import Actor, ReplyTo
 from bot.entrypoints.deps import AppDeps
 from bot.entrypoints.listeners import shortcut
-from bot.entrypoints.listeners.commands import history_message
+from bot.entrypoints.listeners.commands import SAVED_OFF, history_message
 from bot.entrypoints.listeners.errors import log_unexpected, reporting
 from bot.entrypoints.listeners.schedules import SCHEDULES_OFF
 from bot.entrypoints.slack_payloads import team_of, user_of
@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 
 EVENT: Final = "app_home_opened"  # manifest.yml: settings.event_subscriptions.bot_events
 HOME_TAB: Final = "home"
-SAVED_OFF: Final = "Saved exports are not available on this bot right now; nothing was run."
 
 
 def register(app: AsyncApp, deps: AppDeps) -> None:
