@@ -121,6 +121,9 @@ class FakeAudit:
         outcome: Literal["invalid", "denied"],
         error: str,
         request: dict[str, Any] | None = None,
+        *,
+        saved_export: str | None = None,
+        schedule: str | None = None,
     ) -> int:
         self.journal.events.append(("audit.refusal", (outcome, error)))
         if self.down:
