@@ -262,12 +262,11 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
             audit,
             tracker_config(settings),
             steps=SlackSteps(web_client),
-            also=(expiry,) if runs is None else (expiry, runs),
+            also=(expiry, runs),
             summaries=summaries,
         )
         service = ExportService(hss, audit, notifier, tracker, count=count)
-        if runs is not None:
-            runs.attach(service)
+        runs.attach(service)
         app = create_app(
             settings,
             service=service,
@@ -324,18 +323,15 @@ async def _summaries(
 async def _schedules(  # noqa: PLR0913, PLR0917  what the schedule runs are built on
     settings: Settings,
     audit: SqlAuditLog,
-    saved: SavedExportStore | None,
+    saved: SavedExportStore,
     web_client: AsyncWebClient,
     notifier: SlackNotifier,
     closers: list[Callable[[], Awaitable[None]]],
-) -> tuple[ScheduleStore | None, ScheduleRuns | None]:
+) -> tuple[ScheduleStore, ScheduleRuns]:
     """Open the schedule store and build the runs (due work of the tracker's lease loop).
 
     A run is admitted by the same gate as a typed command (`build_gate`).
-    Without the saved exports' store there is nothing to run: no schedules.
     """
-    if saved is None:
-        return None, None
     store = await open_schedule_store(settings.AUDIT_DB_URL)
     closers.append(store.aclose)
     runs = ScheduleRuns(

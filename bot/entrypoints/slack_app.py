@@ -99,7 +99,7 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
     that wait for an approver (the two-person rule); without it, an export the
     rule holds is refused. `saved_store` keeps the saved exports (`save`, `run`,
     `saved`, `forget`); without it those commands say they are unavailable.
-    `schedule_store` and `saved_store` enable the schedule commands.
+    `schedule_store` (with `saved_store`) enables the schedule commands.
     `clock` is the approvals' and schedules' (tests move it).
 
     What runs before an ack is bounded so the ack always comes within Slack's

@@ -22,12 +22,12 @@ from datetime import UTC, datetime
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
-from bot.domain import blocks
+from bot.domain import blocks, saved_messages
 from bot.domain import schedule_messages as say
 from bot.domain.blocks import Message
 from bot.domain.errors import AuditUnavailable, InvalidCommand, Problem
 from bot.domain.grammar import RequestDefaults
-from bot.domain.grammar.request import build, utc_now
+from bot.domain.grammar.commands import export_from_fields
 from bot.domain.grammar.schedule_commands import NAME_KEY
 from bot.domain.model import ExportRequest
 from bot.domain.saved import SavedExport, ScheduledExport
@@ -70,14 +70,17 @@ def saved_request(
 ) -> ExportRequest:
     """Build the request a saved export stands for, from today's grammar; `InvalidCommand` if not.
 
-    Each problem names the stored key, so a field the grammar no longer accepts is
-    reported as that field. The request carries the saved export's name (and the
-    schedule's), which the audit entry records inside the chain.
+    The grammar of `run NAME` (`export_from_fields`), so a saved export schedules
+    exactly as it runs; each problem names the stored key and says to save it
+    again (`saved_messages.stale`). The request carries the saved export's name
+    (and the schedule's), which the audit entry records inside the chain.
     """
-    request, problems = build(saved.fields, defaults, utc_now)
-    if problems or request is None:
-        raise InvalidCommand(problems)
-    return request.model_copy(update={"saved_export": saved.name, "schedule": schedule})
+    try:
+        export = export_from_fields(saved.fields, defaults)
+    except InvalidCommand as exc:
+        raise saved_messages.stale(saved.name, exc, {}) from None
+    update = {"saved_export": saved.name, "schedule": schedule}
+    return export.request.model_copy(update=update)
 
 
 class ScheduleService:
