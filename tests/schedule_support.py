@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.access import AccessControl, AccessPolicy
+from bot.access import AccessControl, AccessPolicy, ApprovalPolicy
 from bot.adapters.audit_store import SqlAuditLog, open_audit_log
 from bot.adapters.schedule_store import SqlScheduleStore, open_schedule_store
 from bot.domain.blocks import Message
@@ -162,6 +162,7 @@ class World:
     slack: Slack = field(default_factory=Slack)
     zones: Zones = field(default_factory=Zones)
     limits: ScheduleLimits = field(default_factory=ScheduleLimits)
+    approvals: ApprovalPolicy = field(default_factory=ApprovalPolicy)
     _closers: list[Any] = field(default_factory=list)
 
     async def bot(self) -> Bot:
@@ -170,7 +171,10 @@ class World:
         audit = await open_audit_log(self.url)
         self._closers += [store.aclose, audit.aclose]
         gate = Gatekeeper(
-            AccessControl(AccessPolicy(usergroups=frozenset({GROUP})), self.groups), audit
+            AccessControl(
+                AccessPolicy(usergroups=frozenset({GROUP})), self.groups, approvals=self.approvals
+            ),
+            audit,
         )
         exports = ExportService(self.hss, audit, self.slack)
         defaults = RequestDefaults(enterprise_project_id="0")

@@ -11,7 +11,9 @@ import pytest
 from db_fixtures import BACKENDS, Db, database
 from schedule_support import ALICE, GROUP, Bot, Clock, World, at
 
+from bot.access import ApprovalPolicy
 from bot.adapters.task_store import open_task_store
+from bot.domain.approval_rules import Always
 from bot.domain.grammar import ScheduleAdd, parse_command
 from bot.domain.saved import REFUSALS_BEFORE_PAUSE
 from bot.tracking.lease import Leases
@@ -168,6 +170,26 @@ async def test_revoked_access_refuses_three_runs_then_pauses_and_tells_the_owner
     assert len(refused) == REFUSALS_BEFORE_PAUSE
     assert all((e.source, e.schedule) == ("schedule", "weekly") for e in refused)
     assert entries[0].outcome == "paused"
+
+
+async def test_a_run_the_two_person_rule_now_holds_is_refused_and_counts_toward_the_pause(
+    world: World,
+) -> None:
+    """The approval policy changed after scheduling: each run refused, audited, the owner told."""
+    sid = await scheduled(world, await world.bot(), "every day 09:00 tz=UTC")
+    world.approvals = ApprovalPolicy(conditions=(Always(),))
+    bot = await world.bot()  # restarted with the new APPROVAL_REQUIRED_FOR
+    world.clock.now = at("2026-03-21T09:00")
+    await bot.runs.run_once("w1")
+    assert world.hss.created == []
+    [dm] = world.slack.to(ALICE.user_id)
+    assert "needs a second person's approval" in dm
+    assert "`run weekly`" in dm
+    [entry, *_] = await bot.audit.history(ALICE.user_id)
+    assert (entry.outcome, entry.source, entry.schedule) == ("denied", "schedule", "weekly")
+    schedule = await bot.store.by_id(sid)
+    assert schedule is not None
+    assert schedule.refusals == 1
 
 
 async def test_a_paused_schedule_skips_its_due_times_and_resumes_from_the_next(

@@ -9,6 +9,8 @@ import pytest
 from db_fixtures import BACKENDS, Db, database
 from schedule_support import ALICE, BOB, Bot, Clock, World, at
 
+from bot.access import ApprovalPolicy
+from bot.domain.approval_rules import Always
 from bot.domain.grammar import ScheduleAdd, parse_command
 from bot.domain.schedule_messages import schedule_list
 from bot.domain.schedules import Schedule
@@ -129,6 +131,21 @@ async def test_only_the_owner_pauses_resumes_or_deletes(world: World, bot: Bot) 
     assert await bot.service.list_for(ALICE) == []
     changes = [e.outcome for e in await bot.audit.history(ALICE.user_id)]
     assert changes == ["unscheduled", "resumed", "paused", "scheduled"]
+
+
+async def test_a_saved_export_the_two_person_rule_holds_cannot_be_scheduled(
+    world: World,
+) -> None:
+    """A schedule cannot wait for an approver: refused, saying why and what to do, audited."""
+    world.approvals = ApprovalPolicy(conditions=(Always(),))
+    bot = await world.bot()
+    refused = await bot.service.schedule(ALICE, "weekly", spec("every day 09:00"))
+    assert not refused.ok
+    assert "needs a second person's approval" in refused.message.text
+    assert "`run weekly`" in refused.message.text
+    assert await bot.service.list_for(ALICE) == []
+    [entry] = await bot.audit.history(ALICE.user_id)
+    assert (entry.outcome, entry.schedule) == ("denied", "weekly")
 
 
 async def test_the_list_shows_the_next_run_in_the_schedules_zone(bot: Bot) -> None:

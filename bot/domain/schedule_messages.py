@@ -120,6 +120,15 @@ def run_refused(schedule: ScheduledExport, reason: str, refusals: int, *, paused
     return plain(text)
 
 
+def cannot_wait(name: str) -> str:
+    """Say why a schedule cannot run a saved export the two-person rule holds, and what to do."""
+    return (
+        "a schedule cannot wait for one: run it with "
+        f"`run {name}` (an approver decides each time), or save `{name}` again with filters "
+        "that need no approval"
+    )
+
+
 def run_invalid(schedule: ScheduledExport, problems: str) -> Message:
     """Say in the channel why a scheduled run could not even be built (a stale saved export)."""
     return plain(

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.access import AccessControl, ProfileAccess
+from bot.access import AccessControl, ApprovalPolicy, ProfileAccess
 from bot.domain.errors import AccessDenied, AuditUnavailable, InvalidCommand, Problem
 from bot.domain.model import ExportQuery, ExportRequest, HssTarget
 from bot.domain.types import Actor
@@ -103,6 +103,13 @@ class Gatekeeper:
             return Refused("invalid", InvalidCommand([problem]), request)
         return Refused("denied", AccessDenied(verdict.reason), request, verdict.undecided)
 
+    def held_back(self, request: ExportRequest, cannot_wait: str) -> Refused | None:
+        """Refuse a request the two-person rule holds where nobody can wait for an approver.
+
+        For what runs unattended (a Workflow step, a schedule): see `held_back`.
+        """
+        return held_back(self._access.approvals, request, cannot_wait)
+
     async def may_use_profile(self, actor: Actor, name: str | None, why: str) -> Refused | None:
         """Return why `actor` may not use the profile `name` here (its allow lists), or None.
 
@@ -158,6 +165,20 @@ class Gatekeeper:
         except AuditUnavailable:
             log.error("refusal not recorded", extra={"outcome": refused.outcome})
             return None
+
+
+def held_back(policy: ApprovalPolicy, request: ExportRequest, cannot_wait: str) -> Refused | None:
+    """Refuse `request` if the two-person rule holds it and nothing can wait for an approver.
+
+    Running it would let a workflow or a schedule skip the rule; holding it would
+    leave it waiting for nobody. `cannot_wait` says what cannot wait and what to
+    do instead ("a Workflow step cannot wait for one: …").
+    """
+    reasons = policy.needs_approval(request)
+    if not reasons:
+        return None
+    why = f"this export needs a second person's approval ({'; '.join(reasons)}), and {cannot_wait}"
+    return Refused("denied", AccessDenied(why), request)
 
 
 def resolved(request: ExportRequest, profile: Profile) -> ExportRequest:

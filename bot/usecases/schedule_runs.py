@@ -33,6 +33,7 @@ from bot.domain import schedule_messages as say
 from bot.domain.blocks import Message
 from bot.domain.errors import AuditUnavailable, InvalidCommand
 from bot.domain.grammar import RequestDefaults
+from bot.domain.model import ExportRequest
 from bot.domain.saved import REFUSALS_BEFORE_PAUSE, RunOutcome, ScheduledExport, ScheduleRun
 from bot.domain.schedules import Schedule, catch_up
 from bot.domain.types import Actor, Announcement, Duplicate, Failed, ReplyTo, Submitted
@@ -162,6 +163,8 @@ class ScheduleRuns:
             why = f"its saved fields no longer parse: {exc}"
             return await self._invalid(item, run, actor, why), item.refusals, False
         verdict = await self._gate.admit(actor, request=request)
+        if isinstance(verdict, ExportRequest):  # the two-person rule may hold it since
+            verdict = self._gate.held_back(verdict, say.cannot_wait(item.name)) or verdict
         if isinstance(verdict, Refused):
             return await self._refused(item, run, actor, verdict)
         assert verdict is not None  # a request in, a request out when admitted

@@ -4,7 +4,8 @@ The slash command and the App Home's buttons call the same methods, with an
 `Actor` and a NAME: no Slack payload reaches this module. A schedule is made
 in the channel where it is typed, for a saved export that exists, whose fields
 parse today and pass access now (the same gate as a typed export, profile
-lists included), within SCHEDULES_PER_USER and SCHEDULE_MIN_INTERVAL_MINUTES.
+lists included), need no approver (a schedule cannot wait for one), within
+SCHEDULES_PER_USER and SCHEDULE_MIN_INTERVAL_MINUTES.
 Its zone is `tz=`, else the owner's Slack zone, else SCHEDULE_DEFAULT_TZ,
 resolved once and stored. Only the owner pauses, resumes or unschedules it.
 Every change is audited (`record_change`), every refusal too (with the NAME),
@@ -120,6 +121,8 @@ class ScheduleService:
         except InvalidCommand as exc:
             return await self._invalid(actor, name, *exc.problems)
         verdict = await self._gate.admit(actor, request=request)
+        if isinstance(verdict, ExportRequest):
+            verdict = self._gate.held_back(verdict, say.cannot_wait(name)) or verdict
         if isinstance(verdict, Refused):
             await self._gate.record(actor, verdict)
             return ScheduleAnswer(False, _refusal_message(verdict))

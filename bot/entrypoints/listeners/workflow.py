@@ -15,14 +15,14 @@ same `function_execution_id`: it is the dedupe key, so one execution is one expo
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Final
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.fail.async_fail import AsyncFail
 
 from bot.adapters.slack_notifier import SLACK_FAILURES, error_of
 from bot.domain import blocks, workflow
-from bot.domain.errors import AccessDenied, InvalidCommand
+from bot.domain.errors import InvalidCommand
 from bot.domain.grammar import build_request
 from bot.domain.model import ExportRequest
 from bot.domain.types import Actor, Duplicate, Failed, ReplyTo, Submitted
@@ -30,8 +30,13 @@ from bot.entrypoints.deps import AppDeps
 from bot.entrypoints.listeners.errors import log_unexpected
 from bot.entrypoints.slack_payloads import team_of
 from bot.usecases import Refused
+from bot.usecases.refusal import held_back
 
 log = logging.getLogger(__name__)
+
+WORKFLOW_CANNOT_WAIT: Final = (
+    "a Workflow step cannot wait for one: ask for it with /hss-export, or narrow the step's filters"
+)
 
 
 def register(app: AsyncApp, deps: AppDeps) -> None:
@@ -108,15 +113,7 @@ def _held_back(deps: AppDeps, request: ExportRequest) -> Refused | None:
     Running it would let a workflow skip the rule; holding it would leave the step
     open past Slack's patience. The step fails, saying where to ask instead.
     """
-    reasons = deps.approval_policy.needs_approval(request)
-    if not reasons:
-        return None
-    why = (
-        f"this export needs a second person's approval ({'; '.join(reasons)}), "
-        "and a Workflow step cannot wait for one: "
-        "ask for it with /hss-export, or narrow the step's filters"
-    )
-    return Refused("denied", AccessDenied(why), request)
+    return held_back(deps.approval_policy, request, WORKFLOW_CANNOT_WAIT)
 
 
 def _refusal_text(refused: Refused) -> str:
