@@ -350,10 +350,20 @@ class ScheduleStore(Protocol):
         """Record that a due time runs now; False if it already ran (or the lease is lost)."""
         ...
 
-    async def finish_run(
-        self, run: ScheduleRun, owner: str, *, next_due_at: float, refusals: int, paused: bool
+    async def finish_run(  # noqa: PLR0913  the run, its lease, and what it changes
+        self,
+        run: ScheduleRun,
+        owner: str,
+        *,
+        claimed_due_at: float,
+        next_due_at: float,
+        refusals: int,
+        paused: bool,
     ) -> None:
-        """Record a run's outcome, move the schedule to its next due time, release the lease."""
+        """Record a run's outcome, move the schedule to its next due time, release the lease.
+
+        `paused` True pauses it; a pause or resume since the claim (`claimed_due_at`) wins.
+        """
         ...
 
     async def move_on(self, schedule_id: str, owner: str, next_due_at: float) -> None:

@@ -63,6 +63,47 @@ async def test_a_schedule_reads_back_and_names_are_unique_per_workspace(
     assert await store.count_owned("T1", "U_BOB") == 0
 
 
+async def test_a_pause_clicked_during_a_run_stays_paused(store: SqlScheduleStore) -> None:
+    """Pause while the run exports: finishing it neither unpauses nor rewrites the refusals."""
+    await store.add(_schedule(refusals=1))
+    [claimed] = await store.claim_due("w1", NOW, 60, 10)
+    run = ScheduleRun(claimed.id, NOW, NOW + 5)
+    assert await store.start_run(run, "w1")
+    assert await store.set_paused(claimed.id, True)  # the owner's click, mid-run
+    done = replace(run, outcome="submitted", entry_id=4)
+    await store.finish_run(
+        done, "w1", claimed_due_at=NOW, next_due_at=NOW + 86400, refusals=0, paused=False
+    )
+    back = await store.by_id(claimed.id)
+    assert back is not None
+    assert back.paused
+    assert back.next_due_at == NOW + 86400
+    assert back.last_run == done
+    assert back.lease_owner is None
+
+
+async def test_a_resume_during_a_run_keeps_its_next_due_time_and_is_not_paused_again(
+    store: SqlScheduleStore,
+) -> None:
+    """Pause and Resume mid-run, then the run's third refusal: the resume wins."""
+    await store.add(_schedule(refusals=2))
+    [claimed] = await store.claim_due("w1", NOW, 60, 10)
+    run = ScheduleRun(claimed.id, NOW, NOW + 5)
+    assert await store.start_run(run, "w1")
+    assert await store.set_paused(claimed.id, True)
+    assert await store.set_paused(claimed.id, False, next_due_at=NOW + 3 * 86400)
+    refused = replace(run, outcome="refused", entry_id=5)
+    await store.finish_run(
+        refused, "w1", claimed_due_at=NOW, next_due_at=NOW + 86400, refusals=3, paused=True
+    )
+    back = await store.by_id(claimed.id)
+    assert back is not None
+    assert not back.paused
+    assert (back.next_due_at, back.refusals) == (NOW + 3 * 86400, 0)
+    assert back.last_run == refused
+    assert back.lease_owner is None
+
+
 async def test_a_due_time_runs_once_and_its_outcome_is_kept(store: SqlScheduleStore) -> None:
     """A second start of the same due time is refused; the finished run is the last run."""
     await store.add(_schedule())
@@ -70,7 +111,9 @@ async def test_a_due_time_runs_once_and_its_outcome_is_kept(store: SqlScheduleSt
     run = ScheduleRun(claimed.id, NOW, NOW + 5)
     assert await store.start_run(run, "w1")
     done = replace(run, outcome="submitted", entry_id=4, task_id="task-1", channel_id="C_SEC")
-    await store.finish_run(done, "w1", next_due_at=NOW + 7 * 86400, refusals=0, paused=False)
+    await store.finish_run(
+        done, "w1", claimed_due_at=NOW, next_due_at=NOW + 7 * 86400, refusals=0, paused=False
+    )
     back = await store.get("T1", "weekly")
     assert back is not None
     assert back.last_run == done

@@ -28,10 +28,12 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    case,
     delete,
     false,
     func,
     select,
+    true,
     update,
 )
 from sqlalchemy.engine import Row
@@ -266,12 +268,34 @@ class SqlScheduleStore:
                 return False  # recorded by another worker in between: its run, not ours
         return True
 
-    async def finish_run(
-        self, run: ScheduleRun, owner: str, *, next_due_at: float, refusals: int, paused: bool
+    async def finish_run(  # noqa: PLR0913  the run, its lease, and what it changes
+        self,
+        run: ScheduleRun,
+        owner: str,
+        *,
+        claimed_due_at: float,
+        next_due_at: float,
+        refusals: int,
+        paused: bool,
     ) -> None:
-        """Record the run's outcome, move the schedule on and release `owner`'s lease."""
+        """Record the run's outcome, move the schedule on and release `owner`'s lease.
+
+        A Pause or Resume clicked during the run wins: `paused` only ever pauses
+        (the auto-pause), never unpauses; and when a resume set a new next due time
+        meanwhile (the schedule's next due time is no longer `claimed_due_at`), that
+        due time and its cleared refusals stay, and the run pauses nothing.
+        """
         s, r = schedules.c, schedule_runs.c
         outcome = {k: v for k, v in _run_columns(run).items() if k not in ("schedule_id", "due_at")}
+        untouched = s.next_due_at == claimed_due_at
+        values: dict[str, Any] = {
+            "next_due_at": case((untouched, next_due_at), else_=s.next_due_at),
+            "refusals": case((untouched, refusals), else_=s.refusals),
+            "lease_owner": None,
+            "lease_until": None,
+        }
+        if paused:
+            values["paused"] = case((untouched, true()), else_=s.paused)
         async with self._guard(), self._locking.begin() as conn:
             await conn.execute(
                 update(schedule_runs)
@@ -281,13 +305,7 @@ class SqlScheduleStore:
             await conn.execute(
                 update(schedules)
                 .where((s.id == run.schedule_id) & (s.lease_owner == owner))
-                .values(
-                    next_due_at=next_due_at,
-                    refusals=refusals,
-                    paused=paused,
-                    lease_owner=None,
-                    lease_until=None,
-                )
+                .values(**values)
             )
 
     async def move_on(self, schedule_id: str, owner: str, next_due_at: float) -> None:

@@ -143,7 +143,12 @@ class ScheduleRuns:
             )
         run, refusals, paused = await self._run(item, run)
         await self._store.finish_run(
-            run, owner, next_due_at=upcoming.timestamp(), refusals=refusals, paused=paused
+            run,
+            owner,
+            claimed_due_at=item.next_due_at,
+            next_due_at=upcoming.timestamp(),
+            refusals=refusals,
+            paused=paused,
         )
         log.info(
             "schedule ran",
