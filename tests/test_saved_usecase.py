@@ -19,10 +19,11 @@ from test_profiles_wiring import Groups, _profiles
 from bot.access import AccessControl, AccessPolicy, ProfileAccess
 from bot.adapters.audit_store import SqlAuditLog, open_audit_log
 from bot.adapters.saved_store import SqlSavedExportStore, open_saved_store
+from bot.adapters.schedule_store import SqlScheduleStore, open_schedule_store
 from bot.domain.blocks import Message
 from bot.domain.errors import AuditUnavailable
 from bot.domain.model import ExportRequest
-from bot.domain.saved import SavedExport
+from bot.domain.saved import SavedExport, ScheduledExport
 from bot.domain.types import Actor, AuditEntry, ReplyTo
 from bot.usecases import Gatekeeper, Ready, Refused, SavedExports
 
@@ -76,6 +77,7 @@ class World:
     audit: SqlAuditLog
     routed: Routed
     clock: Clock
+    schedules: SqlScheduleStore
 
     async def entries(self) -> list[AuditEntry]:
         return await self.audit.list_entries()
@@ -97,11 +99,15 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     audit = await open_audit_log(url)
     store = await open_saved_store(url)
+    schedules = await open_schedule_store(url)
     routed, clock = Routed(), Clock()
-    saved = SavedExports(store, _gate(tmp_path, audit), audit, routed, routed.tell, clock=clock)
+    saved = SavedExports(
+        store, _gate(tmp_path, audit), audit, routed, routed.tell, clock=clock, schedules=schedules
+    )
     try:
-        yield World(saved, store, audit, routed, clock)
+        yield World(saved, store, audit, routed, clock, schedules)
     finally:
+        await schedules.aclose()
         await store.aclose()
         await audit.aclose()
 
@@ -254,6 +260,25 @@ async def test_forget_is_the_owners_and_audited(world: World) -> None:
         (ALICE.user_id, "forgotten", "status=running"),
     ]
     assert (await world.audit.verify()).ok
+
+
+async def test_forgetting_a_scheduled_export_deletes_its_schedule(world: World) -> None:
+    """Its schedule would post forever: it goes too, both on record, and the answer says so."""
+    await world.saved.save(ALICE, "weekly", {"status": "running"})
+    schedule = ScheduledExport(
+        "s-1", "T1", "weekly", ALICE.user_id, "C0ALPHA001", "0 9 * * *", "UTC", "every day", 0, 0
+    )
+    assert await world.schedules.add(schedule)
+    done = await world.saved.forget(ALICE, "weekly")
+    assert done.ok
+    assert "its schedule is deleted" in done.message.text
+    assert await world.schedules.get("T1", "weekly") is None
+    last = (await world.entries())[-2:]
+    assert [(e.outcome, e.saved_export) for e in last] == [
+        ("forgotten", "weekly"),
+        ("unscheduled", "weekly"),
+    ]
+    assert last[1].schedule == "weekly"
 
 
 class _AuditDown:

@@ -55,9 +55,10 @@ def saved_list(items: Sequence[SavedExport], *, command: str) -> Message:
     return _message(head, blocks)
 
 
-def forgotten(name: str) -> Message:
-    """Say that NAME is deleted."""
-    text = f"Forgot `{escape(name)}`: it is no longer saved."
+def forgotten(name: str, *, unscheduled: bool = False) -> Message:
+    """Say that NAME is deleted (and its schedule with it, when it had one)."""
+    text = f"Forgot `{escape(name)}`: it is no longer saved"
+    text += ", and its schedule is deleted." if unscheduled else "."
     return _message(text, [_section(f":wastebasket: {text}")])
 
 

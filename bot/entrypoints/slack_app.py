@@ -178,7 +178,9 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
         zones=SlackUserZones(prompt),
     )
     if saved_store is not None:
-        deps = dataclasses.replace(deps, saved=_saved_exports(deps, saved_store, audit))
+        deps = dataclasses.replace(
+            deps, saved=_saved_exports(deps, saved_store, audit, schedule_store)
+        )
     for group in (commands, modal, shortcut, workflow, approval_buttons, home, errors):
         group.register(app, deps)
     return app
@@ -226,8 +228,13 @@ def schedule_limits(settings: Settings) -> ScheduleLimits:
     )
 
 
-def _saved_exports(deps: AppDeps, store: SavedExportStore, audit: AuditLog) -> SavedExports:
-    """The saved exports' use case: a run takes the typed export's route (`route_export`)."""
+def _saved_exports(
+    deps: AppDeps, store: SavedExportStore, audit: AuditLog, schedules: ScheduleStore | None
+) -> SavedExports:
+    """The saved exports' use case: a run takes the typed export's route (`route_export`).
+
+    Forgetting a saved export deletes its schedule (`schedules`) too.
+    """
 
     async def tell(reply: ReplyTo, actor: Actor, message: Message) -> None:
         await deps.notifier.tell_user(reply, actor, message, {"what": "saved export"})
@@ -240,6 +247,7 @@ def _saved_exports(deps: AppDeps, store: SavedExportStore, audit: AuditLog) -> S
         tell,
         defaults=deps.defaults,
         command=deps.command,
+        schedules=schedules,
     )
 
 

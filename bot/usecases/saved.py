@@ -28,13 +28,14 @@ from bot.domain.errors import (
     DuplicateCommand,
     InvalidCommand,
     SavedExportStoreUnavailable,
+    ScheduleStoreUnavailable,
 )
 from bot.domain.grammar import NAME_KEY, Clock, RequestDefaults, export_from_fields
 from bot.domain.grammar.request import utc_now
 from bot.domain.model import ExportRequest
 from bot.domain.saved import SavedExport, name_problem
 from bot.domain.types import Actor, ReplyTo
-from bot.ports import AuditLog, SavedExportStore
+from bot.ports import AuditLog, SavedExportStore, ScheduleStore
 from bot.usecases.refusal import Gatekeeper, Refused
 
 log = logging.getLogger(__name__)
@@ -93,8 +94,10 @@ class SavedExports:
         defaults: RequestDefaults | None = None,
         clock: Clock = utc_now,
         command: str = "/hss-export",
+        schedules: ScheduleStore | None = None,
     ) -> None:
         self._store = store
+        self._schedules = schedules
         self._gate = gate
         self._audit = audit
         self._route = route
@@ -190,7 +193,8 @@ class SavedExports:
         except (AuditUnavailable, DuplicateCommand) as exc:
             await self._undo(None, saved)
             return self._unrecorded(f"forget `{name}`", exc)
-        return Changed(True, saved_messages.forgotten(name), entry_id)
+        unscheduled = await self._unschedule(actor, name)
+        return Changed(True, saved_messages.forgotten(name, unscheduled=unscheduled), entry_id)
 
     # --- run ----------------------------------------------------------------------------
 
@@ -313,6 +317,32 @@ class SavedExports:
         refused = Refused("denied", AccessDenied(reason), request, saved_export=saved.name)
         await self._gate.record(actor, refused)
         return Changed(False, saved_messages.not_yours_message(saved.name, saved.owner_id, action))
+
+    async def _unschedule(self, actor: Actor, name: str) -> bool:
+        """Delete the forgotten NAME's schedule, audited `unscheduled`; True if there was one.
+
+        A schedule of a saved export that is gone would post nothing but refusals.
+        """
+        if self._schedules is None:
+            return False
+        try:
+            schedule = await self._schedules.get(actor.team_id, name)
+            if schedule is None or not await self._schedules.delete(schedule.id):
+                return False
+        except ScheduleStoreUnavailable:
+            log.error("the forgotten saved export's schedule was not deleted")
+            return False
+        try:
+            await self._audit.record_change(
+                actor,
+                "unscheduled",
+                saved_export=name,
+                schedule=name,
+                detail="its saved export was forgotten",
+            )
+        except AuditUnavailable:
+            log.error("schedule change not recorded", extra={"change": "unscheduled"})
+        return True
 
     async def _undo(self, written: SavedExport | None, previous: SavedExport | None) -> None:
         """Put the store back as it was before an unrecorded change (best effort, logged)."""
