@@ -105,7 +105,9 @@ async def test_too_often_and_too_many_are_refused_saying_the_setting(world: Worl
     many = await bot.service.schedule(ALICE, "second", spec("every day 09:00"))
     assert not many.ok
     assert "SCHEDULES_PER_USER" in many.message.text
-    again = await bot.service.schedule(BOB, "weekly", spec("every day 10:00"))
+    world.limits = ScheduleLimits(per_user=10)
+    roomier = await world.bot()
+    again = await roomier.service.schedule(ALICE, "weekly", spec("every day 10:00"))
     assert not again.ok
     assert "scheduled already" in again.message.text
 
@@ -146,6 +148,16 @@ async def test_a_saved_export_the_two_person_rule_holds_cannot_be_scheduled(
     assert await bot.service.list_for(ALICE) == []
     [entry] = await bot.audit.history(ALICE.user_id)
     assert (entry.outcome, entry.schedule) == ("denied", "weekly")
+
+
+async def test_only_the_saved_exports_owner_may_schedule_it(bot: Bot) -> None:
+    """Bob scheduling Alice's saved export: refused naming her, audited, nothing scheduled."""
+    refused = await bot.service.schedule(BOB, "weekly", spec("every day 09:00"))
+    assert not refused.ok
+    assert "belongs to <@U0ALICE>" in refused.message.text
+    assert await bot.service.list_in_team(BOB) == []
+    [entry] = await bot.audit.history(BOB.user_id)
+    assert (entry.outcome, entry.saved_export, entry.schedule) == ("denied", "weekly", "weekly")
 
 
 async def test_the_list_shows_the_next_run_in_the_schedules_zone(bot: Bot) -> None:

@@ -7,7 +7,8 @@ parse today and pass access now (the same gate as a typed export, profile
 lists included), need no approver (a schedule cannot wait for one), within
 SCHEDULES_PER_USER and SCHEDULE_MIN_INTERVAL_MINUTES.
 Its zone is `tz=`, else the owner's Slack zone, else SCHEDULE_DEFAULT_TZ,
-resolved once and stored. Only the owner pauses, resumes or unschedules it.
+resolved once and stored. Only the saved export's owner schedules it; only the
+schedule's owner pauses, resumes or unschedules it.
 Every change is audited (`record_change`), every refusal too (with the NAME),
 and a change that changes nothing (a double click) is answered, not audited twice.
 """
@@ -41,6 +42,10 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 NOT_YOURS: Final = "Only its owner, <@{owner}>, may change schedule `{name}`."
+NOT_YOUR_SAVED: Final = (
+    "The saved export `{name}` belongs to <@{owner}>: only they can schedule it. "
+    "Save your own copy under another name (`save NAME key=value …`) and schedule that."
+)
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,10 @@ class ScheduleService:
         if saved is None:
             problem = Problem(NAME_KEY, name, "the name of a saved export", "see `saved`")
             return await self._invalid(actor, name, problem)
+        if saved.owner_id != actor.user_id:
+            why = NOT_YOUR_SAVED.format(name=name, owner=saved.owner_id)
+            await self._refusal(actor, "denied", why, name)
+            return ScheduleAnswer(False, say.plain(f":no_entry: {why}"))
         try:
             request = saved_request(saved, self._defaults, schedule=name)
         except InvalidCommand as exc:
