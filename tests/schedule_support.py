@@ -20,6 +20,7 @@ from bot.access import AccessControl, AccessPolicy, ApprovalPolicy
 from bot.adapters.audit_store import SqlAuditLog, open_audit_log
 from bot.adapters.schedule_store import SqlScheduleStore, open_schedule_store
 from bot.domain.blocks import Message
+from bot.domain.errors import DirectoryUnavailable
 from bot.domain.grammar import RequestDefaults
 from bot.domain.model import ExportRequest
 from bot.domain.saved import SavedExport
@@ -84,8 +85,11 @@ class Groups:
 
     def __init__(self, members: set[str]) -> None:
         self.members_of = {GROUP: members}
+        self.down = False  # Slack's usergroups.users.list failing (an outage)
 
     async def members(self, usergroup_id: str) -> frozenset[str]:
+        if self.down:
+            raise DirectoryUnavailable("Slack unavailable", passing=True)
         return frozenset(self.members_of.get(usergroup_id, set()))
 
 

@@ -192,6 +192,26 @@ async def test_a_run_the_two_person_rule_now_holds_is_refused_and_counts_toward_
     assert schedule.refusals == 1
 
 
+async def test_a_slack_outage_refuses_runs_without_pausing_the_schedule(world: World) -> None:
+    """User groups unreadable at every due time: refused, the owner told why, never paused."""
+    bot = await world.bot()
+    sid = await scheduled(world, bot, "every day 09:00 tz=UTC")
+    world.groups.down = True
+    for day in range(21, 21 + REFUSALS_BEFORE_PAUSE + 1):
+        world.clock.now = at(f"2026-03-{day}T09:00")
+        await bot.runs.run_once("w1")
+    dms = world.slack.to(ALICE.user_id)
+    assert len(dms) == REFUSALS_BEFORE_PAUSE + 1
+    assert all("tried again at its next due time" in dm for dm in dms)
+    schedule = await bot.store.by_id(sid)
+    assert schedule is not None
+    assert (schedule.paused, schedule.refusals) == (False, 0)
+    world.groups.down = False
+    world.clock.now = at(f"2026-03-{21 + REFUSALS_BEFORE_PAUSE + 1}T09:00")
+    await bot.runs.run_once("w1")
+    assert len(world.hss.created) == 1
+
+
 async def test_a_paused_schedule_skips_its_due_times_and_resumes_from_the_next(
     world: World,
 ) -> None:

@@ -120,6 +120,15 @@ def run_refused(schedule: ScheduledExport, reason: str, refusals: int, *, paused
     return plain(text)
 
 
+def run_undecided(schedule: ScheduledExport, reason: str) -> Message:
+    """Tell the owner (by DM) a run was refused only because Slack could not answer in time."""
+    return plain(
+        f"Your scheduled export `{schedule.name}` did not run in <#{schedule.channel_id}>: "
+        f"{escape(reason)}\nThis does not count toward pausing it: it is tried again at its "
+        "next due time."
+    )
+
+
 def cannot_wait(name: str) -> str:
     """Say why a schedule cannot run a saved export the two-person rule holds, and what to do."""
     return (

@@ -13,7 +13,9 @@ step on record before the next:
    naming its key: outcome `invalid`), then passes the same gate as a typed
    command, as the owner in the schedule's channel (global and profile lists).
    A refused run is audited, its owner told by DM; after `REFUSALS_BEFORE_PAUSE`
-   refused runs in a row the schedule pauses itself, audited, and says so.
+   refused runs in a row the schedule pauses itself, audited, and says so. A run
+   refused only because Slack could not say in time whether the owner is in an
+   allowed group (`undecided`) does not count: it is tried at the next due time.
 4. The export runs through `ExportService.export` like a typed one, source
    `schedule`: audited with the saved export's and the schedule's names,
    announced in the channel, followed by the tracker to its file and summary.
@@ -198,6 +200,16 @@ class ScheduleRuns:
         self, item: ScheduledExport, run: ScheduleRun, actor: Actor, refused: Refused
     ) -> tuple[ScheduleRun, int, bool]:
         entry_id = await self._gate.record(actor, refused)
+        why = str(refused.error)
+        if refused.undecided:  # Slack did not answer in time: no verdict on the owner's access
+            await self._poster.post_in_channel(
+                item.owner_id, say.run_undecided(item, why), {"what": "schedule"}
+            )
+            return (
+                replace(run, outcome="refused", entry_id=entry_id, error=why),
+                item.refusals,
+                False,
+            )
         refusals = item.refusals + 1
         paused = refusals >= REFUSALS_BEFORE_PAUSE
         if paused:
@@ -208,7 +220,6 @@ class ScheduleRuns:
                 )
             except AuditUnavailable:
                 log.error("schedule pause not recorded", extra={"schedule": item.name})
-        why = str(refused.error)
         message = say.run_refused(item, why, refusals, paused=paused)
         # chat.postMessage to a user id lands in their DM with the app.
         await self._poster.post_in_channel(item.owner_id, message, {"what": "schedule"})
