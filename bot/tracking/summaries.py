@@ -35,7 +35,7 @@ import hashlib
 import json
 import logging
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,7 +45,7 @@ from bot.domain.blocks import Message
 from bot.domain.errors import DeliveryRefused, DeliveryUnavailable, HssError, SpoolFailed
 from bot.domain.task_messages import size_text
 from bot.reading import Digest, DigestError, Expected, Report, UnreadableExport, thread_message
-from bot.reading.chart import MAX_POINTS, point_of, render_runs_chart
+from bot.reading.chart import MAX_POINTS, RunPoint, point_of, render_runs_chart
 from bot.reading.render_blocks import render_no_summary
 from bot.tracking.job import Job
 from bot.tracking.model import TrackedTask, hss_reason
@@ -75,6 +75,7 @@ class Summaries:
     digests: DigestStore
     max_bytes: int
     closing: bool = False  # set at shutdown: a read cut short then is no reason to give up
+    chart: Callable[[list[RunPoint], str], bytes] = render_runs_chart  # a schedule's runs, as PNG
     _kept: dict[str, Path] = field(default_factory=dict)
 
     def keep(self, task_id: str, path: Path) -> None:
@@ -141,14 +142,20 @@ async def summarize(job: Job, task: TrackedTask) -> TrackedTask:
         log.error("summary not posted", extra={"task_id": task.task_id, "error": str(exc)})
     except DeliveryRefused as exc:
         log.error("summary refused", extra={"task_id": task.task_id, "error": str(exc)})
-    await post_chart(job, summaries, task)
     rows = report.summary.rows if report.summary is not None else None
     note = None if rows is not None else (report.reason or "the file could not be read")
     log.info(
         "summary posted",
         extra={"task_id": task.task_id, "rows": rows, "seconds": round(report.seconds, 3)},
     )
-    return await job.save(task, summary_done=True, summary_rows=rows, summary_note=note)
+    # Saved before the chart: whatever the chart does, the summary is not posted again.
+    done = await job.save(task, summary_done=True, summary_rows=rows, summary_note=note)
+    try:
+        await post_chart(job, summaries, done)
+    except Exception as exc:  # noqa: BLE001  best effort: a chart never fails the summary step
+        extra = {"task_id": task.task_id, "error_type": type(exc).__name__}
+        log.warning("chart not posted", extra=extra)
+    return done
 
 
 class SummaryLater(Exception):
@@ -236,7 +243,8 @@ async def _message(summaries: Summaries, task: TrackedTask, report: Report) -> M
 async def post_chart(job: Job, summaries: Summaries, task: TrackedTask) -> None:
     """After a schedule's second run on, upload a chart of its last runs into the thread.
 
-    Best effort, like the summary: a failure is logged and the tracker carries on.
+    Best effort, after `summary_done` is saved: a failure is logged (by the caller, for
+    anything but Slack's) and the tracker carries on.
     """
     schedule = (task.request or {}).get("schedule")
     key = filter_key(task.request, task.channel_id)
@@ -252,7 +260,7 @@ async def post_chart(job: Job, summaries: Summaries, task: TrackedTask) -> None:
     if len(points) < CHART_AFTER_RUNS:
         return
     png = await asyncio.to_thread(
-        render_runs_chart, points, f"Schedule {schedule}: the last {len(points)} runs"
+        summaries.chart, points, f"Schedule {schedule}: the last {len(points)} runs"
     )
     path = await asyncio.to_thread(_spool_png, png, job.config.spool_dir)
     try:
