@@ -28,9 +28,8 @@ from bot.domain import blocks, saved_messages
 from bot.domain import schedule_messages as say
 from bot.domain.blocks import Message
 from bot.domain.errors import AuditUnavailable, InvalidCommand, Problem
-from bot.domain.grammar import RequestDefaults
+from bot.domain.grammar import NAME_KEY, RequestDefaults
 from bot.domain.grammar.commands import export_from_fields
-from bot.domain.grammar.schedule_commands import NAME_KEY
 from bot.domain.model import ExportRequest
 from bot.domain.saved import SavedExport, ScheduledExport
 from bot.domain.schedules import Schedule, interval_problem, next_due, resolve_tz

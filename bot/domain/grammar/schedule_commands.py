@@ -9,15 +9,13 @@ the zone a schedule without `tz=` runs in is the use case's to resolve.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
 
 from bot.domain.errors import InvalidCommand, Problem
+from bot.domain.grammar.presets import NAME_KEY
 from bot.domain.grammar.values import CLIP
 from bot.domain.saved import name_problem
 from bot.domain.schedules import Schedule, parse_schedule
 from bot.domain.text import clip
-
-NAME_KEY: Final = "name"
 
 
 @dataclass(frozen=True)
@@ -96,7 +94,6 @@ def parse_named(word: str, rest: list[str]) -> str:
 
 
 __all__ = [
-    "NAME_KEY",
     "ScheduleAdd",
     "ScheduleCommand",
     "ScheduleList",
