@@ -269,31 +269,20 @@ class SqlScheduleStore:
         return True
 
     async def finish_run(  # noqa: PLR0913  the run, its lease, and what it changes
-        self,
-        run: ScheduleRun,
-        owner: str,
-        *,
-        claimed_due_at: float,
-        next_due_at: float,
-        refusals: int,
-        paused: bool,
-    ) -> None:
+        self, run: ScheduleRun, owner: str, *, claimed_due_at: float, next_due_at: float,
+        refusals: int, paused: bool,
+    ) -> None:  # fmt: skip
         """Record the run's outcome, move the schedule on and release `owner`'s lease.
 
-        A Pause or Resume clicked during the run wins: `paused` only ever pauses
-        (the auto-pause), never unpauses; and when a resume set a new next due time
-        meanwhile (the schedule's next due time is no longer `claimed_due_at`), that
-        due time and its cleared refusals stay, and the run pauses nothing.
+        A Pause or Resume clicked meanwhile wins: `paused` only pauses (never unpauses),
+        and a resume's next due time (no longer `claimed_due_at`) stays, refusals cleared.
         """
         s, r = schedules.c, schedule_runs.c
         outcome = {k: v for k, v in _run_columns(run).items() if k not in ("schedule_id", "due_at")}
         untouched = s.next_due_at == claimed_due_at
-        values: dict[str, Any] = {
-            "next_due_at": case((untouched, next_due_at), else_=s.next_due_at),
-            "refusals": case((untouched, refusals), else_=s.refusals),
-            "lease_owner": None,
-            "lease_until": None,
-        }
+        values: dict[str, Any] = {"lease_owner": None, "lease_until": None}
+        values["next_due_at"] = case((untouched, next_due_at), else_=s.next_due_at)
+        values["refusals"] = case((untouched, refusals), else_=s.refusals)
         if paused:
             values["paused"] = case((untouched, true()), else_=s.paused)
         async with self._guard(), self._locking.begin() as conn:
