@@ -58,7 +58,21 @@ def schedule_line(schedule: ScheduledExport) -> str:
     last = schedule.last_run
     if last is not None and last.outcome is not None:
         line += f"; last run {local_time(last.due_at, schedule.tz)}: {run_result(last)}"
+        url = thread_url(last)
+        if url is not None:
+            line += f" (<{url}|its thread>)"
     return line
+
+
+def thread_url(run: ScheduleRun) -> str | None:
+    """Return the link to the thread holding a run's file and summary, if it has one.
+
+    Slack's message link: `https://slack.com/archives/{channel}/p{ts without the dot}`
+    (Slack opens it in the user's own workspace).
+    """
+    if not run.channel_id or not run.thread_ts:
+        return None
+    return f"https://slack.com/archives/{run.channel_id}/p{run.thread_ts.replace('.', '')}"
 
 
 def run_result(run: ScheduleRun) -> str:
@@ -118,14 +132,6 @@ def run_refused(schedule: ScheduledExport, reason: str, refusals: int, *, paused
         left = REFUSALS_BEFORE_PAUSE - refusals
         text += f"\nAfter {left} more refused run{'' if left == 1 else 's'} it pauses itself."
     return plain(text)
-
-
-def run_invalid(schedule: ScheduledExport, problems: str) -> Message:
-    """Say in the channel why a scheduled run could not even be built (a stale saved export)."""
-    return plain(
-        f"Scheduled export `{schedule.name}` did not run: {problems}\n"
-        f"<@{schedule.owner_id}>, save it again (`save {schedule.name} key=value …`)."
-    )
 
 
 def run_late(schedule: ScheduledExport, due_at: float, now: float) -> Message:
