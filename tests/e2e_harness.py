@@ -103,6 +103,25 @@ class Bot:
         return [r for r in self.slack.responses if r.response_type == "ephemeral"]
 
 
+class MovableClock:
+    """Unix time that runs as the real one does, from a start the test picks; `jump_to` skips ahead.
+
+    It keeps running between jumps, so task polling and leases behave as in
+    production; a jump is what a week of waiting for next Monday would be.
+    """
+
+    def __init__(self, start: float) -> None:
+        self._offset = start - time.time()
+
+    def __call__(self) -> float:
+        return time.time() + self._offset
+
+    def jump_to(self, moment: float) -> None:
+        """Make it `moment` now (never backwards: the bot's clock only goes on)."""
+        assert moment >= self(), "a jump goes forward"
+        self._offset = moment - time.time()
+
+
 @asynccontextmanager
 async def running_bot(
     tmp_path: Path,
@@ -110,13 +129,17 @@ async def running_bot(
     *,
     slack: FakeSlack | None = None,
     audit_db_url: str | None = None,
+    clock: MovableClock | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Bot]:
-    """Build and serve the runtime as `serve` does; `overrides` are Settings fields."""
+    """Build and serve the runtime as `serve` does; `overrides` are Settings fields.
+
+    `clock`: the runtime's clock of due work (schedules, approvals, the tracker).
+    """
     async with slack or FakeSlack() as fake_slack:
         url = audit_db_url or f"sqlite:///{tmp_path / 'audit.db'}"
         settings = bot_settings(hss, fake_slack, url, **overrides)
-        runtime = await build_runtime(settings)
+        runtime = await build_runtime(settings, clock=clock or time.time)
         try:
             runtime.start_background()
             await runtime.check_slack()
