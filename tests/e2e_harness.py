@@ -30,6 +30,7 @@ from slack_harness import ALICE, EXPORTS, stack_settings, wait_for
 
 from bot.adapters.audit_store import VerifyResult
 from bot.bootstrap import Runtime, build_runtime, start_http_runtime
+from bot.demo_schedule import MovableClock
 from bot.domain.types import AuditEntry
 from bot.entrypoints.web import EVENTS_PATH, HttpServer
 from bot.settings import Settings
@@ -101,25 +102,6 @@ class Bot:
     def private_replies(self) -> list[ResponsePost]:
         """Return the messages sent to response_urls (ephemeral unless said otherwise)."""
         return [r for r in self.slack.responses if r.response_type == "ephemeral"]
-
-
-class MovableClock:
-    """Unix time that runs as the real one does, from a start the test picks; `jump_to` skips ahead.
-
-    It keeps running between jumps, so task polling and leases behave as in
-    production; a jump is what a week of waiting for next Monday would be.
-    """
-
-    def __init__(self, start: float) -> None:
-        self._offset = start - time.time()
-
-    def __call__(self) -> float:
-        return time.time() + self._offset
-
-    def jump_to(self, moment: float) -> None:
-        """Make it `moment` now (never backwards: the bot's clock only goes on)."""
-        assert moment >= self(), "a jump goes forward"
-        self._offset = moment - time.time()
 
 
 @asynccontextmanager
