@@ -9,6 +9,7 @@ and brings the PNG chart of the runs, which the demo saves under data/demo/.
 
 from __future__ import annotations
 
+import asyncio
 import struct
 import time
 from datetime import UTC, datetime
@@ -25,7 +26,6 @@ from bot.demo_steps import (
     settle,
     show_answer,
     visible,
-    wait_until_settled,
 )
 from bot.domain.grammar import ScheduleAdd, parse_command
 from bot.domain.schedules import next_due
@@ -67,7 +67,7 @@ async def schedule_scenario(  # noqa: PLR0913, PLR0917  what the story drives an
         "Saved exports and schedules: the demo moves the bot's clock ahead to each due time "
         "(a week takes a second)."
     )
-    ok = await _type(slack, events, SAVE)
+    ok = await _type(slack, events, SAVE, answered_later=False)
     ok = await _type(slack, events, SCHEDULE) and ok
     ok = await _type(slack, events, "schedules") and ok
     creates = len(hss.calls_for("create"))
@@ -85,14 +85,14 @@ async def schedule_scenario(  # noqa: PLR0913, PLR0917  what the story drives an
     return await _type(slack, events, "schedules") and ok
 
 
-async def _type(slack: FakeSlack, events: str, text: str) -> bool:
-    """Type `/hss-export <text>`; print the ack and the answer that follows it."""
+async def _type(slack: FakeSlack, events: str, text: str, *, answered_later: bool = True) -> bool:
+    """Type `/hss-export <text>`; print the ack and the answer that follows it, if one does."""
     before = len(slack.responses)
     answer = await slack.deliver(
         events, slack.slash_command(text, user_id=USER, channel_id=CHANNEL)
     )
     ok = show_answer(f"/hss-export {text}", answer)
-    if await settle(lambda: len(slack.responses) > before, DELIVERY_WAIT_SECONDS / 3):
+    if answered_later and await settle(lambda: len(slack.responses) > before):
         for response in slack.responses[before:]:
             print("  then, only to you:")
             print("  │ " + visible(response.body).replace("\n", "\n  │ "))
@@ -117,11 +117,19 @@ async def _next_run(
     if not await settle(lambda: set(hss.tasks) != before, DELIVERY_WAIT_SECONDS):
         return None
     [task_id] = set(hss.tasks) - before
-    # The tracker follows the task once it is announced; then wait until it is settled.
-    if not await settle(lambda: _task_message(slack, task_id) is not None):
-        return None
-    await wait_until_settled(runtime)
+    # Announced first, then followed: wait for the followed task to be settled (file,
+    # summary, chart, audit) before the clock moves on.
+    deadline = time.monotonic() + DELIVERY_WAIT_SECONDS
+    while not await _settled(runtime, task_id):
+        if time.monotonic() > deadline:
+            return None
+        await asyncio.sleep(0.1)
     return _task_message(slack, task_id)
+
+
+async def _settled(runtime: Runtime, task_id: str) -> bool:
+    task = await runtime.tasks.get(task_id)
+    return task is not None and task.settled
 
 
 def _task_message(slack: FakeSlack, task_id: str) -> Posted | None:
