@@ -26,6 +26,10 @@ a step execution's signed event, `global_shortcut` a shortcut run from
 anywhere; `functions.completeSuccess`/`completeError` are recorded in
 `step_completions` with the kind of token used, and `chat.getPermalink` links
 posted messages (see the section of that name below).
+
+The App Home tab (issue 15) is `FakeSlack.home` (`emulators.fake_slack_home`):
+`views.publish` checked as Slack checks a home view, the signed
+`app_home_opened` event and clicks in a published home.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from aiohttp import WSMsgType, web
 
+from emulators.fake_slack_home import FakeHome
 from emulators.slack_models import message_problems, view_problems
 
 DEFAULT_BOT_TOKEN: Final = "xoxb-fake-bot-token-0000"  # noqa: S105 - the fake's own
@@ -73,6 +78,7 @@ METHOD_SCOPES: Final[Mapping[str, str | None]] = {
     "usergroups.users.list": "usergroups:read",
     "users.info": "users:read",
     "views.open": None,
+    "views.publish": None,  # Slack: no scope required
     "auth.test": None,
     "apps.connections.open": None,  # an app-level token's connections:write, not a bot scope
 }
@@ -331,6 +337,7 @@ class FakeSlack:
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._port = 0
+        self.home = FakeHome(self)  # the App Home tab: views.publish, app_home_opened, clicks
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -859,6 +866,9 @@ class FakeSlack:
         )
         self.views.append(opened)
         return _ok(view={**view, "id": opened.id, "hash": opened.hash, "state": {"values": {}}})
+
+    async def _m_views_publish(self, params: dict[str, Any]) -> web.Response:
+        return await self.home.publish(params)
 
     async def _m_usergroups_users_list(self, params: dict[str, Any]) -> web.Response:
         group = str(params.get("usergroup") or "")

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from bot.domain import workflow
 from bot.domain.grammar import ALL_KEYS
-from bot.entrypoints.listeners import shortcut
+from bot.entrypoints.listeners import home, shortcut
 from emulators.fake_slack import MANIFEST
 
 Text = Annotated[str, Field(min_length=1)]
@@ -185,6 +185,16 @@ class Manifest(Strict):
             raise ValueError("custom steps need the function_executed bot event")
         return self
 
+    @model_validator(mode="after")
+    def home_events_need_the_home_tab(self) -> Manifest:
+        """[reference] App Home: views.publish of a home needs the Home tab enabled."""
+        settings = self.settings or Settings()
+        events = (settings.event_subscriptions or EventSubscriptions()).bot_events or []
+        app_home = (self.features or Features()).app_home or AppHome()
+        if "app_home_opened" in events and app_home.home_tab_enabled is not True:
+            raise ValueError("app_home_opened publishes a home: home_tab_enabled: true")
+        return self
+
 
 def loaded() -> dict[str, Any]:
     """Return manifest.yml as data."""
@@ -228,6 +238,18 @@ def test_shortcut_in_the_manifest_is_the_one_the_app_serves() -> None:
     ]
 
 
+def test_home_tab_the_app_publishes_is_enabled_and_its_event_subscribed() -> None:
+    """The app listens for app_home_opened and publishes homes: the manifest enables both."""
+    manifest = Manifest.model_validate(loaded())
+    assert manifest.features is not None
+    assert manifest.features.app_home is not None
+    assert manifest.settings is not None
+    assert manifest.settings.event_subscriptions is not None
+
+    assert manifest.features.app_home.home_tab_enabled is True
+    assert home.EVENT in (manifest.settings.event_subscriptions.bot_events or [])
+
+
 def _broken(path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
     data = copy.deepcopy(loaded())
     node: Any = data
@@ -261,6 +283,7 @@ def _broken(path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
             "required names no property",
         ),
         (("functions", "hss_container_export", "title"), None, "Field required"),
+        (("features", "app_home", "home_tab_enabled"), False, "home_tab_enabled: true"),
     ],
 )
 def test_schema_refuses_what_slack_would(

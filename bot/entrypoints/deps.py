@@ -10,10 +10,12 @@ from typing import Any, Final
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access import ApprovalPolicy
+from bot.adapters.slack_home import SlackHome
 from bot.adapters.slack_notifier import SlackNotifier
 from bot.domain.grammar import RequestDefaults
 from bot.domain.model import ExportRequest
 from bot.lifecycle import Lifecycle
+from bot.ports import UserZones
 from bot.settings import Settings
 from bot.usecases import (
     ApprovalService,
@@ -44,8 +46,9 @@ class AppDeps:
 
     The use cases: `service` (export), `gate` (access and refusals), `status`
     and `history`. `prompt_client` makes the Web API calls that come before
-    an ack (views.open): no retries, a short timeout. `count(outcome)` is told
-    of commands the listeners answer themselves without a use case (`draining`).
+    an ack (views.open): no retries, a short timeout. `home` publishes App Homes.
+    `count(outcome)` is told of commands the listeners answer themselves without a
+    use case (`draining`).
     """
 
     settings: Settings
@@ -58,6 +61,7 @@ class AppDeps:
     defaults: RequestDefaults
     lifecycle: Lifecycle
     prompt_client: AsyncWebClient
+    home: SlackHome
     count: Count = ignore_count
     command: str = COMMAND
     # The two-person rule: the policy always; the service when the approval store is open.
@@ -65,6 +69,8 @@ class AppDeps:
     approvals: ApprovalService | None = None
     # Schedules of saved exports (issue 15): None when their stores are not open.
     schedules: ScheduleService | None = None
+    # Users' Slack time zones (users.info): the App Home shows times in the user's.
+    zones: UserZones | None = None
     # Saved exports (issue 15): None when no store is open (`save`, `run`, … say so).
     saved: SavedExports | None = None
 

@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access import AccessControl, AccessPolicy, ApprovalPolicy, ProfileAccess
 from bot.adapters.slack_approvals import SlackApprovalMessenger
+from bot.adapters.slack_home import SlackHome
 from bot.adapters.slack_notifier import SlackNotifier, build_web_client
 from bot.adapters.slack_usergroups import SlackUsergroups, prompt_client
 from bot.adapters.slack_users import SlackUserZones
@@ -31,7 +32,7 @@ from bot.domain.model import ExportRequest
 from bot.domain.types import Actor, ReplyTo
 from bot.entrypoints.deps import AppDeps, Count, Describe, ignore_count
 from bot.entrypoints.listeners import approvals as approval_buttons
-from bot.entrypoints.listeners import commands, errors, modal, shortcut, workflow
+from bot.entrypoints.listeners import commands, errors, home, modal, shortcut, workflow
 from bot.lifecycle import Lifecycle
 from bot.ports import ApprovalStore, AuditLog, Hss, SavedExportStore, ScheduleStore
 from bot.settings import Settings
@@ -172,14 +173,16 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
         defaults=defaults,
         lifecycle=lifecycle if lifecycle is not None else Lifecycle(),
         prompt_client=prompt,
+        home=SlackHome(client),
         count=count,
         approval_policy=policy,
         approvals=approvals,
         schedules=schedules,
+        zones=SlackUserZones(prompt),
     )
     if saved_store is not None:
         deps = dataclasses.replace(deps, saved=_saved_exports(deps, saved_store, audit))
-    for group in (commands, modal, shortcut, workflow, approval_buttons, errors):
+    for group in (commands, modal, shortcut, workflow, approval_buttons, home, errors):
         group.register(app, deps)
     return app
 

@@ -44,9 +44,15 @@ def register(app: AsyncApp, deps: AppDeps) -> None:
             await handle(deps, ack, body)
 
 
-async def handle(deps: AppDeps, ack: AsyncAck, body: dict[str, Any]) -> None:
-    """Open the form with its channel picker, then acknowledge the shortcut."""
-    deadline = deps.answer_deadline()
+async def handle(
+    deps: AppDeps, ack: AsyncAck, body: dict[str, Any], *, deadline: float | None = None
+) -> None:
+    """Open the form with its channel picker, then acknowledge the shortcut (or the click).
+
+    `deadline`: the event-loop time the ack is due by, when the caller started the
+    clock (the Home tab's New export checks access first); else from now.
+    """
+    deadline = deadline if deadline is not None else deps.answer_deadline()
     view = modal.build_view(
         modal.FormContext(channel_id=""), header_lang=deps.settings.HSS_EXPORT_HEADER_LANG
     )

@@ -1,0 +1,276 @@
+"""The App Home tab (issue 15): publish the user's home, and answer its buttons.
+
+Thin, as every listener. Bolt verifies each request's signature (a forged
+click gets 401 and does nothing). `app_home_opened` on the Home tab publishes
+the user's home (`bot.domain.home`). A click is acknowledged at once (New
+export first opens the form: a trigger id lives 3 seconds), access-checked
+through the Gatekeeper for the channel it acts on, refused and audited if the
+user may not, else handed to the same use case the slash command calls; then
+the home is published again, saying what the click did. The buttons carry only
+a saved export's name: what it runs and where is read again here.
+
+Who may use the home: someone the access policy admits in their DM with the
+app, or in a channel one of their saved exports or schedules runs in (an allow
+list of channels admits its members' homes for what runs there). Someone else
+sees a home that says why, with nothing to click; a click from an older home is
+refused and audited like a refused command.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
+from typing import Any, Final
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+
+from bot.domain import home
+from bot.domain.blocks import Message
+from bot.domain.schedules import resolve_tz
+from bot.domain.types import Actor, ReplyTo
+from bot.entrypoints.deps import AppDeps
+from bot.entrypoints.listeners import shortcut
+from bot.entrypoints.listeners.commands import SAVED_OFF, history_message
+from bot.entrypoints.listeners.errors import log_unexpected, reporting
+from bot.entrypoints.listeners.schedules import SCHEDULES_OFF
+from bot.entrypoints.slack_payloads import team_of, user_of
+from bot.usecases import Refused
+from bot.usecases.schedules import ScheduleAnswer, ScheduleService
+
+log = logging.getLogger(__name__)
+
+EVENT: Final = "app_home_opened"  # manifest.yml: settings.event_subscriptions.bot_events
+HOME_TAB: Final = "home"
+
+
+def register(app: AsyncApp, deps: AppDeps) -> None:
+    """Register the Home tab's event and its buttons."""
+
+    @app.event(EVENT)
+    async def opened(event: dict[str, Any], body: dict[str, Any]) -> None:
+        if event.get("tab") != HOME_TAB or deps.lifecycle.draining:
+            return  # the Messages tab is Slack's own; a draining bot publishes nothing new
+        deps.track_this_run()
+        try:
+            actor = Actor(team_of(body), str(event.get("user") or ""), "", "home")
+            context = home.HomeContext(str(event.get("channel") or ""))
+            await publish(deps, replace(actor, channel_id=context.dm_channel), context)
+        except Exception as error:  # noqa: BLE001 - the one place an event's error is logged
+            log_unexpected(error)
+
+    @app.action(home.NEW_EXPORT)
+    async def new_export(ack: AsyncAck, body: dict[str, Any]) -> None:
+        deps.track_this_run()
+        async with reporting(deps, ack, body):
+            await open_form(deps, ack, body)
+
+    for action_id, change in SCHEDULE_CHANGES.items():
+        app.action(action_id)(_button(deps, functools.partial(change_schedule, change=change)))
+    app.action(home.RUN_SAVED)(_button(deps, run_saved))
+    app.action(home.FORGET_SAVED)(_button(deps, forget_saved))
+
+
+ScheduleChange = Callable[[ScheduleService, Actor, str], Awaitable[ScheduleAnswer]]
+# Each schedule button and the ScheduleService method `pause`/`resume`/`unschedule` call.
+SCHEDULE_CHANGES: Final[dict[str, ScheduleChange]] = {
+    home.PAUSE_SCHEDULE: ScheduleService.pause,
+    home.RESUME_SCHEDULE: ScheduleService.resume,
+    home.DELETE_SCHEDULE: ScheduleService.delete,
+}
+
+
+Work = Callable[[AppDeps, dict[str, Any]], Awaitable[None]]
+
+
+def _button(deps: AppDeps, work: Work) -> Callable[[AsyncAck, dict[str, Any]], Awaitable[None]]:
+    """A button's listener: ack at once, then the work (tracked, errors reported)."""
+
+    async def clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        deps.track_this_run()
+        async with reporting(deps, ack, body):
+            await work(deps, body)
+
+    return clicked
+
+
+def dedupe_key(body: dict[str, Any], what: str) -> str:
+    """Key a click by the published home it came from: one home, one run of each button.
+
+    Two clicks on one published home (a double click, Slack's retry, a replayed
+    payload) carry the same view id and hash; the home is published again after
+    each click, so a later, deliberate click carries a new hash.
+    """
+    view = body.get("view") or {}
+    return f"home:{view.get('id')}:{view.get('hash')}:{what}:{clicked_value(body)}"
+
+
+async def run_saved(deps: AppDeps, body: dict[str, Any]) -> None:
+    """Run now: the saved export runs as `/hss-export run NAME` does, in its run channel.
+
+    The use case checks access (for that channel) and the saved fields, and puts
+    a refusal on record; the button's confirm dialog is the broad export's
+    confirmation. What came of it is shown at the top of the home.
+    """
+    actor, context = clicker(body)
+    name = clicked_value(body)
+    if deps.saved is None:
+        await publish(deps, actor, context, notice=SAVED_OFF)
+        return
+    facts = await load_facts(deps, actor, context)
+    mine = next((s for s in facts.saved if s.name == name), None)
+    channel = home.run_channel(mine, facts.schedules, context) if mine else context.dm_channel
+    here = replace(actor, channel_id=channel)
+    told: list[str] = []
+
+    async def answer(message: Message | None) -> None:
+        told.append(
+            message.text if message is not None else home.run_started(name, channel, context)
+        )
+
+    await deps.saved.run(
+        here, name, {}, ReplyTo(channel), dedupe_key(body, "run"), answer=answer, confirmed=True
+    )
+    await publish(deps, actor, context, notice=" ".join(told) or None, view_hash=view_hash(body))
+
+
+async def forget_saved(deps: AppDeps, body: dict[str, Any]) -> None:
+    """Forget: the saved export is deleted as `/hss-export forget NAME` does (owner only)."""
+    actor, context = clicker(body)
+    name = clicked_value(body)
+    if deps.saved is None:
+        await publish(deps, actor, context, notice=SAVED_OFF)
+        return
+    facts = await load_facts(deps, actor, context)
+    mine = next((s for s in facts.saved if s.name == name), None)
+    channel = home.run_channel(mine, facts.schedules, context) if mine else context.dm_channel
+    changed = await deps.saved.forget(
+        replace(actor, channel_id=channel), name, dedupe_key=dedupe_key(body, "forget")
+    )
+    await publish(deps, actor, context, notice=changed.message.text, view_hash=view_hash(body))
+
+
+async def change_schedule(deps: AppDeps, body: dict[str, Any], *, change: ScheduleChange) -> None:
+    """Pause, resume or delete a schedule from the home, as the slash command does; re-publish.
+
+    Access is checked for the channel the schedule runs in; a double click finds
+    the change made already, which the use case answers without auditing it twice.
+    """
+    actor, context = clicker(body)
+    name = clicked_value(body)
+    service = deps.schedules
+    if service is None:
+        await publish(deps, actor, context, notice=SCHEDULES_OFF)
+        return
+    mine = {s.name: s for s in await service.list_for(actor)}
+    here = actor if name not in mine else replace(actor, channel_id=mine[name].channel_id)
+    refused = await deps.gate.check(here)
+    if refused is not None:
+        await deps.gate.record(here, replace(refused, saved_export=name, schedule=name))
+        await publish(deps, actor, context)
+        return
+    answer = await change(service, here, name)
+    await publish(deps, actor, context, notice=answer.message.text, view_hash=view_hash(body))
+
+
+async def open_form(deps: AppDeps, ack: AsyncAck, body: dict[str, Any]) -> None:
+    """New export: the form with its channel picker, as the global shortcut opens it."""
+    deadline = deps.answer_deadline()
+    actor, context = clicker(body)
+    facts = await load_facts(deps, actor, context)
+    refused = await refusal(deps, actor, channels_in(facts))
+    if refused is not None:
+        await ack()
+        await refuse(deps, actor, context, refused)
+        return
+    await shortcut.handle(deps, ack, body, deadline=deadline)
+
+
+def clicked_value(body: dict[str, Any]) -> str:
+    """Return the clicked button's value (a saved export's name), as Slack sent it."""
+    actions = body.get("actions") or [{}]
+    return str(actions[0].get("value") or "")
+
+
+def view_hash(body: dict[str, Any]) -> str | None:
+    """Return the hash of the home the click came from (to re-publish only over that one)."""
+    found = (body.get("view") or {}).get("hash")
+    return found if isinstance(found, str) and found else None
+
+
+def clicker(body: dict[str, Any]) -> tuple[Actor, home.HomeContext]:
+    """Return who clicked in their home (in their DM with the app) and the home's context.
+
+    The context comes back in the view's private_metadata (signed with the
+    payload); a home we did not publish falls back to the user id, which Slack
+    reads as the user's DM with the app.
+    """
+    user = user_of(body)
+    view = body.get("view") or {}
+    context = home.HomeContext.load(view.get("private_metadata")) or home.HomeContext(user)
+    return Actor(team_of(body), user, context.dm_channel, "home"), context
+
+
+def channels_in(facts: home.HomeFacts) -> list[str]:
+    """Return the channels the user's saved exports and schedules run in."""
+    runs = [home.run_channel(s, facts.schedules, facts.context) for s in facts.saved]
+    return list(dict.fromkeys([*runs, *(s.channel_id for s in facts.schedules)]))
+
+
+async def refusal(deps: AppDeps, actor: Actor, channels: Iterable[str] = ()) -> Refused | None:
+    """Return why the user may not use their home, or None: admitted in the DM or a channel."""
+    refused = await deps.gate.check(actor)
+    for channel in channels:
+        if refused is None:
+            break
+        if await deps.gate.check(replace(actor, channel_id=channel)) is None:
+            return None
+    return refused
+
+
+async def refuse(deps: AppDeps, actor: Actor, context: home.HomeContext, refused: Refused) -> None:
+    """Put a refused click on record, then show the user why in their home."""
+    await deps.gate.record(actor, refused)
+    await publish(deps, actor, context)
+
+
+async def load_facts(
+    deps: AppDeps, actor: Actor, context: home.HomeContext, notice: str | None = None
+) -> home.HomeFacts:
+    """Read what the user's home shows: their saved exports, schedules and time zone."""
+    saved = await deps.saved.owned(actor) if deps.saved is not None else []
+    schedules = await deps.schedules.list_for(actor) if deps.schedules is not None else []
+    owner_tz = await deps.zones.zone_of(actor.user_id) if deps.zones is not None else None
+    return home.HomeFacts(
+        user_id=actor.user_id,
+        context=context,
+        tz=resolve_tz(None, owner_tz, deps.settings.SCHEDULE_DEFAULT_TZ).name,
+        saved=saved,
+        schedules=schedules,
+        notice=notice,
+    )
+
+
+async def publish(
+    deps: AppDeps,
+    actor: Actor,
+    context: home.HomeContext,
+    *,
+    notice: str | None = None,
+    view_hash: str | None = None,
+) -> bool:
+    """Publish the user's home as it is now; False (logged) if Slack did not take it."""
+    facts = await load_facts(deps, actor, context, notice)
+    refused = await refusal(deps, actor, channels_in(facts))
+    if refused is not None:
+        facts = replace(facts, refusal=str(refused.error), saved=(), schedules=())
+    else:
+        facts = replace(facts, history=await history_message(deps, actor))
+    view = home.build_home(facts)
+    return await deps.home.publish(actor.user_id, view, view_hash=view_hash)
+
+
+__all__ = ["EVENT", "clicker", "publish", "refusal", "register"]

@@ -1,0 +1,340 @@
+"""The App Home tab end to end: signed events and clicks into the bot as `serve` wires it.
+
+Each test opens the home (`app_home_opened`, as Slack sends it), reads the
+home the bot published through the fake Slack's `views.publish` (checked
+with Slack's home-view rules), clicks its buttons with signed `block_actions`
+payloads, and asserts what the user sees, what HSS received and what the audit
+log holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from e2e_harness import ALICE, EXPORTS, Bot, running_bot, wait_for
+
+from bot.domain import home, modal
+from bot.domain.types import AuditEntry
+from emulators.fake_hss import FakeHss
+from emulators.fake_slack import Delivery
+from emulators.fake_slack_home import PublishedHome
+
+BOB = "U0BOB"  # allowed nowhere
+
+
+def home_text(view: dict[str, Any]) -> str:
+    """Every text in a published home."""
+    return str(view["blocks"])
+
+
+async def test_opening_the_home_tab_publishes_the_users_home(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """Alice opens the Home tab: her home is published, with New export and her history."""
+    async with running_bot(tmp_path, fake_hss, ALLOWED_USER_IDS=ALICE) as bot:
+        await bot.slash("status=running")
+        await wait_for(lambda: len(fake_hss.calls_for("create")) == 1)
+        delivered = await bot.send(bot.slack.home.opened(ALICE))
+        await wait_for(lambda: bot.slack.home.has(ALICE))
+        published = bot.slack.home.of(ALICE)
+
+    assert delivered.status == 200
+    assert not delivered.timed_out
+    assert published.view["type"] == "home"
+    assert published.button(home.NEW_EXPORT)
+    assert "Your last 1 command" in home_text(published.view)
+    assert home.HomeContext.load(published.view["private_metadata"]) == home.HomeContext(
+        bot.slack.dm_with(ALICE)
+    )
+
+
+async def test_messages_tab_publishes_nothing(tmp_path: Path, fake_hss: FakeHss) -> None:
+    """Opening the Messages tab is not the Home tab: nothing is published."""
+    async with running_bot(tmp_path, fake_hss, ALLOWED_USER_IDS=ALICE) as bot:
+        delivered = await bot.send(bot.slack.home.opened(ALICE, tab="messages"))
+        await bot.settle()
+
+    assert delivered.status == 200
+    assert bot.slack.calls_to("views.publish") == []
+
+
+async def test_forged_event_is_refused_and_publishes_nothing(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """An app_home_opened signed with another secret gets 401 and changes nothing."""
+    async with running_bot(tmp_path, fake_hss, ALLOWED_USER_IDS=ALICE) as bot:
+        delivered = await bot.send(bot.slack.home.opened(ALICE, secret="not-the-secret"))
+        await bot.settle()
+
+    assert delivered.status == 401
+    assert bot.slack.calls_to("views.publish") == []
+
+
+async def test_someone_not_allowed_sees_why_and_nothing_to_click(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """Bob may not export: his home says so and has no button."""
+    async with running_bot(tmp_path, fake_hss, ALLOWED_USER_IDS=ALICE) as bot:
+        await bot.send(bot.slack.home.opened(BOB))
+        await wait_for(lambda: bot.slack.home.has(BOB))
+        published = bot.slack.home.of(BOB)
+
+    assert published.buttons() == []
+    assert "You may not run HSS exports" in home_text(published.view)
+
+
+async def test_new_export_opens_the_form_with_a_channel_picker_and_exports_there(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """New export opens the same form as the shortcut; its submission exports, audited."""
+    async with running_bot(tmp_path, fake_hss, ALLOWED_USER_IDS=ALICE) as bot:
+        await bot.send(bot.slack.home.opened(ALICE))
+        await wait_for(lambda: bot.slack.home.has(ALICE))
+        clicked = await bot.send(bot.slack.home.click(home.NEW_EXPORT))
+        opened = bot.slack.view()
+        await bot.send(
+            bot.slack.view_submission(values={modal.CHANNEL_BLOCK: EXPORTS, "status": "Running"})
+        )
+        await wait_for(lambda: len(fake_hss.calls_for("create")) == 1)
+        await bot.settle()
+        entries = await bot.entries()
+
+    assert clicked.status == 200
+    assert not clicked.timed_out
+    assert opened.view["callback_id"] == modal.CALLBACK_ID
+    assert any(b.get("block_id") == modal.CHANNEL_BLOCK for b in opened.view["blocks"])
+    (entry,) = entries
+    assert (entry.source, entry.user_id, entry.channel_id) == ("modal", ALICE, EXPORTS)
+
+
+async def test_new_export_from_an_old_home_is_refused_and_audited(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """A click from a home published while Bob was allowed: refused, on record, home updated."""
+    async with running_bot(tmp_path, fake_hss, ALLOWED_USER_IDS=f"{ALICE},{BOB}") as bot:
+        await bot.send(bot.slack.home.opened(BOB))
+        await wait_for(lambda: bot.slack.home.has(BOB))
+        click = bot.slack.home.click(home.NEW_EXPORT, user_id=BOB)
+    # The settings are read when the app is built: build a bot that no longer allows Bob.
+    async with running_bot(tmp_path, fake_hss, slack=bot.slack, ALLOWED_USER_IDS=ALICE) as later:
+        clicked = await later.send(click)
+        await later.settle()
+        entries = await later.entries()
+
+    assert clicked.status == 200
+    assert bot.slack.views == []  # no form opened
+    assert [(e.outcome, e.user_id, e.source) for e in entries] == [("denied", BOB, "home")]
+    assert "You may not run HSS exports" in home_text(bot.slack.home.of(BOB).view)
+
+
+# --- the buttons, wired to the saved exports' and the schedules' use cases --------------
+
+
+async def saved_and_scheduled(bot: Bot, user_id: str = ALICE) -> None:
+    """Save `weekly` and schedule it in #exports, save `adhoc` unscheduled; open the home."""
+    await bot.slash("save weekly status=running", user_id=user_id)
+    await bot.slash("save adhoc risky=yes", user_id=user_id)
+    await bot.slash("schedule weekly every monday 09:00 tz=Europe/Berlin", user_id=user_id)
+    await bot.settle()
+    await open_home(bot, user_id)
+
+
+async def open_home(bot: Bot, user_id: str = ALICE) -> PublishedHome:
+    """Open the Home tab and wait for the home to be published again."""
+    before = len(bot.slack.home.published)
+    await bot.send(bot.slack.home.opened(user_id))
+    await wait_for(lambda: len(bot.slack.home.published) > before)
+    return bot.slack.home.of(user_id)
+
+
+async def click(bot: Bot, action_id: str, value: str, user_id: str = ALICE) -> Delivery:
+    """Click a button of the user's home and wait until the bot has done its work."""
+    delivered = await bot.send(bot.slack.home.click(action_id, value=value, user_id=user_id))
+    await bot.settle()
+    return delivered
+
+
+def audit_of(entries: list[AuditEntry]) -> list[tuple[str, str, str | None, str]]:
+    """Each entry as (outcome, source, saved export, channel)."""
+    return [(e.outcome, e.source, e.saved_export, e.channel_id) for e in entries]
+
+
+async def test_home_lists_saved_exports_and_schedules_with_their_buttons(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """The home lists both saved exports, the schedule's next run and where Run now posts."""
+    async with running_bot(tmp_path, fake_hss, ALLOWED_USER_IDS=ALICE) as bot:
+        bot.slack.user_zones[ALICE] = "Asia/Shanghai"
+        await saved_and_scheduled(bot)
+        published = bot.slack.home.of(ALICE)
+
+    text = home_text(published.view)
+    assert "*adhoc* · `risky=yes`" in text
+    assert "*weekly* · `status=running`" in text
+    assert "Run now posts in <#C0EXPORTS>" in text  # weekly: where its schedule runs
+    assert "Run now posts in your DM with the app" in text  # adhoc: not scheduled
+    assert "Next run: Mon" in text
+    assert "16:00 CST" in text  # 09:00 in Berlin, shown in Alice's zone
+    assert published.button(home.RUN_SAVED, "weekly")["confirm"]
+    assert published.button(home.PAUSE_SCHEDULE, "weekly")
+
+
+async def test_run_now_exports_once_in_the_schedule_channel_and_says_so(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """Run now runs `weekly` as `run weekly` does, in #exports, audited from the home."""
+    async with running_bot(tmp_path, fake_hss, ALLOWED_USER_IDS=ALICE) as bot:
+        await saved_and_scheduled(bot)
+        clicked = await click(bot, home.RUN_SAVED, "weekly")
+        await wait_for(lambda: len(bot.slack.files) == 1, seconds=15)
+        entries = await bot.entries()
+        published = bot.slack.home.of(ALICE)
+
+    assert clicked.status == 200
+    assert not clicked.timed_out
+    (create,) = fake_hss.calls_for("create")
+    assert create.body["status"] == "Running"
+    assert bot.slack.files[0].channel_id == EXPORTS
+    assert audit_of(entries)[-1] == ("submitted", "home", "weekly", EXPORTS)
+    assert "Running `weekly`: the task id and the file go to <#C0EXPORTS>" in home_text(
+        published.view
+    )
+
+
+async def test_double_click_and_replayed_click_export_once(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """Two quick clicks on one home, and Slack's replay of the same payload: one export."""
+    async with running_bot(tmp_path, fake_hss, ALLOWED_USER_IDS=ALICE) as bot:
+        await saved_and_scheduled(bot)
+        first = bot.slack.home.click(home.RUN_SAVED, value="weekly")
+        second = bot.slack.home.click(home.RUN_SAVED, value="weekly")  # same home, new trigger
+        await asyncio.gather(bot.send(first), bot.send(second))
+        await bot.send(first)  # Slack retries a request with the very same body
+        await bot.settle()
+        await wait_for(lambda: len(bot.slack.files) == 1, seconds=15)
+        again = await open_home(bot)  # a later click on the new home runs again
+        await click(bot, home.RUN_SAVED, "weekly")
+        await wait_for(lambda: len(fake_hss.calls_for("create")) == 2)
+        await bot.settle()
+
+    assert again.hash != bot.slack.home.published[0].hash
+    assert len(fake_hss.calls_for("create")) == 2
+
+
+async def test_unscheduled_saved_export_runs_in_the_dm_only_if_allowed_there(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """With only #exports allowed, `adhoc` (which runs in the DM) is refused and audited."""
+    async with running_bot(tmp_path, fake_hss) as bot:  # #exports allowed, no user
+        await saved_and_scheduled(bot)
+        await click(bot, home.RUN_SAVED, "adhoc")
+        entries = await bot.entries()
+        published = bot.slack.home.of(ALICE)
+
+    assert fake_hss.calls_for("create") == []
+    assert audit_of(entries)[-1] == ("denied", "home", "adhoc", bot.slack.dm_with(ALICE))
+    assert "You may not run HSS exports" in home_text(published.view)  # the notice
+    assert published.button(home.RUN_SAVED, "weekly")  # weekly runs in #exports: still offered
+
+
+async def test_forget_deletes_the_saved_export_audited(tmp_path: Path, fake_hss: FakeHss) -> None:
+    """Forget deletes `adhoc` as `forget adhoc` does; the home no longer lists it."""
+    async with running_bot(tmp_path, fake_hss, ALLOWED_USER_IDS=ALICE) as bot:
+        await saved_and_scheduled(bot)
+        await click(bot, home.FORGET_SAVED, "adhoc")
+        entries = await bot.entries()
+        published = bot.slack.home.of(ALICE)
+        listing = await bot.slash("saved")
+
+    assert audit_of(entries)[-1] == ("forgotten", "home", "adhoc", bot.slack.dm_with(ALICE))
+    assert "*adhoc*" not in home_text(published.view)
+    assert "Forgot `adhoc`: it is no longer saved." in home_text(published.view)
+    assert "`adhoc`" not in listing.text
+
+
+async def test_pause_resume_and_delete_a_schedule_from_the_home(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """Pause, Resume and Delete change the schedule as the slash words do, each audited once."""
+    async with running_bot(tmp_path, fake_hss, ALLOWED_USER_IDS=ALICE) as bot:
+        await saved_and_scheduled(bot)
+        await click(bot, home.PAUSE_SCHEDULE, "weekly")
+        paused = bot.slack.home.of(ALICE)
+        await click(bot, home.RESUME_SCHEDULE, "weekly")
+        resumed = bot.slack.home.of(ALICE)
+        await click(bot, home.DELETE_SCHEDULE, "weekly")
+        deleted = bot.slack.home.of(ALICE)
+        entries = await bot.entries()
+
+    assert "*Paused*" in home_text(paused.view)
+    assert paused.button(home.RESUME_SCHEDULE, "weekly")
+    assert "Next run:" in home_text(resumed.view)
+    assert resumed.button(home.PAUSE_SCHEDULE, "weekly")
+    assert "*weekly* · every monday" not in home_text(deleted.view)
+    assert "*weekly* · `status=running`" in home_text(deleted.view)  # the saved export stays
+    changes = [(o, s, n, c) for o, s, n, c in audit_of(entries) if s == "home"]
+    assert changes == [
+        ("paused", "home", "weekly", EXPORTS),
+        ("resumed", "home", "weekly", EXPORTS),
+        ("unscheduled", "home", "weekly", EXPORTS),
+    ]
+
+
+async def test_double_click_on_pause_pauses_once(tmp_path: Path, fake_hss: FakeHss) -> None:
+    """Two clicks on Pause: one change on record, the second answered "paused already"."""
+    async with running_bot(tmp_path, fake_hss, ALLOWED_USER_IDS=ALICE) as bot:
+        await saved_and_scheduled(bot)
+        first = bot.slack.home.click(home.PAUSE_SCHEDULE, value="weekly")
+        second = bot.slack.home.click(home.PAUSE_SCHEDULE, value="weekly")
+        await asyncio.gather(bot.send(first), bot.send(second))
+        await bot.settle()
+        entries = await bot.entries()
+
+    assert [e.outcome for e in entries if e.source == "home"] == ["paused"]
+
+
+async def test_clicks_from_an_old_home_are_refused_and_audited(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """Bob's home from when he was allowed: Run now and Pause are refused, on record, no export."""
+    allowed = {"ALLOWED_CHANNEL_IDS": ""}  # users only: the channel admits nobody
+    async with running_bot(tmp_path, fake_hss, ALLOWED_USER_IDS=f"{ALICE},{BOB}", **allowed) as bot:
+        await saved_and_scheduled(bot, BOB)
+        run = bot.slack.home.click(home.RUN_SAVED, value="weekly", user_id=BOB)
+        pause = bot.slack.home.click(home.PAUSE_SCHEDULE, value="weekly", user_id=BOB)
+    async with running_bot(
+        tmp_path, fake_hss, slack=bot.slack, ALLOWED_USER_IDS=ALICE, **allowed
+    ) as later:
+        await later.send(run)
+        await later.send(pause)
+        await later.settle()
+        entries = await later.entries()
+        published = later.slack.home.of(BOB)
+
+    assert fake_hss.calls_for("create") == []
+    assert audit_of(entries)[-2:] == [
+        ("denied", "home", "weekly", EXPORTS),
+        ("denied", "home", "weekly", EXPORTS),
+    ]
+    assert published.buttons() == []
+    assert "You may not run HSS exports" in home_text(published.view)
+
+
+async def test_forged_click_is_refused_and_changes_nothing(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """A click signed with another secret gets 401: nothing runs, nothing is recorded."""
+    async with running_bot(tmp_path, fake_hss, ALLOWED_USER_IDS=ALICE) as bot:
+        await saved_and_scheduled(bot)
+        before = await bot.entries()
+        forged = bot.slack.home.click(home.RUN_SAVED, value="weekly", secret="not-the-secret")
+        delivered = await bot.send(forged)
+        await bot.settle()
+        after = await bot.entries()
+
+    assert delivered.status == 401
+    assert fake_hss.calls_for("create") == []
+    assert after == before
