@@ -58,21 +58,17 @@ def schedule_line(schedule: ScheduledExport) -> str:
     last = schedule.last_run
     if last is not None and last.outcome is not None:
         line += f"; last run {local_time(last.due_at, schedule.tz)}: {run_result(last)}"
-        url = thread_url(last)
-        if url is not None:
-            line += f" (<{url}|its thread>)"
+        if last.channel_id and last.thread_ts:
+            line += f" (<{thread_link(last.channel_id, last.thread_ts)}|its thread>)"
     return line
 
 
-def thread_url(run: ScheduleRun) -> str | None:
-    """Return the link to the thread holding a run's file and summary, if it has one.
+def thread_link(channel_id: str, ts: str) -> str:
+    """Return the link to a message: `https://slack.com/archives/{channel}/p{ts without the dot}`.
 
-    Slack's message link: `https://slack.com/archives/{channel}/p{ts without the dot}`
-    (Slack opens it in the user's own workspace).
+    Slack's permalink form; Slack opens it in the user's own workspace.
     """
-    if not run.channel_id or not run.thread_ts:
-        return None
-    return f"https://slack.com/archives/{run.channel_id}/p{run.thread_ts.replace('.', '')}"
+    return f"https://slack.com/archives/{channel_id}/p{ts.replace('.', '')}"
 
 
 def run_result(run: ScheduleRun) -> str:
