@@ -57,7 +57,7 @@ from bot.tracking.model import TrackerConfig
 from bot.tracking.summaries import Summaries
 from bot.tracking.tracker import TaskTracker
 from bot.tracking.worker import RELEASE_SECONDS, STOP_MARGIN_SECONDS
-from bot.usecases import ApprovalExpiry, ExportService
+from bot.usecases import ApprovalExpiry, ExportService, Gatekeeper
 from bot.usecases.schedule_runs import ScheduleRuns
 
 log = logging.getLogger(__name__)
@@ -219,8 +219,15 @@ def build_hss_profiles(settings: Settings, metrics: Metrics) -> HssProfiles:
     return HssProfiles(clients, fallback_name(profiles))
 
 
-async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Runtime:
-    """Open the stores, build the clients and the Slack app, all from settings."""
+async def build_runtime(
+    settings: Settings, *, socket_mode: bool = False, clock: Callable[[], float] = time.time
+) -> Runtime:
+    """Open the stores, build the clients and the Slack app, all from settings.
+
+    `clock` (Unix seconds) is the one clock of the due work and what it is due by:
+    the tracker's lease loop, approvals' expiry and schedules' due times. Tests
+    and the demo pass one they move ahead, to reach next Monday in a second.
+    """
     lists = (
         settings.ALLOWED_USER_IDS,
         settings.ALLOWED_CHANNEL_IDS,
@@ -252,9 +259,13 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
         summaries, digests = await _summaries(settings, closers)
         notifier = SlackNotifier(web_client)
         # An approval's expiry is due work of the same lease loop as the tracked tasks.
-        expiry = ApprovalExpiry(approvals, audit, SlackApprovalMessenger(web_client, notifier))
+        messenger = SlackApprovalMessenger(web_client, notifier)
+        expiry = ApprovalExpiry(approvals, audit, messenger, clock=clock)
         count = _counter(metrics)
-        schedules, runs = await _schedules(settings, audit, saved, web_client, notifier, closers)
+        # The one gate: the listeners, the approvals and the schedule runs share it
+        # (one access policy, one user-group cache), so a run is admitted as typed.
+        gate = build_gate(settings, web_client, audit, count=count)
+        schedules, runs = await _schedules(settings, audit, saved, gate, notifier, closers, clock)
         tracker = TaskTracker(
             tasks,
             hss,
@@ -264,6 +275,7 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
             steps=SlackSteps(web_client),
             also=(expiry, runs),
             summaries=summaries,
+            clock=clock,
         )
         service = ExportService(hss, audit, notifier, tracker, count=count)
         runs.attach(service)
@@ -280,6 +292,8 @@ async def build_runtime(settings: Settings, *, socket_mode: bool = False) -> Run
             approval_store=approvals,
             schedule_store=schedules,
             saved_store=saved,
+            gate=gate,
+            clock=clock,
         )
         observe_dispatch(app, metrics)
     except BaseException:
@@ -324,24 +338,19 @@ async def _schedules(  # noqa: PLR0913, PLR0917  what the schedule runs are buil
     settings: Settings,
     audit: SqlAuditLog,
     saved: SavedExportStore,
-    web_client: AsyncWebClient,
+    gate: Gatekeeper,
     notifier: SlackNotifier,
     closers: list[Callable[[], Awaitable[None]]],
+    clock: Callable[[], float],
 ) -> tuple[ScheduleStore, ScheduleRuns]:
     """Open the schedule store and build the runs (due work of the tracker's lease loop).
 
-    A run is admitted by the same gate as a typed command (`build_gate`).
+    A run is admitted by the app's own gate, as a typed command is.
     """
     store = await open_schedule_store(settings.AUDIT_DB_URL)
     closers.append(store.aclose)
-    runs = ScheduleRuns(
-        store,
-        saved,
-        audit,
-        build_gate(settings, web_client, audit),
-        notifier,
-        defaults=request_defaults(settings),
-    )
+    defaults = request_defaults(settings)
+    runs = ScheduleRuns(store, saved, audit, gate, notifier, defaults=defaults, clock=clock)
     return store, runs
 
 

@@ -12,7 +12,8 @@ data directory (`HSS_PROFILES_FILE`), the keys from environment variables it
 sets for the length of the demo only. The demo fires a few commands (one of
 them with `profile=staging`), runs the Workflow Builder step once (a signed
 `function_executed` event, completed by the tracker once the file is in the
-thread), and prints what a Slack user would have seen, where each command
+thread), schedules a saved export and moves the bot's clock two Mondays ahead
+(`bot.demo_schedule`), and prints what a Slack user would have seen, where each command
 landed, then the audit log. The steps are in `bot.demo_steps`.
 """
 
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Final
 
 from bot.bootstrap import Runtime, build_runtime, start_http_runtime
+from bot.demo_schedule import RUNS, MovableClock, schedule_scenario
 from bot.demo_steps import (
     APPROVER,
     CHANNEL,
@@ -81,10 +83,11 @@ class Account:
         )
 
 
-# Prod: the typed command, the form, the workflow step, the approved export, the repeat.
+# Prod: the typed command, the form, the workflow step, the approved export, the repeat,
+# and the two runs of the schedule.
 PROD: Final = Account(
     "prod", "cn-north-4", "demo-prod-project", "DEMO_PROD_AK", "DEMO_PROD_SK",
-    "demo-prod-ak", "demo-prod-sk", "task", (CHANNEL,), creates=5,
+    "demo-prod-ak", "demo-prod-sk", "task", (CHANNEL,), creates=5 + RUNS,
 )  # fmt: skip
 # Staging: the one command sent with `profile=staging`.
 STAGING: Final = Account(
@@ -108,9 +111,10 @@ async def run_demo(*, keep_serving: bool = False) -> int:
         FakeSlack(scopes=manifest_scopes(missing_ok=True)) as slack,
     ):
         _write_profiles({PROD: prod, STAGING: staging})
+        clock = MovableClock()  # the real time until the schedule's part moves it ahead
         with _environment(keys):
             settings = _demo_settings(slack)
-            runtime = await build_runtime(settings)
+            runtime = await build_runtime(settings, clock=clock)
         runtime.start_background()
         await runtime.check_slack()
         server = await start_http_runtime(runtime, "127.0.0.1", 0)
@@ -132,6 +136,7 @@ async def run_demo(*, keep_serving: bool = False) -> int:
             ok = await approval_scenario(slack, prod, events) and ok
             ok = await wait_until_settled(runtime) and ok
             ok = await export_again(slack, events, runtime) and ok
+            ok = await schedule_scenario(slack, prod, events, runtime, clock, DEMO_DIR) and ok
             await show_channel(slack)
             ok = _show_accounts({PROD: prod, STAGING: staging}) and ok
             ok = await _show_audit(runtime) and ok

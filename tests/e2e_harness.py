@@ -30,6 +30,7 @@ from slack_harness import ALICE, EXPORTS, stack_settings, wait_for
 
 from bot.adapters.audit_store import VerifyResult
 from bot.bootstrap import Runtime, build_runtime, start_http_runtime
+from bot.demo_schedule import MovableClock
 from bot.domain.types import AuditEntry
 from bot.entrypoints.web import EVENTS_PATH, HttpServer
 from bot.settings import Settings
@@ -110,13 +111,17 @@ async def running_bot(
     *,
     slack: FakeSlack | None = None,
     audit_db_url: str | None = None,
+    clock: MovableClock | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Bot]:
-    """Build and serve the runtime as `serve` does; `overrides` are Settings fields."""
+    """Build and serve the runtime as `serve` does; `overrides` are Settings fields.
+
+    `clock`: the runtime's clock of due work (schedules, approvals, the tracker).
+    """
     async with slack or FakeSlack() as fake_slack:
         url = audit_db_url or f"sqlite:///{tmp_path / 'audit.db'}"
         settings = bot_settings(hss, fake_slack, url, **overrides)
-        runtime = await build_runtime(settings)
+        runtime = await build_runtime(settings, clock=clock or time.time)
         try:
             runtime.start_background()
             await runtime.check_slack()

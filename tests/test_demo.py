@@ -43,6 +43,19 @@ async def test_start_without_credentials_runs_the_whole_demo(
     assert "Export summary: 5 containers (xlsx)" in out  # each thread gets a summary
     assert "Changed since" in out  # the same filters again: what changed since the first
     assert "summary=5 rows" in out  # the audit's delivery record notes the summary
+    # The schedule: saved, scheduled in Berlin time, run on two Mondays by a moved clock.
+    assert "Scheduled `weekly`: every Monday at 09:00 in Europe/Berlin (as given)" in out
+    first, second = out.split("Run 1 of `weekly`")[1].split("Run 2 of `weekly`")
+    assert first.count("└ file ") == 1  # the export alone
+    assert "Changed since" not in first
+    assert second.count("└ file ") == 2  # the export and the chart
+    assert second.count("└ file weekly-runs.png") == 1
+    assert "Changed since" in second  # what changed since the first run
+    assert "the demo saved it as data/demo/weekly-runs.png" in out
+    chart = await asyncio.to_thread(Path("data/demo/weekly-runs.png").read_bytes)
+    assert chart.startswith(b"\x89PNG\r\n\x1a\n")
+    assert 0 < len(chart) <= 200_000
+    assert "(640x320 PNG" in out
     assert "Demo finished: everything behaved as expected." in out
     for key in ("demo-prod-ak", "demo-prod-sk", "demo-staging-ak", "demo-staging-sk"):
         assert key not in out  # no stand-in's key is ever shown
@@ -51,7 +64,7 @@ async def test_start_without_credentials_runs_the_whole_demo(
 async def test_the_demo_lands_a_command_on_each_of_its_two_profiles(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """prod (the channel's default) gets five creates, staging the `profile=staging` one."""
+    """prod (the channel's default) gets seven creates (two by the schedule), staging one."""
     assert await asyncio.to_thread(main, ["demo"]) == 0
     out = capsys.readouterr().out
     profiles = await asyncio.to_thread(Path("data/demo/profiles.toml").read_text, "utf-8")
@@ -59,8 +72,8 @@ async def test_the_demo_lands_a_command_on_each_of_its_two_profiles(
     assert "demo-staging-sk" not in profiles
     # Each stand-in received exactly its creates, each call signed with its own keys.
     assert (
-        "prod (cn-north-4, project demo-prod-project): 5 create calls, "
-        "tasks task-0001, task-0002, task-0003, task-0004, task-0005; "
+        "prod (cn-north-4, project demo-prod-project): 7 create calls, "
+        "tasks task-0001, task-0002, task-0003, task-0004, task-0005, task-0006, task-0007; "
         "every call signed with its own keys"
     ) in out
     assert (

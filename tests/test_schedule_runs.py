@@ -13,6 +13,7 @@ from schedule_support import ALICE, GROUP, Bot, Clock, World, at
 
 from bot.access import ApprovalPolicy
 from bot.adapters.task_store import open_task_store
+from bot.domain import schedule_messages
 from bot.domain.approval_rules import Always
 from bot.domain.grammar import ScheduleAdd, parse_command
 from bot.domain.saved import REFUSALS_BEFORE_PAUSE
@@ -229,18 +230,87 @@ async def test_a_paused_schedule_skips_its_due_times_and_resumes_from_the_next(
 
 
 async def test_stale_saved_fields_fail_the_run_naming_the_key(world: World) -> None:
-    """A saved field today's grammar refuses: outcome invalid, the channel told which key."""
+    """A saved field today's grammar refuses: outcome invalid, audited, the owner told the key."""
     bot = await world.bot()
     sid = await scheduled(world, bot, "every day 09:00 tz=UTC")
     world.saved.put("weekly", {"status": "sleeping"})
     world.clock.now = at("2026-03-21T09:00")
     await bot.runs.run_once("w1")
     assert world.hss.created == []
-    [said] = world.slack.to("C0REPORTS")
+    [said] = world.slack.to(ALICE.user_id)
     assert "`status`" in said
+    assert "save it again" in said
     assert "Traceback" not in said
     [run] = await bot.store.runs(sid)
     assert run.outcome == "invalid"
+    [entry, *_] = await bot.audit.history(ALICE.user_id)
+    assert (entry.outcome, entry.source, entry.schedule) == ("invalid", "schedule", "weekly")
+
+
+async def test_stale_fields_count_toward_the_pause_like_refused_access(world: World) -> None:
+    """Three runs in a row that cannot be built: three DMs naming the key, then a pause."""
+    bot = await world.bot()
+    sid = await scheduled(world, bot, "every day 09:00 tz=UTC")
+    world.saved.put("weekly", {"status": "sleeping"})
+    for day in range(21, 21 + REFUSALS_BEFORE_PAUSE + 1):
+        world.clock.now = at(f"2026-03-{day}T09:00")
+        await bot.runs.run_once("w1")
+    assert world.hss.created == []
+    dms = world.slack.to(ALICE.user_id)
+    assert len(dms) == REFUSALS_BEFORE_PAUSE
+    assert all("`status`" in dm for dm in dms)
+    assert "paused itself" in dms[-1]
+    schedule = await bot.store.by_id(sid)
+    assert schedule is not None
+    assert schedule.paused
+    assert [r.outcome for r in await bot.store.runs(sid)] == ["invalid"] * REFUSALS_BEFORE_PAUSE
+    entries = await bot.audit.history(ALICE.user_id)
+    assert [e.outcome for e in entries[:4]] == ["paused", "invalid", "invalid", "invalid"]
+
+
+async def test_a_forgotten_saved_export_fails_its_runs_until_the_schedule_pauses(
+    world: World,
+) -> None:
+    """The saved export is gone: each run is refused naming NAME, and the third one pauses."""
+    bot = await world.bot()
+    sid = await scheduled(world, bot, "every day 09:00 tz=UTC")
+    await world.saved.forget("T1", "weekly")
+    for day in range(21, 21 + REFUSALS_BEFORE_PAUSE):
+        world.clock.now = at(f"2026-03-{day}T09:00")
+        await bot.runs.run_once("w1")
+    dms = world.slack.to(ALICE.user_id)
+    assert "`weekly` was forgotten" in dms[0]
+    schedule = await bot.store.by_id(sid)
+    assert schedule is not None
+    assert schedule.paused
+
+
+async def test_a_good_run_between_stale_ones_starts_the_count_again(world: World) -> None:
+    """Refused, refused, run, refused: still running (the count is of refusals in a row)."""
+    bot = await world.bot()
+    sid = await scheduled(world, bot, "every day 09:00 tz=UTC")
+    fields = {"weekly": {"status": "sleeping"}, "good": {"status": "running", "risky": "yes"}}
+    for day, which in zip(range(21, 25), ("weekly", "weekly", "good", "weekly"), strict=True):
+        world.saved.put("weekly", fields[which])
+        world.clock.now = at(f"2026-03-{day}T09:00")
+        await bot.runs.run_once("w1")
+    schedule = await bot.store.by_id(sid)
+    assert schedule is not None
+    assert not schedule.paused
+    assert schedule.refusals == 1
+
+
+async def test_a_run_keeps_the_thread_its_task_was_announced_in(world: World) -> None:
+    """The run records the announcement's channel and ts; `schedules` links that thread."""
+    bot = await world.bot()
+    sid = await scheduled(world, bot, "every day 09:00 tz=UTC")
+    world.clock.now = at("2026-03-21T09:00")
+    await bot.runs.run_once("w1")
+    [run] = await bot.store.runs(sid)
+    assert (run.channel_id, run.thread_ts) == ("C0REPORTS", "1.0")  # the fake's first post
+    [listed] = await bot.service.list_in_team(ALICE)
+    line = schedule_messages.schedule_line(listed)
+    assert "<https://slack.com/archives/C0REPORTS/p10|its thread>" in line
 
 
 class _Crash(Exception):

@@ -58,7 +58,17 @@ def schedule_line(schedule: ScheduledExport) -> str:
     last = schedule.last_run
     if last is not None and last.outcome is not None:
         line += f"; last run {local_time(last.due_at, schedule.tz)}: {run_result(last)}"
+        if last.channel_id and last.thread_ts:
+            line += f" (<{thread_link(last.channel_id, last.thread_ts)}|its thread>)"
     return line
+
+
+def thread_link(channel_id: str, ts: str) -> str:
+    """Return the link to a message: `https://slack.com/archives/{channel}/p{ts without the dot}`.
+
+    Slack's permalink form; Slack opens it in the user's own workspace.
+    """
+    return f"https://slack.com/archives/{channel_id}/p{ts.replace('.', '')}"
 
 
 def run_result(run: ScheduleRun) -> str:
@@ -135,14 +145,6 @@ def cannot_wait(name: str) -> str:
         "a schedule cannot wait for one: run it with "
         f"`run {name}` (an approver decides each time), or save `{name}` again with filters "
         "that need no approval"
-    )
-
-
-def run_invalid(schedule: ScheduledExport, problems: str) -> Message:
-    """Say in the channel why a scheduled run could not even be built (a stale saved export)."""
-    return plain(
-        f"Scheduled export `{schedule.name}` did not run: {problems}\n"
-        f"<@{schedule.owner_id}>, save it again (`save {schedule.name} key=value …`)."
     )
 
 

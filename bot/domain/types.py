@@ -194,11 +194,17 @@ class Announcement:
 
 @dataclass(frozen=True)
 class Submitted:
-    """HSS took the export; `audit_complete` is False if the outcome could not be recorded."""
+    """HSS took the export; `audit_complete` is False if the outcome could not be recorded.
+
+    `announced`: where the task was announced (its thread takes the file and
+    summary), once `ExportService.export` has told the channel; None before,
+    or when Slack took no message.
+    """
 
     entry_id: int
     task: CreatedTask
     audit_complete: bool = True
+    announced: Announcement | None = None
 
 
 @dataclass(frozen=True)

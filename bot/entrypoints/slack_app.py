@@ -83,6 +83,7 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
     saved_store: SavedExportStore | None = None,
     clock: Callable[[], float] = time.time,
     schedule_store: ScheduleStore | None = None,
+    gate: Gatekeeper | None = None,
 ) -> AsyncApp:
     """Build the Bolt app with every listener group registered.
 
@@ -100,7 +101,9 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
     rule holds is refused. `saved_store` keeps the saved exports (`save`, `run`,
     `saved`, `forget`); without it those commands say they are unavailable.
     `schedule_store` (with `saved_store`) enables the schedule commands.
-    `clock` is the approvals' and schedules' (tests move it).
+    `clock` is the approvals' and schedules' (tests move it). `gate`: the one
+    gate of the process (`build_gate`), when something outside the app (the
+    schedule runs) must share it; built here from `access` otherwise.
 
     What runs before an ack is bounded so the ack always comes within Slack's
     3 seconds: the default access check reads user groups through a client
@@ -127,9 +130,10 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
     )
     count = count if count is not None else ignore_count
     policy = ApprovalPolicy.from_settings(settings)
-    access = access or AccessControl(
-        AccessPolicy.from_settings(settings), SlackUsergroups(prompt), approvals=policy
-    )
+    # One gate (and one user-group cache) for the listeners, the approvals and,
+    # when bootstrap passes it, the schedule runs.
+    gate = gate or build_gate(settings, client, audit, count=count, access=access)
+    access = gate.access
     notifier = notifier or SlackNotifier(client)
     describe = describe if describe is not None else _describer(hss)
     approvals = None
@@ -145,7 +149,6 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
             approval_channel=settings.APPROVAL_CHANNEL_ID,
             clock=clock,
         )
-    gate = build_gate(settings, client, audit, count=count, access=access)
     defaults = request_defaults(settings)
     schedules = None
     if schedule_store is not None and saved_store is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from bot.domain.errors import AuditUnavailable, DuplicateCommand, HssError, HssOutcomeUnknown
 from bot.domain.model import ExportRequest
@@ -67,6 +68,8 @@ class ExportService:
     ) -> ExportResult:
         """Audit, call HSS, audit the outcome, tell the user; never raise for expected failures.
 
+        A `Submitted` comes back with `announced`: where the task was announced.
+
         `step`: the Workflow Builder execution (`function_execution_id`) this export
         runs for; the follower completes it once the file is delivered.
         `approved_by`: the approver who let this export run (two-person rule), on record.
@@ -76,6 +79,7 @@ class ExportService:
         match result:
             case Submitted():
                 announced = await self._notifier.export_submitted(reply, actor, request, result)
+                result = replace(result, announced=announced)
                 if self._follower is not None:
                     await self._follower.follow(result, actor, request, announced, step=step)
             case Failed():

@@ -58,6 +58,11 @@ class Gatekeeper:
         self._count = count
         self._profiles = profiles
 
+    @property
+    def access(self) -> AccessControl:
+        """The access policy it asks (approvals ask the same one who may approve)."""
+        return self._access
+
     async def check(
         self,
         actor: Actor,

@@ -9,17 +9,21 @@ step on record before the next:
    after the clock stepped back, finds it and does nothing. A row left
    unfinished by a crash is taken over, and the export's dedupe key
    `schedule:{id}:{due}` makes the audit log refuse a second export.
-3. The saved export is built again from today's grammar (a stale field fails
-   naming its key: outcome `invalid`), then passes the same gate as a typed
-   command, as the owner in the schedule's channel (global and profile lists).
-   A refused run is audited, its owner told by DM; after `REFUSALS_BEFORE_PAUSE`
-   refused runs in a row the schedule pauses itself, audited, and says so. A run
-   refused only because Slack could not say in time whether the owner is in an
-   allowed group (`undecided`) does not count: it is tried at the next due time.
+3. The saved export is built again from today's grammar, then passes the same
+   gate as a typed command, as the owner in the schedule's channel (global and
+   profile lists), and the two-person rule (a schedule cannot wait for an
+   approver). A refused run (access: `denied`; a saved export forgotten or
+   whose stored fields no longer parse: `invalid`, naming the key; one that
+   needs an approver) is audited, its owner told by DM; after
+   `REFUSALS_BEFORE_PAUSE` refused runs in a row, of any kind, the schedule
+   pauses itself, audited, and says so. A run refused only because Slack could
+   not say in time whether the owner is in an allowed group (`undecided`) does
+   not count: it is tried at the next due time.
 4. The export runs through `ExportService.export` like a typed one, source
    `schedule`: audited with the saved export's and the schedule's names,
    announced in the channel, followed by the tracker to its file and summary.
-5. `finish_run`: the outcome, the next due time, the lease given back.
+5. `finish_run`: the outcome, where the task was announced (the run's thread),
+   the next due time, the lease given back.
 """
 
 from __future__ import annotations
@@ -33,8 +37,9 @@ from zoneinfo import ZoneInfo
 
 from bot.domain import schedule_messages as say
 from bot.domain.blocks import Message
-from bot.domain.errors import AuditUnavailable, InvalidCommand
+from bot.domain.errors import AuditUnavailable, InvalidCommand, Problem
 from bot.domain.grammar import RequestDefaults
+from bot.domain.grammar.presets import NAME_KEY
 from bot.domain.model import ExportRequest
 from bot.domain.saved import REFUSALS_BEFORE_PAUSE, RunOutcome, ScheduledExport, ScheduleRun
 from bot.domain.schedules import Schedule, catch_up
@@ -161,40 +166,26 @@ class ScheduleRuns:
         """Build, gate and export; return the finished run, the refusals in a row, paused."""
         actor = Actor(item.team_id, item.owner_id, item.channel_id, "schedule")
         saved = await self._saved.get(item.team_id, item.name)
-        if saved is None:
-            why = f"the saved export `{item.name}` no longer exists"
-            return await self._invalid(item, run, actor, why), item.refusals, False
         try:
+            if saved is None:
+                raise InvalidCommand([_forgotten(item.name)])
             request = saved_request(saved, self._defaults, schedule=item.name)
         except InvalidCommand as exc:
-            why = f"its saved fields no longer parse: {exc}"
-            return await self._invalid(item, run, actor, why), item.refusals, False
-        verdict = await self._gate.admit(actor, request=request)
+            # Access first, as for a typed command; then the stored fields' problems.
+            verdict = await self._gate.admit(actor, invalid=exc)
+        else:
+            verdict = await self._gate.admit(actor, request=request)
         if isinstance(verdict, ExportRequest):  # the two-person rule may hold it since
             verdict = self._gate.held_back(verdict, say.cannot_wait(item.name)) or verdict
         if isinstance(verdict, Refused):
-            return await self._refused(item, run, actor, verdict)
+            named = replace(verdict, saved_export=item.name, schedule=item.name)
+            return await self._refused(item, run, actor, named)
         assert verdict is not None  # a request in, a request out when admitted
         assert self._exports is not None  # claim_due claims nothing before `attach`
         result = await self._exports.export(
             actor, verdict, ReplyTo(item.channel_id), dedupe_key=dedupe_key(item.id, run.due_at)
         )
         return _finished(run, result), 0, False
-
-    async def _invalid(
-        self, item: ScheduledExport, run: ScheduleRun, actor: Actor, why: str
-    ) -> ScheduleRun:
-        entry_id = None
-        try:
-            entry_id = await self._audit.record_refusal(
-                actor, "invalid", why, None, saved_export=item.name, schedule=item.name
-            )
-        except AuditUnavailable:
-            log.error("invalid schedule run not recorded", extra={"schedule": item.name})
-        await self._poster.post_in_channel(
-            item.channel_id, say.run_invalid(item, why), {"what": "schedule"}
-        )
-        return replace(run, outcome="invalid", entry_id=entry_id, error=why)
 
     async def _refused(
         self, item: ScheduledExport, run: ScheduleRun, actor: Actor, refused: Refused
@@ -223,14 +214,28 @@ class ScheduleRuns:
         message = say.run_refused(item, why, refusals, paused=paused)
         # chat.postMessage to a user id lands in their DM with the app.
         await self._poster.post_in_channel(item.owner_id, message, {"what": "schedule"})
-        outcome: RunOutcome = "refused"
+        outcome: RunOutcome = "invalid" if refused.outcome == "invalid" else "refused"
         return replace(run, outcome=outcome, entry_id=entry_id, error=why), refusals, paused
+
+
+def _forgotten(name: str) -> Problem:
+    """The problem of a schedule whose saved export was forgotten since."""
+    return Problem(
+        NAME_KEY,
+        name,
+        "a saved export of this workspace",
+        f"`{name}` was forgotten: save it again, or `unschedule {name}`",
+    )
 
 
 def _finished(run: ScheduleRun, result: Submitted | Failed | Duplicate) -> ScheduleRun:
     match result:
-        case Submitted(entry_id=entry_id, task=task):
-            return replace(run, outcome="submitted", entry_id=entry_id, task_id=task.task_id)
+        case Submitted(entry_id=entry_id, task=task, announced=announced):
+            done = replace(run, outcome="submitted", entry_id=entry_id, task_id=task.task_id)
+            if announced is None:  # Slack took no announcement: no thread to link
+                return done
+            # Where the task was announced: its thread holds the file, summary and chart.
+            return replace(done, channel_id=announced.channel_id, thread_ts=announced.ts)
         case Failed(entry_id=entry_id, error=error):
             return replace(run, outcome="failed", entry_id=entry_id, error=str(error))
         case Duplicate(entry_id=entry_id):
