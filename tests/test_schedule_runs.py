@@ -127,6 +127,10 @@ async def test_a_run_that_crashed_before_finishing_is_not_exported_twice(world: 
     schedule = await restarted.store.by_id(sid)
     assert schedule is not None
     assert schedule.next_due_at == at("2026-03-22T09:00")
+    # The channel is told the run was cut short and where its outcome is on record.
+    [notice] = [m for m in world.slack.to("C0REPORTS") if "interrupted" in m]
+    assert f"audit entry {run.entry_id}" in notice
+    assert "is not run again" in notice
 
 
 async def test_after_downtime_the_missed_run_runs_once_and_says_it_is_late(world: World) -> None:

@@ -148,6 +148,16 @@ def cannot_wait(name: str) -> str:
     )
 
 
+def run_interrupted(schedule: ScheduledExport, due_at: float, entry_id: int | None) -> Message:
+    """Say in the channel a run was cut short (the bot stopped mid-run) and is not repeated."""
+    entry = f"audit entry {entry_id}" if entry_id is not None else "the audit log"
+    return plain(
+        f"Scheduled export `{schedule.name}`: the run due {local_time(due_at, schedule.tz)} "
+        "was interrupted (the bot stopped during it) and is not run again, so nothing is "
+        f"exported twice. Whether it reached HSS is in {entry}; the next run is as scheduled."
+    )
+
+
 def run_late(schedule: ScheduledExport, due_at: float, now: float) -> Message:
     """Say in the channel that this run comes late (the bot was down at the due time)."""
     return plain(

@@ -185,6 +185,11 @@ class ScheduleRuns:
         result = await self._exports.export(
             actor, verdict, ReplyTo(item.channel_id), dedupe_key=dedupe_key(item.id, run.due_at)
         )
+        if isinstance(result, Duplicate):
+            # Only a run taken over after a crash meets its own key again: the first
+            # attempt's entry stands (it may or may not have reached HSS), so say so.
+            notice = say.run_interrupted(item, run.due_at, result.entry_id)
+            await self._poster.post_in_channel(item.channel_id, notice, {"what": "schedule"})
         return _finished(run, result), 0, False
 
     async def _refused(
