@@ -59,9 +59,10 @@ def render_runs_chart(points: Sequence[RunPoint], title: str) -> bytes:
     ):
         axes.plot(xs, values, style, label=label, linewidth=1.5, markersize=4)
     axes.set_xticks(xs, labels, rotation=30, ha="right", fontsize=8)
+    axes.set_xlabel("export time (UTC)", fontsize=8)  # the digests hold no zone of their own
     axes.set_title(title, fontsize=10)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8, loc="upper left")
+    axes.legend(fontsize=8, loc="best")
     axes.set_ylim(bottom=0)
     figure.tight_layout()
     out = io.BytesIO()
