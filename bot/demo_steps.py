@@ -244,7 +244,9 @@ async def show_channel(slack: FakeSlack) -> None:
     """Print the channel's messages as last updated."""
     say(f"What everyone in <#{CHANNEL}> sees (messages as last updated):")
     for message in slack.messages_in(CHANNEL):
-        latest = _latest_text(slack, message.ts) or message.all_text
+        latest = _latest_text(slack, message.ts) or visible(
+            {"text": message.text, "blocks": message.blocks}
+        )
         where = f"thread {message.thread_ts}" if message.thread_ts else f"ts {message.ts}"
         print(f"  [{where}]")
         print(textwrap.indent(_squeeze(latest), "  │ "))
@@ -264,6 +266,9 @@ def visible(body: dict[str, Any]) -> str:
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
+            if node.get("type") == "table":
+                lines.append(_table(node.get("rows") or []))
+                return
             if node.get("type") in ("mrkdwn", "plain_text") and isinstance(node.get("text"), str):
                 lines.append(node["text"])
                 return
@@ -280,6 +285,20 @@ def visible(body: dict[str, Any]) -> str:
     if not lines and isinstance(body.get("text"), str):
         lines.append(body["text"])
     return _squeeze("\n".join(lines))
+
+
+def _table(rows: list[list[dict[str, Any]]]) -> str:
+    """Render a table block's raw_text cells as aligned columns, as Slack lays them out."""
+    cells = [[str(cell.get("text", "")) for cell in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells if i < len(row)) for i in range(len(cells[0]))]
+    return (
+        "\n".join(
+            ("  " + "  ".join(t.ljust(w) for t, w in zip(row, widths, strict=False))).rstrip()
+            for row in cells
+        )
+        if cells
+        else ""
+    )
 
 
 def _squeeze(text: str) -> str:
