@@ -146,7 +146,7 @@ class ScheduleService:
         owner_tz = await self._zones.zone_of(actor.user_id) if spec.tz is None else None
         zone = resolve_tz(spec.tz, owner_tz, self._limits.default_tz)
         tz = ZoneInfo(zone.name)
-        too_often = interval_problem(spec, tz, self._limits.min_interval_minutes)
+        too_often = interval_problem(spec, self._limits.min_interval_minutes)
         if too_often is not None:
             return await self._invalid(actor, name, too_often)
         now = self._clock()
