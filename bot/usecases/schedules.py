@@ -8,7 +8,11 @@ lists included), need no approver (a schedule cannot wait for one), within
 SCHEDULES_PER_USER and SCHEDULE_MIN_INTERVAL_MINUTES.
 Its zone is `tz=`, else the owner's Slack zone, else SCHEDULE_DEFAULT_TZ,
 resolved once and stored. Only the saved export's owner schedules it; only the
-schedule's owner pauses, resumes or unschedules it.
+schedule's owner pauses, resumes or unschedules it. Access is checked here, for
+the slash command and the App Home alike: resuming needs access in the
+schedule's channel (it exports again); pausing and deleting one's own schedule
+need none (stopping is never dangerous, and an owner who lost access to the
+channel must still be able to stop it). Anyone else is checked where they are.
 Every change is audited (`record_change`), every refusal too (with the NAME),
 and a change that changes nothing (a double click) is answered, not audited twice.
 """
@@ -19,7 +23,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
@@ -183,7 +187,7 @@ class ScheduleService:
 
     async def pause(self, actor: Actor, name: str) -> ScheduleAnswer:
         """Pause the actor's schedule `name`; pausing a paused one changes nothing."""
-        found = await self._owned(actor, name)
+        found = await self._owned(actor, name, stopping=True)
         if isinstance(found, ScheduleAnswer):
             return found
         if not await self._store.set_paused(found.id, True):
@@ -207,7 +211,7 @@ class ScheduleService:
 
     async def delete(self, actor: Actor, name: str) -> ScheduleAnswer:
         """Delete the actor's schedule `name` (the saved export stays)."""
-        found = await self._owned(actor, name)
+        found = await self._owned(actor, name, stopping=True)
         if isinstance(found, ScheduleAnswer):
             return found
         if not await self._store.delete(found.id):
@@ -217,9 +221,23 @@ class ScheduleService:
 
     # --- internals ----------------------------------------------------------------------
 
-    async def _owned(self, actor: Actor, name: str) -> ScheduledExport | ScheduleAnswer:
-        """Return the schedule if the actor owns it; else the refusal, audited."""
+    async def _owned(
+        self, actor: Actor, name: str, *, stopping: bool = False
+    ) -> ScheduledExport | ScheduleAnswer:
+        """Return the schedule if the actor owns it and may change it; else the refusal, audited.
+
+        The owner stopping their own schedule needs no access; the owner resuming it
+        needs access in its channel; anyone else, access where they are (who may not
+        export learns nothing about the schedules).
+        """
         found = await self._store.get(actor.team_id, name)
+        mine = found is not None and found.owner_id == actor.user_id
+        if not (mine and stopping):
+            here = replace(actor, channel_id=found.channel_id) if found and mine else actor
+            refused = await self._gate.check(here)
+            if refused is not None:
+                await self._gate.record(here, replace(refused, saved_export=name, schedule=name))
+                return ScheduleAnswer(False, _refusal_message(refused))
         if found is None:
             problem = Problem(NAME_KEY, name, "the name of a schedule", "see `schedules`")
             return await self._invalid(actor, name, problem)
