@@ -296,6 +296,30 @@ async def test_double_click_on_pause_pauses_once(tmp_path: Path, fake_hss: FakeH
     assert [e.outcome for e in entries if e.source == "home"] == ["paused"]
 
 
+async def test_double_click_on_forget_or_delete_acts_once_and_refuses_nothing(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """The second click of Forget, and of Delete, on one home: answered "already done" (its
+    home is gone: the first click's stays), and no `invalid` refusal on record."""
+    async with running_bot(tmp_path, fake_hss, ALLOWED_USER_IDS=ALICE) as bot:
+        await saved_and_scheduled(bot)
+        forget = bot.slack.home.click(home.FORGET_SAVED, value="adhoc")
+        await bot.send(forget)
+        await bot.send(forget)  # the same click again
+        await bot.settle()
+        forgot_twice = bot.slack.home.of(ALICE)
+        delete = bot.slack.home.click(home.DELETE_SCHEDULE, value="weekly")
+        await bot.send(delete)
+        await bot.send(delete)
+        await bot.settle()
+        deleted_twice = bot.slack.home.of(ALICE)
+        entries = await bot.entries()
+
+    assert [e.outcome for e in entries if e.source == "home"] == ["forgotten", "unscheduled"]
+    assert "Forgot `adhoc`: it is no longer saved." in home_text(forgot_twice.view)
+    assert "Schedule `weekly` deleted; the saved export stays." in home_text(deleted_twice.view)
+
+
 async def test_clicks_from_an_old_home_are_refused_and_audited(
     tmp_path: Path, fake_hss: FakeHss
 ) -> None:

@@ -165,10 +165,18 @@ class SavedExports:
             return blocks.unavailable("read the saved exports", exc)
         return saved_messages.saved_list(items, command=self._command)
 
-    async def forget(self, actor: Actor, name: str, *, dedupe_key: str | None = None) -> Changed:
-        """Delete the caller's saved export NAME, audited `forgotten`; only its owner may."""
+    async def forget(  # noqa: PLR0911  one return per outcome
+        self, actor: Actor, name: str, *, dedupe_key: str | None = None
+    ) -> Changed:
+        """Delete the caller's saved export NAME, audited `forgotten`; only its owner may.
+
+        NAME gone and `dedupe_key` on record already (a double click): already done,
+        and no refusal on record.
+        """
         try:
             saved = await self._store.get(actor.team_id, name)
+            if saved is None and dedupe_key and await self._audit.entry_with_key(dedupe_key):
+                return Changed(False, already_done(f"forget `{name}`"))
             verdict = await self._gate.admit(
                 actor, invalid=None if saved else await self._unknown(actor, name)
             )
@@ -356,7 +364,7 @@ class SavedExports:
 
     def _unrecorded(self, action: str, exc: AuditUnavailable | DuplicateCommand) -> Changed:
         if isinstance(exc, DuplicateCommand):  # the same click again: the first one did it
-            return Changed(False, blocks.refusal(f"Already done: {action} (a repeated click)."))
+            return Changed(False, already_done(action))
         return Changed(False, blocks.unavailable(action, exc))
 
     def _telling(self, reply: ReplyTo, actor: Actor) -> Answer:
@@ -364,6 +372,11 @@ class SavedExports:
             await self._tell(reply, actor, message or blocks.requested())
 
         return answer
+
+
+def already_done(action: str) -> Message:
+    """Answer a repeated click (the same dedupe key): the first one did it."""
+    return blocks.refusal(f"Already done: {action} (a repeated click).")
 
 
 def _named(name: str) -> str | None:

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 from bot.domain import blocks, saved_messages
 from bot.domain import schedule_messages as say
 from bot.domain.blocks import Message
-from bot.domain.errors import AuditUnavailable, InvalidCommand, Problem
+from bot.domain.errors import AuditUnavailable, DuplicateCommand, InvalidCommand, Problem
 from bot.domain.grammar import NAME_KEY, RequestDefaults
 from bot.domain.grammar.commands import export_from_fields
 from bot.domain.model import ExportRequest
@@ -185,50 +185,55 @@ class ScheduleService:
         """Return the actor's own schedules (their App Home), by name."""
         return await self._store.in_team(actor.team_id, actor.user_id)
 
-    async def pause(self, actor: Actor, name: str) -> ScheduleAnswer:
+    async def pause(self, actor: Actor, name: str, dedupe_key: str | None = None) -> ScheduleAnswer:
         """Pause the actor's schedule `name`; pausing a paused one changes nothing."""
-        found = await self._owned(actor, name, stopping=True)
+        found = await self._owned(actor, name, dedupe_key, stopping=True)
         if isinstance(found, ScheduleAnswer):
             return found
         if not await self._store.set_paused(found.id, True):
             return ScheduleAnswer(True, say.changed(name, "is paused already"), found)
-        await self._record(actor, "paused", name)
+        await self._record(actor, "paused", name, dedupe_key=dedupe_key)
         now = await self._store.by_id(found.id)
         return ScheduleAnswer(True, say.changed(name, "paused: it runs again on `resume`"), now)
 
-    async def resume(self, actor: Actor, name: str) -> ScheduleAnswer:
+    async def resume(
+        self, actor: Actor, name: str, dedupe_key: str | None = None
+    ) -> ScheduleAnswer:
         """Resume the actor's schedule `name` from its next due time (missed runs are not run)."""
-        found = await self._owned(actor, name)
+        found = await self._owned(actor, name, dedupe_key)
         if isinstance(found, ScheduleAnswer):
             return found
         spec = Schedule(found.cron, found.tz, found.summary)
         upcoming = next_due(spec, _at(self._clock()), ZoneInfo(found.tz)).timestamp()
         if not await self._store.set_paused(found.id, False, next_due_at=upcoming):
             return ScheduleAnswer(True, say.changed(name, "is running already"), found)
-        await self._record(actor, "resumed", name)
+        await self._record(actor, "resumed", name, dedupe_key=dedupe_key)
         now = await self._store.by_id(found.id)
         return ScheduleAnswer(True, say.changed(name, "resumed", now), now)
 
-    async def delete(self, actor: Actor, name: str) -> ScheduleAnswer:
+    async def delete(
+        self, actor: Actor, name: str, dedupe_key: str | None = None
+    ) -> ScheduleAnswer:
         """Delete the actor's schedule `name` (the saved export stays)."""
-        found = await self._owned(actor, name, stopping=True)
+        found = await self._owned(actor, name, dedupe_key, stopping=True)
         if isinstance(found, ScheduleAnswer):
             return found
         if not await self._store.delete(found.id):
             return ScheduleAnswer(True, say.changed(name, "is gone already"))
-        await self._record(actor, "unscheduled", name)
+        await self._record(actor, "unscheduled", name, dedupe_key=dedupe_key)
         return ScheduleAnswer(True, say.changed(name, "deleted; the saved export stays"))
 
     # --- internals ----------------------------------------------------------------------
 
     async def _owned(
-        self, actor: Actor, name: str, *, stopping: bool = False
+        self, actor: Actor, name: str, dedupe_key: str | None, *, stopping: bool = False
     ) -> ScheduledExport | ScheduleAnswer:
         """Return the schedule if the actor owns it and may change it; else the refusal, audited.
 
         The owner stopping their own schedule needs no access; the owner resuming it
         needs access in its channel; anyone else, access where they are (who may not
-        export learns nothing about the schedules).
+        export learns nothing about the schedules). A schedule gone with `dedupe_key` on
+        record already (a double click on Delete) is answered, with no refusal on record.
         """
         found = await self._store.get(actor.team_id, name)
         mine = found is not None and found.owner_id == actor.user_id
@@ -239,6 +244,8 @@ class ScheduleService:
                 await self._gate.record(here, replace(refused, saved_export=name, schedule=name))
                 return ScheduleAnswer(False, _refusal_message(refused))
         if found is None:
+            if dedupe_key and await self._audit.entry_with_key(dedupe_key):
+                return ScheduleAnswer(True, say.changed(name, "is gone already"))
             problem = Problem(NAME_KEY, name, "the name of a schedule", "see `schedules`")
             return await self._invalid(actor, name, problem)
         if found.owner_id != actor.user_id:
@@ -263,14 +270,27 @@ class ScheduleService:
             log.error("schedule refusal not recorded", extra={"outcome": outcome})
 
     async def _record(
-        self, actor: Actor, change: Change, name: str, detail: str | None = None
+        self,
+        actor: Actor,
+        change: Change,
+        name: str,
+        detail: str | None = None,
+        *,
+        dedupe_key: str | None = None,
     ) -> None:
         try:
             await self._audit.record_change(
-                actor, change, saved_export=name, schedule=name, detail=detail
+                actor,
+                change,
+                saved_export=name,
+                schedule=name,
+                detail=detail,
+                dedupe_key=dedupe_key,
             )
         except AuditUnavailable:
             log.error("schedule change not recorded", extra={"change": change})
+        except DuplicateCommand:  # the store made the change once; the key was used before
+            log.warning("schedule change under a used key", extra={"change": change})
 
 
 def _refusal_message(refused: Refused) -> Message:
