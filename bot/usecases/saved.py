@@ -31,6 +31,7 @@ from bot.domain.errors import (
     ScheduleStoreUnavailable,
 )
 from bot.domain.grammar import NAME_KEY, Clock, RequestDefaults, export_from_fields
+from bot.domain.grammar.fields import PROFILE_KEY
 from bot.domain.grammar.request import utc_now
 from bot.domain.model import ExportRequest
 from bot.domain.saved import SavedExport, name_problem
@@ -114,11 +115,14 @@ class SavedExports:
         """Check the fields now (grammar, access, profile), then keep them as NAME, audited.
 
         Over another user's NAME it is refused, saying whose it is; over the
-        caller's own it replaces the fields.
+        caller's own it replaces the fields. With several profiles and no
+        `profile=`, the profile the gate chose here is kept as `profile=`, so the
+        saved export goes to the same HSS account wherever it runs (a DM, a schedule).
         """
         verdict = await self._admit(actor, name, fields)
         if isinstance(verdict, Refused):
             return Changed(False, await self._refuse(actor, verdict))
+        fields = self._pinned(fields, verdict.request)
         try:
             previous = await self._store.get(actor.team_id, name)
             if previous is not None and previous.owner_id != actor.user_id:
@@ -306,6 +310,12 @@ class SavedExports:
             return replace(admitted, saved_export=name)
         assert admitted is not None  # a request in, a request (or a refusal) out
         return Ready(admitted, export.confirmed)
+
+    def _pinned(self, fields: Mapping[str, str], request: ExportRequest) -> Mapping[str, str]:
+        """Return the fields with the request's profile as `profile=`, when it needs pinning."""
+        if PROFILE_KEY in fields or request.profile is None or not self._gate.several_profiles:
+            return fields
+        return {**fields, PROFILE_KEY: request.profile}
 
     async def _unknown(self, actor: Actor, name: str) -> InvalidCommand:
         names = [s.name for s in await self._store.in_team(actor.team_id)]
