@@ -158,6 +158,10 @@ class AuditLog(Protocol):
         """Return the latest entry whose outcome names this HSS task, or None if none does."""
         ...
 
+    async def entry_with_key(self, dedupe_key: str) -> int | None:
+        """Return the id of the entry recorded under `dedupe_key` (a click acted on), or None."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections."""
         ...

@@ -16,6 +16,7 @@ from e2e_harness import VALID, Bot, running_bot
 from slack_harness import ALICE, EXPORTS, wait_for
 
 from bot.domain import approval_blocks as ui
+from bot.domain import home
 from emulators.fake_hss import FakeHss
 from emulators.fake_slack import Posted
 
@@ -327,3 +328,25 @@ async def test_a_confirmed_broad_export_goes_to_the_channels_profile(
         records = await _records(bot)
     assert _creates(alpha) == 0
     assert [(r.get("profile"), r.get("project_id")) for r in records] == [("beta", "project-beta")]
+
+
+async def test_a_saved_export_keeps_the_profile_it_was_saved_under(
+    tmp_path: Path, two_hss: tuple[FakeHss, FakeHss]
+) -> None:
+    """Saved in beta's channel without `profile=`: `saved` shows `profile=beta`, and Run now
+    from the Home (which runs it in the DM, alpha's by default) still goes to beta."""
+    alpha, beta = two_hss
+    overrides = {**_overrides(tmp_path, alpha, beta), "HSS_DEFAULT_PROFILE": "alpha"}
+    async with running_bot(tmp_path, alpha, **overrides) as bot:
+        await bot.slash("save nightly status=running", channel_id=BETA_CHANNEL)
+        listing = await bot.slash("saved", channel_id=BETA_CHANNEL)
+        await bot.send(bot.slack.home.opened(ALICE))
+        await wait_for(lambda: bool(bot.slack.home.published))
+        shown = str(bot.slack.home.of(ALICE).view["blocks"])
+        await bot.send(bot.slack.home.click(home.RUN_SAVED, value="nightly"))
+        await wait_for(lambda: _creates(beta) == 1)
+        await bot.settle()
+
+    assert "profile=beta" in listing.text
+    assert "*nightly* · `profile=beta status=running`" in shown
+    assert _creates(alpha) == 0

@@ -273,7 +273,7 @@ async def test_pause_resume_and_delete_a_schedule_from_the_home(
     assert paused.button(home.RESUME_SCHEDULE, "weekly")
     assert "Next run:" in home_text(resumed.view)
     assert resumed.button(home.PAUSE_SCHEDULE, "weekly")
-    assert "*weekly* · every monday" not in home_text(deleted.view)
+    assert "*weekly* · every Monday" not in home_text(deleted.view)
     assert "*weekly* · `status=running`" in home_text(deleted.view)  # the saved export stays
     changes = [(o, s, n, c) for o, s, n, c in audit_of(entries) if s == "home"]
     assert changes == [
@@ -296,10 +296,35 @@ async def test_double_click_on_pause_pauses_once(tmp_path: Path, fake_hss: FakeH
     assert [e.outcome for e in entries if e.source == "home"] == ["paused"]
 
 
+async def test_double_click_on_forget_or_delete_acts_once_and_refuses_nothing(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """The second click of Forget, and of Delete, on one home: answered "already done" (its
+    home is gone: the first click's stays), and no `invalid` refusal on record."""
+    async with running_bot(tmp_path, fake_hss, ALLOWED_USER_IDS=ALICE) as bot:
+        await saved_and_scheduled(bot)
+        forget = bot.slack.home.click(home.FORGET_SAVED, value="adhoc")
+        await bot.send(forget)
+        await bot.send(forget)  # the same click again
+        await bot.settle()
+        forgot_twice = bot.slack.home.of(ALICE)
+        delete = bot.slack.home.click(home.DELETE_SCHEDULE, value="weekly")
+        await bot.send(delete)
+        await bot.send(delete)
+        await bot.settle()
+        deleted_twice = bot.slack.home.of(ALICE)
+        entries = await bot.entries()
+
+    assert [e.outcome for e in entries if e.source == "home"] == ["forgotten", "unscheduled"]
+    assert "Forgot `adhoc`: it is no longer saved." in home_text(forgot_twice.view)
+    assert "Schedule `weekly` deleted; the saved export stays." in home_text(deleted_twice.view)
+
+
 async def test_clicks_from_an_old_home_are_refused_and_audited(
     tmp_path: Path, fake_hss: FakeHss
 ) -> None:
-    """Bob's home from when he was allowed: Run now and Pause are refused, on record, no export."""
+    """Bob's home from when he was allowed: Run now is refused, on record, no export; Pause
+    still stops his own schedule (stopping needs no access)."""
     allowed = {"ALLOWED_CHANNEL_IDS": ""}  # users only: the channel admits nobody
     async with running_bot(tmp_path, fake_hss, ALLOWED_USER_IDS=f"{ALICE},{BOB}", **allowed) as bot:
         await saved_and_scheduled(bot, BOB)
@@ -317,10 +342,52 @@ async def test_clicks_from_an_old_home_are_refused_and_audited(
     assert fake_hss.calls_for("create") == []
     assert audit_of(entries)[-2:] == [
         ("denied", "home", "weekly", EXPORTS),
-        ("denied", "home", "weekly", EXPORTS),
+        ("paused", "home", "weekly", EXPORTS),
     ]
     assert published.buttons() == []
     assert "You may not run HSS exports" in home_text(published.view)
+
+
+async def test_an_owner_who_lost_the_channel_may_stop_but_not_resume_a_schedule(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """#exports no longer admits Alice: Resume is refused with the reason at the top of her
+    home; Pause and Delete (home) and `pause`/`unschedule` (slash) stop it, audited."""
+    async with running_bot(tmp_path, fake_hss) as bot:  # #exports allowed, no user
+        await saved_and_scheduled(bot)
+        await bot.slash("save daily status=running")
+        await bot.slash("schedule daily every day 09:00 tz=Europe/Berlin")
+        await bot.settle()
+        await click(bot, home.PAUSE_SCHEDULE, "weekly")  # paused while allowed: resumable
+        dm = bot.slack.dm_with(ALICE)
+    # Her DM still admits her home; #exports, where her schedules run, no longer admits her.
+    async with running_bot(tmp_path, fake_hss, slack=bot.slack, ALLOWED_CHANNEL_IDS=dm) as later:
+        await click(later, home.RESUME_SCHEDULE, "weekly")
+        refused = later.slack.home.of(ALICE)
+        await open_home(later)
+        await click(later, home.DELETE_SCHEDULE, "weekly")
+        deleted = later.slack.home.of(ALICE)
+        await later.slash("pause daily")  # typed in #exports, which refuses her
+        await later.slash("unschedule daily")
+        await later.settle()
+        entries = await later.entries()
+        replies = [str(r.body.get("text")) for r in later.private_replies()]
+
+    text = home_text(refused.view)
+    assert text.index("You may not run HSS exports") < text.index("*weekly* · every Monday")
+    assert refused.button(home.RESUME_SCHEDULE, "weekly")  # still paused, still listed
+    assert "*weekly* · every Monday" not in home_text(deleted.view)
+    assert replies[-2:] == [
+        "Schedule `daily` paused: it runs again on `resume`.",
+        "Schedule `daily` deleted; the saved export stays.",
+    ]
+    changes = [(e.outcome, e.source, e.schedule, e.channel_id) for e in entries][-4:]
+    assert changes == [
+        ("denied", "home", "weekly", EXPORTS),
+        ("unscheduled", "home", "weekly", EXPORTS),
+        ("paused", "slash", "daily", EXPORTS),
+        ("unscheduled", "slash", "daily", EXPORTS),
+    ]
 
 
 async def test_forged_click_is_refused_and_changes_nothing(

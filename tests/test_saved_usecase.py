@@ -132,7 +132,22 @@ async def test_overrides_replace_saved_fields_for_one_run(world: World) -> None:
     assert (request.body.status, request.body.risky) == ("Waiting", True)
     stored = await world.store.get("T1", "weekly")
     assert stored is not None
-    assert dict(stored.fields) == {"status": "running", "risky": "yes"}
+    assert dict(stored.fields) == {"status": "running", "risky": "yes", "profile": "alpha"}
+
+
+async def test_the_profile_chosen_at_save_is_kept_with_the_fields(world: World) -> None:
+    """No `profile=`: the profile the gate chose where it was saved is kept, so the saved
+    export runs on that HSS account wherever it runs; a given `profile=` stays as typed."""
+    chosen = await world.saved.save(ALICE, "weekly", {"status": "running"})
+    typed = await world.saved.save(BETA_USER, "on-beta", {"profile": "beta"})
+    assert chosen.ok, chosen.message.text
+    assert typed.ok, typed.message.text
+    stored = {s.name: dict(s.fields) for s in await world.store.in_team("T1")}
+    assert stored == {
+        "weekly": {"status": "running", "profile": "alpha"},
+        "on-beta": {"profile": "beta"},
+    }
+    assert "profile=alpha" in chosen.message.text
 
 
 async def test_a_window_that_ends_now_ends_at_the_time_of_the_run(world: World) -> None:
@@ -257,7 +272,7 @@ async def test_forget_is_the_owners_and_audited(world: World) -> None:
     last = (await world.entries())[-2:]
     assert [(e.user_id, e.outcome, e.detail) for e in last] == [
         (BOB.user_id, "denied", None),
-        (ALICE.user_id, "forgotten", "status=running"),
+        (ALICE.user_id, "forgotten", "status=running profile=alpha"),
     ]
     assert (await world.audit.verify()).ok
 
@@ -312,5 +327,5 @@ async def test_nothing_changes_off_the_record(world: World, tmp_path: Path) -> N
     assert not new.ok
     assert not (await saved.forget(ALICE, "weekly")).ok
     assert [(s.name, dict(s.fields)) for s in await world.store.in_team("T1")] == [
-        ("weekly", {"status": "running"})
+        ("weekly", {"status": "running", "profile": "alpha"})
     ]

@@ -228,43 +228,41 @@ def test_naive_times_are_refused() -> None:
 # --- minimum interval ----------------------------------------------------------------
 
 INTERVALS = [
-    ("every hour", BERLIN, timedelta(hours=1)),
-    ("every hour at :15", NEW_YORK, timedelta(hours=1)),
-    ("every 15 minutes", BERLIN, timedelta(minutes=15)),
-    ("every day 09:00", SHANGHAI, timedelta(days=1)),
-    ("every day 09:00", BERLIN, timedelta(hours=23)),  # spring forward
-    ("every day 02:30", BERLIN, timedelta(hours=23, minutes=30)),  # 02:30 CET → 03:00 CEST
-    ("every monday,thursday 18:00", BERLIN, timedelta(days=3)),
-    ("every 2 hours", SHANGHAI, timedelta(hours=2)),
-    ("every 2 hours", BERLIN, timedelta(hours=1)),  # 02:00 twice on 25 October
+    ("every hour", timedelta(hours=1)),
+    ("every hour at :15", timedelta(hours=1)),
+    ("every 15 minutes", timedelta(minutes=15)),
+    ("every day 09:00", timedelta(days=1)),
+    ("every day 02:30", timedelta(days=1)),
+    ("every monday,thursday 18:00", timedelta(days=3)),
+    ("every 2 hours", timedelta(hours=2)),
 ]
 
 
-@pytest.mark.parametrize(("text", "tz", "gap"), INTERVALS)
-def test_min_interval_is_the_smallest_real_gap(text: str, tz: ZoneInfo, gap: timedelta) -> None:
-    """The smallest gap between runs is exact, DST changes included."""
-    assert min_interval(every(text), tz) == gap
+@pytest.mark.parametrize(("text", "gap"), INTERVALS)
+def test_min_interval_is_the_nominal_gap(text: str, gap: timedelta) -> None:
+    """The smallest gap between runs is the schedule's own, in wall-clock time without DST."""
+    assert min_interval(every(text)) == gap
 
 
 def test_min_interval_of_a_monthly_cron() -> None:
     """A monthly cron's smallest gap is February's 28 days."""
-    assert min_interval(parse_schedule(["cron=0 9 1 * *"]), ZoneInfo("UTC")) == timedelta(days=28)
+    assert min_interval(parse_schedule(["cron=0 9 1 * *"])) == timedelta(days=28)
 
 
 def test_min_interval_of_a_leap_day_cron() -> None:
     """A cron that runs only on 29 February still has a gap: four years, not an error."""
     schedule = parse_schedule(["cron=0 0 29 2 *"])
-    assert min_interval(schedule, ZoneInfo("UTC")) == utc(2032, 2, 29) - utc(2028, 2, 29)
+    assert min_interval(schedule) == utc(2032, 2, 29) - utc(2028, 2, 29)
 
 
 def test_every_hour_is_allowed_at_the_default_minimum() -> None:
     """`every hour` is exactly 60 minutes apart: SCHEDULE_MIN_INTERVAL_MINUTES=60 allows it."""
-    assert interval_problem(every("every hour"), BERLIN, 60) is None
+    assert interval_problem(every("every hour"), 60) is None
 
 
 def test_too_frequent_schedule_is_refused_with_the_setting_named() -> None:
     """A schedule more often than the setting allows gets a message naming the setting."""
-    problem = interval_problem(every("every 15 minutes"), BERLIN, 60)
+    problem = interval_problem(every("every 15 minutes"), 60)
     assert str(problem) == (
         "`schedule`: got 'every 15 minutes'; accepted: runs at least 60 minutes apart "
         "(every 15 minutes is more often than SCHEDULE_MIN_INTERVAL_MINUTES=60 allows: "
@@ -272,13 +270,27 @@ def test_too_frequent_schedule_is_refused_with_the_setting_named() -> None:
     )
 
 
-def test_dst_shortened_gap_counts_against_the_minimum() -> None:
-    """`every 2 hours` in Berlin is refused at 120 minutes: one night its runs are 60 apart."""
-    problem = interval_problem(every("every 2 hours"), BERLIN, 120)
+def test_a_daily_schedule_meets_a_one_day_minimum_on_the_spring_forward_day() -> None:
+    """`every day 09:00` in Berlin is 23 real hours apart on 29 March, yet a day apart:
+    SCHEDULE_MIN_INTERVAL_MINUTES=1440 allows it."""
+    before = next_due(every("every day 09:00"), utc(2026, 3, 28, 7), BERLIN)
+    after = next_due(every("every day 09:00"), before, BERLIN)
+    assert after - before == timedelta(hours=23)  # the real gap DST makes
+    assert interval_problem(every("every day 09:00"), 1440) is None
+    assert interval_problem(every("every day 09:00"), 1441) is not None
+
+
+def test_every_two_hours_meets_a_two_hour_minimum_on_the_fall_back_night() -> None:
+    """`every 2 hours` in Berlin runs at 02:00 CEST and 02:00 CET on 25 October (1 real
+    hour apart), yet is every 2 hours: SCHEDULE_MIN_INTERVAL_MINUTES=120 allows it."""
+    first = next_due(every("every 2 hours"), utc(2026, 10, 24, 23, 30), BERLIN)
+    second = next_due(every("every 2 hours"), first, BERLIN)
+    assert (first, second) == (utc(2026, 10, 25, 0), utc(2026, 10, 25, 1))
+    assert interval_problem(every("every 2 hours"), 120) is None
+    problem = interval_problem(every("every 2 hours"), 121)
     assert problem is not None
     assert problem.hint is not None
-    assert problem.hint.endswith("its runs can be 60 minutes apart")
-    assert interval_problem(every("every 2 hours"), SHANGHAI, 120) is None
+    assert problem.hint.endswith("its runs can be 120 minutes apart")
 
 
 # --- catch-up after downtime ---------------------------------------------------------

@@ -154,6 +154,9 @@ class FakeAudit:
         found = [e for e in self.entries if e.task_id == task_id]
         return found[-1] if found else None
 
+    async def entry_with_key(self, dedupe_key: str) -> int | None:
+        return self.keys.get(dedupe_key)
+
     async def aclose(self) -> None:
         return None
 

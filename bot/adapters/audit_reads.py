@@ -259,6 +259,13 @@ class AuditReader:
             folded = await _fold_all(conn, rows)
         return folded[0] if folded else None
 
+    async def entry_with_key(self, dedupe_key: str) -> int | None:
+        """Return the id of the entry recorded under `dedupe_key`, or None if there is none."""
+        query = select(records.c.entry_id).where(records.c.dedupe_key == dedupe_key)
+        async with self._reading() as conn:
+            found = await conn.scalar(query)
+        return None if found is None else int(found)
+
     async def entry_for_task(self, task_id: str) -> AuditEntry | None:
         """Return the latest entry whose outcome names this HSS task, or None if none does."""
         # Outcome payloads are canonical JSON, so the task id appears exactly as this.

@@ -452,12 +452,9 @@ class SqlAuditLog(AuditReader):
             yield conn, int(head.seq), str(head.hash), target
 
     async def _raise_if_duplicate(self, dedupe_key: str) -> None:
-        async with self._reading() as conn:
-            earlier = await conn.scalar(
-                select(records.c.entry_id).where(records.c.dedupe_key == dedupe_key)
-            )
+        earlier = await self.entry_with_key(dedupe_key)
         if earlier is not None:
-            raise DuplicateCommand(int(earlier))
+            raise DuplicateCommand(earlier)
 
     async def _notify(self, entry_id: int, written: _Written, kind: str) -> None:
         if self._on_append is None:

@@ -150,6 +150,11 @@ class Gatekeeper:
         return None if profile is None else profile.name
 
     @property
+    def several_profiles(self) -> bool:
+        """Tell whether requests may go to more than one HSS account (profile)."""
+        return self._profiles is not None and len(self._profiles.profiles.names) > 1
+
+    @property
     def default_profile(self) -> str | None:
         """Return the profile of channels no profile maps (HSS_DEFAULT_PROFILE or the only one)."""
         return None if self._profiles is None else self._profiles.profiles.default_name

@@ -31,6 +31,7 @@ from bot.domain.errors import (
     ScheduleStoreUnavailable,
 )
 from bot.domain.grammar import NAME_KEY, Clock, RequestDefaults, export_from_fields
+from bot.domain.grammar.fields import PROFILE_KEY
 from bot.domain.grammar.request import utc_now
 from bot.domain.model import ExportRequest
 from bot.domain.saved import SavedExport, name_problem
@@ -114,11 +115,14 @@ class SavedExports:
         """Check the fields now (grammar, access, profile), then keep them as NAME, audited.
 
         Over another user's NAME it is refused, saying whose it is; over the
-        caller's own it replaces the fields.
+        caller's own it replaces the fields. With several profiles and no
+        `profile=`, the profile the gate chose here is kept as `profile=`, so the
+        saved export goes to the same HSS account wherever it runs (a DM, a schedule).
         """
         verdict = await self._admit(actor, name, fields)
         if isinstance(verdict, Refused):
             return Changed(False, await self._refuse(actor, verdict))
+        fields = self._pinned(fields, verdict.request)
         try:
             previous = await self._store.get(actor.team_id, name)
             if previous is not None and previous.owner_id != actor.user_id:
@@ -165,10 +169,18 @@ class SavedExports:
             return blocks.unavailable("read the saved exports", exc)
         return saved_messages.saved_list(items, command=self._command)
 
-    async def forget(self, actor: Actor, name: str, *, dedupe_key: str | None = None) -> Changed:
-        """Delete the caller's saved export NAME, audited `forgotten`; only its owner may."""
+    async def forget(  # noqa: PLR0911  one return per outcome
+        self, actor: Actor, name: str, *, dedupe_key: str | None = None
+    ) -> Changed:
+        """Delete the caller's saved export NAME, audited `forgotten`; only its owner may.
+
+        NAME gone and `dedupe_key` on record already (a double click): already done,
+        and no refusal on record.
+        """
         try:
             saved = await self._store.get(actor.team_id, name)
+            if saved is None and dedupe_key and await self._audit.entry_with_key(dedupe_key):
+                return Changed(False, already_done(f"forget `{name}`"))
             verdict = await self._gate.admit(
                 actor, invalid=None if saved else await self._unknown(actor, name)
             )
@@ -299,6 +311,12 @@ class SavedExports:
         assert admitted is not None  # a request in, a request (or a refusal) out
         return Ready(admitted, export.confirmed)
 
+    def _pinned(self, fields: Mapping[str, str], request: ExportRequest) -> Mapping[str, str]:
+        """Return the fields with the request's profile as `profile=`, when it needs pinning."""
+        if PROFILE_KEY in fields or request.profile is None or not self._gate.several_profiles:
+            return fields
+        return {**fields, PROFILE_KEY: request.profile}
+
     async def _unknown(self, actor: Actor, name: str) -> InvalidCommand:
         names = [s.name for s in await self._store.in_team(actor.team_id)]
         return InvalidCommand([saved_messages.unknown_name(name, names)])
@@ -356,7 +374,7 @@ class SavedExports:
 
     def _unrecorded(self, action: str, exc: AuditUnavailable | DuplicateCommand) -> Changed:
         if isinstance(exc, DuplicateCommand):  # the same click again: the first one did it
-            return Changed(False, blocks.refusal(f"Already done: {action} (a repeated click)."))
+            return Changed(False, already_done(action))
         return Changed(False, blocks.unavailable(action, exc))
 
     def _telling(self, reply: ReplyTo, actor: Actor) -> Answer:
@@ -364,6 +382,11 @@ class SavedExports:
             await self._tell(reply, actor, message or blocks.requested())
 
         return answer
+
+
+def already_done(action: str) -> Message:
+    """Answer a repeated click (the same dedupe key): the first one did it."""
+    return blocks.refusal(f"Already done: {action} (a repeated click).")
 
 
 def _named(name: str) -> str | None:

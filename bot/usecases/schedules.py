@@ -8,7 +8,11 @@ lists included), need no approver (a schedule cannot wait for one), within
 SCHEDULES_PER_USER and SCHEDULE_MIN_INTERVAL_MINUTES.
 Its zone is `tz=`, else the owner's Slack zone, else SCHEDULE_DEFAULT_TZ,
 resolved once and stored. Only the saved export's owner schedules it; only the
-schedule's owner pauses, resumes or unschedules it.
+schedule's owner pauses, resumes or unschedules it. Access is checked here, for
+the slash command and the App Home alike: resuming needs access in the
+schedule's channel (it exports again); pausing and deleting one's own schedule
+need none (stopping is never dangerous, and an owner who lost access to the
+channel must still be able to stop it). Anyone else is checked where they are.
 Every change is audited (`record_change`), every refusal too (with the NAME),
 and a change that changes nothing (a double click) is answered, not audited twice.
 """
@@ -19,7 +23,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
@@ -27,7 +31,7 @@ from zoneinfo import ZoneInfo
 from bot.domain import blocks, saved_messages
 from bot.domain import schedule_messages as say
 from bot.domain.blocks import Message
-from bot.domain.errors import AuditUnavailable, InvalidCommand, Problem
+from bot.domain.errors import AuditUnavailable, DuplicateCommand, InvalidCommand, Problem
 from bot.domain.grammar import NAME_KEY, RequestDefaults
 from bot.domain.grammar.commands import export_from_fields
 from bot.domain.model import ExportRequest
@@ -146,7 +150,7 @@ class ScheduleService:
         owner_tz = await self._zones.zone_of(actor.user_id) if spec.tz is None else None
         zone = resolve_tz(spec.tz, owner_tz, self._limits.default_tz)
         tz = ZoneInfo(zone.name)
-        too_often = interval_problem(spec, tz, self._limits.min_interval_minutes)
+        too_often = interval_problem(spec, self._limits.min_interval_minutes)
         if too_often is not None:
             return await self._invalid(actor, name, too_often)
         now = self._clock()
@@ -181,46 +185,67 @@ class ScheduleService:
         """Return the actor's own schedules (their App Home), by name."""
         return await self._store.in_team(actor.team_id, actor.user_id)
 
-    async def pause(self, actor: Actor, name: str) -> ScheduleAnswer:
+    async def pause(self, actor: Actor, name: str, dedupe_key: str | None = None) -> ScheduleAnswer:
         """Pause the actor's schedule `name`; pausing a paused one changes nothing."""
-        found = await self._owned(actor, name)
+        found = await self._owned(actor, name, dedupe_key, stopping=True)
         if isinstance(found, ScheduleAnswer):
             return found
         if not await self._store.set_paused(found.id, True):
             return ScheduleAnswer(True, say.changed(name, "is paused already"), found)
-        await self._record(actor, "paused", name)
+        await self._record(actor, "paused", name, dedupe_key=dedupe_key)
         now = await self._store.by_id(found.id)
         return ScheduleAnswer(True, say.changed(name, "paused: it runs again on `resume`"), now)
 
-    async def resume(self, actor: Actor, name: str) -> ScheduleAnswer:
+    async def resume(
+        self, actor: Actor, name: str, dedupe_key: str | None = None
+    ) -> ScheduleAnswer:
         """Resume the actor's schedule `name` from its next due time (missed runs are not run)."""
-        found = await self._owned(actor, name)
+        found = await self._owned(actor, name, dedupe_key)
         if isinstance(found, ScheduleAnswer):
             return found
         spec = Schedule(found.cron, found.tz, found.summary)
         upcoming = next_due(spec, _at(self._clock()), ZoneInfo(found.tz)).timestamp()
         if not await self._store.set_paused(found.id, False, next_due_at=upcoming):
             return ScheduleAnswer(True, say.changed(name, "is running already"), found)
-        await self._record(actor, "resumed", name)
+        await self._record(actor, "resumed", name, dedupe_key=dedupe_key)
         now = await self._store.by_id(found.id)
         return ScheduleAnswer(True, say.changed(name, "resumed", now), now)
 
-    async def delete(self, actor: Actor, name: str) -> ScheduleAnswer:
+    async def delete(
+        self, actor: Actor, name: str, dedupe_key: str | None = None
+    ) -> ScheduleAnswer:
         """Delete the actor's schedule `name` (the saved export stays)."""
-        found = await self._owned(actor, name)
+        found = await self._owned(actor, name, dedupe_key, stopping=True)
         if isinstance(found, ScheduleAnswer):
             return found
         if not await self._store.delete(found.id):
             return ScheduleAnswer(True, say.changed(name, "is gone already"))
-        await self._record(actor, "unscheduled", name)
+        await self._record(actor, "unscheduled", name, dedupe_key=dedupe_key)
         return ScheduleAnswer(True, say.changed(name, "deleted; the saved export stays"))
 
     # --- internals ----------------------------------------------------------------------
 
-    async def _owned(self, actor: Actor, name: str) -> ScheduledExport | ScheduleAnswer:
-        """Return the schedule if the actor owns it; else the refusal, audited."""
+    async def _owned(
+        self, actor: Actor, name: str, dedupe_key: str | None, *, stopping: bool = False
+    ) -> ScheduledExport | ScheduleAnswer:
+        """Return the schedule if the actor owns it and may change it; else the refusal, audited.
+
+        The owner stopping their own schedule needs no access; the owner resuming it
+        needs access in its channel; anyone else, access where they are (who may not
+        export learns nothing about the schedules). A schedule gone with `dedupe_key` on
+        record already (a double click on Delete) is answered, with no refusal on record.
+        """
         found = await self._store.get(actor.team_id, name)
+        mine = found is not None and found.owner_id == actor.user_id
+        if not (mine and stopping):
+            here = replace(actor, channel_id=found.channel_id) if found and mine else actor
+            refused = await self._gate.check(here)
+            if refused is not None:
+                await self._gate.record(here, replace(refused, saved_export=name, schedule=name))
+                return ScheduleAnswer(False, _refusal_message(refused))
         if found is None:
+            if dedupe_key and await self._audit.entry_with_key(dedupe_key):
+                return ScheduleAnswer(True, say.changed(name, "is gone already"))
             problem = Problem(NAME_KEY, name, "the name of a schedule", "see `schedules`")
             return await self._invalid(actor, name, problem)
         if found.owner_id != actor.user_id:
@@ -245,14 +270,27 @@ class ScheduleService:
             log.error("schedule refusal not recorded", extra={"outcome": outcome})
 
     async def _record(
-        self, actor: Actor, change: Change, name: str, detail: str | None = None
+        self,
+        actor: Actor,
+        change: Change,
+        name: str,
+        detail: str | None = None,
+        *,
+        dedupe_key: str | None = None,
     ) -> None:
         try:
             await self._audit.record_change(
-                actor, change, saved_export=name, schedule=name, detail=detail
+                actor,
+                change,
+                saved_export=name,
+                schedule=name,
+                detail=detail,
+                dedupe_key=dedupe_key,
             )
         except AuditUnavailable:
             log.error("schedule change not recorded", extra={"change": change})
+        except DuplicateCommand:  # the store made the change once; the key was used before
+            log.warning("schedule change under a used key", extra={"change": change})
 
 
 def _refusal_message(refused: Refused) -> Message:

@@ -6,6 +6,8 @@ on 29 March 2026) runs at the first minute that does (03:00 CEST); a wall-clock 
 that happens twice (02:30 on 25 October 2026) runs once, at its first occurrence.
 Expressions whose minute or hour field starts with `*` (`every hour`, `every 15
 minutes`) tick in real time instead, so `every hour` stays 60 minutes apart.
+SCHEDULE_MIN_INTERVAL_MINUTES is held against the nominal interval (wall-clock time
+without DST), so a daily schedule is a day apart even on the days DST moves it.
 
 Due times are aware UTC datetimes with whole seconds: a run's unique key is
 (schedule id, due time), so the same due time must always come out identical.
@@ -25,11 +27,11 @@ from bot.domain.schedules.spec import Schedule, find_zone
 
 _SECOND = timedelta(seconds=1)
 # The window `min_interval` measures over: a whole year from a fixed start, so the same
-# schedule always gets the same verdict and both DST changes of the zone are seen.
+# schedule always gets the same verdict.
 REFERENCE_START = datetime(2026, 1, 1, tzinfo=UTC)
 _WINDOW = timedelta(days=366)
 _MAX_RUNS = 2000
-_AROUND_CHANGE = timedelta(days=2)
+_FIXED = ZoneInfo("UTC")  # a zone without offset changes: wall-clock time without DST
 
 
 def next_due(schedule: Schedule, after: datetime, tz: ZoneInfo) -> datetime:
@@ -37,34 +39,31 @@ def next_due(schedule: Schedule, after: datetime, tz: ZoneInfo) -> datetime:
     return next(_due_times(schedule.cron, after, tz))
 
 
-def min_interval(
-    schedule: Schedule, tz: ZoneInfo, *, start: datetime = REFERENCE_START
-) -> timedelta:
-    """Return the smallest gap between consecutive due times in the year from `start`.
+def min_interval(schedule: Schedule, *, start: datetime = REFERENCE_START) -> timedelta:
+    """Return the schedule's nominal interval: its smallest gap in a year from `start`.
 
-    Measured, not estimated: the first runs of the year (up to 2000, which shows any
-    within-day pattern) and the runs around each of the zone's offset changes, where
-    DST can shorten a gap (`every 2 hours` is 1 hour apart on a fall-back night).
+    Nominal means in wall-clock time without DST: the due times are walked in
+    UTC, a zone whose offset never changes. A DST change moves a run by the
+    offset change (`every day 09:00` in Berlin is 23 real hours apart once a
+    year, `every 2 hours` 1 hour apart on a fall-back night), which is not the
+    schedule asking for exports more often. Up to 2000 runs are measured,
+    which shows any within-day pattern.
     """
-    changes = _offset_changes(tz, start)
-    windows = [(start - _SECOND, _WINDOW)]
-    windows += [(change - _AROUND_CHANGE, 2 * _AROUND_CHANGE) for change in changes]
     gaps: list[timedelta] = []
-    for begin, length in windows:
-        previous: datetime | None = None
-        for count, due in enumerate(_due_times(schedule.cron, begin, tz)):
-            if previous is not None:
-                gaps.append(due - previous)
-            # Each window gives at least one gap, however rare the runs (`0 0 29 2 *`).
-            if previous is not None and (due > begin + length or count >= _MAX_RUNS):
-                break
-            previous = due
+    previous: datetime | None = None
+    for count, due in enumerate(_due_times(schedule.cron, start - _SECOND, _FIXED)):
+        if previous is not None:
+            gaps.append(due - previous)
+        # At least one gap, however rare the runs (`0 0 29 2 *`).
+        if previous is not None and (due > start + _WINDOW or count >= _MAX_RUNS):
+            break
+        previous = due
     return min(gaps)
 
 
-def interval_problem(schedule: Schedule, tz: ZoneInfo, min_minutes: int) -> Problem | None:
+def interval_problem(schedule: Schedule, min_minutes: int) -> Problem | None:
     """Return the problem if the schedule runs more often than SCHEDULE_MIN_INTERVAL_MINUTES."""
-    gap = min_interval(schedule, tz)
+    gap = min_interval(schedule)
     if gap >= timedelta(minutes=min_minutes):
         return None
     return Problem(
@@ -163,20 +162,6 @@ def _due_times(cron: str, after: datetime, tz: ZoneInfo) -> Iterator[datetime]:
         if due > previous:
             previous = due
             yield due
-
-
-def _offset_changes(tz: ZoneInfo, start: datetime) -> list[datetime]:
-    """Return the hours (UTC) in the year from `start` after which the zone's offset changes."""
-    changes: list[datetime] = []
-    hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    offset = hour.astimezone(tz).utcoffset()
-    for step in range(1, 366 * 24 + 1):
-        at = hour + timedelta(hours=step)
-        now_offset = at.astimezone(tz).utcoffset()
-        if now_offset != offset:
-            changes.append(at)
-            offset = now_offset
-    return changes
 
 
 def _minutes(gap: timedelta) -> str:

@@ -190,9 +190,11 @@ async def admitted_or_refused(
     """Pass `parsed` through the gate: the command to run (its request bound to its
     profile), or None once a refusal is put on record, then answered. `help` needs no access;
     nor does `approvals`, which shows only the caller's own requests and those they may
-    decide (an approver need not be allowed to export to see their queue).
+    decide (an approver need not be allowed to export to see their queue). `pause`,
+    `resume` and `unschedule` are checked by `ScheduleService`, for the schedule's owner
+    and channel (an owner may always stop their own schedule).
     """
-    if isinstance(parsed, Help | Approvals):
+    if isinstance(parsed, Help | Approvals | SchedulePause | ScheduleResume | Unschedule):
         return parsed
     verdict = await deps.gate.admit(
         actor,
