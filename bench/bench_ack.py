@@ -234,10 +234,8 @@ SUBJECTS: dict[str, Callable[[int], list[str]]] = {
     "bot": lambda port: [
         str(ROOT / ".venv/bin/hss-export-bot"), "serve", "--host", "127.0.0.1", "--port", str(port)
     ],
-    # `--before REV`: the same entry point, imported from that commit's tree (PYTHONPATH).
-    "before": lambda port: [
-        sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)
-    ],
+    # `--before REV`: the same entry point, a script in that commit's tree (its PYTHONPATH).
+    "before": lambda port: ["serve", "--host", "127.0.0.1", "--port", str(port)],
     "baseline": lambda port: [
         sys.executable, str(ROOT / "bench/baseline_app.py"), "--port", str(port)
     ],
@@ -248,8 +246,11 @@ SUBJECTS: dict[str, Callable[[int], list[str]]] = {
 def running(subject: str, env: dict[str, str], workdir: Path, port: int) -> Iterator[int]:
     """Run a subject as a subprocess (cwd: a temp dir, so no .env is read); yield its pid."""
     log = (workdir / f"{subject}.log").open("wb")
+    command = SUBJECTS[subject.partition("-w")[0]](port)
+    if subject.startswith("before"):
+        command = [sys.executable, str(Path(env["PYTHONPATH"]) / BEFORE_LAUNCHER_NAME), *command]
     process = subprocess.Popen(
-        SUBJECTS[subject.partition("-w")[0]](port),
+        command,
         env=env,
         cwd=workdir,
         stdout=log,
@@ -489,6 +490,18 @@ def _is_bot(subject: str) -> bool:
     return subject.startswith(("bot", "before"))
 
 
+# Written into the exported tree. A script like the console script, not `python -m bot`: `spawn`
+# re-imports a script main module in the reader's process (bot.cli and all), not `-m`'s.
+BEFORE_LAUNCHER_NAME = "hss-export-bot-before"
+_LAUNCHER = """import sys
+
+from bot.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
+"""
+
+
 def before_tree(rev: str) -> Path:
     """Export commit `rev` of this repository to a temporary folder (once) and return it.
 
@@ -506,6 +519,7 @@ def before_tree(rev: str) -> Path:
             ["git", "-C", str(ROOT), "archive", commit, "bot"], check=True, capture_output=True
         ).stdout
         subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    (tree / BEFORE_LAUNCHER_NAME).write_text(_LAUNCHER)
     return tree
 
 
