@@ -53,7 +53,6 @@ from bot.adapters.sql import (
     WRITE_LOCK,
     SqlTarget,
     create_engine_for,
-    on_sqlite_thread,
     resolve_url,
     sqlite_driver,
 )
@@ -324,19 +323,17 @@ class SqlAuditLog(AuditReader):
         user_id: str | None,
         dedupe_key: str | None,
     ) -> _Written:
-        """The same three statements, the whole transaction in one hop to aiosqlite's thread.
+        """The same three statements on aiosqlite's own connection, one thread hop each.
 
-        Through SQLAlchemy each statement also opens and closes a cursor, each a hop:
-        15 hops an append; one hop per statement, 6; all of it in one call, 1
-        (docs/benchmarks.md). The chain head is read and the record hashed there.
+        Through SQLAlchemy each statement also opens and closes a cursor, each a hop
+        to aiosqlite's thread: 15 hops an append instead of 6 (bench/bench_audit.py).
         """
-        at = format_at(self._clock())
-        body = canonical_json(payload)
-
-        def append(db: sqlite3.Connection) -> dict[str, Any]:
-            db.execute("BEGIN IMMEDIATE")  # the chain lock: one writer at a time
+        async with self._guard(), sqlite_driver(self._engine) as db:
+            await db.execute("BEGIN IMMEDIATE")  # the chain lock: one writer at a time
             try:
-                head = db.execute(_SQLITE_HEAD, {"target": entry_id, "head_id": HEAD_ID}).fetchall()
+                head = await db.execute_fetchall(
+                    _SQLITE_HEAD, {"target": entry_id, "head_id": HEAD_ID}
+                )
                 if not head:
                     raise AuditUnavailable(
                         "the audit chain head is missing; run `hss-export-bot audit verify`"
@@ -344,20 +341,15 @@ class SqlAuditLog(AuditReader):
                 (head_seq, head_hash, target), *_ = head
                 if entry_id is not None and target != "request":
                     raise ValueError(f"no audit entry {entry_id}")
-                values = _chained(
-                    int(head_seq), str(head_hash), kind, entry_id, at, body, user_id, dedupe_key
+                values = self._record(
+                    int(head_seq), str(head_hash), kind, entry_id, payload, user_id, dedupe_key
                 )
-                db.execute(_SQLITE_INSERT, values)
-                db.execute(_SQLITE_MOVE_HEAD, values | {"head_id": HEAD_ID})
-                db.execute("COMMIT")
+                await db.execute(_SQLITE_INSERT, values)
+                await db.execute(_SQLITE_MOVE_HEAD, values | {"head_id": HEAD_ID})
+                await db.commit()
             except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
+                await db.rollback()
                 raise
-            return values
-
-        async with self._guard(), sqlite_driver(self._engine) as driver:
-            values = await on_sqlite_thread(driver, append)
         return _Written(values["seq"], values["at"], values["payload"], values["hash"])
 
     def _record(  # noqa: PLR0913, PLR0917  the columns of one record
@@ -371,9 +363,22 @@ class SqlAuditLog(AuditReader):
         dedupe_key: str | None,
     ) -> dict[str, Any]:
         """Return the columns of the record that follows the head, hashed."""
+        seq = head_seq + 1
+        entry = seq if entry_id is None else entry_id
         at = format_at(self._clock())
         body = canonical_json(payload)
-        return _chained(head_seq, head_hash, kind, entry_id, at, body, user_id, dedupe_key)
+        digest = record_hash(head_hash, seq=seq, entry_id=entry, kind=kind, at=at, payload=body)
+        return {
+            "seq": seq,
+            "entry_id": entry,
+            "kind": kind,
+            "at": at,
+            "user_id": user_id,
+            "dedupe_key": dedupe_key,
+            "payload": body,
+            "prev_hash": head_hash,
+            "hash": digest,
+        }
 
     @asynccontextmanager
     async def _appending(
@@ -446,33 +451,6 @@ _SQLITE_MOVE_HEAD: Final = str(
     .where(chain_head.c.id == bindparam("head_id"))
     .compile(dialect=_NAMED, column_keys=["seq", "hash"])
 )
-
-
-def _chained(  # noqa: PLR0913, PLR0917  the columns of one record
-    head_seq: int,
-    head_hash: str,
-    kind: str,
-    entry_id: int | None,
-    at: str,
-    body: str,
-    user_id: str | None,
-    dedupe_key: str | None,
-) -> dict[str, Any]:
-    """Return the columns of the record that follows the head (`at`, `body` made), hashed."""
-    seq = head_seq + 1
-    entry = seq if entry_id is None else entry_id
-    digest = record_hash(head_hash, seq=seq, entry_id=entry, kind=kind, at=at, payload=body)
-    return {
-        "seq": seq,
-        "entry_id": entry,
-        "kind": kind,
-        "at": at,
-        "user_id": user_id,
-        "dedupe_key": dedupe_key,
-        "payload": body,
-        "prev_hash": head_hash,
-        "hash": digest,
-    }
 
 
 async def _insert(conn: AsyncConnection, values: dict[str, Any]) -> _Written:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import shlex
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal, TypeVar, cast
+from typing import Any, Final, Literal
 
 from sqlalchemy import ColumnElement, Table, event, inspect, or_, select, text, update
 from sqlalchemy.engine import URL, Connection, Row, make_url
@@ -33,7 +33,6 @@ CONNECT_TIMEOUT_SECONDS: Final = 10.0
 WRITE_LOCK: Final = "audit_write"
 
 Backend = Literal["sqlite", "postgresql"]
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -216,19 +215,6 @@ async def sqlite_driver(engine: AsyncEngine) -> AsyncIterator[Any]:
         driver = (await conn.get_raw_connection()).driver_connection
         assert driver is not None  # a checked-out connection always has its driver connection
         yield driver
-
-
-async def on_sqlite_thread(driver: Any, work: Callable[[sqlite3.Connection], T]) -> T:
-    """Run `work(connection)` on aiosqlite's thread: a transaction of several statements, one hop.
-
-    `driver` is what `sqlite_driver` yields. aiosqlite has no public call for this:
-    `Connection._execute` is what each of its own methods goes through (SQLAlchemy's
-    aiosqlite dialect also reaches into its queue), and the lock pins the version;
-    `tests/test_audit_store.py` exercises it. A cancelled caller does not stop
-    `work`: it runs to its end on the thread, so a transaction in it is never cut in
-    half.
-    """
-    return cast(T, await driver._execute(work, driver._conn))
 
 
 @asynccontextmanager
