@@ -87,6 +87,7 @@ class Figures:
     cpu_ms_per_command: float
     server_ack_mean_ms: float | None = None
     cpu_ms_to_post: float | None = None
+    reader_cpu_ms_per_command: float | None = None
     files_delivered: int = 0
     workers: int = 1
     answered_by: dict[str, int] = field(default_factory=dict)
@@ -117,6 +118,7 @@ class Figures:
             "idle_rss_mb": self.idle_rss_mb,
             "cpu_ms_per_command": self.cpu_ms_per_command,
             "cpu_ms_to_post": self.cpu_ms_to_post,
+            "reader_cpu_ms_per_command": self.reader_cpu_ms_per_command,
             "files_delivered": self.files_delivered,
             "server_ack_mean_ms": self.server_ack_mean_ms,
         }
@@ -145,12 +147,33 @@ class RssSampler:
         return max(int(p.memory_info().rss) for p in self.processes())
 
     def cpu_seconds(self) -> float:
-        """Return the CPU time (user + system) the subject's processes have used so far."""
+        """Return the CPU time (user + system) the subject's own processes have used so far.
+
+        Its own: the subject and its `WEB_CONCURRENCY` workers, not the export reader's
+        processes (`multiprocessing`'s, see `reader_cpu_seconds`).
+        """
+        total = 0.0
+        for process in self.processes():
+            with contextlib.suppress(psutil.Error):
+                if not _is_reader(process):
+                    times = process.cpu_times()
+                    total += float(times.user + times.system)
+        return total
+
+    def reader_cpu_seconds(self) -> float:
+        """Return the CPU time of the reader processes (the summary, issue 13) so far.
+
+        Each summary gets a fresh process (`SummaryWorker`): those still running are
+        read live, those gone are in their parent's `children_user`/`children_system`.
+        """
         total = 0.0
         for process in self.processes():
             with contextlib.suppress(psutil.Error):
                 times = process.cpu_times()
-                total += float(times.user + times.system)
+                if _is_reader(process):
+                    total += float(times.user + times.system)
+                else:
+                    total += float(times.children_user + times.children_system)
         return total
 
     def _run(self) -> None:
@@ -166,6 +189,11 @@ class RssSampler:
     def __exit__(self, *_exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def _is_reader(process: psutil.Process) -> bool:
+    """Say if a child of the subject is one of `multiprocessing`'s (the export reader's)."""
+    return any("multiprocessing" in part for part in process.cmdline())
 
 
 def free_port() -> int:
@@ -206,6 +234,8 @@ SUBJECTS: dict[str, Callable[[int], list[str]]] = {
     "bot": lambda port: [
         str(ROOT / ".venv/bin/hss-export-bot"), "serve", "--host", "127.0.0.1", "--port", str(port)
     ],
+    # `--before REV`: the same entry point, a script in that commit's tree (its PYTHONPATH).
+    "before": lambda port: ["serve", "--host", "127.0.0.1", "--port", str(port)],
     "baseline": lambda port: [
         sys.executable, str(ROOT / "bench/baseline_app.py"), "--port", str(port)
     ],
@@ -216,8 +246,11 @@ SUBJECTS: dict[str, Callable[[int], list[str]]] = {
 def running(subject: str, env: dict[str, str], workdir: Path, port: int) -> Iterator[int]:
     """Run a subject as a subprocess (cwd: a temp dir, so no .env is read); yield its pid."""
     log = (workdir / f"{subject}.log").open("wb")
+    command = SUBJECTS[subject.partition("-w")[0]](port)
+    if subject.startswith("before"):
+        command = [sys.executable, str(Path(env["PYTHONPATH"]) / BEFORE_LAUNCHER_NAME), *command]
     process = subprocess.Popen(
-        SUBJECTS["bot" if subject.startswith("bot") else subject](port),
+        command,
         env=env,
         cwd=workdir,
         stdout=log,
@@ -377,6 +410,8 @@ async def run_subject(subject: str, args: argparse.Namespace, run: int) -> Figur
             env = subject_env(hss, slack, workdir, port)
             workers = _workers(subject)
             env["WEB_CONCURRENCY"] = str(workers)
+            if subject.startswith("before"):
+                env["PYTHONPATH"] = str(args.before_tree)
             with running(subject, env, workdir, port) as pid:
                 try:
                     await wait_listening(port)
@@ -391,6 +426,7 @@ async def run_subject(subject: str, args: argparse.Namespace, run: int) -> Figur
                 profiler = _profile(args, subject, pid, run)
                 with RssSampler(pid) as rss:
                     idle, cpu_before = rss.current(), rss.cpu_seconds()
+                    reader_before = rss.reader_cpu_seconds()
                     first, last = await fire(url, commands, args.concurrency, args.rate)
                     users = {c.user for c in commands}
                     patience = 30 + 1.5 * args.n * args.hss_latency / 5
@@ -398,10 +434,11 @@ async def run_subject(subject: str, args: argparse.Namespace, run: int) -> Figur
                     cpu_post = rss.cpu_seconds() - cpu_before
                     files = await wait_for_files(slack, WARMUP_COMMANDS + args.n, patience)
                     cpu = rss.cpu_seconds() - cpu_before
+                    reader_cpu = rss.reader_cpu_seconds() - reader_before
                 if profiler is not None:
                     profiler.send_signal(signal.SIGINT)
                     profiler.wait(timeout=60)
-                server_mean = await server_ack_mean(port) if subject.startswith("bot") else None
+                server_mean = await server_ack_mean(port) if _is_bot(subject) else None
                 _check_log(workdir / f"{subject}.log", subject)
     acked = [c for c in commands if c.elapsed is not None]
     post_s = [posts[c.user] - c.sent_wall for c in commands if c.user in posts]
@@ -427,6 +464,7 @@ async def run_subject(subject: str, args: argparse.Namespace, run: int) -> Figur
         cpu_ms_per_command=1000 * cpu / args.n,
         server_ack_mean_ms=server_mean,
         cpu_ms_to_post=1000 * cpu_post / args.n,
+        reader_cpu_ms_per_command=1000 * reader_cpu / args.n,
         files_delivered=files - WARMUP_COMMANDS,
         workers=workers,
         answered_by=dict(Counter(c.worker for c in commands if c.worker)),
@@ -445,6 +483,44 @@ def _profile(
         [*command, "--rate", "200", "--threads", *args.py_spy_flags.split()],
         stdout=subprocess.DEVNULL,
     )
+
+
+def _is_bot(subject: str) -> bool:
+    """Say if the subject is the bot (this tree's, or `--before`'s), not the baseline."""
+    return subject.startswith(("bot", "before"))
+
+
+# Written into the exported tree. A script like the console script, not `python -m bot`: `spawn`
+# re-imports a script main module in the reader's process (bot.cli and all), not `-m`'s.
+BEFORE_LAUNCHER_NAME = "hss-export-bot-before"
+_LAUNCHER = """import sys
+
+from bot.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
+"""
+
+
+def before_tree(rev: str) -> Path:
+    """Export commit `rev` of this repository to a temporary folder (once) and return it.
+
+    `git archive`, not a worktree: nothing is registered in the repository. The
+    `before` subject imports the bot from there; its dependencies are this venv's.
+    """
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--verify", f"{rev}^{{commit}}"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    tree = Path(tempfile.gettempdir()) / f"bench-ack-before-{commit[:12]}"
+    if not (tree / "bot").is_dir():
+        tree.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", commit, "bot"], check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    (tree / BEFORE_LAUNCHER_NAME).write_text(_LAUNCHER)
+    return tree
 
 
 def _workers(subject: str) -> int:
@@ -485,6 +561,7 @@ ROWS = [
     ("RSS before the load (MB)", "idle_rss_mb", "{:.1f}"),
     ("CPU per command, whole life (ms)", "cpu_ms_per_command", "{:.1f}"),
     ("CPU per command to task_id (ms)", "cpu_ms_to_post", "{:.1f}"),
+    ("summary CPU per command (ms)", "reader_cpu_ms_per_command", "{:.1f}"),
     ("files delivered", "files_delivered", "{:.0f}"),
     ("server-side mean ack (ms)", "server_ack_mean_ms", "{:.1f}"),
 ]
@@ -511,6 +588,27 @@ def median_summary(runs: list[Figures]) -> dict[str, float | None]:
 
 def _fmt(value: float | None, pattern: str) -> str:
     return "—" if value is None else pattern.format(value)
+
+
+def _pair_ratios(medians: dict[str, dict[str, float | None]], bots: list[str]) -> dict[str, Any]:
+    """Print and return `--before` against this tree, and WEB_CONCURRENCY 1 against 2."""
+    ratios: dict[str, float | None] = {}
+    pairs = [(f"before-w{b[5:]}", b) for b in bots if f"before-w{b[5:]}" in medians]
+    if len(bots) == 2:
+        pairs.append((bots[0], bots[1]))
+    for first, second in pairs:
+        one, two = medians[first], medians[second]
+        print(f"\n{second} vs {first} ({first} / {second}; throughput the other way):")
+        for label, key, higher_is_better in [
+            *RATIOS,
+            ("CPU per command", "cpu_ms_per_command", False),
+            ("CPU per command to task_id", "cpu_ms_to_post", False),
+        ]:
+            a, b = one[key], two[key]
+            ratio = None if not a or not b else (b / a if higher_is_better else a / b)
+            ratios[f"{second} vs {first}: {label}"] = ratio
+            print(f"  {label:28}{_fmt(ratio, '{:.2f}x'):>10}")
+    return ratios
 
 
 def report(results: dict[str, list[Figures]], args: argparse.Namespace) -> dict[str, Any]:
@@ -544,24 +642,15 @@ def report(results: dict[str, list[Figures]], args: argparse.Namespace) -> dict[
             "  commands over 3 s           "
             f"{medians['baseline']['over_3s']:.0f} vs {medians[bots[0]]['over_3s']:.0f}"
         )
-    if len(bots) == 2:
-        one, two = (medians[b] for b in bots)
-        print(f"\n{bots[1]} vs {bots[0]} ({bots[0]} / {bots[1]}; throughput the other way):")
-        for label, key, higher_is_better in [
-            *RATIOS,
-            ("CPU per command", "cpu_ms_per_command", False),
-        ]:
-            a, b = one[key], two[key]
-            ratio = None if not a or not b else (b / a if higher_is_better else a / b)
-            ratios[f"{bots[1]} vs {bots[0]}: {label}"] = ratio
-            print(f"  {label:28}{_fmt(ratio, '{:.2f}x'):>10}")
+    ratios.update(_pair_ratios(medians, bots))
     if runs > 1:
         print("\nper run:")
         for subject, figures in results.items():
             for i, fig in enumerate(figures, 1):
                 s = fig.summary()
                 print(
-                    f"  {subject:9} run {i}: p50 {s['ack_p50_ms']:.1f} ms, "
+                    f"  {subject:9} run {i}: CPU {s['cpu_ms_per_command']:.1f} ms "
+                    f"({s['cpu_ms_to_post']:.1f} to task_id), p50 {s['ack_p50_ms']:.1f} ms, "
                     f"p99 {s['ack_p99_ms']:.1f} ms, max {s['ack_max_ms']:.1f} ms, "
                     f"over 3 s {s['over_3s']}, {s['throughput_per_s']:.0f}/s, "
                     f"posted p99 {s['post_p99_s']:.2f} s, "
@@ -618,6 +707,10 @@ def check_targets(bot: dict[str, float | None], args: argparse.Namespace) -> lis
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     """Run every subject `runs` times, interleaved, then report."""
     bots = [f"bot-w{n}" for n in args.workers]
+    if args.before:
+        args.before_tree = before_tree(args.before)
+        print(f"before: {args.before} exported to {args.before_tree}", flush=True)
+        bots = [x for n in args.workers for x in (f"before-w{n}", f"bot-w{n}")]
     subjects = bots if args.skip_baseline else [*bots, "baseline"]
     results: dict[str, list[Figures]] = {s: [] for s in subjects}
     for run in range(1, args.runs + 1):
@@ -661,6 +754,11 @@ def main() -> int:
         help="WEB_CONCURRENCY of the bot, or a list to compare in the same run: 1,2 (1)",
     )
     parser.add_argument("--skip-baseline", action="store_true", help="measure the bot only")
+    parser.add_argument(
+        "--before",
+        metavar="REV",
+        help="also measure the bot at this commit (same runs, interleaved): before / after",
+    )
     parser.add_argument("--json", help="also write every figure to this file")
     parser.add_argument("--py-spy", help="path to py-spy: profile each subject while loaded")
     parser.add_argument("--py-spy-dir", default=".", help="where py-spy writes (collapsed stacks)")

@@ -9,6 +9,7 @@ import pytest
 from reading_support import names
 
 from bot.reading import Expected, SummaryWorker, read_export, tables
+from bot.reading.worker import RECYCLE_RSS_BYTES
 from emulators.export_files import export_rows, population, write_file
 
 HEADERS = names("zh", ["container_id", "container_name", "status", "risky", "fatal_risk"])
@@ -72,3 +73,26 @@ async def test_a_read_over_its_time_gives_a_reason_and_the_next_read_works(
         assert again.summary.rows == 50
     finally:
         await impatient.aclose()
+
+
+async def test_small_files_share_one_reader_and_a_grown_one_is_replaced(tmp_path: Path) -> None:
+    """Starting a reader costs more than reading a small file: it is kept until it grows.
+
+    Past `recycle_rss` it is retired after its file and the next file gets a fresh one.
+    """
+    path = _export(tmp_path)
+    reader = SummaryWorker(timeout=60)
+    seen = []
+    try:
+        for recycle_rss in (RECYCLE_RSS_BYTES, RECYCLE_RSS_BYTES, 1, RECYCLE_RSS_BYTES):
+            reader.recycle_rss = recycle_rss  # 1: the reader has "grown", retired after the file
+            assert (await reader.summarize(path)).summary is not None
+            seen.append(reader.reader_pids)
+    finally:
+        await reader.aclose()
+    first, second, retired, fresh = seen
+    assert len(first) == 1
+    assert second == first  # the second file, the same process
+    assert retired == frozenset()  # the grown one is let go once its file is read
+    assert len(fresh) == 1
+    assert fresh != first

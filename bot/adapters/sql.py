@@ -131,7 +131,11 @@ def create_engine_for(target: SqlTarget) -> AsyncEngine:
     """Create the engine; on SQLite set WAL and the busy timeout on every new connection."""
     if target.backend == "postgresql":
         return create_async_engine(target.url, connect_args=target.connect_args, pool_pre_ping=True)
-    engine = create_async_engine(target.url, connect_args=target.connect_args)
+    # The pool's own reset (a ROLLBACK on every check-in, a hop to aiosqlite's thread)
+    # is replaced by `_on_reset`, which rolls back only a transaction left open.
+    engine = create_async_engine(
+        target.url, connect_args=target.connect_args, pool_reset_on_return=None
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -142,6 +146,13 @@ def create_engine_for(target: SqlTarget) -> AsyncEngine:
         _use_wal(cursor)
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.close()
+
+    @event.listens_for(engine.sync_engine.pool, "reset")
+    def _on_reset(dbapi_connection: Any, record: Any, _state: Any) -> None:
+        # Most check-ins end no transaction: a statement in autocommit mode (the
+        # task store's writes), or one that SQLAlchemy or the audit append ended.
+        if record.driver_connection.in_transaction:
+            dbapi_connection.rollback()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
@@ -188,6 +199,22 @@ def describe_error(exc: BaseException, target: SqlTarget, what: str) -> str:
     if password:
         detail = detail.replace(str(password), "***")
     return f"{what} unavailable ({target.backend}: {clip(detail, 300)})"
+
+
+@asynccontextmanager
+async def sqlite_driver(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """Check out a pooled SQLite connection; yield aiosqlite's own connection under it.
+
+    Each of its calls is one hop to aiosqlite's thread, where through SQLAlchemy a
+    statement also opens and closes a cursor (a hop each): the hot writes (audit
+    append, task saves) go this way. It is in autocommit mode: a single statement is
+    its own transaction; a caller that sends `BEGIN` ends it (the pool rolls back
+    one left open).
+    """
+    async with engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None  # a checked-out connection always has its driver connection
+        yield driver
 
 
 @asynccontextmanager

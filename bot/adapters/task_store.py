@@ -26,6 +26,7 @@ the task already followed: nothing is delivered from the wrong account.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any, Final
 
@@ -41,12 +42,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     insert,
     select,
     text,
     update,
 )
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -59,6 +62,7 @@ from bot.adapters.sql import (
     claim_leased,
     create_engine_for,
     resolve_url,
+    sqlite_driver,
     take_schema_lock,
     translated,
 )
@@ -292,6 +296,13 @@ class SqlTaskStore:
     # --- internals --------------------------------------------------------------------------
 
     async def _update_owned(self, task_id: str, owner: str, values: dict[str, Any]) -> bool:
+        if self._backend == "sqlite":
+            # One statement, its own transaction: one hop to aiosqlite's thread, where
+            # SQLAlchemy's BEGIN, UPDATE and COMMIT took seven (docs/benchmarks.md).
+            params = values | {"owned_task_id": task_id, "owned_by": owner}
+            async with self._guard(), sqlite_driver(self._engine) as db:
+                cursor = await db.execute(_sqlite_update_owned(tuple(values)), params)
+            return bool(cursor.rowcount == 1)
         t = tracked_tasks
         async with self._guard(), self._engine.begin() as conn:
             result = await conn.execute(
@@ -302,6 +313,16 @@ class SqlTaskStore:
     def _guard(self) -> Any:
         """Turn the database's errors into `TaskStoreUnavailable` with a password-free message."""
         return translated(self._target, TaskStoreUnavailable, "task store")
+
+
+@functools.cache
+def _sqlite_update_owned(columns: tuple[str, ...]) -> str:
+    """Return `_update_owned`'s UPDATE of these columns for sqlite3, compiled once."""
+    t = tracked_tasks
+    owned = update(t).where(
+        t.c.task_id == bindparam("owned_task_id"), t.c.lease_owner == bindparam("owned_by")
+    )
+    return str(owned.compile(dialect=sqlite.dialect(paramstyle="named"), column_keys=columns))
 
 
 def _columns(task: TrackedTask) -> dict[str, Any]:
