@@ -29,19 +29,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.adapters.sql import (
-    WRITE_LOCK,
-    SqlTarget,
-    claim_leased,
-    create_engine_for,
-    resolve_url,
-    take_schema_lock,
-    translated,
-)
+from bot.adapters.sql import SqlStore, claim_leased, open_store
 from bot.domain.approvals import APPROVAL_STATUSES, Approval, ApprovalStatus
-from bot.domain.errors import ApprovalStoreUnavailable, AuditUnavailable
+from bot.domain.errors import ApprovalStoreUnavailable
 from bot.domain.types import Actor
 
 SCHEMA_LOCK_KEY: Final = 0x6873735F61707072  # "hss_appr"
@@ -82,42 +73,16 @@ pending_approvals = Table(
 
 async def open_approval_store(url: str, *, create: bool = True) -> SqlApprovalStore:
     """Connect at the audit log's URL, creating the table when `create`."""
-    try:
-        target = resolve_url(url, create=create)
-    except AuditUnavailable as exc:
-        raise ApprovalStoreUnavailable(str(exc)) from None
-    store = SqlApprovalStore(create_engine_for(target), target=target)
-    try:
-        if create:
-            await store.create_schema()
-    except BaseException:
-        await store.aclose()
-        raise
-    return store
+    return await open_store(SqlApprovalStore, url, create=create)
 
 
-class SqlApprovalStore:
+class SqlApprovalStore(SqlStore):
     """Held exports over SQLAlchemy Core (implements `bot.ports.ApprovalStore`)."""
 
-    def __init__(self, engine: AsyncEngine, *, target: SqlTarget | None = None) -> None:
-        self._engine = engine
-        self._target = target or SqlTarget(
-            engine.url, "postgresql" if engine.dialect.name == "postgresql" else "sqlite"
-        )
-        self._locking = engine.execution_options(**{WRITE_LOCK: True})
-
-    def __repr__(self) -> str:
-        return f"SqlApprovalStore({self._target.backend})"
-
-    async def create_schema(self) -> None:
-        """Create the table (and the URL's PostgreSQL schema) if missing; safe to race."""
-        async with self._guard(), self._locking.begin() as conn:
-            await take_schema_lock(conn, self._target, SCHEMA_LOCK_KEY)
-            await conn.run_sync(metadata.create_all)
-
-    async def aclose(self) -> None:
-        """Release connections."""
-        await self._engine.dispose()
+    tables = metadata
+    schema_lock_key = SCHEMA_LOCK_KEY
+    error = ApprovalStoreUnavailable
+    what = "approval store"
 
     async def add(self, approval: Approval) -> None:
         """Insert a held request."""
@@ -217,9 +182,6 @@ class SqlApprovalStore:
         async with self._guard(), self._engine.begin() as conn:
             result = await conn.execute(update(pending_approvals).where(where).values(**values))
         return int(result.rowcount)
-
-    def _guard(self) -> Any:
-        return translated(self._target, ApprovalStoreUnavailable, "approval store")
 
 
 def _columns(approval: Approval) -> dict[str, Any]:

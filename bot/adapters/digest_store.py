@@ -12,7 +12,7 @@ daily prune in `bot.bootstrap`). Library errors leave as `TaskStoreUnavailable`.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
 from sqlalchemy import (
     BigInteger,
@@ -29,18 +29,9 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.adapters.sql import (
-    WRITE_LOCK,
-    SqlTarget,
-    add_missing_columns,
-    create_engine_for,
-    resolve_url,
-    take_schema_lock,
-    translated,
-)
-from bot.domain.errors import AuditUnavailable, TaskStoreUnavailable
+from bot.adapters.sql import SqlStore, open_store
+from bot.domain.errors import TaskStoreUnavailable
 from bot.tracking.ports import StoredDigest
 
 # Key of the PostgreSQL advisory lock that serializes this table's creation across replicas.
@@ -63,41 +54,17 @@ export_digests = Table(
 
 async def open_digest_store(url: str, *, create: bool = True) -> SqlDigestStore:
     """Connect to the digests at the audit log's URL, creating their table when `create`."""
-    try:
-        target = resolve_url(url, create=create)
-    except AuditUnavailable as exc:
-        raise TaskStoreUnavailable(str(exc)) from None
-    store = SqlDigestStore(create_engine_for(target), target)
-    try:
-        if create:
-            await store.create_schema()
-    except BaseException:
-        await store.aclose()
-        raise
-    return store
+    return await open_store(SqlDigestStore, url, create=create)
 
 
-class SqlDigestStore:
+class SqlDigestStore(SqlStore):
     """Export digests over SQLAlchemy Core (implements `bot.tracking.ports.DigestStore`)."""
 
-    def __init__(self, engine: AsyncEngine, target: SqlTarget) -> None:
-        self._engine = engine
-        self._target = target
-        self._locking = engine.execution_options(**{WRITE_LOCK: True})
-
-    def __repr__(self) -> str:
-        return f"SqlDigestStore({self._target.backend})"
-
-    async def create_schema(self) -> None:
-        """Create (or add the missing columns of) the table; safe to race."""
-        async with self._guard(), self._locking.begin() as conn:
-            await take_schema_lock(conn, self._target, SCHEMA_LOCK_KEY)
-            await conn.run_sync(metadata.create_all)
-            await add_missing_columns(conn, export_digests)
-
-    async def aclose(self) -> None:
-        """Release connections."""
-        await self._engine.dispose()
+    tables = metadata
+    schema_lock_key = SCHEMA_LOCK_KEY
+    migrated = (export_digests,)
+    error = TaskStoreUnavailable
+    what = "digest store"
 
     async def add(self, digest: StoredDigest) -> None:
         """Keep a digest; a second one for the same task (a retried step) changes nothing."""
@@ -148,6 +115,3 @@ class SqlDigestStore:
         async with self._guard(), self._engine.connect() as conn:
             found = await conn.scalar(select(func.count()).select_from(export_digests))
         return int(found or 0)
-
-    def _guard(self) -> Any:
-        return translated(self._target, TaskStoreUnavailable, "digest store")

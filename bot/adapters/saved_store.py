@@ -16,17 +16,9 @@ from typing import Any, Final
 from sqlalchemy import Column, Double, MetaData, String, Table, Text, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.adapters.sql import (
-    WRITE_LOCK,
-    SqlTarget,
-    create_engine_for,
-    resolve_url,
-    take_schema_lock,
-    translated,
-)
-from bot.domain.errors import AuditUnavailable, SavedExportStoreUnavailable
+from bot.adapters.sql import SqlStore, open_store
+from bot.domain.errors import SavedExportStoreUnavailable
 from bot.domain.saved import SavedExport
 
 SCHEMA_LOCK_KEY: Final = 0x6873735F73617664  # "hss_savd"
@@ -48,42 +40,16 @@ saved_exports = Table(
 
 async def open_saved_store(url: str, *, create: bool = True) -> SqlSavedExportStore:
     """Connect at the audit log's URL, creating the table when `create`."""
-    try:
-        target = resolve_url(url, create=create)
-    except AuditUnavailable as exc:
-        raise SavedExportStoreUnavailable(str(exc)) from None
-    store = SqlSavedExportStore(create_engine_for(target), target=target)
-    try:
-        if create:
-            await store.create_schema()
-    except BaseException:
-        await store.aclose()
-        raise
-    return store
+    return await open_store(SqlSavedExportStore, url, create=create)
 
 
-class SqlSavedExportStore:
+class SqlSavedExportStore(SqlStore):
     """Saved exports over SQLAlchemy Core (implements `bot.ports.SavedExportStore`)."""
 
-    def __init__(self, engine: AsyncEngine, *, target: SqlTarget | None = None) -> None:
-        self._engine = engine
-        self._target = target or SqlTarget(
-            engine.url, "postgresql" if engine.dialect.name == "postgresql" else "sqlite"
-        )
-        self._locking = engine.execution_options(**{WRITE_LOCK: True})
-
-    def __repr__(self) -> str:
-        return f"SqlSavedExportStore({self._target.backend})"
-
-    async def create_schema(self) -> None:
-        """Create the table (and the URL's PostgreSQL schema) if missing; safe to race."""
-        async with self._guard(), self._locking.begin() as conn:
-            await take_schema_lock(conn, self._target, SCHEMA_LOCK_KEY)
-            await conn.run_sync(metadata.create_all)
-
-    async def aclose(self) -> None:
-        """Release connections."""
-        await self._engine.dispose()
+    tables = metadata
+    schema_lock_key = SCHEMA_LOCK_KEY
+    error = SavedExportStoreUnavailable
+    what = "saved exports"
 
     async def save(self, saved: SavedExport) -> bool:
         """Insert, or replace the fields of the owner's own; False if another user owns NAME.
@@ -135,9 +101,6 @@ class SqlSavedExportStore:
                 saved_exports.delete().where(s.team_id == team_id, s.name == name)
             )
         return int(result.rowcount) == 1
-
-    def _guard(self) -> Any:
-        return translated(self._target, SavedExportStoreUnavailable, "saved exports")
 
 
 def _fields_json(fields: Any) -> str:

@@ -38,18 +38,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.adapters.sql import (
-    WRITE_LOCK,
-    SqlTarget,
-    claim_leased,
-    create_engine_for,
-    resolve_url,
-    take_schema_lock,
-    translated,
-)
-from bot.domain.errors import AuditUnavailable, ScheduleStoreUnavailable
+from bot.adapters.sql import SqlStore, claim_leased, open_store
+from bot.domain.errors import ScheduleStoreUnavailable
 from bot.domain.saved import ScheduledExport, ScheduleRun
 
 SCHEMA_LOCK_KEY: Final = 0x6873735F73636864  # "hss_schd"
@@ -111,42 +103,16 @@ _RUN_FIELDS: Final = (
 
 async def open_schedule_store(url: str, *, create: bool = True) -> SqlScheduleStore:
     """Connect at the audit log's URL, creating the tables when `create`."""
-    try:
-        target = resolve_url(url, create=create)
-    except AuditUnavailable as exc:
-        raise ScheduleStoreUnavailable(str(exc)) from None
-    store = SqlScheduleStore(create_engine_for(target), target=target)
-    try:
-        if create:
-            await store.create_schema()
-    except BaseException:
-        await store.aclose()
-        raise
-    return store
+    return await open_store(SqlScheduleStore, url, create=create)
 
 
-class SqlScheduleStore:
+class SqlScheduleStore(SqlStore):
     """Schedules and runs over SQLAlchemy Core (implements `bot.ports.ScheduleStore`)."""
 
-    def __init__(self, engine: AsyncEngine, *, target: SqlTarget | None = None) -> None:
-        self._engine = engine
-        self._target = target or SqlTarget(
-            engine.url, "postgresql" if engine.dialect.name == "postgresql" else "sqlite"
-        )
-        self._locking = engine.execution_options(**{WRITE_LOCK: True})
-
-    def __repr__(self) -> str:
-        return f"SqlScheduleStore({self._target.backend})"
-
-    async def create_schema(self) -> None:
-        """Create the tables (and the URL's PostgreSQL schema) if missing; safe to race."""
-        async with self._guard(), self._locking.begin() as conn:
-            await take_schema_lock(conn, self._target, SCHEMA_LOCK_KEY)
-            await conn.run_sync(metadata.create_all)
-
-    async def aclose(self) -> None:
-        """Release connections."""
-        await self._engine.dispose()
+    tables = metadata
+    schema_lock_key = SCHEMA_LOCK_KEY
+    error = ScheduleStoreUnavailable
+    what = "schedule store"
 
     async def add(self, schedule: ScheduledExport) -> bool:
         """Insert; False if the workspace already schedules that saved export."""
@@ -338,9 +304,6 @@ class SqlScheduleStore:
             rows = (await conn.execute(query)).all()
             last = await _last_runs(conn, [row.id for row in rows])
         return [_schedule(row, last.get(row.id)) for row in rows]
-
-    def _guard(self) -> Any:
-        return translated(self._target, ScheduleStoreUnavailable, "schedule store")
 
 
 async def _last_runs(conn: AsyncConnection, ids: list[str]) -> dict[str, ScheduleRun]:

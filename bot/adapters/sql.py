@@ -4,7 +4,9 @@ One place maps the URL an operator types to an async driver, creates the
 engine (SQLite: WAL mode, busy timeout, `BEGIN IMMEDIATE` for writers), turns
 driver errors into the store's own error with a password-free message, and
 serializes schema creation across replicas. `bot.adapters.audit_store` and
-`bot.adapters.task_store` both build on it, so the two stay in one database.
+the other stores all build on it, so they stay in one database; `SqlStore` and
+`open_store` are what the task, digest, approval, saved-export and schedule
+stores share: opening, schema creation, error translation and closing.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ import shlex
 import sqlite3
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Literal, TypeVar
 
-from sqlalchemy import ColumnElement, Table, event, inspect, or_, select, text, update
+from sqlalchemy import ColumnElement, MetaData, Table, event, inspect, or_, select, text, update
 from sqlalchemy.engine import URL, Connection, Row, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -312,3 +314,69 @@ async def add_missing_columns(conn: AsyncConnection, table: Any) -> list[str]:
             )
         )
     return [column.name for column in added]
+
+
+class SqlStore:
+    """What every store over `AUDIT_DB_URL` shares: its engine, schema, errors and closing.
+
+    A subclass names only what is its own: its tables, the advisory lock key
+    that serializes their creation, the tables whose new columns are added to
+    older databases, and the error (with the words) its failures leave as.
+    """
+
+    tables: ClassVar[MetaData]  # what `create_schema` creates
+    schema_lock_key: ClassVar[int]
+    migrated: ClassVar[tuple[Table, ...]] = ()  # tables that gain columns (`add_missing_columns`)
+    error: ClassVar[type[Exception]]
+    what: ClassVar[str]  # `describe_error`'s "what unavailable"
+
+    def __init__(self, engine: AsyncEngine, target: SqlTarget | None = None) -> None:
+        self._engine = engine
+        # Without a target (an engine made elsewhere), messages name the engine's URL.
+        self._target = target or SqlTarget(
+            engine.url, "postgresql" if engine.dialect.name == "postgresql" else "sqlite"
+        )
+        # SQLite: connections from this engine begin with BEGIN IMMEDIATE (`_on_begin`).
+        self._locking = engine.execution_options(**{WRITE_LOCK: True})
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._target.backend})"
+
+    async def create_schema(self) -> None:
+        """Create the tables (and the URL's PostgreSQL schema) if missing; safe to race."""
+        async with self._guard(), self._locking.begin() as conn:
+            await take_schema_lock(conn, self._target, self.schema_lock_key)
+            await conn.run_sync(self.tables.create_all)
+            for table in self.migrated:
+                await add_missing_columns(conn, table)
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        await self._engine.dispose()
+
+    def _guard(self) -> AbstractAsyncContextManager[None]:
+        """Turn the database's errors into the store's own, with a password-free message."""
+        return translated(self._target, self.error, self.what)
+
+
+Store = TypeVar("Store", bound=SqlStore)
+
+
+async def open_store(store: type[Store], url: str, *, create: bool) -> Store:
+    """Connect `store` at the audit log's URL, creating its tables when `create`.
+
+    A URL that cannot be used raises the store's own error (`resolve_url`'s message);
+    a failed schema creation closes the engine before it propagates.
+    """
+    try:
+        target = resolve_url(url, create=create)
+    except AuditUnavailable as exc:
+        raise store.error(str(exc)) from None
+    opened = store(create_engine_for(target), target)
+    try:
+        if create:
+            await opened.create_schema()
+    except BaseException:
+        await opened.aclose()
+        raise
+    return opened

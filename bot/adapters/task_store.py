@@ -55,18 +55,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 # URL mapping, engine set-up and error translation are shared with the audit log (one database).
-from bot.adapters.sql import (
-    WRITE_LOCK,
-    SqlTarget,
-    add_missing_columns,
-    claim_leased,
-    create_engine_for,
-    resolve_url,
-    sqlite_driver,
-    take_schema_lock,
-    translated,
-)
-from bot.domain.errors import AuditUnavailable, TaskIdTaken, TaskStoreUnavailable
+from bot.adapters.sql import SqlStore, SqlTarget, claim_leased, open_store, sqlite_driver
+from bot.domain.errors import TaskIdTaken, TaskStoreUnavailable
 from bot.tracking.model import ACTIVE_STATES, FINAL_STATES, TrackedTask
 
 # Key of the PostgreSQL advisory lock that serializes this table's creation across replicas.
@@ -159,46 +149,21 @@ _MUTABLE: Final = (
 
 async def open_task_store(url: str, *, create: bool = True) -> SqlTaskStore:
     """Connect to the task store at the audit log's URL, creating its table when `create`."""
-    try:
-        target = resolve_url(url, create=create)
-    except AuditUnavailable as exc:
-        raise TaskStoreUnavailable(str(exc)) from None
-    store = SqlTaskStore(create_engine_for(target), target=target)
-    try:
-        if create:
-            await store.create_schema()
-    except BaseException:
-        await store.aclose()
-        raise
-    return store
+    return await open_store(SqlTaskStore, url, create=create)
 
 
-class SqlTaskStore:
+class SqlTaskStore(SqlStore):
     """Tracked tasks over SQLAlchemy Core (implements `bot.tracking.ports.TaskStore`)."""
 
-    def __init__(self, engine: AsyncEngine, *, target: SqlTarget | None = None) -> None:
-        self._engine = engine
+    tables = metadata
+    schema_lock_key = SCHEMA_LOCK_KEY
+    migrated = (tracked_tasks,)
+    error = TaskStoreUnavailable
+    what = "task store"
+
+    def __init__(self, engine: AsyncEngine, target: SqlTarget | None = None) -> None:
+        super().__init__(engine, target)
         self._backend = engine.dialect.name
-        # Without a target (an engine made elsewhere), messages name the engine's URL.
-        self._target = target or SqlTarget(
-            engine.url, "postgresql" if self._backend == "postgresql" else "sqlite"
-        )
-        # SQLite: connections from this engine begin with BEGIN IMMEDIATE (see bot.adapters.sql).
-        self._locking = engine.execution_options(**{WRITE_LOCK: True})
-
-    def __repr__(self) -> str:
-        return f"SqlTaskStore({self._backend})"
-
-    async def create_schema(self) -> None:
-        """Create the table (and the URL's PostgreSQL schema) if missing; safe to race."""
-        async with self._guard(), self._locking.begin() as conn:
-            await take_schema_lock(conn, self._target, SCHEMA_LOCK_KEY)
-            await conn.run_sync(metadata.create_all)
-            await add_missing_columns(conn, tracked_tasks)
-
-    async def aclose(self) -> None:
-        """Release connections."""
-        await self._engine.dispose()
 
     # --- TaskStore -------------------------------------------------------------------------
 
@@ -309,10 +274,6 @@ class SqlTaskStore:
                 update(t).where(t.c.task_id == task_id, t.c.lease_owner == owner).values(**values)
             )
         return bool(result.rowcount == 1)
-
-    def _guard(self) -> Any:
-        """Turn the database's errors into `TaskStoreUnavailable` with a password-free message."""
-        return translated(self._target, TaskStoreUnavailable, "task store")
 
 
 @functools.cache
