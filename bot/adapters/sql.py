@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any, ClassVar, Final, Literal, TypeVar
 
 from sqlalchemy import ColumnElement, MetaData, Table, event, inspect, or_, select, text, update
-from sqlalchemy.engine import URL, Connection, Row, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.engine import URL, Connection, Row
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from bot.db_url import DbUrlProblem, async_db_url
 from bot.domain.errors import AuditUnavailable
 from bot.domain.text import clip
 
@@ -55,34 +56,21 @@ class SqlTarget:
 def resolve_url(text_url: str, *, create: bool) -> SqlTarget:
     """Map the URL an operator typed to an async driver URL and its connect arguments.
 
-    Raise `AuditUnavailable` (the task store re-raises it as its own error) for a
-    URL that is not a database, a driver we do not support, or, with `create`
-    unset, a SQLite file that does not exist.
+    Raise `AuditUnavailable` (the other stores re-raise it as their own error) for
+    a URL that `bot.db_url` refuses (not a database, a driver we do not support,
+    SQLite without a file) or, with `create` unset, a SQLite file that does not exist.
     """
-    if text_url.startswith("postgres://"):
-        text_url = "postgresql://" + text_url.removeprefix("postgres://")
     try:
-        url = make_url(text_url)
-    except (ArgumentError, ValueError):
-        # The library's message repeats the URL, password included.
-        raise AuditUnavailable(
-            "AUDIT_DB_URL is not a database URL (expected sqlite:///path or postgresql://…)"
-        ) from None
-    backend, _, driver = url.drivername.partition("+")
-    if backend == "sqlite" and driver in ("", "pysqlite", "aiosqlite"):
-        return _sqlite_target(url.set(drivername="sqlite+aiosqlite"), create=create)
-    if backend == "postgresql" and driver in ("", "asyncpg"):
-        return _postgres_target(url.set(drivername="postgresql+asyncpg"))
-    raise AuditUnavailable(
-        f"unsupported audit database {url.drivername!r}: use sqlite:///path or postgresql://…"
-    )
+        url = async_db_url(text_url)
+    except DbUrlProblem as exc:
+        raise AuditUnavailable(str(exc)) from None
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_target(url, create=create)
+    return _postgres_target(url)
 
 
 def _sqlite_target(url: URL, *, create: bool) -> SqlTarget:
-    database = url.database or ""
-    if database in ("", ":memory:") or database.startswith("file::memory:"):
-        raise AuditUnavailable("the audit log needs a file: use sqlite:///path/to/audit.db")
-    path = Path(database)
+    path = Path(url.database or "")
     if create:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,7 +79,7 @@ def _sqlite_target(url: URL, *, create: bool) -> SqlTarget:
                 f"cannot create the audit database folder {path.parent} ({exc.strerror})"
             ) from None
     elif not path.exists():
-        raise AuditUnavailable(f"no audit database at {database}")
+        raise AuditUnavailable(f"no audit database at {url.database}")
     return SqlTarget(url, "sqlite", {"timeout": BUSY_TIMEOUT_SECONDS})
 
 
