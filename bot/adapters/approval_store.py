@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Row
 
-from bot.adapters.sql import SqlStore, claim_leased, open_store
+from bot.adapters.sql import SqlStore, claim_leased
 from bot.domain.approvals import APPROVAL_STATUSES, Approval, ApprovalStatus
 from bot.domain.errors import ApprovalStoreUnavailable
 from bot.domain.types import Actor
@@ -69,11 +69,6 @@ pending_approvals = Table(
     ),
     Index("pending_approvals_due", "status", "expires_at"),
 )
-
-
-async def open_approval_store(url: str, *, create: bool = True) -> SqlApprovalStore:
-    """Connect at the audit log's URL, creating the table when `create`."""
-    return await open_store(SqlApprovalStore, url, create=create)
 
 
 class SqlApprovalStore(SqlStore):
@@ -182,6 +177,9 @@ class SqlApprovalStore(SqlStore):
         async with self._guard(), self._engine.begin() as conn:
             result = await conn.execute(update(pending_approvals).where(where).values(**values))
         return int(result.rowcount)
+
+
+open_approval_store = SqlApprovalStore.open
 
 
 def _columns(approval: Approval) -> dict[str, Any]:

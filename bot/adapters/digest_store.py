@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from bot.adapters.sql import SqlStore, open_store
+from bot.adapters.sql import SqlStore
 from bot.domain.errors import TaskStoreUnavailable
 from bot.tracking.ports import StoredDigest
 
@@ -50,11 +50,6 @@ export_digests = Table(
     Column("digest", Text, nullable=False),
     Index("export_digests_by_filter", "filter_key", "created_at"),
 )
-
-
-async def open_digest_store(url: str, *, create: bool = True) -> SqlDigestStore:
-    """Connect to the digests at the audit log's URL, creating their table when `create`."""
-    return await open_store(SqlDigestStore, url, create=create)
 
 
 class SqlDigestStore(SqlStore):
@@ -115,3 +110,6 @@ class SqlDigestStore(SqlStore):
         async with self._guard(), self._engine.connect() as conn:
             found = await conn.scalar(select(func.count()).select_from(export_digests))
         return int(found or 0)
+
+
+open_digest_store = SqlDigestStore.open

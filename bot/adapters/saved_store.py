@@ -17,7 +17,7 @@ from sqlalchemy import Column, Double, MetaData, String, Table, Text, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 
-from bot.adapters.sql import SqlStore, open_store
+from bot.adapters.sql import SqlStore
 from bot.domain.errors import SavedExportStoreUnavailable
 from bot.domain.saved import SavedExport
 
@@ -36,11 +36,6 @@ saved_exports = Table(
     Column("created_at", Double, nullable=False),
     Column("updated_at", Double, nullable=True),
 )
-
-
-async def open_saved_store(url: str, *, create: bool = True) -> SqlSavedExportStore:
-    """Connect at the audit log's URL, creating the table when `create`."""
-    return await open_store(SqlSavedExportStore, url, create=create)
 
 
 class SqlSavedExportStore(SqlStore):
@@ -101,6 +96,9 @@ class SqlSavedExportStore(SqlStore):
                 saved_exports.delete().where(s.team_id == team_id, s.name == name)
             )
         return int(result.rowcount) == 1
+
+
+open_saved_store = SqlSavedExportStore.open
 
 
 def _fields_json(fields: Any) -> str:

@@ -40,7 +40,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.adapters.sql import SqlStore, claim_leased, open_store
+from bot.adapters.sql import SqlStore, claim_leased
 from bot.domain.errors import ScheduleStoreUnavailable
 from bot.domain.saved import ScheduledExport, ScheduleRun
 
@@ -99,11 +99,6 @@ _RUN_FIELDS: Final = (
     "thread_ts",
     "error",
 )
-
-
-async def open_schedule_store(url: str, *, create: bool = True) -> SqlScheduleStore:
-    """Connect at the audit log's URL, creating the tables when `create`."""
-    return await open_store(SqlScheduleStore, url, create=create)
 
 
 class SqlScheduleStore(SqlStore):
@@ -304,6 +299,9 @@ class SqlScheduleStore(SqlStore):
             rows = (await conn.execute(query)).all()
             last = await _last_runs(conn, [row.id for row in rows])
         return [_schedule(row, last.get(row.id)) for row in rows]
+
+
+open_schedule_store = SqlScheduleStore.open
 
 
 async def _last_runs(conn: AsyncConnection, ids: list[str]) -> dict[str, ScheduleRun]:

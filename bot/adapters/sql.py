@@ -4,9 +4,9 @@ One place maps the URL an operator types to an async driver, creates the
 engine (SQLite: WAL mode, busy timeout, `BEGIN IMMEDIATE` for writers), turns
 driver errors into the store's own error with a password-free message, and
 serializes schema creation across replicas. `bot.adapters.audit_store` and
-the other stores all build on it, so they stay in one database; `SqlStore` and
-`open_store` are what the task, digest, approval, saved-export and schedule
-stores share: opening, schema creation, error translation and closing.
+the other stores all build on it, so they stay in one database; `SqlStore` is
+what the task, digest, approval, saved-export and schedule stores share:
+opening (`SqlStore.open`), schema creation, error translation and closing.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Final, Literal, TypeVar
+from typing import Any, ClassVar, Final, Literal, Self
 
 from sqlalchemy import ColumnElement, MetaData, Table, event, inspect, or_, select, text, update
 from sqlalchemy.engine import URL, Connection, Row
@@ -330,6 +330,26 @@ class SqlStore:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._target.backend})"
 
+    @classmethod
+    async def open(cls, url: str, *, create: bool = True) -> Self:
+        """Connect at the audit log's URL, creating the store's tables when `create`.
+
+        A URL that cannot be used raises the store's own error (`resolve_url`'s
+        message); a failed schema creation closes the engine before it propagates.
+        """
+        try:
+            target = resolve_url(url, create=create)
+        except AuditUnavailable as exc:
+            raise cls.error(str(exc)) from None
+        store = cls(create_engine_for(target), target)
+        try:
+            if create:
+                await store.create_schema()
+        except BaseException:
+            await store.aclose()
+            raise
+        return store
+
     async def create_schema(self) -> None:
         """Create the tables (and the URL's PostgreSQL schema) if missing; safe to race."""
         async with self._guard(), self._locking.begin() as conn:
@@ -345,26 +365,3 @@ class SqlStore:
     def _guard(self) -> AbstractAsyncContextManager[None]:
         """Turn the database's errors into the store's own, with a password-free message."""
         return translated(self._target, self.error, self.what)
-
-
-Store = TypeVar("Store", bound=SqlStore)
-
-
-async def open_store(store: type[Store], url: str, *, create: bool) -> Store:
-    """Connect `store` at the audit log's URL, creating its tables when `create`.
-
-    A URL that cannot be used raises the store's own error (`resolve_url`'s message);
-    a failed schema creation closes the engine before it propagates.
-    """
-    try:
-        target = resolve_url(url, create=create)
-    except AuditUnavailable as exc:
-        raise store.error(str(exc)) from None
-    opened = store(create_engine_for(target), target)
-    try:
-        if create:
-            await opened.create_schema()
-    except BaseException:
-        await opened.aclose()
-        raise
-    return opened

@@ -55,7 +55,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 # URL mapping, engine set-up and error translation are shared with the audit log (one database).
-from bot.adapters.sql import SqlStore, SqlTarget, claim_leased, open_store, sqlite_driver
+from bot.adapters.sql import SqlStore, SqlTarget, claim_leased, sqlite_driver
 from bot.domain.errors import TaskIdTaken, TaskStoreUnavailable
 from bot.tracking.model import ACTIVE_STATES, FINAL_STATES, TrackedTask
 
@@ -145,11 +145,6 @@ _MUTABLE: Final = (
     "lease_owner",
     "lease_until",
 )
-
-
-async def open_task_store(url: str, *, create: bool = True) -> SqlTaskStore:
-    """Connect to the task store at the audit log's URL, creating its table when `create`."""
-    return await open_store(SqlTaskStore, url, create=create)
 
 
 class SqlTaskStore(SqlStore):
@@ -274,6 +269,9 @@ class SqlTaskStore(SqlStore):
                 update(t).where(t.c.task_id == task_id, t.c.lease_owner == owner).values(**values)
             )
         return bool(result.rowcount == 1)
+
+
+open_task_store = SqlTaskStore.open
 
 
 @functools.cache
