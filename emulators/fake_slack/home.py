@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Final
 from aiohttp import web
 
 from emulators.fake_slack.wire import _error
-from emulators.slack_models import view_problems
+from emulators.slack_models import repeated_block_id, view_problems
 
 if TYPE_CHECKING:
     from emulators.fake_slack.records import SignedRequest
@@ -268,11 +268,7 @@ def home_problems(view: Mapping[str, Any]) -> list[str]:
         problems.append(f"at most {HOME_BLOCKS_MAX} blocks, got {len(blocks)}")
     seen: set[str] = set()
     for index, block in enumerate(blocks):
-        block_id = block.get("block_id")
-        if block_id is not None:
-            if block_id in seen:
-                problems.append(f"blocks[{index}]: duplicate block_id {block_id}")
-            seen.add(block_id)
+        problems += repeated_block_id(index, block, seen)
         actions = [e.get("action_id") for e in block.get("elements", ()) if e.get("action_id")]
         if len(actions) != len(set(actions)):
             problems.append(f"blocks[{index}]: action_ids must be unique in a block")

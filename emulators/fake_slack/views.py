@@ -13,7 +13,7 @@ from aiohttp import web
 from emulators.fake_slack.records import OpenedView
 from emulators.fake_slack.state import SlackState
 from emulators.fake_slack.wire import _error, _ok
-from emulators.slack_models import view_problems
+from emulators.slack_models import repeated_block_id, view_problems
 
 
 class ViewsApi(SlackState):
@@ -66,11 +66,7 @@ def _view_problems(view: Any) -> list[str]:  # noqa: C901, PLR0912  a checklist 
         problems.append("at most 100 blocks")
     seen: set[str] = set()
     for index, block in enumerate(blocks):
-        block_id = block.get("block_id")
-        if block_id is not None:
-            if block_id in seen:
-                problems.append(f"blocks[{index}]: duplicate block_id {block_id}")
-            seen.add(block_id)
+        problems += repeated_block_id(index, block, seen)
         if block.get("type") != "input":
             continue
         element = block.get("element") or {}
