@@ -162,7 +162,7 @@ def _mask_quoted(match: re.Match[str]) -> str:
     return f"{quote}{match['key']}{quote}: {quote}{REDACTED}{quote}"
 
 
-def redact(value: object, *, depth: int = 0) -> object:
+def redact(value: object, *, depth: int = 0) -> object:  # noqa: PLR0911  one masked form per value type
     """Return `value` with secrets masked at any depth; unknown objects become masked text."""
     if depth > 20:
         return REDACTED

@@ -35,6 +35,16 @@ def view_problems(view: Any) -> list[str]:
     return problems
 
 
+def repeated_block_id(index: int, block: Mapping[str, Any], seen: set[str]) -> list[str]:
+    """Say whether a view's block repeats a `block_id` (Slack refuses the view); note it seen."""
+    block_id = block.get("block_id")
+    if block_id is None:
+        return []
+    repeated = block_id in seen
+    seen.add(block_id)
+    return [f"blocks[{index}]: duplicate block_id {block_id}"] if repeated else []
+
+
 def message_problems(message: Mapping[str, Any]) -> list[str]:
     """Say what Slack refuses in a message's `text` and `blocks` (a post, an update, an ack)."""
     problems: list[str] = []

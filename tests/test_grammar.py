@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from grammar_support import clock, export, only_problem, parse, problems
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.domain.errors import InvalidCommand, Problem
+from bot.domain.errors import InvalidCommand
 from bot.domain.grammar import (
     FIELD_HELP,
     FIELD_KEYS,
@@ -26,32 +26,13 @@ from bot.domain.grammar import (
     Status,
     build_request,
     help_text,
-    parse_command,
     parse_tokens,
 )
 from bot.domain.model import HEADER_KEYS, HEADER_NAMES, ExportRequest, default_headers
 
-NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 NOW_MS = 1717243200000
 MAY_1_MS = 1714521600000  # 2024-05-01T00:00:00Z
 MAY_2_MS = MAY_1_MS + 86_400_000
-
-
-def clock() -> datetime:
-    """Return the tests' fixed "now"."""
-    return NOW
-
-
-def parse(text: str, defaults: RequestDefaults | None = None) -> Command:
-    """Parse with the fixed clock."""
-    return parse_command(text, defaults, clock=clock)
-
-
-def export(text: str, defaults: RequestDefaults | None = None) -> ExportRequest:
-    """Parse text that must be an export; return its request."""
-    command = parse(text, defaults)
-    assert isinstance(command, Export), command
-    return command.request
 
 
 def sent(text: str) -> dict[str, Any]:
@@ -59,20 +40,6 @@ def sent(text: str) -> dict[str, Any]:
     body = export(text).body_json()
     del body["export_headers"]
     return body
-
-
-def problems(text: str) -> list[Problem]:
-    """Parse text that must be refused; return its problems."""
-    with pytest.raises(InvalidCommand) as caught:
-        parse(text)
-    return caught.value.problems
-
-
-def only_problem(text: str) -> Problem:
-    """Return the one problem of `text`."""
-    found = problems(text)
-    assert len(found) == 1, found
-    return found[0]
 
 
 # --- Commands --------------------------------------------------------------------------

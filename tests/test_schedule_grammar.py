@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from grammar_support import refused
 
-from bot.domain.errors import InvalidCommand
 from bot.domain.grammar import (
     COMMAND_WORDS,
     ScheduleAdd,
@@ -68,9 +68,7 @@ def test_the_management_words_name_one_schedule(text: str, command: object) -> N
 )
 def test_a_bad_schedule_command_names_the_field(text: str, key: str, says: str) -> None:
     """A mistake is refused naming the field and what it accepts, never a traceback."""
-    with pytest.raises(InvalidCommand) as caught:
-        parse_command(text)
-    problems = {p.key: p for p in caught.value.problems}
+    problems = {p.key: p for p in refused(text).problems}
     assert key in problems
     assert says in problems[key].accepted + (problems[key].hint or "")
 

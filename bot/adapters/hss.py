@@ -112,7 +112,7 @@ class _Retryable(Exception):
 class HssClient:
     """The HSS export API under a service account (implements `bot.ports.Hss`)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  one keyword per setting and test seam (retries, clock, transport)
         self,
         base_url: str,
         project_id: str,
@@ -487,7 +487,7 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
-def _classify(response: httpx.Response, content: bytes, *, idempotent: bool) -> Exception:
+def _classify(response: httpx.Response, content: bytes, *, idempotent: bool) -> Exception:  # noqa: PLR0911  one error per HSS status family
     """Turn a non-2xx answer into the error to raise, or a `_Retryable` one."""
     status = response.status_code
     request_id = response.headers.get("X-Request-Id")

@@ -44,7 +44,7 @@ def _utc_now() -> datetime:
 class IamTokenAuth(httpx.Auth):
     """Send a cached project-scoped IAM token; renew it before expiry and once after a 401."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  the token client's keyword settings and test seams
         self,
         iam_url: str,
         *,

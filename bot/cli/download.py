@@ -95,7 +95,7 @@ def _run(args: argparse.Namespace) -> int:
     )
 
 
-async def download(
+async def download(  # noqa: PLR0913  the command line's options, one argument each
     settings: Settings,
     task_id: str,
     *,

@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from bot.domain.blocks import Message, escape
 from bot.domain.saved import SavedExport, ScheduledExport, ScheduleRun
-from bot.domain.schedule_messages import local_time, run_result
+from bot.domain.schedule_messages import local_time, run_result, thread_link
 from bot.domain.text import clip
 
 Block = dict[str, Any]
@@ -240,11 +240,6 @@ def _schedule_blocks(facts: HomeFacts) -> list[Block]:
         )
     blocks += _more(len(facts.schedules) - SCHEDULES_SHOWN, "/hss-export schedules")
     return blocks
-
-
-def thread_link(channel_id: str, ts: str) -> str:
-    """Return the link to a message (Slack's permalink form: `p` and the ts without its dot)."""
-    return f"https://slack.com/archives/{channel_id}/p{ts.replace('.', '')}"
 
 
 def last_result(run: ScheduleRun | None, tz: str) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from bot.domain.blocks import BLOCKS_MAX, SECTION_MAX, TEXT_MAX, Message, escape
+from bot.domain.blocks import BLOCKS_MAX, SECTION_MAX, TEXT_MAX, Message, _section, escape
 from bot.domain.saved import REFUSALS_BEFORE_PAUSE, ScheduledExport, ScheduleRun
 from bot.domain.text import clip
 
@@ -24,7 +24,7 @@ def plain(text: str) -> Message:
             pieces[-1] += "\n" + line
         else:
             pieces.append(clip(line, SECTION_MAX))
-    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": p}} for p in pieces if p]
+    blocks = [_section(p) for p in pieces if p]
     return Message(clip(text, TEXT_MAX), blocks[:BLOCKS_MAX])
 
 

@@ -12,9 +12,8 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from bot.domain import blocks
-from bot.domain.blocks import CONTEXT_MAX, SECTION_MAX, Block, Message
+from bot.domain.blocks import Message, _context, _section
 from bot.domain.errors import BotError
-from bot.domain.text import clip
 
 
 class TaskFacts(Protocol):
@@ -125,14 +124,6 @@ def follow_up_here(announcement: Message, channel_id: str) -> Message:
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_MAX)}}
-
-
-def _context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text, CONTEXT_MAX)}]}
 
 
 def _plain_state(task: TaskFacts) -> str:

@@ -110,7 +110,7 @@ class HttpServer:
         await self._runner.cleanup()
 
 
-async def start_http(
+async def start_http(  # noqa: PLR0913  keyword server settings
     bolt_app: AsyncApp,
     host: str = "0.0.0.0",  # noqa: S104 - a container's port is published by its runtime
     port: int = 3000,
@@ -150,7 +150,7 @@ async def start_http(
     return server
 
 
-async def serve_http(
+async def serve_http(  # noqa: PLR0913  keyword server settings
     bolt_app: AsyncApp,
     host: str = "0.0.0.0",  # noqa: S104 - see start_http
     port: int = 3000,
