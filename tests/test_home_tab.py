@@ -333,7 +333,9 @@ async def test_clicks_from_an_old_home_are_refused_and_audited(
     async with running_bot(
         tmp_path, fake_hss, slack=bot.slack, ALLOWED_USER_IDS=ALICE, **allowed
     ) as later:
+        # One click after the other: two clicks in flight at once are audited in either order.
         await later.send(run)
+        await later.settle()
         await later.send(pause)
         await later.settle()
         entries = await later.entries()
