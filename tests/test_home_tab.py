@@ -370,6 +370,7 @@ async def test_an_owner_who_lost_the_channel_may_stop_but_not_resume_a_schedule(
         await click(later, home.DELETE_SCHEDULE, "weekly")
         deleted = later.slack.home.of(ALICE)
         await later.slash("pause daily")  # typed in #exports, which refuses her
+        await later.settle()  # answered after the ack: one at a time, or in either order
         await later.slash("unschedule daily")
         await later.settle()
         entries = await later.entries()
