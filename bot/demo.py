@@ -31,11 +31,13 @@ from pathlib import Path
 from typing import Final
 
 from bot.bootstrap import Runtime, build_runtime, start_http_runtime
+from bot.demo_home import RUN_NOW, home_scenario
 from bot.demo_schedule import RUNS, MovableClock, schedule_scenario
 from bot.demo_steps import (
     APPROVER,
     CHANNEL,
     USER,
+    USER_TZ,
     approval_scenario,
     export_again,
     other_profile,
@@ -87,7 +89,7 @@ class Account:
 # and the two runs of the schedule.
 PROD: Final = Account(
     "prod", "cn-north-4", "demo-prod-project", "DEMO_PROD_AK", "DEMO_PROD_SK",
-    "demo-prod-ak", "demo-prod-sk", "task", (CHANNEL,), creates=5 + RUNS,
+    "demo-prod-ak", "demo-prod-sk", "task", (CHANNEL,), creates=5 + RUNS + RUN_NOW,
 )  # fmt: skip
 # Staging: the one command sent with `profile=staging`.
 STAGING: Final = Account(
@@ -111,6 +113,7 @@ async def run_demo(*, keep_serving: bool = False) -> int:
         FakeSlack(scopes=manifest_scopes(missing_ok=True)) as slack,
     ):
         _write_profiles({PROD: prod, STAGING: staging})
+        slack.user_zones[USER] = USER_TZ
         clock = MovableClock()  # the real time until the schedule's part moves it ahead
         with _environment(keys):
             settings = _demo_settings(slack)
@@ -137,6 +140,7 @@ async def run_demo(*, keep_serving: bool = False) -> int:
             ok = await wait_until_settled(runtime) and ok
             ok = await export_again(slack, events, runtime) and ok
             ok = await schedule_scenario(slack, prod, events, runtime, clock, DEMO_DIR) and ok
+            ok = await home_scenario(slack, prod, events, runtime) and ok
             await show_channel(slack)
             ok = _show_accounts({PROD: prod, STAGING: staging}) and ok
             ok = await _show_audit(runtime) and ok

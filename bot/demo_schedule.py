@@ -124,7 +124,7 @@ async def _next_run(
         if time.monotonic() > deadline:
             return None
         await asyncio.sleep(0.1)
-    return _task_message(slack, task_id)
+    return task_message(slack, task_id)
 
 
 async def _settled(runtime: Runtime, task_id: str) -> bool:
@@ -132,7 +132,7 @@ async def _settled(runtime: Runtime, task_id: str) -> bool:
     return task is not None and task.settled
 
 
-def _task_message(slack: FakeSlack, task_id: str) -> Posted | None:
+def task_message(slack: FakeSlack, task_id: str) -> Posted | None:
     """Return the top-level message in the channel that announced `task_id`."""
     posts = slack.messages_in(CHANNEL)
     found = [p for p in posts if p.thread_ts is None and task_id in p.all_text]

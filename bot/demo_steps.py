@@ -25,6 +25,7 @@ from emulators.fake_slack import Delivery, FakeSlack, Posted, SignedRequest
 
 CHANNEL: Final = "C0EXPORTS"
 USER: Final = "U0ALICE"
+USER_TZ: Final = "Europe/Berlin"  # her Slack time zone, as users.info tells it
 APPROVER: Final = "U0BOB"
 DELIVERY_WAIT_SECONDS: Final = 30.0
 RULE: Final = "─" * 78

@@ -56,6 +56,18 @@ async def test_start_without_credentials_runs_the_whole_demo(
     assert chart.startswith(b"\x89PNG\r\n\x1a\n")
     assert 0 < len(chart) <= 200_000
     assert "(640x320 PNG" in out
+    # The App Home: her saved export and schedule, Run now, then Pause.
+    opened, ran, paused = out.split("opens the app's Home tab")[1].split("She clicks ")[:3]
+    assert "▌ *weekly* · `profile=prod risky=yes status=running`" in opened
+    assert "▌ [Run now]  [Forget]" in opened
+    assert "▌ [Pause]  [Delete]" in opened
+    assert "Times are shown in Europe/Berlin, your Slack time zone." in opened
+    assert "Next run: Mon 2026-12-21 09:00 CET" in opened  # in her zone, not UTC
+    assert "Running `weekly`: the task id and the file go to <#C0EXPORTS>." in ran
+    assert "HSS received one more create (task `task-0008`)" in ran
+    assert "Export ready*: `container-export-task-0008.xlsx`" in ran
+    assert "Schedule `weekly` paused" in paused
+    assert "▌ [Resume]  [Delete]" in paused
     assert "Demo finished: everything behaved as expected." in out
     for key in ("demo-prod-ak", "demo-prod-sk", "demo-staging-ak", "demo-staging-sk"):
         assert key not in out  # no stand-in's key is ever shown
@@ -64,7 +76,7 @@ async def test_start_without_credentials_runs_the_whole_demo(
 async def test_the_demo_lands_a_command_on_each_of_its_two_profiles(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """prod (the channel's default) gets seven creates (two by the schedule), staging one."""
+    """prod (the channel's default) gets eight creates (two by the schedule, one from the Home)."""
     assert await asyncio.to_thread(main, ["demo"]) == 0
     out = capsys.readouterr().out
     profiles = await asyncio.to_thread(Path("data/demo/profiles.toml").read_text, "utf-8")
@@ -72,8 +84,8 @@ async def test_the_demo_lands_a_command_on_each_of_its_two_profiles(
     assert "demo-staging-sk" not in profiles
     # Each stand-in received exactly its creates, each call signed with its own keys.
     assert (
-        "prod (cn-north-4, project demo-prod-project): 7 create calls, "
-        "tasks task-0001, task-0002, task-0003, task-0004, task-0005, task-0006, task-0007; "
+        "prod (cn-north-4, project demo-prod-project): 8 create calls, tasks task-0001, "
+        "task-0002, task-0003, task-0004, task-0005, task-0006, task-0007, task-0008; "
         "every call signed with its own keys"
     ) in out
     assert (

@@ -333,7 +333,9 @@ async def test_clicks_from_an_old_home_are_refused_and_audited(
     async with running_bot(
         tmp_path, fake_hss, slack=bot.slack, ALLOWED_USER_IDS=ALICE, **allowed
     ) as later:
+        # One click after the other: two clicks in flight at once are audited in either order.
         await later.send(run)
+        await later.settle()
         await later.send(pause)
         await later.settle()
         entries = await later.entries()
@@ -368,6 +370,7 @@ async def test_an_owner_who_lost_the_channel_may_stop_but_not_resume_a_schedule(
         await click(later, home.DELETE_SCHEDULE, "weekly")
         deleted = later.slack.home.of(ALICE)
         await later.slash("pause daily")  # typed in #exports, which refuses her
+        await later.settle()  # answered after the ack: one at a time, or in either order
         await later.slash("unschedule daily")
         await later.settle()
         entries = await later.entries()

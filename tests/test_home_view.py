@@ -190,3 +190,14 @@ def test_context_round_trips() -> None:
     view = home.build_home(facts())
 
     assert home.HomeContext.load(view["private_metadata"]) == CONTEXT
+
+
+def test_the_footer_says_when_the_zone_is_the_default_not_the_users() -> None:
+    """Slack could not say the user's zone: the home does not claim UTC is their zone."""
+    mine = text_of(home.build_home(facts(tz="Europe/Berlin", tz_from="owner")))
+    unknown = text_of(home.build_home(facts(tz="UTC", tz_from="default")))
+
+    assert "Times are shown in Europe/Berlin, your Slack time zone." in mine
+    assert "your Slack time zone." not in unknown
+    assert "Times are shown in UTC, the bot's default zone" in unknown
+    assert "Slack did not say what your time zone is" in unknown

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from bot.domain.blocks import Message, escape
 from bot.domain.saved import SavedExport, ScheduledExport, ScheduleRun
@@ -88,7 +88,8 @@ class HomeContext:
 class HomeFacts:
     """Everything one user's home shows, as plain values.
 
-    `tz`: the zone times are shown in (the user's Slack zone, else the default).
+    `tz`: the zone times are shown in: the user's Slack zone (`tz_from` "owner"),
+    else, when Slack could not say, SCHEDULE_DEFAULT_TZ (`tz_from` "default").
     `refusal`: why this user may not export (then the home shows only that).
     `history`: the `history` message (or the message saying it cannot be read).
     `notice`: what the user's last click did, shown at the top.
@@ -97,6 +98,7 @@ class HomeFacts:
     user_id: str
     context: HomeContext
     tz: str = "UTC"
+    tz_from: Literal["owner", "default"] = "owner"
     refusal: str | None = None
     saved: Sequence[SavedExport] = ()
     schedules: Sequence[ScheduledExport] = ()
@@ -148,8 +150,17 @@ def build_home(facts: HomeFacts) -> dict[str, Any]:
     blocks += _schedule_blocks(facts)
     if facts.history is not None:
         blocks += [{"type": "divider"}, *facts.history.blocks[:HISTORY_BLOCKS]]
-    blocks.append(_context(f"Times are shown in {escape(facts.tz)}, your Slack time zone."))
+    blocks.append(_context(_zone_line(facts)))
     return _view(facts, blocks[:BLOCKS_MAX])
+
+
+def _zone_line(facts: HomeFacts) -> str:
+    if facts.tz_from == "owner":
+        return f"Times are shown in {escape(facts.tz)}, your Slack time zone."
+    return (
+        f"Times are shown in {escape(facts.tz)}, the bot's default zone: "
+        "Slack did not say what your time zone is."
+    )
 
 
 def _view(facts: HomeFacts, blocks: list[Block]) -> dict[str, Any]:

@@ -173,12 +173,16 @@ class LeaseWorker:
             return []
         leases = self._leases
         try:
-            return await leases.store.claim_due(
+            claimed = await leases.store.claim_due(
                 leases.owner, self._clock(), self._config.lease_seconds, free
             )
         except TaskStoreUnavailable as exc:
             log.warning("task store unavailable", extra={"error": str(exc)})
             return []
+        # A task whose lease ran out while this worker still steps it (a loop stalled past
+        # the lease) comes back to us: the claim renewed our lease; a second step would
+        # repeat the first one's work (a second upload), so the running step carries on.
+        return [task for task in claimed if task.task_id not in self._handlers]
 
     async def _release_others(self, slots: list[tuple[int, str]], deadline: float) -> None:
         """Hand the other kinds' leases back so the next worker need not wait for them."""
