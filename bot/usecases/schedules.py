@@ -75,20 +75,24 @@ def new_schedule_id() -> str:
 
 
 def saved_request(
-    saved: SavedExport, defaults: RequestDefaults, *, schedule: str | None = None
+    saved: SavedExport,
+    defaults: RequestDefaults,
+    *,
+    schedule: str | None = None,
+    schedule_id: str | None = None,
 ) -> ExportRequest:
     """Build the request a saved export stands for, from today's grammar; `InvalidCommand` if not.
 
     The grammar of `run NAME` (`export_from_fields`), so a saved export schedules
     exactly as it runs; each problem names the stored key and says to save it
     again (`saved_messages.stale`). The request carries the saved export's name
-    (and the schedule's), which the audit entry records inside the chain.
+    (and the schedule's name and id), which the audit entry records inside the chain.
     """
     try:
         export = export_from_fields(saved.fields, defaults)
     except InvalidCommand as exc:
         raise saved_messages.stale(saved.name, exc, {}) from None
-    update = {"saved_export": saved.name, "schedule": schedule}
+    update = {"saved_export": saved.name, "schedule": schedule, "schedule_id": schedule_id}
     return export.request.model_copy(update=update)
 
 
