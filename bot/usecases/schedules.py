@@ -39,7 +39,7 @@ from bot.domain.saved import SavedExport, ScheduledExport
 from bot.domain.schedules import Schedule, interval_problem, next_due, resolve_tz
 from bot.domain.types import Actor, Change
 from bot.ports import AuditLog, SavedExportStore, ScheduleStore, UserZones
-from bot.usecases.refusal import Gatekeeper, Refused
+from bot.usecases.refusal import Gatekeeper, Refused, refusal_message
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ class ScheduleService:
             verdict = self._gate.held_back(verdict, say.cannot_wait(name)) or verdict
         if isinstance(verdict, Refused):
             await self._gate.record(actor, verdict)
-            return ScheduleAnswer(False, _refusal_message(verdict))
+            return ScheduleAnswer(False, refusal_message(verdict))
         owned = await self._store.count_owned(actor.team_id, actor.user_id)
         if owned >= self._limits.per_user:
             problem = Problem(
@@ -246,7 +246,7 @@ class ScheduleService:
             refused = await self._gate.check(here)
             if refused is not None:
                 await self._gate.record(here, replace(refused, saved_export=name, schedule=name))
-                return ScheduleAnswer(False, _refusal_message(refused))
+                return ScheduleAnswer(False, refusal_message(refused))
         if found is None:
             if dedupe_key and await self._audit.entry_with_key(dedupe_key):
                 return ScheduleAnswer(True, say.changed(name, "is gone already"))
@@ -295,12 +295,6 @@ class ScheduleService:
             log.error("schedule change not recorded", extra={"change": change})
         except DuplicateCommand:  # the store made the change once; the key was used before
             log.warning("schedule change under a used key", extra={"change": change})
-
-
-def _refusal_message(refused: Refused) -> Message:
-    if isinstance(refused.error, InvalidCommand):
-        return blocks.problems(refused.error)
-    return blocks.refusal(str(refused.error))
 
 
 def _at(timestamp: float) -> datetime:
