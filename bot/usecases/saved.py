@@ -67,7 +67,7 @@ class Route(Protocol):
 
 @dataclass(frozen=True)
 class Changed:
-    """What came of `save` or `forget`: done or not, what to show, the audit entry."""
+    """What came of `save` or `forget`: done (or done by the same click before), the audit entry."""
 
     ok: bool
     message: Message
@@ -187,7 +187,7 @@ class SavedExports:
         try:
             saved = await self._store.get(actor.team_id, name)
             if saved is None and dedupe_key and await self._audit.entry_with_key(dedupe_key):
-                return Changed(False, already_done(f"forget `{name}`"))
+                return Changed(True, already_done(f"forget `{name}`"))
             verdict = await self._gate.admit(
                 actor, invalid=None if saved else await self._unknown(actor, name)
             )
@@ -198,7 +198,7 @@ class SavedExports:
             if saved.owner_id != actor.user_id:
                 return await self._not_yours(actor, saved, "forget", None, reply)
             if not await self._store.forget(actor.team_id, name):
-                return Changed(False, saved_messages.forgotten(name))  # a double click
+                return Changed(True, saved_messages.forgotten(name))  # a double click
         except SavedExportStoreUnavailable as exc:
             return Changed(False, blocks.unavailable(f"forget `{name}`", exc))
         try:
@@ -380,7 +380,7 @@ class SavedExports:
 
     def _unrecorded(self, action: str, exc: AuditUnavailable | DuplicateCommand) -> Changed:
         if isinstance(exc, DuplicateCommand):  # the same click again: the first one did it
-            return Changed(False, already_done(action))
+            return Changed(True, already_done(action))
         return Changed(False, blocks.unavailable(action, exc))
 
     def _telling(self, reply: ReplyTo, actor: Actor) -> Answer:
