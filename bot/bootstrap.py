@@ -256,7 +256,6 @@ async def build_runtime(
         closers.append(hss.aclose)
         files = SlackFiles(web_client)
         closers.append(files.aclose)
-        summaries, digests = await _summaries(settings, closers)
         notifier = SlackNotifier(web_client)
         # An approval's expiry is due work of the same lease loop as the tracked tasks.
         messenger = SlackApprovalMessenger(web_client, notifier)
@@ -266,6 +265,7 @@ async def build_runtime(
         # (one access policy, one user-group cache), so a run is admitted as typed.
         gate = build_gate(settings, web_client, audit, count=count)
         schedules, runs = await _schedules(settings, audit, saved, gate, notifier, closers, clock)
+        summaries, digests = await _summaries(settings, closers, schedules)
         tracker = TaskTracker(
             tasks,
             hss,
@@ -319,9 +319,12 @@ async def build_runtime(
 
 
 async def _summaries(
-    settings: Settings, closers: list[Callable[[], Awaitable[None]]]
+    settings: Settings, closers: list[Callable[[], Awaitable[None]]], schedules: ScheduleStore
 ) -> tuple[Summaries | None, SqlDigestStore | None]:
-    """Build the summary step's reader and digest store (SUMMARIES_ENABLED, SUMMARY_*)."""
+    """Build the summary step's reader and digest store (SUMMARIES_ENABLED, SUMMARY_*).
+
+    `schedules`: where a schedule's chart finds the zone its times are shown in.
+    """
     if not settings.SUMMARIES_ENABLED:
         return None, None
     digests = await open_digest_store(settings.AUDIT_DB_URL)
@@ -329,7 +332,7 @@ async def _summaries(
     limits = ReadLimits(max_file_bytes=settings.SUMMARY_MAX_BYTES)
     reader = SummaryWorker(timeout=settings.SUMMARY_TIMEOUT_SECONDS, limits=limits)
     closers.append(reader.aclose)
-    summaries = Summaries(reader, digests, settings.SUMMARY_MAX_BYTES)
+    summaries = Summaries(reader, digests, settings.SUMMARY_MAX_BYTES, schedules=schedules)
     closers.append(summaries.aclose)  # first to close: a read cut short is redone after restart
     return summaries, digests
 

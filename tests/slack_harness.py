@@ -23,6 +23,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.adapters.approval_store import open_approval_store
 from bot.adapters.audit_store import SqlAuditLog, open_audit_log
 from bot.adapters.hss import HssClient, build_hss_client
+from bot.adapters.saved_store import open_saved_store
 from bot.adapters.slack_notifier import SlackNotifier, build_web_client
 from bot.bootstrap import Runtime, build_runtime, start_http_runtime
 from bot.domain.types import AuditEntry
@@ -115,6 +116,7 @@ async def running_stack(
     wrap_hss: Callable[[HssClient], Hss] | None = None,
     wrap_audit: Callable[[SqlAuditLog], AuditLog] | None = None,
     approvals: bool = False,
+    saved: bool = False,
     clock: Callable[[], float] = time.time,
     **overrides: Any,
 ) -> AsyncIterator[Stack]:
@@ -124,7 +126,7 @@ async def running_stack(
     `wrap_hss` and `wrap_audit` put a wrapper between the app and the real
     client or log (to slow or break them); `Stack.audit` stays the real log.
     `approvals` opens the approval store in the same database (the two-person
-    rule), with `clock` as the approvals' clock.
+    rule), with `clock` as the approvals' clock; `saved`, the saved exports' store.
     """
     async with slack or FakeSlack(scopes=manifest_scopes()) as fake_slack:
         settings = stack_settings(hss, fake_slack, **overrides)
@@ -139,6 +141,7 @@ async def running_stack(
         store = (
             await open_approval_store(f"sqlite:///{tmp_path / 'audit.db'}") if approvals else None
         )
+        presets = await open_saved_store(f"sqlite:///{tmp_path / 'audit.db'}") if saved else None
         app = create_app(
             settings,
             service=service,
@@ -149,6 +152,7 @@ async def running_stack(
             lifecycle=lifecycle,
             socket_mode=socket_mode,
             approval_store=store,
+            saved_store=presets,
             clock=clock,
         )
         server = await start_http(app, "127.0.0.1", 0) if http else None
@@ -163,6 +167,8 @@ async def running_stack(
             await audit.aclose()
             if store is not None:
                 await store.aclose()
+            if presets is not None:
+                await presets.aclose()
 
 
 async def start_runtime(

@@ -65,6 +65,25 @@ async def test_an_export_names_its_saved_export_and_schedule(log: SqlAuditLog) -
     assert (await log.verify()).ok
 
 
+async def test_a_schedule_run_keeps_the_schedules_id_inside_the_chain(
+    log: SqlAuditLog, audit_db: Db
+) -> None:
+    """The schedule's id (what its runs are compared by) is in the payload, hashed; no column."""
+    run = FROM_SCHEDULE.model_copy(update={"schedule_id": "Zq3-first_schedule"})
+    entry_id = await log.record_pending(SCHEDULER, run.as_audit_record())
+    [(payload,)] = audit_db.sql("SELECT payload FROM audit_records WHERE seq = ?", entry_id)
+    assert json.loads(payload)["schedule_id"] == "Zq3-first_schedule"
+    entry = await log.entry(entry_id)
+    assert entry is not None
+    assert entry.request == PLAIN.as_audit_record()
+    assert (await log.verify()).ok
+    edited = payload.replace("Zq3-first_schedule", "Kp9-other_schedule")
+    audit_db.sql("UPDATE audit_records SET payload = ? WHERE seq = ?", edited, entry_id)
+    assert "hash mismatch" in (await log.verify()).reason
+    with pytest.raises(ValueError, match="schedule_id must match"):
+        await log.record_pending(SCHEDULER, {**run.as_audit_record(), "schedule_id": "a b"})
+
+
 async def test_plain_exports_name_neither(log: SqlAuditLog, audit_db: Db) -> None:
     """A typed export's payload is exactly as before issue 15: no new keys, empty columns."""
     await log.record_pending(ALICE, PLAIN.as_audit_record())

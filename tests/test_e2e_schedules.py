@@ -148,6 +148,40 @@ async def test_a_weekly_schedule_runs_twice_with_changes_and_a_chart(scene: Scen
     assert (await bot.verify()).ok
 
 
+@pytest.mark.parametrize(
+    "again",
+    [
+        ["unschedule weekly"],
+        ["forget weekly", "save weekly status=running risky=no"],
+    ],
+    ids=["deleted-and-scheduled-again", "forgotten-saved-again-and-scheduled"],
+)
+async def test_a_schedule_made_again_under_an_old_name_is_not_compared_with_the_old_runs(
+    scene: Scene, again: list[str]
+) -> None:
+    """`weekly` runs, is deleted (or its saved export forgotten and saved anew) and scheduled
+    again: the new schedule's first run says nothing changed since the old one's, no chart."""
+    bot = scene.bot
+    await said(bot, SAVE)
+    await said(bot, SCHEDULE)
+    scene.clock.jump_to(FIRST_MONDAY)
+    await settle_tasks(bot.runtime, bot.hss, 1)
+    [first_task] = bot.hss.tasks
+    for text in again:
+        await said(bot, text)
+    assert "Scheduled `weekly`" in await said(bot, SCHEDULE)
+
+    scene.clock.jump_to(NEXT_MONDAY)
+    await settle_tasks(bot.runtime, bot.hss, 2)
+    [second_task] = [t for t in bot.hss.tasks if t != first_task]
+    second_thread = thread_text(bot, task_head(bot, second_task))
+    assert "Export summary:" in second_thread
+    assert "Changed since" not in second_thread
+    assert [f.filename for f in bot.slack.files if f.filename.endswith(".png")] == []
+    runs = [e for e in await bot.entries() if e.task_id is not None]
+    assert [(e.schedule, e.source) for e in runs] == [("weekly", "schedule")] * 2
+
+
 async def test_pause_resume_and_unschedule_by_slash_command(scene: Scene) -> None:
     """Each change is answered and audited; a paused schedule lists as paused; gone is gone."""
     bot = scene.bot

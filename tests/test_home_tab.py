@@ -13,10 +13,12 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
 from e2e_harness import ALICE, EXPORTS, Bot, running_bot, wait_for
 
 from bot.domain import home, modal
 from bot.domain.types import AuditEntry
+from bot.usecases import SavedExports
 from emulators.fake_hss import FakeHss
 from emulators.fake_slack import Delivery
 from emulators.fake_slack_home import PublishedHome
@@ -316,6 +318,7 @@ async def test_double_click_on_forget_or_delete_acts_once_and_refuses_nothing(
         entries = await bot.entries()
 
     assert [e.outcome for e in entries if e.source == "home"] == ["forgotten", "unscheduled"]
+    assert bot.slack.messages_in(ALICE) == []  # a repeated click is no failure to tell
     assert "Forgot `adhoc`: it is no longer saved." in home_text(forgot_twice.view)
     assert "Schedule `weekly` deleted; the saved export stays." in home_text(deleted_twice.view)
 
@@ -408,3 +411,73 @@ async def test_forged_click_is_refused_and_changes_nothing(
     assert delivered.status == 401
     assert fake_hss.calls_for("create") == []
     assert after == before
+
+
+# --- what the clicker is told when the home cannot show it -------------------------------
+
+
+def dm_text(bot: Bot, user_id: str = ALICE) -> str:
+    """Everything the bot posted in the user's DM with the app."""
+    return "\n".join(m.all_text for m in bot.slack.messages_in(user_id))
+
+
+async def test_a_refused_click_whose_home_slack_will_not_take_is_told_in_the_dm(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """Run now on `adhoc` is refused (its DM is not allowed) and Slack refuses the new home:
+    the refusal reaches Alice's DM with the app, naming the button; on record all the same."""
+    async with running_bot(tmp_path, fake_hss) as bot:  # #exports allowed, no user
+        await saved_and_scheduled(bot)
+        bot.slack.fail("views.publish", "internal_error")
+        await click(bot, home.RUN_SAVED, "adhoc")
+        entries = await bot.entries()
+        told = dm_text(bot)
+
+    assert fake_hss.calls_for("create") == []
+    assert audit_of(entries)[-1] == ("denied", "home", "adhoc", bot.slack.dm_with(ALICE))
+    assert "Your click on *Run now* on `adhoc` in the App Home did not go through" in told
+    assert "You may not run HSS exports" in told
+    assert "Open the Home tab again" in told
+
+
+async def test_a_refused_click_shown_in_the_home_sends_no_dm(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """The home took the refusal (the notice at its top): nothing in the DM besides."""
+    async with running_bot(tmp_path, fake_hss) as bot:
+        await saved_and_scheduled(bot)
+        await click(bot, home.RUN_SAVED, "adhoc")
+        published = bot.slack.home.of(ALICE)
+
+    assert "You may not run HSS exports" in home_text(published.view)
+    assert bot.slack.messages_in(ALICE) == []
+
+
+async def test_a_bug_on_a_click_is_told_in_the_dm_with_a_reference(
+    tmp_path: Path,
+    fake_hss: FakeHss,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Run now hits a bug after the ack: Alice's DM gets an honest line and the reference
+    from the log, never the error's text; the click itself was acknowledged in time."""
+
+    async def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("boom xoxb-not-for-users")
+
+    async with running_bot(tmp_path, fake_hss, ALLOWED_USER_IDS=ALICE) as bot:
+        await saved_and_scheduled(bot)
+        monkeypatch.setattr(SavedExports, "run", broken)
+        delivered = await click(bot, home.RUN_SAVED, "weekly")
+        await wait_for(lambda: bool(bot.slack.messages_in(ALICE)))
+        told = dm_text(bot)
+
+    [logged] = [r for r in caplog.records if r.getMessage().startswith("unexpected error")]
+    assert delivered.status == 200
+    assert not delivered.timed_out
+    assert "Your click on *Run now* on `weekly`" in told
+    assert "went wrong on our side" in told
+    assert str(logged.__dict__["reference"]) in told
+    for hidden in ("boom xoxb", "not-for-users", "RuntimeError", "Traceback"):
+        assert hidden not in told
+    assert fake_hss.calls_for("create") == []

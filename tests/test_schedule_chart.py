@@ -13,6 +13,7 @@ from bot.reading.chart import (
     RunPoint,
     point_of,
     render_runs_chart,
+    time_axis,
 )
 from bot.reading.digest import Digest, Entry
 from bot.tracking.summaries import filter_key
@@ -61,10 +62,36 @@ def test_a_point_counts_rows_risky_containers_and_high_plus_fatal() -> None:
     assert point_of(10.0, digest) == RunPoint(10.0, 5, 2, 6)
 
 
+def test_the_time_axis_is_in_the_schedules_zone_and_says_which() -> None:
+    """Monday 09:00 in Berlin, before and after the DST change (08:00 and 07:00 UTC)."""
+    points = [RunPoint(1_774_252_800, 1, 0, 0), RunPoint(1_774_854_000, 1, 0, 0)]
+    assert time_axis(points, "Europe/Berlin") == (
+        ["03-23 09:00", "03-30 09:00"],
+        "export time (Europe/Berlin)",
+    )
+    assert time_axis(points, "UTC") == (["03-23 08:00", "03-30 07:00"], "export time (UTC)")
+    assert render_runs_chart(points, "Schedule weekly", "Asia/Shanghai").startswith(PNG_SIGNATURE)
+
+
 def test_a_schedules_runs_share_a_key_whatever_their_fields() -> None:
     """Runs of one schedule compare with each other, even after the saved fields changed."""
     one = {"query": {}, "body": {"risky": True}, "schedule": "weekly", "saved_export": "weekly"}
+    one = {**one, "schedule_id": "Zq3-first_schedule"}
     changed = {**one, "body": {"risky": False}}
     assert filter_key(one, "C1") == filter_key(changed, "C1")
-    assert filter_key(one, "C1") != filter_key(one, "C2")
     assert filter_key(one, "C1") != filter_key({"query": {}, "body": {"risky": True}}, "C1")
+
+
+def test_a_schedule_made_again_under_the_same_name_has_runs_of_its_own() -> None:
+    """Same name and channel, another schedule id: not compared with the old schedule's runs."""
+    old = {"query": {}, "body": {}, "schedule": "weekly", "schedule_id": "Zq3-first_schedule"}
+    again = {**old, "schedule_id": "Kp9-second-schedule"}
+    assert filter_key(old, "C1") != filter_key(again, "C1")
+
+
+def test_a_run_recorded_before_schedule_ids_is_keyed_by_name_and_channel() -> None:
+    """A tracked task from before the upgrade (a name, no id) still has a key, as it had."""
+    legacy = {"query": {}, "body": {"risky": True}, "schedule": "weekly"}
+    assert filter_key(legacy, "C1") == filter_key({**legacy, "body": {}}, "C1")
+    assert filter_key(legacy, "C1") != filter_key(legacy, "C2")
+    assert filter_key(legacy, "C1") not in (None, filter_key({**legacy, "schedule_id": "a"}, "C1"))

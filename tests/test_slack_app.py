@@ -303,10 +303,20 @@ async def test_history_lists_the_callers_latest_commands(tmp_path: Path, fake_hs
         assert held[0].refusals_written == 1
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("risky=perhaps", "`risky`"),
+        ("run nosuch", "got 'nosuch'"),
+        ("forget nosuch", "got 'nosuch'"),
+        ("save weekly risky=perhaps", "`risky`"),
+    ],
+)
 async def test_a_slow_audit_log_delays_a_refusal_only_up_to_the_ack_deadline(
-    tmp_path: Path, fake_hss: FakeHss
+    tmp_path: Path, fake_hss: FakeHss, text: str, said: str
 ) -> None:
-    """A refusal whose audit write hangs is still answered in time, and written after."""
+    """A refusal whose audit write hangs is still answered in time, and written after: a
+    typed export's bad field, and `run`/`forget` of an unknown name or `save` of a bad field."""
     gate = asyncio.Event()
 
     class Hanging:
@@ -320,12 +330,12 @@ async def test_a_slow_audit_log_delays_a_refusal_only_up_to_the_ack_deadline(
             await gate.wait()
             return await self.inner.record_refusal(*args, **kwargs)
 
-    async with running_stack(tmp_path, fake_hss, wrap_audit=Hanging) as stack:
-        delivery = await stack.slash("risky=perhaps")
+    async with running_stack(tmp_path, fake_hss, wrap_audit=Hanging, saved=True) as stack:
+        delivery = await stack.slash(text)
 
         assert delivery.status == 200
         assert not delivery.timed_out
-        assert "`risky`" in delivery.text
+        assert said in delivery.text
         assert await stack.entries() == []
         gate.set()
         await stack.settle()

@@ -8,7 +8,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.domain.blocks import Message
+from bot.domain.saved import ScheduledExport
 from bot.reading import Report
 from bot.reading.chart import RunPoint
 from bot.reading.digest import Digest
@@ -56,20 +59,38 @@ class _Digests:
         return [StoredDigest("k", f"t{i}", i, "U1", 1000.0 * i, digest.to_json()) for i in (1, 2)]
 
 
-def _broken_chart(_points: list[RunPoint], _title: str) -> bytes:
+def _broken_chart(_points: list[RunPoint], _title: str, _tz: str) -> bytes:
     raise RuntimeError("matplotlib: no such font")
 
 
-async def test_a_chart_that_fails_neither_fails_the_step_nor_reposts_the_summary(
-    tmp_path: Path,
-) -> None:
-    """The renderer raises: the summary is posted once and saved done; the step carries on."""
+@dataclass
+class _Charts:
+    """A renderer that keeps the zone each chart was asked in."""
+
+    zones: list[str] = field(default_factory=list)
+
+    def __call__(self, _points: list[RunPoint], _title: str, tz: str) -> bytes:
+        self.zones.append(tz)
+        raise RuntimeError("no upload in this test")
+
+
+class _Schedules:
+    """The schedule store: one schedule, in Berlin."""
+
+    async def by_id(self, schedule_id: str) -> ScheduledExport | None:
+        if schedule_id != "sched-1":
+            return None
+        return ScheduledExport(
+            "sched-1", "T1", "weekly", "U1", "C0REPORTS", "0 9 * * 1", "Europe/Berlin", "", 0, 0
+        )
+
+
+def _job(tmp_path: Path, summaries: Summaries, thread: _Thread) -> Job:
+    """The job of a delivered task whose spool is kept (a file that cannot be read)."""
     spool = tmp_path / "file.xlsx"
     spool.write_bytes(b"not a spreadsheet")
-    summaries = Summaries(_Reader(), _Digests(), 10_000, chart=_broken_chart)  # type: ignore[arg-type]
     summaries.keep("task-1", spool)
-    thread = _Thread()
-    job = Job(
+    return Job(
         hss=None,  # type: ignore[arg-type]
         delivery=thread,  # type: ignore[arg-type]
         audit=None,  # type: ignore[arg-type]
@@ -78,9 +99,42 @@ async def test_a_chart_that_fails_neither_fails_the_step_nor_reposts_the_summary
         clock=lambda: 0.0,
         summaries=summaries,
     )
-    task = TrackedTask(
-        "task-1", 1, "C0REPORTS", "1.0", "U1", None, REQUEST, None, "done", 0, 0, 5, 60, 0
+
+
+def _task(request: dict[str, Any]) -> TrackedTask:
+    return TrackedTask(
+        "task-1", 1, "C0REPORTS", "1.0", "U1", None, request, None, "done", 0, 0, 5, 60, 0
     )
-    done = await summarize(job, task)
+
+
+async def test_a_chart_that_fails_neither_fails_the_step_nor_reposts_the_summary(
+    tmp_path: Path,
+) -> None:
+    """The renderer raises: the summary is posted once and saved done; the step carries on."""
+    summaries = Summaries(_Reader(), _Digests(), 10_000, chart=_broken_chart)  # type: ignore[arg-type]
+    thread = _Thread()
+    done = await summarize(_job(tmp_path, summaries, thread), _task(REQUEST))
     assert done.summary_done
     assert len(thread.posted) == 1
+
+
+@pytest.mark.parametrize(
+    ("schedule_id", "zone"),
+    [("sched-1", "Europe/Berlin"), ("gone-since", "UTC"), (None, "UTC")],
+)
+async def test_the_chart_is_drawn_in_the_zone_of_the_runs_schedule(
+    tmp_path: Path, schedule_id: str | None, zone: str
+) -> None:
+    """The run's schedule is in Berlin: its chart's times too; a schedule gone, or a run
+    recorded before schedule ids: UTC."""
+    charts = _Charts()
+    summaries = Summaries(
+        _Reader(),  # type: ignore[arg-type]
+        _Digests(),  # type: ignore[arg-type]
+        10_000,
+        chart=charts,
+        schedules=_Schedules(),
+    )
+    request = REQUEST if schedule_id is None else {**REQUEST, "schedule_id": schedule_id}
+    await summarize(_job(tmp_path, summaries, _Thread()), _task(request))
+    assert charts.zones == [zone]

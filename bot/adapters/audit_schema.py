@@ -10,7 +10,9 @@ the newest records is as visible as removing any other.
 Schema version 2 (issue 15) adds the `saved_export` and `schedule` columns:
 copies, like `user_id`, of the names a request record's payload carries when
 its export came from a saved export or a schedule (records written before
-hold neither, in payload or column, so they verify as they did).
+hold neither, in payload or column, so they verify as they did). A schedule's
+run also names the schedule's id (`schedule_id`), in the payload only: no
+column, no new schema version.
 
 Kept free of I/O so that `verify` and the tests can recompute hashes exactly; the
 checks of what a record may hold (no credentials, no headers) live here too.
@@ -36,7 +38,8 @@ from sqlalchemy import (
     Text,
 )
 
-from bot.domain.saved import NAME_RULE
+from bot.domain.model import PROVENANCE_KEYS
+from bot.domain.saved import NAME_RULE, SCHEDULE_ID_RULE
 from bot.domain.types import Actor, Source
 
 SCHEMA_VERSION: Final = 2
@@ -79,8 +82,9 @@ records = Table(
 )
 # The columns a request record copies from its payload; `verify` checks that they agree.
 COPIED_COLUMNS: Final = ("user_id", "dedupe_key", "saved_export", "schedule")
-# Where an export came from, lifted from the request record into the entry (issue 15).
-PROVENANCE_KEYS: Final = ("saved_export", "schedule")
+# Where an export came from (`PROVENANCE_KEYS`) is lifted from the request record into
+# the entry (issue 15); the names have columns, the schedule's id is in the payload only.
+PROVENANCE_COLUMNS: Final = ("saved_export", "schedule")
 
 chain_head = Table(
     "audit_chain_head",
@@ -151,7 +155,7 @@ def checked_request(request: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(
             'the audited request is {"query": {...}, "body": {...}} '
             "(ExportRequest.as_audit_record()), with at most its profile, region, "
-            "project_id, saved export and schedule as text, nothing else"
+            "project_id, saved export, schedule and schedule id as text, nothing else"
         )
     if not isinstance(request["query"], dict) or not isinstance(request["body"], dict):
         raise ValueError("the audited request's query and body must be objects")
@@ -178,8 +182,9 @@ def provenance(
 
     The names come from the record (`ExportRequest.as_audit_record()`) or from the
     caller (a refusal with no request, a change); given both ways, they must agree.
+    A schedule's id comes only with the record of one of its runs.
     """
-    given = {"saved_export": saved_export, "schedule": schedule}
+    given = dict.fromkeys(PROVENANCE_KEYS) | {"saved_export": saved_export, "schedule": schedule}
     if request is not None:
         request = dict(request)
         for key in PROVENANCE_KEYS:
@@ -189,8 +194,9 @@ def provenance(
             given[key] = given[key] or carried
     names = {key: value for key, value in given.items() if value is not None}
     for key, value in names.items():
-        if not isinstance(value, str) or not NAME_RULE.fullmatch(value):
-            raise ValueError(f"{key} must match {NAME_RULE.pattern}, not {value!r}")
+        rule = SCHEDULE_ID_RULE if key == "schedule_id" else NAME_RULE
+        if not isinstance(value, str) or not rule.fullmatch(value):
+            raise ValueError(f"{key} must match {rule.pattern}, not {value!r}")
     return request, names
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.adapters.audit_schema import (
     GENESIS_HASH,
     HEAD_ID,
-    PROVENANCE_KEYS,
+    PROVENANCE_COLUMNS,
     SCHEMA_VERSION,
     chain_head,
     metadata,
@@ -88,7 +88,7 @@ async def _provenance_columns(conn: AsyncConnection) -> None:
     columns, so the chain verifies unchanged.
     """
     await add_missing_columns(conn, records)
-    added = [i for i in records.indexes if {c.name for c in i.columns} & set(PROVENANCE_KEYS)]
+    added = [i for i in records.indexes if {c.name for c in i.columns} & set(PROVENANCE_COLUMNS)]
 
     def create(sync: Connection) -> None:
         for index in added:

@@ -36,16 +36,19 @@ FORGET_SAVED: Final = "home_forget_saved"
 PAUSE_SCHEDULE: Final = "home_pause_schedule"
 RESUME_SCHEDULE: Final = "home_resume_schedule"
 DELETE_SCHEDULE: Final = "home_delete_schedule"
-ACTIONS: Final = (
-    NEW_EXPORT,
-    RUN_SAVED,
-    FORGET_SAVED,
-    PAUSE_SCHEDULE,
-    RESUME_SCHEDULE,
-    DELETE_SCHEDULE,
-)
+# Each button's action id and the label it shows.
+LABELS: Final = {
+    NEW_EXPORT: "New export",
+    RUN_SAVED: "Run now",
+    FORGET_SAVED: "Forget",
+    PAUSE_SCHEDULE: "Pause",
+    RESUME_SCHEDULE: "Resume",
+    DELETE_SCHEDULE: "Delete",
+}
+ACTIONS: Final = tuple(LABELS)
 
 BLOCKS_MAX: Final = 100  # Slack's limit on a home view
+BLOCKS_MESSAGE_MAX: Final = 50  # and on a message
 SECTION_MAX: Final = 3000
 # Two blocks per saved export or schedule; with the fixed blocks (at most
 # FIXED_BLOCKS_MAX, the history included) both full lists stay within 100 blocks.
@@ -129,6 +132,21 @@ def run_started(name: str, channel_id: str, context: HomeContext) -> str:
     )
 
 
+def click_failed(action_id: str, name: str, message: Message) -> Message:
+    """Tell a user in their DM with the app what became of a click their home cannot show.
+
+    `message` says what failed and what to do (a refusal, an error with its reference);
+    this frames it: which button, on which saved export or schedule.
+    """
+    what = f"*{escape(LABELS.get(action_id, 'a button'))}*"
+    if name:
+        what += f" on `{escape(clip(name, 80))}`"
+    lead = f"Your click on {what} in the App Home did not go through:"
+    after = "Open the Home tab again to see your saved exports and schedules as they are now."
+    body = (message.blocks or [_section(message.text)])[: BLOCKS_MESSAGE_MAX - 2]
+    return Message(f"{lead} {message.text}", [_section(lead), *body, _context(after)])
+
+
 def build_home(facts: HomeFacts) -> dict[str, Any]:
     """Build the user's home view."""
     blocks: list[Block] = [_header("HSS exports")]
@@ -137,7 +155,7 @@ def build_home(facts: HomeFacts) -> dict[str, Any]:
     if facts.refusal is not None:
         blocks.append(_section(f":no_entry: {escape(clip(facts.refusal, SECTION_MAX - 20))}"))
         return _view(facts, blocks)
-    blocks.append(_actions("home_new", [_button("New export", NEW_EXPORT, "new", "primary")]))
+    blocks.append(_actions("home_new", [_button(NEW_EXPORT, "new", "primary")]))
     blocks.append(
         _context(
             "Opens the export form: pick the channel the task id and the file go to. "
@@ -201,8 +219,8 @@ def _saved_blocks(facts: HomeFacts) -> list[Block]:
             _actions(
                 f"saved_actions:{saved.name}",
                 [
-                    _button("Run now", RUN_SAVED, saved.name, "primary", confirm=run),
-                    _button("Forget", FORGET_SAVED, saved.name, "danger", confirm=forget),
+                    _button(RUN_SAVED, saved.name, "primary", confirm=run),
+                    _button(FORGET_SAVED, saved.name, "danger", confirm=forget),
                 ],
             )
         )
@@ -234,9 +252,9 @@ def _schedule_blocks(facts: HomeFacts) -> list[Block]:
         ]
         blocks.append(_section("\n".join(lines), block_id=f"schedule:{schedule.name}"))
         toggle = (
-            _button("Resume", RESUME_SCHEDULE, schedule.name, "primary")
+            _button(RESUME_SCHEDULE, schedule.name, "primary")
             if schedule.paused
-            else _button("Pause", PAUSE_SCHEDULE, schedule.name)
+            else _button(PAUSE_SCHEDULE, schedule.name)
         )
         delete = _confirm(
             f"Delete the schedule {schedule.name}?",
@@ -246,7 +264,7 @@ def _schedule_blocks(facts: HomeFacts) -> list[Block]:
         blocks.append(
             _actions(
                 f"schedule_actions:{schedule.name}",
-                [toggle, _button("Delete", DELETE_SCHEDULE, schedule.name, "danger", delete)],
+                [toggle, _button(DELETE_SCHEDULE, schedule.name, "danger", delete)],
             )
         )
     blocks += _more(len(facts.schedules) - SCHEDULES_SHOWN, "/hss-export schedules")
@@ -298,16 +316,12 @@ def _actions(block_id: str, elements: list[Block]) -> Block:
 
 
 def _button(
-    text: str,
-    action_id: str,
-    value: str,
-    style: str | None = None,
-    confirm: Block | None = None,
+    action_id: str, value: str, style: str | None = None, confirm: Block | None = None
 ) -> Block:
     button: Block = {
         "type": "button",
         "action_id": action_id,
-        "text": {"type": "plain_text", "text": text},
+        "text": {"type": "plain_text", "text": LABELS[action_id]},
         "value": value[:2000],
     }
     if style is not None:

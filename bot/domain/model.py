@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from bot.domain.saved import NAME_RULE
+from bot.domain.saved import NAME_RULE, SCHEDULE_ID_RULE
 
 EXPORT_SIZE_MAX: Final = 100_000
 LONG_MAX: Final = 2**63 - 1  # the page types create_time's ends as Long (signed 64-bit)
@@ -183,8 +183,10 @@ PROFILE_NAME_PATTERN: Final = re.compile(r"^[a-z0-9_-]{1,32}\Z")  # as `bot.prof
 # A saved export's or a schedule's name (`bot.domain.saved.NAME_RULE`, anchored).
 PRESET_NAME_PATTERN: Final = re.compile(rf"^{NAME_RULE.pattern}\Z")
 # Where a request came from: carried by `as_audit_record`, never sent to HSS.
-PROVENANCE_KEYS: Final = ("saved_export", "schedule")
+PROVENANCE_KEYS: Final = ("saved_export", "schedule", "schedule_id")
 PresetName = Annotated[str, StringConstraints(pattern=PRESET_NAME_PATTERN)]
+SCHEDULE_ID_PATTERN: Final = re.compile(rf"^{SCHEDULE_ID_RULE.pattern}\Z")
+ScheduleId = Annotated[str, StringConstraints(pattern=SCHEDULE_ID_PATTERN)]
 
 
 class HssTarget(_Strict):
@@ -203,7 +205,9 @@ class ExportRequest(_Strict):
     default. `target` is set when it is resolved. Neither is sent to HSS.
 
     `saved_export` and `schedule` say where the request came from (issue 15): the
-    saved export it was built from and the schedule that ran it. They are not sent
+    saved export it was built from and the schedule that ran it (`schedule_id`:
+    that schedule's id, which its runs are compared and charted by, as a name
+    may be deleted and scheduled again). They are not sent
     to HSS either; they travel with the request into the audit entry (inside the
     chain) and, through `as_audit_record`, into a held approval.
     """
@@ -214,6 +218,7 @@ class ExportRequest(_Strict):
     target: HssTarget | None = None
     saved_export: PresetName | None = None
     schedule: PresetName | None = None
+    schedule_id: ScheduleId | None = None
 
     def query_params(self) -> dict[str, str]:
         """Return the query string values as sent, absent ones left out."""
@@ -234,8 +239,8 @@ class ExportRequest(_Strict):
 
         A resolved request adds `profile`, `region`, `project_id` and `endpoint`, so
         where the call went is inside the hash chain too; a request from a saved
-        export adds `saved_export` (and `schedule`), which the audit log lifts into
-        the entry itself.
+        export adds `saved_export` (and `schedule`, `schedule_id`), which the audit
+        log lifts into the entry itself.
         """
         record: dict[str, Any] = {"query": self.query_params(), "body": self.body_json()}
         if self.profile is not None:

@@ -19,6 +19,9 @@ from typing import Final, Literal
 from bot.domain.errors import Problem
 
 NAME_RULE: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+# A schedule's id (`secrets.token_urlsafe`): what its runs are keyed by, since a name
+# may be deleted and scheduled again.
+SCHEDULE_ID_RULE: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 NAME_ACCEPTED: Final = (
     "a name of 1–32 lower-case letters, digits, `-` or `_`, starting with a letter or digit"
 )

@@ -71,6 +71,12 @@ def enterprise_of(payload: Mapping[str, Any]) -> str:
     return ""
 
 
+def clicked(payload: Mapping[str, Any]) -> tuple[str, str]:
+    """Return the clicked button's action id and value, as Slack sent them ('' if none)."""
+    actions = payload.get("actions") or [{}]
+    return str(actions[0].get("action_id") or ""), str(actions[0].get("value") or "")
+
+
 def user_of(payload: Mapping[str, Any]) -> str:
     """Return the id of the user who sent the payload, or ''."""
     user = payload.get("user")

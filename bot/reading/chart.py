@@ -12,8 +12,9 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final
+from zoneinfo import ZoneInfo
 
 from bot.reading.digest import Digest
 
@@ -40,14 +41,25 @@ def point_of(at: float, digest: Digest) -> RunPoint:
     return RunPoint(at, digest.rows, risky, sums.get("high_risk", 0) + sums.get("fatal_risk", 0))
 
 
-def render_runs_chart(points: Sequence[RunPoint], title: str) -> bytes:
-    """Return a PNG of the points, oldest left, the last `MAX_POINTS` at most."""
+def time_axis(points: Sequence[RunPoint], tz: str) -> tuple[list[str], str]:
+    """Return the points' times as the chart's x-axis shows them, in zone `tz`, and its label.
+
+    The schedule's zone, so a run due Monday 09:00 in Berlin reads 09:00 across DST;
+    the label names the zone (an IANA name, resolved when the schedule was made).
+    """
+    zone = ZoneInfo(tz)
+    labels = [datetime.fromtimestamp(p.at, zone).strftime("%m-%d %H:%M") for p in points]
+    return labels, f"export time ({tz})"
+
+
+def render_runs_chart(points: Sequence[RunPoint], title: str, tz: str = "UTC") -> bytes:
+    """Return a PNG of the points, oldest left, the last `MAX_POINTS` at most, times in `tz`."""
     # Imported here: only the process that draws pays for matplotlib.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     shown = sorted(points, key=lambda p: p.at)[-MAX_POINTS:]
-    labels = [datetime.fromtimestamp(p.at, UTC).strftime("%m-%d %H:%M") for p in shown]
+    labels, axis_label = time_axis(shown, tz)
     figure = Figure(figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
@@ -59,7 +71,7 @@ def render_runs_chart(points: Sequence[RunPoint], title: str) -> bytes:
     ):
         axes.plot(xs, values, style, label=label, linewidth=1.5, markersize=4)
     axes.set_xticks(xs, labels, rotation=30, ha="right", fontsize=8)
-    axes.set_xlabel("export time (UTC)", fontsize=8)  # the digests hold no zone of their own
+    axes.set_xlabel(axis_label, fontsize=8)
     axes.set_title(title, fontsize=10)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8, loc="best")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from bot.domain.blocks import Message
+from bot.domain.saved import ScheduledExport
 from bot.tracking.model import TrackedTask
 
 ShareState = Literal["shared", "unshared", "unknown"]
@@ -139,4 +140,12 @@ class DigestStore(Protocol):
 
     async def recent(self, filter_key: str, limit: int) -> list[StoredDigest]:
         """Return the newest `limit` digests with this key, oldest first (a schedule's chart)."""
+        ...
+
+
+class ScheduleLookup(Protocol):
+    """Schedules by id (`bot.adapters.schedule_store`): a run's chart is drawn in its zone."""
+
+    async def by_id(self, schedule_id: str) -> ScheduledExport | None:
+        """Return the schedule, or None if it is gone."""
         ...

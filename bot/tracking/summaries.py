@@ -21,11 +21,14 @@ message of the tracker).
 "What changed": each summarized export's digest is kept (`DigestStore`) under
 its filter key, the hash of the exact request it sent (profile, query, body),
 so the previous export with the same filters, whoever ran it, is compared.
-A schedule's run is keyed by its schedule instead (its name, unique in the
-workspace, and its channel), so it is compared with the previous run of that
-schedule even if the saved fields changed in between; from its second run on,
-its thread also gets a chart of the last runs (`bot.reading.chart`, drawn in
-a thread, uploaded like the file).
+A schedule's run is keyed by its schedule instead (its id), so it is compared
+with the previous run of that schedule even if the saved fields changed in
+between, and never with the runs of an earlier schedule of the same name
+(deleted, or its saved export forgotten, then scheduled again). Runs recorded
+before schedules had ids carry only the name: they keep the old key (name and
+channel). From a schedule's second run on, its thread also gets a chart of
+the last runs (`bot.reading.chart`, drawn in a thread, uploaded like the
+file), its times in the schedule's zone.
 """
 
 from __future__ import annotations
@@ -42,14 +45,20 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 from bot.domain.blocks import Message
-from bot.domain.errors import DeliveryRefused, DeliveryUnavailable, HssError, SpoolFailed
+from bot.domain.errors import (
+    DeliveryRefused,
+    DeliveryUnavailable,
+    HssError,
+    ScheduleStoreUnavailable,
+    SpoolFailed,
+)
 from bot.domain.task_messages import size_text
 from bot.reading import Digest, DigestError, Expected, Report, UnreadableExport, thread_message
 from bot.reading.chart import MAX_POINTS, RunPoint, point_of, render_runs_chart
 from bot.reading.render_blocks import render_no_summary
 from bot.tracking.job import Job
 from bot.tracking.model import TrackedTask, hss_reason
-from bot.tracking.ports import DigestStore, StoredDigest
+from bot.tracking.ports import DigestStore, ScheduleLookup, StoredDigest
 from bot.tracking.spool import download_to_disk, remove
 
 log = logging.getLogger(__name__)
@@ -75,7 +84,9 @@ class Summaries:
     digests: DigestStore
     max_bytes: int
     closing: bool = False  # set at shutdown: a read cut short then is no reason to give up
-    chart: Callable[[list[RunPoint], str], bytes] = render_runs_chart  # a schedule's runs, as PNG
+    # A schedule's runs as PNG (points, title, the schedule's zone), and where its zone is read.
+    chart: Callable[[list[RunPoint], str, str], bytes] = render_runs_chart
+    schedules: ScheduleLookup | None = None
     _kept: dict[str, Path] = field(default_factory=dict)
 
     def keep(self, task_id: str, path: Path) -> None:
@@ -104,13 +115,17 @@ def filter_key(record: Mapping[str, Any] | None, channel_id: str | None = None) 
     Same filters means the same request: the profile (when the record names
     one), the exact query and the exact body. Canonical JSON, so key order
     does not matter; nothing is left out. A schedule's run (the record names
-    its schedule) shares its key with the runs of the same schedule and channel.
+    its schedule) shares its key with the runs of the same schedule: by its id,
+    or, for a run recorded before schedules had ids, by its name and channel.
     """
     if not record or "body" not in record:
         return None
     schedule = record.get("schedule")
+    schedule_id = record.get("schedule_id")
     shown: dict[str, Any]
-    if isinstance(schedule, str) and schedule:
+    if isinstance(schedule_id, str) and schedule_id:
+        shown = {"schedule_id": schedule_id}
+    elif isinstance(schedule, str) and schedule:
         shown = {"schedule": schedule, "channel": channel_id}
     else:
         shown = {"query": record.get("query"), "body": record["body"]}
@@ -259,9 +274,9 @@ async def post_chart(job: Job, summaries: Summaries, task: TrackedTask) -> None:
             continue
     if len(points) < CHART_AFTER_RUNS:
         return
-    png = await asyncio.to_thread(
-        summaries.chart, points, f"Schedule {schedule}: the last {len(points)} runs"
-    )
+    title = f"Schedule {schedule}: the last {len(points)} runs"
+    zone = await _zone_of(summaries, task.request or {})
+    png = await asyncio.to_thread(summaries.chart, points, title, zone)
     path = await asyncio.to_thread(_spool_png, png, job.config.spool_dir)
     try:
         slot = await job.delivery.start_upload(f"{schedule}-runs.png", len(png))
@@ -276,6 +291,19 @@ async def post_chart(job: Job, summaries: Summaries, task: TrackedTask) -> None:
         log.warning("chart not uploaded", extra={"task_id": task.task_id, "error": str(exc)})
     finally:
         await asyncio.to_thread(remove, path)
+
+
+async def _zone_of(summaries: Summaries, record: Mapping[str, Any]) -> str:
+    """Return the zone of the run's schedule; UTC when it is gone, unknown or unreadable."""
+    schedule_id = record.get("schedule_id")
+    if summaries.schedules is None or not isinstance(schedule_id, str):
+        return "UTC"
+    try:
+        schedule = await summaries.schedules.by_id(schedule_id)
+    except ScheduleStoreUnavailable:
+        log.warning("schedule not read: its chart shows UTC")
+        return "UTC"
+    return "UTC" if schedule is None else schedule.tz
 
 
 def _spool_png(png: bytes, spool_dir: Path | None) -> Path:

@@ -4,17 +4,22 @@ The one place that turns who, from where and what into a verdict: access
 first (`AccessControl`, bounded in time), then the command's own validity. A
 refused command is audited as `invalid` or `denied`, with the request when
 there is one, and counted. Callers answer the user only once the refusal is
-on record (see `bot.entrypoints.refusals`), so the user's `history` that
-follows the answer lists it, on whichever replica it runs.
+on record (`record_then_answer`), so the user's `history` that follows the
+answer lists it, on whichever replica it runs.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from bot.access import AccessControl, ApprovalPolicy, ProfileAccess
+from bot.domain import blocks
+from bot.domain.blocks import Message
 from bot.domain.errors import AccessDenied, AuditUnavailable, InvalidCommand, Problem
 from bot.domain.model import ExportQuery, ExportRequest, HssTarget
 from bot.domain.types import Actor
@@ -159,6 +164,21 @@ class Gatekeeper:
         """Return the profile of channels no profile maps (HSS_DEFAULT_PROFILE or the only one)."""
         return None if self._profiles is None else self._profiles.profiles.default_name
 
+    async def refuse(
+        self, actor: Actor, refused: Refused, reply: Reply | None, said: Message | None = None
+    ) -> Message:
+        """Put `refused` on record, then say why (`said`, else `refusal_message`); return it.
+
+        Said through `reply` when given (Slack's ack), by its deadline (`record_then_answer`).
+        """
+        said = said or refusal_message(refused)
+        if reply is None:
+            await self.record(actor, refused)
+        else:
+            answer = functools.partial(reply.answer, said)
+            await record_then_answer(self, actor, refused, answer, deadline=reply.deadline)
+        return said
+
     async def record(self, actor: Actor, refused: Refused) -> int | None:
         """Audit a refusal (and count it); return its entry id, or None if it was not written."""
         self._count(refused.outcome)
@@ -202,3 +222,49 @@ def resolved(request: ExportRequest, profile: Profile) -> ExportRequest:
         region=profile.region, project_id=profile.project_id, endpoint=profile.endpoint
     )
     return request.model_copy(update={"profile": profile.name, "target": target, "query": query})
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Where a refusal is said before Slack's ack is due: `answer(message)` by `deadline`."""
+
+    answer: Callable[[Message], Awaitable[None]]
+    deadline: float | None  # event-loop time; None: no ack waits (the entry, then the answer)
+
+
+def refusal_message(refused: Refused) -> Message:
+    """Render a refusal: the problems of an invalid command, or why access was denied."""
+    if isinstance(refused.error, InvalidCommand):
+        return blocks.problems(refused.error)
+    return blocks.refusal(str(refused.error))
+
+
+async def record_then_answer(
+    gate: Gatekeeper,
+    actor: Actor,
+    refused: Refused,
+    answer: Callable[[], Awaitable[None]],
+    *,
+    deadline: float | None,
+) -> None:
+    """Audit `refused`, by `deadline` (event-loop time) at the latest, then `answer()`.
+
+    Why this order: a user who reads the refusal and types `history` must find
+    it there, whichever replica serves the `history` (they share one database,
+    so a committed entry is visible to all). Recording after the answer (as the
+    bot once did) let a quick `history` miss it. The wait is bounded by the
+    listener's deadline for what comes before Slack's ack (3 s): an audit log
+    slower than that does not cost the user Slack's timeout; the answer goes
+    out, the entry follows (awaited here still), and a warning says the order
+    slipped. No `deadline` (the answer is not an ack): the entry, then the answer.
+    """
+    recording = asyncio.ensure_future(gate.record(actor, refused))
+    remaining = None if deadline is None else max(0.0, deadline - asyncio.get_running_loop().time())
+    done, _ = await asyncio.wait({recording}, timeout=remaining)
+    if not done:
+        log.warning(
+            "refusal answered before it was on record (the audit log is slow)",
+            extra={"outcome": refused.outcome},
+        )
+    await answer()
+    await recording

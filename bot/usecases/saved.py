@@ -7,7 +7,8 @@ them at once with the export's own grammar and gate, and `run` builds them
 again (overrides on top) and takes exactly the path of a typed export: the
 gate with the profile's allow lists, then `route` (held for an approver,
 asked to confirm, or run), deduplicated by the caller's key, each entry
-naming the saved export. Every refusal is on record before it is answered.
+naming the saved export. Every refusal is on record before it is answered
+(said in Slack's ack, through a `Reply`, by its deadline, as a typed command's).
 
 A change reaches the store first and the audit log second; if the log cannot
 take it, the change is undone, so nothing is saved or forgotten off the record.
@@ -37,7 +38,7 @@ from bot.domain.model import ExportRequest
 from bot.domain.saved import SavedExport, name_problem
 from bot.domain.types import Actor, ReplyTo
 from bot.ports import AuditLog, SavedExportStore, ScheduleStore
-from bot.usecases.refusal import Gatekeeper, Refused
+from bot.usecases.refusal import Gatekeeper, Refused, Reply
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class Route(Protocol):
 
 @dataclass(frozen=True)
 class Changed:
-    """What came of `save` or `forget`: done or not, what to show, the audit entry."""
+    """What came of `save` or `forget`: done (or done by the same click before), the audit entry."""
 
     ok: bool
     message: Message
@@ -110,7 +111,13 @@ class SavedExports:
     # --- save, list, forget -------------------------------------------------------------
 
     async def save(
-        self, actor: Actor, name: str, fields: Mapping[str, str], *, dedupe_key: str | None = None
+        self,
+        actor: Actor,
+        name: str,
+        fields: Mapping[str, str],
+        *,
+        dedupe_key: str | None = None,
+        reply: Reply | None = None,
     ) -> Changed:
         """Check the fields now (grammar, access, profile), then keep them as NAME, audited.
 
@@ -121,19 +128,19 @@ class SavedExports:
         """
         verdict = await self._admit(actor, name, fields)
         if isinstance(verdict, Refused):
-            return Changed(False, await self._refuse(actor, verdict))
+            return Changed(False, await self._gate.refuse(actor, verdict, reply))
         fields = self._pinned(fields, verdict.request)
         try:
             previous = await self._store.get(actor.team_id, name)
             if previous is not None and previous.owner_id != actor.user_id:
-                return await self._not_yours(actor, previous, "replace", verdict.request)
+                return await self._not_yours(actor, previous, "replace", verdict.request, reply)
             saved = SavedExport(
                 actor.team_id, name, actor.user_id, dict(fields), self._clock().timestamp()
             )
             if not await self._store.save(saved):  # saved by someone else meanwhile
                 taken = await self._store.get(actor.team_id, name)
                 owner = saved if taken is None else taken
-                return await self._not_yours(actor, owner, "replace", verdict.request)
+                return await self._not_yours(actor, owner, "replace", verdict.request, reply)
         except SavedExportStoreUnavailable as exc:
             return Changed(False, blocks.unavailable(f"save `{name}`", exc))
         try:
@@ -170,7 +177,7 @@ class SavedExports:
         return saved_messages.saved_list(items, command=self._command)
 
     async def forget(  # noqa: PLR0911  one return per outcome
-        self, actor: Actor, name: str, *, dedupe_key: str | None = None
+        self, actor: Actor, name: str, *, dedupe_key: str | None = None, reply: Reply | None = None
     ) -> Changed:
         """Delete the caller's saved export NAME, audited `forgotten`; only its owner may.
 
@@ -180,18 +187,18 @@ class SavedExports:
         try:
             saved = await self._store.get(actor.team_id, name)
             if saved is None and dedupe_key and await self._audit.entry_with_key(dedupe_key):
-                return Changed(False, already_done(f"forget `{name}`"))
+                return Changed(True, already_done(f"forget `{name}`"))
             verdict = await self._gate.admit(
                 actor, invalid=None if saved else await self._unknown(actor, name)
             )
             if isinstance(verdict, Refused):
                 refused = replace(verdict, saved_export=_named(name))
-                return Changed(False, await self._refuse(actor, refused))
+                return Changed(False, await self._gate.refuse(actor, refused, reply))
             assert saved is not None  # an unknown name was refused just above
             if saved.owner_id != actor.user_id:
-                return await self._not_yours(actor, saved, "forget", None)
+                return await self._not_yours(actor, saved, "forget", None, reply)
             if not await self._store.forget(actor.team_id, name):
-                return Changed(False, saved_messages.forgotten(name))  # a double click
+                return Changed(True, saved_messages.forgotten(name))  # a double click
         except SavedExportStoreUnavailable as exc:
             return Changed(False, blocks.unavailable(f"forget `{name}`", exc))
         try:
@@ -219,14 +226,15 @@ class SavedExports:
         dedupe_key: str,
         *,
         answer: Answer | None = None,
+        deadline: float | None = None,
         confirmed: bool = False,
         confirm_text: str | None = None,
         schedule: str | None = None,
     ) -> Ready | Refused | None:
         """Run saved export NAME (`overrides` replacing its fields) as a typed export runs.
 
-        `answer(message | None)` is told first (the slash command's ack); without
-        it the caller is told through `tell`. `confirm_text`: the command a
+        `answer(message | None)` is told first (the slash command's ack; a refusal by
+        `deadline`); without it, the caller through `tell`. `confirm_text`: the command a
         Confirm button re-runs when a broad export asks first (None: no asking).
         `schedule`: the schedule that runs it, on record. Return what was routed,
         the refusal (already on record and answered), or None when the saved
@@ -240,7 +248,7 @@ class SavedExports:
             await answer(blocks.unavailable(f"run `{name}`", exc))
             return None
         if isinstance(prepared, Refused):
-            await answer(await self._refuse(actor, prepared))
+            await self._gate.refuse(actor, prepared, Reply(answer, deadline))
             return prepared
         asks = None if confirmed or prepared.confirmed else confirm_text
         await self._route(
@@ -321,20 +329,18 @@ class SavedExports:
         names = [s.name for s in await self._store.in_team(actor.team_id)]
         return InvalidCommand([saved_messages.unknown_name(name, names)])
 
-    async def _refuse(self, actor: Actor, refused: Refused) -> Message:
-        """Put a refusal on record, then say why (the problems, or whose NAME it is)."""
-        await self._gate.record(actor, refused)
-        if isinstance(refused.error, InvalidCommand):
-            return blocks.problems(refused.error)
-        return blocks.refusal(str(refused.error))
-
     async def _not_yours(
-        self, actor: Actor, saved: SavedExport, action: str, request: ExportRequest | None
+        self,
+        actor: Actor,
+        saved: SavedExport,
+        action: str,
+        request: ExportRequest | None,
+        reply: Reply | None,
     ) -> Changed:
         reason = saved_messages.not_yours(saved.name, saved.owner_id, action)
         refused = Refused("denied", AccessDenied(reason), request, saved_export=saved.name)
-        await self._gate.record(actor, refused)
-        return Changed(False, saved_messages.not_yours_message(saved.name, saved.owner_id, action))
+        why = saved_messages.not_yours_message(saved.name, saved.owner_id, action)
+        return Changed(False, await self._gate.refuse(actor, refused, reply, why))
 
     async def _unschedule(self, actor: Actor, name: str) -> bool:
         """Delete the forgotten NAME's schedule, audited `unscheduled`; True if there was one.
@@ -374,7 +380,7 @@ class SavedExports:
 
     def _unrecorded(self, action: str, exc: AuditUnavailable | DuplicateCommand) -> Changed:
         if isinstance(exc, DuplicateCommand):  # the same click again: the first one did it
-            return Changed(False, already_done(action))
+            return Changed(True, already_done(action))
         return Changed(False, blocks.unavailable(action, exc))
 
     def _telling(self, reply: ReplyTo, actor: Actor) -> Answer:

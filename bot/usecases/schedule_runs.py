@@ -20,8 +20,9 @@ step on record before the next:
    not say in time whether the owner is in an allowed group (`undecided`) does
    not count: it is tried at the next due time.
 4. The export runs through `ExportService.export` like a typed one, source
-   `schedule`: audited with the saved export's and the schedule's names,
-   announced in the channel, followed by the tracker to its file and summary.
+   `schedule`: audited with the saved export's and the schedule's names and
+   the schedule's id (what its summaries compare and chart by), announced in
+   the channel, followed by the tracker to its file and summary.
 5. `finish_run`: the outcome, where the task was announced (the run's thread),
    the next due time, the lease given back.
 """
@@ -169,7 +170,7 @@ class ScheduleRuns:
         try:
             if saved is None:
                 raise InvalidCommand([_forgotten(item.name)])
-            request = saved_request(saved, self._defaults, schedule=item.name)
+            request = saved_request(saved, self._defaults, schedule=item.name, schedule_id=item.id)
         except InvalidCommand as exc:
             # Access first, as for a typed command; then the stored fields' problems.
             verdict = await self._gate.admit(actor, invalid=exc)

@@ -39,7 +39,7 @@ from bot.domain.saved import SavedExport, ScheduledExport
 from bot.domain.schedules import Schedule, interval_problem, next_due, resolve_tz
 from bot.domain.types import Actor, Change
 from bot.ports import AuditLog, SavedExportStore, ScheduleStore, UserZones
-from bot.usecases.refusal import Gatekeeper, Refused
+from bot.usecases.refusal import Gatekeeper, Refused, refusal_message
 
 log = logging.getLogger(__name__)
 
@@ -75,20 +75,24 @@ def new_schedule_id() -> str:
 
 
 def saved_request(
-    saved: SavedExport, defaults: RequestDefaults, *, schedule: str | None = None
+    saved: SavedExport,
+    defaults: RequestDefaults,
+    *,
+    schedule: str | None = None,
+    schedule_id: str | None = None,
 ) -> ExportRequest:
     """Build the request a saved export stands for, from today's grammar; `InvalidCommand` if not.
 
     The grammar of `run NAME` (`export_from_fields`), so a saved export schedules
     exactly as it runs; each problem names the stored key and says to save it
     again (`saved_messages.stale`). The request carries the saved export's name
-    (and the schedule's), which the audit entry records inside the chain.
+    (and the schedule's name and id), which the audit entry records inside the chain.
     """
     try:
         export = export_from_fields(saved.fields, defaults)
     except InvalidCommand as exc:
         raise saved_messages.stale(saved.name, exc, {}) from None
-    update = {"saved_export": saved.name, "schedule": schedule}
+    update = {"saved_export": saved.name, "schedule": schedule, "schedule_id": schedule_id}
     return export.request.model_copy(update=update)
 
 
@@ -137,7 +141,7 @@ class ScheduleService:
             verdict = self._gate.held_back(verdict, say.cannot_wait(name)) or verdict
         if isinstance(verdict, Refused):
             await self._gate.record(actor, verdict)
-            return ScheduleAnswer(False, _refusal_message(verdict))
+            return ScheduleAnswer(False, refusal_message(verdict))
         owned = await self._store.count_owned(actor.team_id, actor.user_id)
         if owned >= self._limits.per_user:
             problem = Problem(
@@ -242,7 +246,7 @@ class ScheduleService:
             refused = await self._gate.check(here)
             if refused is not None:
                 await self._gate.record(here, replace(refused, saved_export=name, schedule=name))
-                return ScheduleAnswer(False, _refusal_message(refused))
+                return ScheduleAnswer(False, refusal_message(refused))
         if found is None:
             if dedupe_key and await self._audit.entry_with_key(dedupe_key):
                 return ScheduleAnswer(True, say.changed(name, "is gone already"))
@@ -291,12 +295,6 @@ class ScheduleService:
             log.error("schedule change not recorded", extra={"change": change})
         except DuplicateCommand:  # the store made the change once; the key was used before
             log.warning("schedule change under a used key", extra={"change": change})
-
-
-def _refusal_message(refused: Refused) -> Message:
-    if isinstance(refused.error, InvalidCommand):
-        return blocks.problems(refused.error)
-    return blocks.refusal(str(refused.error))
 
 
 def _at(timestamp: float) -> datetime:

@@ -52,10 +52,10 @@ from bot.entrypoints.deps import AppDeps
 from bot.entrypoints.listeners.approvals import route_export, waiting_message
 from bot.entrypoints.listeners.errors import reporting
 from bot.entrypoints.listeners.schedules import schedule_answer
-from bot.entrypoints.refusals import record_then_answer
 from bot.entrypoints.slack_payloads import actor_from
 from bot.lifecycle import restarting_reply
 from bot.usecases import Refused, TaskLookup
+from bot.usecases.refusal import Reply, record_then_answer, refusal_message
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,8 @@ async def saved_command(
 ) -> None:
     """`save`, `run`, `saved`, `forget`: the use case checks access and audits; answer in the ack.
 
-    A Slack retry carries the same trigger_id: one command, one change or export.
+    A refusal is on record before the ack, by `deadline` at the latest (as a typed
+    command's). A Slack retry carries the same trigger_id: one command, one change or export.
     """
     actor = actor_from(command, "slash")
     reply = ReplyTo(actor.channel_id, command.get("response_url"))
@@ -156,11 +157,14 @@ async def saved_command(
         return
 
     async def acknowledge(message: Message | None) -> None:
-        await ack_with(ack, message or blocks.requested())
+        if ack.response is None:  # a refusal may be in the ack already (`Reply`)
+            await ack_with(ack, message or blocks.requested())
 
+    refusing = Reply(acknowledge, deadline)
     match parsed:
         case Save(name=name, fields=fields):
-            await ack_with(ack, (await saved.save(actor, name, fields, dedupe_key=key)).message)
+            changed = await saved.save(actor, name, fields, dedupe_key=key, reply=refusing)
+            await acknowledge(changed.message)
         case Run(name=name, overrides=overrides, confirmed=confirmed):
             await saved.run(
                 actor,
@@ -169,11 +173,13 @@ async def saved_command(
                 reply,
                 key,
                 answer=acknowledge,
+                deadline=deadline,
                 confirmed=confirmed,
                 confirm_text=text,
             )
         case Forget(name=name):
-            await ack_with(ack, (await saved.forget(actor, name, dedupe_key=key)).message)
+            changed = await saved.forget(actor, name, dedupe_key=key, reply=refusing)
+            await acknowledge(changed.message)
         case SavedList():
             admitted = await admitted_or_refused(deps, ack, actor, parsed, deadline)
             if admitted is not None:
@@ -239,13 +245,6 @@ async def profiles_message(deps: AppDeps, actor: Actor) -> Message:
             for p in usable
         ]
     )
-
-
-def refusal_message(refused: Refused) -> Message:
-    """Render a refusal: the problems of an invalid command, or why access was denied."""
-    if isinstance(refused.error, InvalidCommand):
-        return blocks.problems(refused.error)
-    return blocks.refusal(str(refused.error))
 
 
 def slack_unescape(text: str) -> str:

@@ -4,8 +4,10 @@ Listeners run inside `reporting()`. It must not let an error escape: if one
 escapes a Bolt listener after `ack()`, Bolt resets the ack and Slack shows
 the user a timeout. So the error is logged (type and traceback, no payload),
 and the user gets an honest message with the reference: in the ack if none
-was sent yet, else privately through the command's reply URL. Errors outside
-listeners (Bolt's middleware) reach the app-wide handler registered here.
+was sent yet, else privately through the command's reply URL. A click in the
+App Home has neither a reply URL nor a channel: its clicker is told in their
+DM with the app (`tell_clicker`). Errors outside listeners (Bolt's middleware)
+reach the app-wide handler registered here.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
-from bot.domain import blocks, modal
+from bot.domain import blocks, home, modal
+from bot.domain.blocks import Message
 from bot.domain.types import Actor, ReplyTo
 from bot.entrypoints.deps import AppDeps
-from bot.entrypoints.slack_payloads import actor_from
+from bot.entrypoints.slack_payloads import actor_from, clicked, user_of
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,11 @@ async def reporting(deps: AppDeps, ack: AsyncAck, body: dict[str, Any]) -> Async
         yield
     except Exception as error:  # noqa: BLE001 - this is the one handler; it logs, with traceback
         reference = log_unexpected(error)
-        if ack.response is not None:
+        if in_home(body):  # Slack shows nothing for a click's ack: answer it, tell the DM
+            if ack.response is None:
+                await ack()
+            await tell_clicker(deps, body, blocks.internal_error(reference))
+        elif ack.response is not None:
             await tell(deps, body, reference)
         elif body.get("type") == "view_submission":
             notice = modal.notice_view(
@@ -75,6 +82,30 @@ async def tell(deps: AppDeps, body: dict[str, Any], reference: str) -> None:
     actor, reply = where
     message = blocks.internal_error(reference)
     await deps.notifier.tell_user(reply, actor, message, {"reference": reference})
+
+
+def in_home(body: dict[str, Any]) -> bool:
+    """Tell whether `body` is a click in an App Home (a `home` view)."""
+    view = body.get("view")
+    return (
+        body.get("type") == "block_actions"
+        and isinstance(view, dict)
+        and (view.get("type") == "home")
+    )
+
+
+async def tell_clicker(deps: AppDeps, body: dict[str, Any], message: Message) -> None:
+    """Tell who clicked in their App Home, in their DM with the app, what their click came to.
+
+    Posted to the user id, which Slack delivers to that DM (chat:write only); `message`
+    is framed with the button and the name it was clicked on.
+    """
+    user = user_of(body)
+    if not user:
+        return
+    action, value = clicked(body)
+    framed = home.click_failed(action, value, message)
+    await deps.notifier.post_in_channel(user, framed, {"what": "home", "action": action})
 
 
 def _reply_of(body: dict[str, Any]) -> tuple[Actor, ReplyTo] | None:

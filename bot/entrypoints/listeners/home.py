@@ -6,8 +6,11 @@ the user's home (`bot.domain.home`). A click is acknowledged at once (New
 export first opens the form: a trigger id lives 3 seconds), access-checked
 through the Gatekeeper for the channel it acts on, refused and audited if the
 user may not, else handed to the same use case the slash command calls; then
-the home is published again, saying what the click did. The buttons carry only
-a saved export's name: what it runs and where is read again here.
+the home is published again, saying what the click did. A click that failed
+or was refused, whose home Slack would not take (or a newer home stands), is
+told in the clicker's DM with the app instead, as is an unexpected error
+(`errors.tell_clicker`): a home has no reply URL and no channel. The buttons
+carry only a saved export's name: what it runs and where is read again here.
 
 Who may use the home: someone the access policy admits in their DM with the
 app, or in a channel one of their saved exports or schedules runs in (an allow
@@ -27,16 +30,16 @@ from typing import Any, Final
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
-from bot.domain import home
+from bot.domain import blocks, home
 from bot.domain.blocks import Message
 from bot.domain.schedules import resolve_tz
 from bot.domain.types import Actor, ReplyTo
 from bot.entrypoints.deps import AppDeps
 from bot.entrypoints.listeners import shortcut
 from bot.entrypoints.listeners.commands import SAVED_OFF, history_message
-from bot.entrypoints.listeners.errors import log_unexpected, reporting
+from bot.entrypoints.listeners.errors import log_unexpected, reporting, tell_clicker
 from bot.entrypoints.listeners.schedules import SCHEDULES_OFF
-from bot.entrypoints.slack_payloads import team_of, user_of
+from bot.entrypoints.slack_payloads import clicked, team_of, user_of
 from bot.usecases import Refused
 from bot.usecases.schedules import ScheduleAnswer, ScheduleService
 
@@ -119,23 +122,23 @@ async def run_saved(deps: AppDeps, body: dict[str, Any]) -> None:
     actor, context = clicker(body)
     name = clicked_value(body)
     if deps.saved is None:
-        await publish(deps, actor, context, notice=SAVED_OFF)
+        await show(deps, body, blocks.refusal(SAVED_OFF), failed=True)
         return
     facts = await load_facts(deps, actor, context)
     mine = next((s for s in facts.saved if s.name == name), None)
     channel = home.run_channel(mine, facts.schedules, context) if mine else context.dm_channel
     here = replace(actor, channel_id=channel)
-    told: list[str] = []
+    told: list[Message] = []
 
     async def answer(message: Message | None) -> None:
-        told.append(
-            message.text if message is not None else home.run_started(name, channel, context)
-        )
+        told.append(message or Message(home.run_started(name, channel, context)))
 
-    await deps.saved.run(
+    ran = await deps.saved.run(
         here, name, {}, ReplyTo(channel), dedupe_key(body, "run"), answer=answer, confirmed=True
     )
-    await publish(deps, actor, context, notice=" ".join(told) or None, view_hash=view_hash(body))
+    notice = Message(" ".join(m.text for m in told), told[0].blocks if told else [])
+    failed = ran is None or isinstance(ran, Refused)
+    await show(deps, body, notice, failed=failed)
 
 
 async def forget_saved(deps: AppDeps, body: dict[str, Any]) -> None:
@@ -143,7 +146,7 @@ async def forget_saved(deps: AppDeps, body: dict[str, Any]) -> None:
     actor, context = clicker(body)
     name = clicked_value(body)
     if deps.saved is None:
-        await publish(deps, actor, context, notice=SAVED_OFF)
+        await show(deps, body, blocks.refusal(SAVED_OFF), failed=True)
         return
     facts = await load_facts(deps, actor, context)
     mine = next((s for s in facts.saved if s.name == name), None)
@@ -151,7 +154,7 @@ async def forget_saved(deps: AppDeps, body: dict[str, Any]) -> None:
     changed = await deps.saved.forget(
         replace(actor, channel_id=channel), name, dedupe_key=dedupe_key(body, "forget")
     )
-    await publish(deps, actor, context, notice=changed.message.text, view_hash=view_hash(body))
+    await show(deps, body, changed.message, failed=not changed.ok)
 
 
 async def change_schedule(
@@ -163,16 +166,16 @@ async def change_schedule(
     use case checks access (`ScheduleService`) and puts a refusal on record; what came
     of the click, refusal included, is shown at the top of the home.
     """
-    actor, context = clicker(body)
+    actor, _ = clicker(body)
     name = clicked_value(body)
     service = deps.schedules
     if service is None:
-        await publish(deps, actor, context, notice=SCHEDULES_OFF)
+        await show(deps, body, blocks.refusal(SCHEDULES_OFF), failed=True)
         return
     mine = {s.name: s for s in await service.list_for(actor)}
     here = actor if name not in mine else replace(actor, channel_id=mine[name].channel_id)
     answer = await change(service, here, name, dedupe_key(body, what))
-    await publish(deps, actor, context, notice=answer.message.text, view_hash=view_hash(body))
+    await show(deps, body, answer.message, failed=not answer.ok)
 
 
 async def open_form(deps: AppDeps, ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -183,15 +186,17 @@ async def open_form(deps: AppDeps, ack: AsyncAck, body: dict[str, Any]) -> None:
     refused = await refusal(deps, actor, channels_in(facts))
     if refused is not None:
         await ack()
-        await refuse(deps, actor, context, refused)
+        await deps.gate.record(actor, refused)
+        # The refusal is the home itself (`publish`), or, if Slack will not take it, the DM.
+        if not await publish(deps, actor, context):
+            await tell_clicker(deps, body, blocks.refusal(str(refused.error)))
         return
     await shortcut.handle(deps, ack, body, deadline=deadline)
 
 
 def clicked_value(body: dict[str, Any]) -> str:
     """Return the clicked button's value (a saved export's name), as Slack sent it."""
-    actions = body.get("actions") or [{}]
-    return str(actions[0].get("value") or "")
+    return clicked(body)[1]
 
 
 def view_hash(body: dict[str, Any]) -> str | None:
@@ -230,12 +235,6 @@ async def refusal(deps: AppDeps, actor: Actor, channels: Iterable[str] = ()) -> 
     return refused
 
 
-async def refuse(deps: AppDeps, actor: Actor, context: home.HomeContext, refused: Refused) -> None:
-    """Put a refused click on record, then show the user why in their home."""
-    await deps.gate.record(actor, refused)
-    await publish(deps, actor, context)
-
-
 async def load_facts(
     deps: AppDeps, actor: Actor, context: home.HomeContext, notice: str | None = None
 ) -> home.HomeFacts:
@@ -253,6 +252,18 @@ async def load_facts(
         schedules=schedules,
         notice=notice,
     )
+
+
+async def show(deps: AppDeps, body: dict[str, Any], notice: Message, *, failed: bool) -> None:
+    """Publish the clicker's home again, with what the click did (`notice`) at its top.
+
+    A click that `failed` (refused, or its work could not be done) whose home Slack
+    did not take (or a newer home stands: the click's `view_hash`) is told in the DM.
+    """
+    actor, context = clicker(body)
+    shown = await publish(deps, actor, context, notice=notice.text, view_hash=view_hash(body))
+    if failed and not shown:
+        await tell_clicker(deps, body, notice)
 
 
 async def publish(

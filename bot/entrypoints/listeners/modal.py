@@ -21,10 +21,10 @@ from bot.domain.types import ReplyTo
 from bot.entrypoints.deps import AppDeps
 from bot.entrypoints.listeners.approvals import route_export
 from bot.entrypoints.listeners.errors import reporting
-from bot.entrypoints.refusals import record_then_answer
 from bot.entrypoints.slack_payloads import actor_from
 from bot.lifecycle import restarting_reply
 from bot.usecases import Refused
+from bot.usecases.refusal import record_then_answer
 
 
 def register(app: AsyncApp, deps: AppDeps) -> None:
@@ -45,7 +45,7 @@ def register(app: AsyncApp, deps: AppDeps) -> None:
 async def handle(deps: AppDeps, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
     """Check access again (bounded: see `AccessControl`), validate, ack, then export.
 
-    A refusal is on record before the ack (see `bot.entrypoints.refusals`).
+    A refusal is on record before the ack (see `bot.usecases.refusal.record_then_answer`).
     """
     deadline = deps.answer_deadline()
     context = modal.FormContext.load(view.get("private_metadata") or "")
