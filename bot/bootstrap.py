@@ -27,7 +27,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.approval_store import open_approval_store
-from bot.adapters.audit_store import SqlAuditLog, open_audit_log
+from bot.adapters.audit_store import Appended, OnAppend, SqlAuditLog, open_audit_log
 from bot.adapters.digest_store import SqlDigestStore, open_digest_store
 from bot.adapters.hss_profiles import (
     HssProfiles,
@@ -43,7 +43,6 @@ from bot.adapters.slack_notifier import AuditChannelMirror, SlackNotifier, build
 from bot.adapters.slack_steps import SlackSteps
 from bot.adapters.task_store import SqlTaskStore, open_task_store
 from bot.domain.errors import AuditUnavailable, TaskStoreUnavailable
-from bot.domain.types import AuditEntry
 from bot.entrypoints.slack_app import build_gate, create_app, request_defaults
 from bot.entrypoints.web import HttpServer, start_http
 from bot.health import ReadinessCheck, add_ops_routes
@@ -406,7 +405,7 @@ def _counter(metrics: Metrics) -> Callable[[str], None]:
 
 def _audit_listeners(
     settings: Settings, web_client: AsyncWebClient, metrics: Metrics, lifecycle: Lifecycle
-) -> Callable[[AuditEntry], Awaitable[None]]:
+) -> OnAppend:
     mirror = (
         AuditChannelMirror(
             web_client,
@@ -417,12 +416,13 @@ def _audit_listeners(
         else None
     )
 
-    async def on_append(entry: AuditEntry) -> None:
-        record = entry.extra.get("record", {})
-        if record.get("kind") == "delivery" and entry.delivery is not None:
-            metrics.deliveries.labels("failed" if "error" in entry.delivery else "ok").inc()
+    async def on_append(record: Appended) -> None:
+        # What was written says how the delivery went; only the mirror reads the entry.
+        if record.kind == "delivery":
+            failed = record.payload.get("error") is not None
+            metrics.deliveries.labels("failed" if failed else "ok").inc()
         if mirror is not None:
-            await mirror(entry)
+            await mirror(record)
 
     return on_append
 

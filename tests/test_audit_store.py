@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from bot.adapters import audit_store, sql
 from bot.adapters.audit_schema import SCHEMA_VERSION
-from bot.adapters.audit_store import SqlAuditLog, open_audit_log
+from bot.adapters.audit_store import Appended, SqlAuditLog, open_audit_log
 from bot.domain.errors import AuditUnavailable, DuplicateCommand
 from bot.domain.model import ExportBody, ExportQuery, ExportRequest, default_headers
 from bot.domain.types import Actor, AuditEntry
@@ -246,32 +246,43 @@ async def test_listing_pages_through_large_logs(
 
 
 async def test_on_append_sees_every_record_with_its_hash(audit_db: Db) -> None:
-    """The subscriber gets the folded entry after each append, with the record's chain hash."""
-    seen: list[AuditEntry] = []
+    """The subscriber gets each record as written, and its entry as of it, with the chain hash."""
+    seen: list[Appended] = []
 
-    async def mirror(entry: AuditEntry) -> None:
-        seen.append(entry)
+    async def mirror(record: Appended) -> None:
+        seen.append(record)
 
     log = await open_audit_log(audit_db.url, on_append=mirror)
     try:
         entry_id = await log.record_pending(ALICE, REQUEST)
         await log.record_outcome(entry_id, "submitted", task_id="t")
+        await log.record_delivery(entry_id, delivery=None, error="failed: gone")
         await log.record_refusal(BOB, "denied", "no")
+        # Read after every append: each entry is still the one its record made.
+        entries = [await record.entry() for record in seen]
     finally:
         await log.aclose()
-    assert [(e.id, e.outcome, e.extra["record"]["kind"]) for e in seen] == [
-        (1, "pending", "request"),
-        (1, "submitted", "outcome"),
-        (3, "denied", "request"),
+    assert [(r.entry_id, r.kind, r.payload.get("error")) for r in seen] == [
+        (1, "request", None),
+        (1, "outcome", None),
+        (1, "delivery", "failed: gone"),
+        (4, "request", "no"),
+    ]
+    assert [(e.id, e.outcome, e.delivery) for e in entries if e is not None] == [
+        (1, "pending", None),
+        (1, "submitted", None),
+        (1, "submitted", {"error": "failed: gone"}),
+        (4, "denied", None),
     ]
     hashes = [row[0] for row in audit_db.sql("SELECT hash FROM audit_records ORDER BY seq")]
-    assert [e.extra["record"]["hash"] for e in seen] == hashes
+    assert [r.hash for r in seen] == hashes
+    assert [e.extra["record"]["hash"] for e in entries if e is not None] == hashes
 
 
 async def test_failing_subscriber_does_not_fail_the_command(audit_db: Db) -> None:
     """A broken mirror (Slack down) is logged; the entry is still recorded and returned."""
 
-    async def broken(_entry: AuditEntry) -> None:
+    async def broken(_record: Appended) -> None:
         raise RuntimeError("slack is down")
 
     log = await open_audit_log(audit_db.url, on_append=broken)
@@ -287,7 +298,7 @@ async def test_failing_subscriber_is_logged_like_the_rest_of_the_bot(
 ) -> None:
     """The failure is one stdlib WARNING naming the entry and the error type, not its text."""
 
-    async def broken(_entry: AuditEntry) -> None:
+    async def broken(_record: Appended) -> None:
         raise RuntimeError("xoxb-secret-in-the-message")
 
     log = await open_audit_log(audit_db.url, on_append=broken)

@@ -6,6 +6,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from slack_harness import wait_for
+
 from bot.adapters.task_store import open_task_store
 from bot.tracking.lease import Leases
 from bot.tracking.model import TrackerConfig
@@ -48,8 +50,23 @@ class _Work:
         self.released += keys
 
 
+class _CountedClaims:
+    """The task store, counting the loop's passes (each pass claims tasks once)."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.passes = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def claim_due(self, *args: Any) -> Any:
+        self.passes += 1
+        return await self._store.claim_due(*args)
+
+
 async def _worker(tmp_path: Path, work: _Work, **config: Any) -> tuple[LeaseWorker, Any]:
-    store = await open_task_store(f"sqlite:///{tmp_path / 'audit.db'}")
+    store = _CountedClaims(await open_task_store(f"sqlite:///{tmp_path / 'audit.db'}"))
 
     async def step(_task: object) -> None:
         raise AssertionError("no task is due")
@@ -95,3 +112,50 @@ async def test_stopping_releases_the_other_kinds_leases(tmp_path: Path) -> None:
     assert work.handled == []
     assert sorted(work.released) == ["x", "y"]
     assert worker.in_flight == 0
+
+
+async def test_the_loop_waking_claims_other_due_work_once_per_idle_period(tmp_path: Path) -> None:
+    """A step ending wakes the loop to claim tasks; the other kinds wait for the idle period."""
+    work = _Work([])
+    worker, store = await _worker(tmp_path, work, idle_seconds=60)
+    try:
+        running = asyncio.create_task(worker.run())
+        for _ in range(20):
+            passes = store.passes
+            worker.wake()  # what every step's end does
+            await wait_for(lambda: store.passes > passes)  # noqa: B023  read before the next wake
+        await worker.stop()
+        await running
+    finally:
+        await store.aclose()
+    assert store.passes >= 20
+    assert len(work.limits) == 1  # the first pass only
+
+
+async def test_other_work_coming_due_is_claimed_within_an_idle_period(tmp_path: Path) -> None:
+    """An item due after the loop started (a schedule's next run) is still claimed and handled."""
+    work = _Work([])
+    worker, store = await _worker(tmp_path, work, idle_seconds=0.05)
+    try:
+        running = asyncio.create_task(worker.run())
+        await wait_for(lambda: len(work.limits) == 1)
+        work.due.append("later")
+        await wait_for(lambda: work.handled == ["later"])
+        await worker.stop()
+        await running
+    finally:
+        await store.aclose()
+
+
+async def test_a_backlog_of_other_work_is_claimed_as_room_frees(tmp_path: Path) -> None:
+    """More items due than max_concurrent are all handled at once, not one batch per idle period."""
+    work = _Work(["a", "b", "c", "d", "e"])
+    worker, store = await _worker(tmp_path, work, max_concurrent=2, idle_seconds=60)
+    try:
+        running = asyncio.create_task(worker.run())
+        await wait_for(lambda: len(work.handled) == 5)
+        await worker.stop()
+        await running
+    finally:
+        await store.aclose()
+    assert max(work.limits) == 2

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.adapters.slack_notifier import AuditChannelMirror, SlackNotifier, build_web_client
-from bot.domain.errors import HssError
+from bot.domain.errors import AuditUnavailable, HssError
 from bot.domain.grammar import build_request
 from bot.domain.types import (
     Actor,
@@ -162,13 +162,27 @@ async def test_audit_mirror_posts_one_line_per_entry(slack: FakeSlack) -> None:
         task_id="task-9",
     )
 
-    await mirror(entry)
+    await mirror.post(entry)
 
     (line,) = slack.messages_in("C0AUDIT")
     assert line.text is not None
     assert "<" not in line.text.replace("<@U0ALICE>", "").replace("<#C0EXPORTS>", "")
     assert line.text.startswith("audit #5 · <@U0ALICE> in <#C0EXPORTS> · slash · *submitted*")
     assert "task-9" in line.text
+
+
+class _Record:
+    """An appended record whose entry the mirror reads (`Appended.entry`)."""
+
+    def __init__(self, entry: AuditEntry | None, error: Exception | None = None) -> None:
+        self.entry_id = 6
+        self._entry = entry
+        self._error = error
+
+    async def entry(self) -> AuditEntry | None:
+        if self._error is not None:
+            raise self._error
+        return self._entry
 
 
 async def test_audit_mirror_can_post_in_the_background(slack: FakeSlack) -> None:
@@ -182,9 +196,27 @@ async def test_audit_mirror_can_post_in_the_background(slack: FakeSlack) -> None
         6, datetime(2024, 5, 1, tzinfo=UTC), "T1", "U0ALICE", "C0EXPORTS", "slash", None, "denied"
     )
 
-    await mirror(entry)
+    await mirror(_Record(entry))  # as the audit log hands it over
     assert slack.messages_in("C0AUDIT") == []
     await lifecycle.drain(5.0)
 
     (line,) = slack.messages_in("C0AUDIT")
     assert "*denied*" in (line.text or "")
+
+
+async def test_audit_mirror_that_cannot_read_the_entry_logs_and_posts_nothing(
+    slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A database gone by the time the background read runs: one warning, no line, no raise."""
+    settings = Settings(
+        _env_file=None, SLACK_BOT_TOKEN=slack.bot_token, SLACK_API_URL=slack.api_url
+    )
+    mirror = AuditChannelMirror(build_web_client(settings), "C0AUDIT")
+    gone = _Record(None, AuditUnavailable("audit store unavailable: no such table"))
+
+    await mirror(gone)
+
+    assert slack.messages_in("C0AUDIT") == []
+    (record,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert record.getMessage() == "audit mirror could not read the entry"
+    assert record.__dict__["audit_entry"] == 6

@@ -251,13 +251,19 @@ class AuditReader:
         async for row, later in self._pages(user, since, None):
             yield fold(row, later)
 
-    async def entry(self, entry_id: int) -> AuditEntry | None:
-        """Return one entry with its latest outcome and delivery, or None if there is none."""
+    async def entry(self, entry_id: int, *, through: int | None = None) -> AuditEntry | None:
+        """Return one entry with its latest outcome and delivery, or None if there is none.
+
+        With `through`, only the records up to that sequence number are folded in:
+        the entry as it stood once that record was written.
+        """
         query = select(records).where(records.c.seq == entry_id, records.c.kind == "request")
         async with self._reading() as conn:
             rows = (await conn.execute(query)).all()
-            folded = await _fold_all(conn, rows)
-        return folded[0] if folded else None
+            if not rows:
+                return None
+            later = await _later_of(conn, rows, through)
+        return fold(rows[0], later.get(entry_id, ()))
 
     async def entry_with_key(self, dedupe_key: str) -> int | None:
         """Return the id of the entry recorded under `dedupe_key`, or None if there is none."""

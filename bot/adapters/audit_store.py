@@ -23,9 +23,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
@@ -75,7 +75,7 @@ __all__ = [
     "resolve_url",
 ]
 
-OnAppend = Callable[[AuditEntry], Awaitable[None]]
+OnAppend = Callable[["Appended"], Awaitable[None]]
 Clock = Callable[[], datetime]
 
 DEFAULT_URL: Final = "sqlite:///./data/audit.db"
@@ -100,6 +100,35 @@ class _Written:
     hash: str
 
 
+@dataclass(frozen=True)
+class Appended:
+    """One committed record as it was written: what an `on_append` subscriber is handed.
+
+    `payload` is what was hashed (a delivery's file or error, an outcome's task id),
+    enough for a counter. `entry()` loads the whole entry as it stood once this
+    record was written, for a subscriber that needs it (the channel mirror, in the
+    background): a request record is the whole entry and costs no read, a
+    completion one read. Handing the entry over read back on every append cost
+    the read whether anyone used it or not.
+    """
+
+    entry_id: int
+    seq: int
+    kind: str  # request, outcome, delivery
+    hash: str
+    payload: Mapping[str, Any]
+    _written: _Written = field(repr=False)
+    _reader: AuditReader = field(repr=False)
+
+    async def entry(self) -> AuditEntry | None:
+        """Return the entry up to this record (later records not folded), with its chain hash."""
+        extra = {"record": {"seq": self.seq, "kind": self.kind, "hash": self.hash}}
+        if self.kind == "request":
+            return fold(self._written, (), extra)
+        found = await self._reader.entry(self.entry_id, through=self.seq)
+        return None if found is None else dataclasses.replace(found, extra=extra)
+
+
 async def open_audit_log(
     url: str = DEFAULT_URL,
     *,
@@ -113,7 +142,7 @@ async def open_audit_log(
     on demand) or `postgresql://user:pass@host/db`, optionally with
     `?options=-csearch_path%3Dschema` and `sslmode=`. With `create=False` (the
     read-only CLI) a missing store is an `AuditUnavailable`, not a new empty one.
-    `on_append(entry)` is awaited after each committed command record.
+    `on_append(record)` is awaited after each committed record (an `Appended`).
     """
     target = resolve_url(url, create=create)
     log = SqlAuditLog(target, on_append=on_append, clock=clock)
@@ -332,14 +361,14 @@ class SqlAuditLog(AuditReader):
             if dedupe_key is not None and isinstance(exc.__cause__, _DUPLICATE):
                 await self._raise_if_duplicate(dedupe_key)
             raise
-        await self._notify(written.seq, written, "request")
+        await self._notify(written.seq, written, "request", payload)
         return written.seq
 
     async def _append_completion(
         self, entry_id: int, kind: Literal["outcome", "delivery"], payload: dict[str, Any]
     ) -> None:
         written = await self._append(kind, entry_id, payload, None, None)
-        await self._notify(entry_id, written, kind)
+        await self._notify(entry_id, written, kind, payload)
 
     async def _append(
         self,
@@ -455,21 +484,14 @@ class SqlAuditLog(AuditReader):
         if earlier is not None:
             raise DuplicateCommand(earlier)
 
-    async def _notify(self, entry_id: int, written: _Written, kind: str) -> None:
+    async def _notify(
+        self, entry_id: int, written: _Written, kind: str, payload: dict[str, Any]
+    ) -> None:
         if self._on_append is None:
             return
+        record = Appended(entry_id, written.seq, kind, written.hash, payload, written, self)
         try:
-            extra = {"record": {"seq": written.seq, "kind": kind, "hash": written.hash}}
-            # A request record is the whole entry: fold what was written, no read back
-            # (reading it back doubled the CPU an append costs).
-            if kind == "request":
-                entry: AuditEntry | None = fold(written, (), extra)
-            else:
-                found = await self.entry(entry_id)
-                entry = None if found is None else dataclasses.replace(found, extra=extra)
-            if entry is None:
-                return
-            await self._on_append(entry)
+            await self._on_append(record)
         except Exception as exc:  # noqa: BLE001 - a failing mirror must not fail a committed record
             log.warning(
                 "audit on_append failed",

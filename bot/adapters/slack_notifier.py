@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -36,10 +36,13 @@ from bot.adapters.slack_web import SLACK_FAILURES as SLACK_FAILURES  # re-export
 from bot.adapters.slack_web import error_of as error_of  # re-exported for callers
 from bot.domain import blocks, task_messages
 from bot.domain.blocks import Message
-from bot.domain.errors import DeliveryError, DeliveryRefused, SettingsError
+from bot.domain.errors import AuditUnavailable, DeliveryError, DeliveryRefused, SettingsError
 from bot.domain.model import ExportRequest
 from bot.domain.types import Actor, Announcement, AuditEntry, Failed, ReplyTo, Submitted
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.adapters.audit_store import Appended
 
 log = logging.getLogger(__name__)
 
@@ -182,12 +185,12 @@ class SlackNotifier:
 
 
 class AuditChannelMirror:
-    """Mirror each audit entry as one line in `AUDIT_CHANNEL_ID` (best effort, never raises).
+    """Mirror each audit record as one line in `AUDIT_CHANNEL_ID` (best effort, never raises).
 
     Pass it as `open_audit_log(..., on_append=mirror)`. The audit log awaits
     `on_append` after each commit, so with `spawn` (e.g. `Lifecycle.spawn`) the
-    post runs in the background and a slow or rate-limited Slack never delays
-    the HSS call that follows the audit entry.
+    entry is read and posted in the background, and neither the read nor a slow
+    or rate-limited Slack delays the HSS call that follows the audit entry.
     """
 
     def __init__(
@@ -201,11 +204,24 @@ class AuditChannelMirror:
         self._channel_id = channel_id
         self._spawn = spawn
 
-    async def __call__(self, entry: AuditEntry) -> None:
-        """Mirror one entry: in the background with `spawn`, else now."""
+    async def __call__(self, record: Appended) -> None:
+        """Mirror one record's entry: in the background with `spawn`, else now."""
         if self._spawn is not None:
-            self._spawn(self.post(entry))
+            self._spawn(self.mirror(record))
         else:
+            await self.mirror(record)
+
+    async def mirror(self, record: Appended) -> None:
+        """Read the entry as it stood once `record` was written, and post its line."""
+        try:
+            entry = await record.entry()
+        except AuditUnavailable as exc:
+            log.warning(
+                "audit mirror could not read the entry",
+                extra={"audit_entry": record.entry_id, "error_type": type(exc).__name__},
+            )
+            return
+        if entry is not None:
             await self.post(entry)
 
     async def post(self, entry: AuditEntry) -> None:

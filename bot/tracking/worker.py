@@ -12,7 +12,11 @@ the same loop: each kind claims its own due items under this worker's owner
 and lease length, and each claimed item is handled once, counted against
 `max_concurrent` with the tasks, cancelled and released the same way on stop.
 The tracked tasks keep their own path (their leases are renewed and shielded
-by `Leases`); other kinds are short and need neither.
+by `Leases`); other kinds are short and need neither. Their due times need no
+better than a second's resolution, so the loop claims them at most once per
+idle period (the loop wakes whenever a step ends: a claim per kind per step
+would find nothing almost every time), and never naps past their next claim,
+so a due item waits at most one idle period.
 
 `stop()` returns within the grace period: in-flight steps get until one
 deadline, then are cancelled; a shielded step already started (a share and its
@@ -93,6 +97,7 @@ class LeaseWorker:
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
         self._stop_at: float | None = None  # the one deadline of a shutdown (loop time)
+        self._others_at = 0.0  # when the other kinds are claimed next (loop time)
         self._running = False
 
     @property
@@ -121,9 +126,11 @@ class LeaseWorker:
                 claimed = await self._claim()
                 for task in claimed:
                     self._start(task)
-                others = await self._claim_others()
-                if (not claimed and not others) or self.in_flight >= self._config.max_concurrent:
-                    await self._nap(self._config.idle_seconds)
+                others = await self._claim_others_when_due()
+                if self.in_flight >= self._config.max_concurrent:
+                    await self._nap(self._config.idle_seconds)  # a step ending wakes it
+                elif not claimed and not others:
+                    await self._nap(self._until_others())
             await self._drain(self._deadline())
         finally:
             try:
@@ -155,7 +162,7 @@ class LeaseWorker:
         claimed = await self._claim()
         for task in claimed:
             self._start(task)
-        others = await self._claim_others()
+        others, _ = await self._claim_others()
         await asyncio.gather(
             *self._handlers.values(), *self._others.values(), return_exceptions=True
         )
@@ -192,9 +199,28 @@ class LeaseWorker:
             async with asyncio.timeout(max(_left(deadline), RELEASE_SECONDS)):
                 await _release_each(self._also, self._leases.owner, slots)
 
-    async def _claim_others(self) -> int:
-        """Claim and start the other kinds' due items, within what is free; return how many."""
-        started = 0
+    async def _claim_others_when_due(self) -> int:
+        """Claim the other kinds once the idle period since their last claim has passed."""
+        now = asyncio.get_running_loop().time()
+        if now < self._others_at or self.in_flight >= self._config.max_concurrent:
+            return 0  # not yet; or no room, and a step ending wakes the loop to look again
+        self._others_at = now + self._config.idle_seconds
+        started, full = await self._claim_others()
+        if full:  # more may be due: look again on the next pass
+            self._others_at = now
+        return started
+
+    def _until_others(self) -> float:
+        """Return how long to nap: the idle period, or less if the other kinds come due sooner."""
+        left = self._others_at - asyncio.get_running_loop().time()
+        return max(0.0, min(self._config.idle_seconds, left))
+
+    async def _claim_others(self) -> tuple[int, bool]:
+        """Claim and start the other kinds' due items, within what is free.
+
+        Return how many started, and whether a kind filled what was free (more may be due).
+        """
+        started, full = 0, False
         for index, work in enumerate(self._also):
             free = self._config.max_concurrent - self.in_flight
             if free <= 0:
@@ -209,7 +235,8 @@ class LeaseWorker:
             for item in items:
                 self._start_other(index, work, item)
             started += len(items)
-        return started
+            full = full or len(items) >= free
+        return started, full
 
     def _start_other(self, index: int, work: DueWork, item: Any) -> None:
         slot = (index, work.key(item))
