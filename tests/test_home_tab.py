@@ -307,12 +307,11 @@ async def test_double_click_on_forget_or_delete_acts_once_and_refuses_nothing(
         await saved_and_scheduled(bot)
         forget = bot.slack.home.click(home.FORGET_SAVED, value="adhoc")
         await bot.send(forget)
-        await bot.send(forget)  # the same click again
+        await bot.send(forget)  # the same click again, once the first is answered
         await bot.settle()
         forgot_twice = bot.slack.home.of(ALICE)
         delete = bot.slack.home.click(home.DELETE_SCHEDULE, value="weekly")
-        await bot.send(delete)
-        await bot.send(delete)
+        await asyncio.gather(bot.send(delete), bot.send(delete))  # both at once
         await bot.settle()
         deleted_twice = bot.slack.home.of(ALICE)
         entries = await bot.entries()

@@ -77,9 +77,3 @@ class AppDeps:
     def answer_deadline(self) -> float:
         """Return the event-loop time by which a listener starting now must have acked."""
         return asyncio.get_running_loop().time() + ANSWER_DEADLINE_SECONDS
-
-    def track_this_run(self) -> None:
-        """Register the running listener so a graceful shutdown waits for its post-ack work."""
-        task = asyncio.current_task()
-        if task is not None:
-            self.lifecycle.track(task)

@@ -3,8 +3,9 @@
 `create_app` wires the Bolt `AsyncApp` (the Web API client, request
 verification, the listener groups) and nothing else: no I/O at import or build
 time. The same app serves HTTP mode (`bot.entrypoints.web`) and Socket Mode
-(`bot.entrypoints.socket`). Work a listener does after its ack is tracked by the
-`Lifecycle`, so a graceful shutdown can wait for it.
+(`bot.entrypoints.socket`). Bolt answers Slack when a listener returns; each
+listener returns once it has acked and hands the rest to a task the `Lifecycle`
+tracks (`bot.entrypoints.listeners.running`), so a graceful shutdown can wait for it.
 """
 
 from __future__ import annotations
@@ -127,6 +128,9 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
         request_verification_enabled=secret is not None,
         logger=logging.getLogger("bot.slack.bolt"),
         name="hss-export-bot",
+        # Answer when the listener returns, not by polling for its ack: every listener
+        # returns once it has acked and goes on in a tracked task (`listeners.running`).
+        process_before_response=True,
     )
     count = count if count is not None else ignore_count
     policy = ApprovalPolicy.from_settings(settings)

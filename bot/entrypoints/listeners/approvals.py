@@ -29,7 +29,7 @@ from bot.domain.grammar import Export, Run, parse_command
 from bot.domain.model import ExportRequest
 from bot.domain.types import Actor, ReplyTo
 from bot.entrypoints.deps import AppDeps
-from bot.entrypoints.listeners.errors import reporting
+from bot.entrypoints.listeners.running import ack_then_continue
 from bot.entrypoints.slack_payloads import actor_from
 from bot.usecases import ApprovalService, Refused
 
@@ -85,63 +85,65 @@ async def route_export(  # noqa: PLR0913  keyword-only: where the export goes an
 
 
 def register(app: AsyncApp, deps: AppDeps) -> None:
-    """Register the buttons and the deny modal."""
+    """Register the buttons and the deny modal: each acks at once, then does its work."""
 
     @app.action(ui.APPROVE_ACTION)
     async def approve(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        deps.track_this_run()
-        async with reporting(deps, ack, body):
-            service, approval_id, clicker, reply = _click(deps, body)
-            if service is not None:
-                await service.approve(approval_id, clicker, reply)
+        await ack_then_continue(deps, ack, body, lambda: _approve(deps, body))
 
     @app.action(ui.DENY_ACTION)
     async def deny(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        deps.track_this_run()
-        async with reporting(deps, ack, body):
-            service, approval_id, clicker, reply = _click(deps, body)
-            if service is None or not await service.may_decide(approval_id, clicker, reply):
-                return
-            try:
-                await deps.prompt_client.views_open(
-                    trigger_id=body["trigger_id"], view=ui.deny_view(approval_id)
-                )
-            except SLACK_FAILURES as exc:
-                log.warning("views.open of the deny form failed", extra={"error": error_of(exc)})
-                # No reason then: deny at once rather than leave the click unanswered.
-                await service.deny(approval_id, clicker, reply, None)
+        await ack_then_continue(deps, ack, body, lambda: _ask_deny_reason(deps, body))
 
     @app.view(ui.DENY_VIEW)
     async def denied(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        await ack()
-        deps.track_this_run()
-        async with reporting(deps, ack, body):
-            if deps.approvals is None:
-                return
-            approval_id = str(view.get("private_metadata") or "")
-            user = actor_from(body, "approval", channel_id=body["user"]["id"])
-            values = (view.get("state") or {}).get("values") or {}
-            reason = ((values.get(ui.REASON_BLOCK) or {}).get(ui.REASON_INPUT) or {}).get("value")
-            await deps.approvals.deny(approval_id, user, ReplyTo(user.user_id), reason)
+        await ack_then_continue(deps, ack, body, lambda: _deny_with_reason(deps, body, view))
 
     @app.action(ui.CONFIRM_ACTION)
     async def confirmed(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        deps.track_this_run()
-        async with reporting(deps, ack, body):
-            await _run_confirmed(deps, body)
+        await ack_then_continue(deps, ack, body, lambda: _run_confirmed(deps, body))
 
     @app.action(ui.CANCEL_ACTION)
     async def cancelled(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        deps.track_this_run()
-        async with reporting(deps, ack, body):
-            actor = actor_from(body, "slash")
-            reply = ReplyTo(actor.channel_id, body.get("response_url"))
-            done = blocks.refusal("Cancelled: nothing was sent to HSS.")
-            await deps.notifier.tell_user(reply, actor, done, {"what": "confirmation"})
+        await ack_then_continue(deps, ack, body, lambda: _cancel(deps, body))
+
+
+async def _approve(deps: AppDeps, body: dict[str, Any]) -> None:
+    service, approval_id, clicker, reply = _click(deps, body)
+    if service is not None:
+        await service.approve(approval_id, clicker, reply)
+
+
+async def _ask_deny_reason(deps: AppDeps, body: dict[str, Any]) -> None:
+    """Open the deny form (its reason is optional); deny at once if Slack will not open it."""
+    service, approval_id, clicker, reply = _click(deps, body)
+    if service is None or not await service.may_decide(approval_id, clicker, reply):
+        return
+    try:
+        await deps.prompt_client.views_open(
+            trigger_id=body["trigger_id"], view=ui.deny_view(approval_id)
+        )
+    except SLACK_FAILURES as exc:
+        log.warning("views.open of the deny form failed", extra={"error": error_of(exc)})
+        # No reason then: deny at once rather than leave the click unanswered.
+        await service.deny(approval_id, clicker, reply, None)
+
+
+async def _deny_with_reason(deps: AppDeps, body: dict[str, Any], view: dict[str, Any]) -> None:
+    if deps.approvals is None:
+        return
+    approval_id = str(view.get("private_metadata") or "")
+    user = actor_from(body, "approval", channel_id=body["user"]["id"])
+    values = (view.get("state") or {}).get("values") or {}
+    reason = ((values.get(ui.REASON_BLOCK) or {}).get(ui.REASON_INPUT) or {}).get("value")
+    await deps.approvals.deny(approval_id, user, ReplyTo(user.user_id), reason)
+
+
+async def _cancel(deps: AppDeps, body: dict[str, Any]) -> None:
+    actor = actor_from(body, "slash")
+    reply = ReplyTo(actor.channel_id, body.get("response_url"))
+    done = blocks.refusal("Cancelled: nothing was sent to HSS.")
+    await deps.notifier.tell_user(reply, actor, done, {"what": "confirmation"})
 
 
 def _click(deps: AppDeps, body: dict[str, Any]) -> tuple[Any, str, Actor, ReplyTo]:

@@ -50,7 +50,7 @@ from bot.domain.model import ExportRequest
 from bot.domain.types import Actor, ReplyTo
 from bot.entrypoints.deps import AppDeps
 from bot.entrypoints.listeners.approvals import route_export, waiting_message
-from bot.entrypoints.listeners.errors import reporting
+from bot.entrypoints.listeners.running import answer_then_continue
 from bot.entrypoints.listeners.schedules import schedule_answer
 from bot.entrypoints.slack_payloads import actor_from
 from bot.lifecycle import restarting_reply
@@ -69,9 +69,7 @@ def register(app: AsyncApp, deps: AppDeps) -> None:
             await ack(restarting_reply())
             deps.count("draining")
             return
-        deps.track_this_run()
-        async with reporting(deps, ack, command):
-            await handle(deps, ack, command)
+        await answer_then_continue(deps, ack, command, lambda ack: handle(deps, ack, command))
 
 
 async def ack_with(ack: AsyncAck, message: Message) -> None:

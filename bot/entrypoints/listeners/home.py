@@ -21,9 +21,11 @@ refused and audited like a refused command.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import Any, Final
 
@@ -37,7 +39,12 @@ from bot.domain.types import Actor, ReplyTo
 from bot.entrypoints.deps import AppDeps
 from bot.entrypoints.listeners import shortcut
 from bot.entrypoints.listeners.commands import SAVED_OFF, history_message
-from bot.entrypoints.listeners.errors import log_unexpected, reporting, tell_clicker
+from bot.entrypoints.listeners.errors import log_unexpected, tell_clicker
+from bot.entrypoints.listeners.running import (
+    ack_then_continue,
+    answer_then_continue,
+    continue_after_receipt,
+)
 from bot.entrypoints.listeners.schedules import SCHEDULES_OFF
 from bot.entrypoints.slack_payloads import clicked, team_of, user_of
 from bot.usecases import Refused
@@ -56,25 +63,28 @@ def register(app: AsyncApp, deps: AppDeps) -> None:
     async def opened(event: dict[str, Any], body: dict[str, Any]) -> None:
         if event.get("tab") != HOME_TAB or deps.lifecycle.draining:
             return  # the Messages tab is Slack's own; a draining bot publishes nothing new
-        deps.track_this_run()
-        try:
-            actor = Actor(team_of(body), str(event.get("user") or ""), "", "home")
-            context = home.HomeContext(str(event.get("channel") or ""))
-            await publish(deps, replace(actor, channel_id=context.dm_channel), context)
-        except Exception as error:  # noqa: BLE001 - the one place an event's error is logged
-            log_unexpected(error)
+        continue_after_receipt(deps, opened_home(deps, event, body))
 
     @app.action(home.NEW_EXPORT)
     async def new_export(ack: AsyncAck, body: dict[str, Any]) -> None:
-        deps.track_this_run()
-        async with reporting(deps, ack, body):
-            await open_form(deps, ack, body)
+        await answer_then_continue(deps, ack, body, lambda ack: open_form(deps, ack, body))
 
+    turns = Turns()
     for action_id, change in SCHEDULE_CHANGES.items():
         work = functools.partial(change_schedule, change=change, what=action_id)
-        app.action(action_id)(_button(deps, work))
-    app.action(home.RUN_SAVED)(_button(deps, run_saved))
-    app.action(home.FORGET_SAVED)(_button(deps, forget_saved))
+        app.action(action_id)(_button(deps, turns, work))
+    app.action(home.RUN_SAVED)(_button(deps, turns, run_saved))
+    app.action(home.FORGET_SAVED)(_button(deps, turns, forget_saved))
+
+
+async def opened_home(deps: AppDeps, event: dict[str, Any], body: dict[str, Any]) -> None:
+    """Publish the home of the user who opened the Home tab."""
+    try:
+        actor = Actor(team_of(body), str(event.get("user") or ""), "", "home")
+        context = home.HomeContext(str(event.get("channel") or ""))
+        await publish(deps, replace(actor, channel_id=context.dm_channel), context)
+    except Exception as error:  # noqa: BLE001 - the one place an event's error is logged
+        log_unexpected(error)
 
 
 ScheduleChange = Callable[[ScheduleService, Actor, str, str | None], Awaitable[ScheduleAnswer]]
@@ -89,14 +99,47 @@ SCHEDULE_CHANGES: Final[dict[str, ScheduleChange]] = {
 Work = Callable[[AppDeps, dict[str, Any]], Awaitable[None]]
 
 
-def _button(deps: AppDeps, work: Work) -> Callable[[AsyncAck, dict[str, Any]], Awaitable[None]]:
-    """A button's listener: ack at once, then the work (tracked, errors reported)."""
+class Turns:
+    """Clicks on one published home take turns, in the order Slack delivered them.
+
+    Each click publishes the home again over the hash of the home it came from, and
+    Slack takes only the first publish over a hash. Two clicks on one home (a double
+    click) at once would race for it, and the repeat ("gone already") could win over
+    the click that acted. In turn, the first publishes, and the repeat's home, over a
+    stale hash, is not taken (nor need it be: the first click's answer stands). Per
+    process: clicks that reach two worker processes may still race.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def of(self, home_id: str) -> AsyncIterator[None]:
+        """Wait for the earlier clicks on `home_id` to be done, then hold its turn."""
+        lock, users = self._held.get(home_id, (asyncio.Lock(), 0))
+        self._held[home_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._held[home_id]
+            if users == 1:
+                del self._held[home_id]
+            else:
+                self._held[home_id] = (lock, users - 1)
+
+
+def _button(
+    deps: AppDeps, turns: Turns, work: Work
+) -> Callable[[AsyncAck, dict[str, Any]], Awaitable[None]]:
+    """A button's listener: ack at once, then the work in its home's turn (tracked, reported)."""
 
     async def clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        deps.track_this_run()
-        async with reporting(deps, ack, body):
-            await work(deps, body)
+        async def in_turn() -> None:
+            async with turns.of(str((body.get("view") or {}).get("id"))):
+                await work(deps, body)
+
+        await ack_then_continue(deps, ack, body, in_turn)
 
     return clicked
 

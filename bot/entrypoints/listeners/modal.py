@@ -20,7 +20,7 @@ from bot.domain.model import ExportRequest
 from bot.domain.types import ReplyTo
 from bot.entrypoints.deps import AppDeps
 from bot.entrypoints.listeners.approvals import route_export
-from bot.entrypoints.listeners.errors import reporting
+from bot.entrypoints.listeners.running import answer_then_continue
 from bot.entrypoints.slack_payloads import actor_from
 from bot.lifecycle import restarting_reply
 from bot.usecases import Refused
@@ -37,9 +37,7 @@ def register(app: AsyncApp, deps: AppDeps) -> None:
             await ack(response_action="update", view=notice)
             deps.count("draining")
             return
-        deps.track_this_run()
-        async with reporting(deps, ack, body):
-            await handle(deps, ack, body, view)
+        await answer_then_continue(deps, ack, body, lambda ack: handle(deps, ack, body, view))
 
 
 async def handle(deps: AppDeps, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ from bot.adapters.slack_notifier import SLACK_FAILURES, error_of
 from bot.domain import blocks, modal
 from bot.domain.types import Actor, ReplyTo
 from bot.entrypoints.deps import AppDeps
-from bot.entrypoints.listeners.errors import reporting
+from bot.entrypoints.listeners.running import answer_then_continue
 from bot.entrypoints.slack_payloads import team_of, user_of
 
 log = logging.getLogger(__name__)
@@ -39,9 +39,7 @@ def register(app: AsyncApp, deps: AppDeps) -> None:
             await ack()
             deps.count("draining")
             return
-        deps.track_this_run()
-        async with reporting(deps, ack, body):
-            await handle(deps, ack, body)
+        await answer_then_continue(deps, ack, body, lambda ack: handle(deps, ack, body))
 
 
 async def handle(

@@ -28,6 +28,7 @@ from bot.domain.model import ExportRequest
 from bot.domain.types import Actor, Duplicate, Failed, ReplyTo, Submitted
 from bot.entrypoints.deps import AppDeps
 from bot.entrypoints.listeners.errors import log_unexpected
+from bot.entrypoints.listeners.running import continue_after_receipt
 from bot.entrypoints.slack_payloads import team_of
 from bot.usecases import Refused
 from bot.usecases.refusal import held_back
@@ -46,12 +47,18 @@ def register(app: AsyncApp, deps: AppDeps) -> None:
     async def hss_container_export(
         body: dict[str, Any], event: dict[str, Any], fail: AsyncFail
     ) -> None:
-        deps.track_this_run()
-        try:
-            await handle(deps, body, event, fail)
-        except Exception as error:  # noqa: BLE001 - logged with a reference, the step failed
-            reference = log_unexpected(error)
-            await _fail(fail, blocks.internal_error(reference).text)
+        continue_after_receipt(deps, executed(deps, body, event, fail))
+
+
+async def executed(
+    deps: AppDeps, body: dict[str, Any], event: dict[str, Any], fail: AsyncFail
+) -> None:
+    """Run the step; an unexpected error is logged with a reference and fails the step."""
+    try:
+        await handle(deps, body, event, fail)
+    except Exception as error:  # noqa: BLE001 - logged with a reference, the step failed
+        reference = log_unexpected(error)
+        await _fail(fail, blocks.internal_error(reference).text)
 
 
 async def handle(

@@ -1,0 +1,103 @@
+"""Run a listener's body: one way for every listener, answering Slack as soon as it acks.
+
+The app runs with Bolt's `process_before_response=True`: Bolt answers Slack when
+the listener function returns. (Bolt's default starts the listener as a task
+and checks every 10 ms whether it has acked: up to 10 ms added to every answer,
+and a wake-up of the loop every 10 ms for each request not yet answered, which
+under a burst is CPU taken from the acks themselves.) So a listener hands its
+body to `answer_then_continue`: the body runs as a task the lifecycle tracks (a
+graceful shutdown waits for its post-ack work) inside `reporting` (no error
+escapes, the user hears of it), and the listener returns the moment the body
+acks, or ends, or `ACK_TIMEOUT_SECONDS` pass (as Bolt would, Slack then has no
+answer; a body keeps to `ANSWER_DEADLINE_SECONDS` long before that).
+
+An event's listener (`app_home_opened`, `function_executed`) has nothing to
+answer but the receipt, which Bolt sends when the listener returns:
+`continue_after_receipt` starts the body and returns at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Final
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.response import BoltResponse
+
+from bot.entrypoints.deps import AppDeps
+from bot.entrypoints.listeners.errors import reporting
+
+# Bolt's own `listener_ack_timeout`: how long it waits for an ack it has no answer without.
+ACK_TIMEOUT_SECONDS: Final = 3.0
+
+Body = Callable[[AsyncAck], Awaitable[None]]
+
+
+class _Answering(AsyncAck):
+    """The `ack` Bolt gave the listener, which also tells the listener that it was called.
+
+    Its `response` is Bolt's own: what the body acks with is what Bolt sends.
+    """
+
+    def __init__(self, ack: AsyncAck) -> None:
+        # No super().__init__(): `response` is the wrapped ack's, not an attribute here.
+        self._ack = ack
+        self.called = asyncio.Event()
+
+    @property  # the same attribute as AsyncAck's, kept on the wrapped ack
+    def response(self) -> BoltResponse | None:
+        """Return what the body acked with, None before it acks."""
+        return self._ack.response
+
+    @response.setter
+    def response(self, value: BoltResponse | None) -> None:
+        self._ack.response = value
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> BoltResponse:
+        """Ack as Bolt's ack does, then wake the listener waiting to return."""
+        try:
+            return await self._ack(*args, **kwargs)
+        finally:
+            self.called.set()
+
+
+async def answer_then_continue(
+    deps: AppDeps, ack: AsyncAck, body: dict[str, Any], work: Body
+) -> None:
+    """Run `work(ack)` tracked and reported; return once it has acked (or ended)."""
+    answering = _Answering(ack)
+
+    async def run() -> None:
+        async with reporting(deps, answering, body):
+            await work(answering)
+
+    task = deps.lifecycle.spawn(run(), name="slack-listener")
+    called = asyncio.ensure_future(answering.called.wait())
+    try:
+        await asyncio.wait(
+            {task, called}, timeout=ACK_TIMEOUT_SECONDS, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        called.cancel()
+
+
+async def ack_then_continue(
+    deps: AppDeps, ack: AsyncAck, body: dict[str, Any], work: Callable[[], Awaitable[None]]
+) -> None:
+    """Ack at once (a click, a form that only closes), then run `work` tracked and reported."""
+    await ack()
+
+    async def run() -> None:
+        async with reporting(deps, ack, body):
+            await work()
+
+    continue_after_receipt(deps, run())
+
+
+def continue_after_receipt(deps: AppDeps, work: Coroutine[Any, Any, None]) -> None:
+    """Start an event's work, tracked; Bolt acknowledges the event when the listener returns.
+
+    `work` reports its own errors (an event has no one to answer in an ack).
+    """
+    deps.lifecycle.spawn(work, name="slack-event")
