@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from dataclasses import replace
 from typing import Any
 
 from bot.tracking.lease import Leases
@@ -71,3 +73,80 @@ async def test_a_task_claimed_again_while_its_step_runs_is_not_stepped_twice() -
         release.set()
         await worker.stop()
         await running
+
+
+class _MemoryStore:
+    """Tasks in a dict, leased as the SQL store leases them; every claim counted."""
+
+    def __init__(self, clock: Any) -> None:
+        self.tasks: dict[str, TrackedTask] = {}
+        self.claims = 0
+        self._clock = clock
+
+    async def claim_due(
+        self, owner: str, now: float, lease_seconds: float, limit: int
+    ) -> list[TrackedTask]:
+        self.claims += 1
+        due = [
+            t
+            for t in self.tasks.values()
+            if not t.settled and t.next_poll_at <= now and (t.lease_until or 0) < now
+        ][:limit]
+        for task in due:
+            self.tasks[task.task_id] = replace(
+                task, lease_owner=owner, lease_until=now + lease_seconds
+            )
+        return [self.tasks[t.task_id] for t in due]
+
+    async def save(self, task: TrackedTask, owner: str) -> bool:
+        self.tasks[task.task_id] = task
+        return True
+
+    async def release(self, owner: str, task_ids: list[str]) -> None:
+        return None
+
+
+async def test_the_loop_claims_when_tasks_come_due_not_at_every_steps_end() -> None:
+    """Five tasks, polled twice each: claimed when due (a few claims, each taking several
+    tasks), not once per step's end; and with a 10 s idle period, all done in well under it."""
+    clock = time.time
+    store = _MemoryStore(clock)
+    steps: list[str] = []
+    all_settled = asyncio.Event()
+
+    async def step(task: TrackedTask) -> None:
+        steps.append(task.task_id)
+        if task.polls == 0:  # still running at HSS: look again in 0.1 s
+            next_poll = clock() + 0.1
+            await leases.save(
+                task, polls=1, next_poll_at=next_poll, lease_owner=None, lease_until=None
+            )
+        else:
+            await leases.save(
+                task,
+                state="done",
+                audit_done=True,
+                message_done=True,
+                lease_owner=None,
+                lease_until=None,
+            )
+            if all(t.settled for t in store.tasks.values()):
+                all_settled.set()
+
+    leases = Leases(store, "w1", lease_seconds=30, clock=clock, sleep=asyncio.sleep)  # type: ignore[arg-type]
+    config = TrackerConfig(idle_seconds=10.0, max_concurrent=10, grace_seconds=1.0)
+    worker = LeaseWorker(leases, step, config, clock=clock, sleep=asyncio.sleep)
+    running = asyncio.create_task(worker.run())
+    try:
+        await asyncio.sleep(0)  # the first pass claims (nothing yet)
+        due = clock() + 0.1
+        for n in range(5):
+            store.tasks[f"task-{n}"] = replace(_task(f"task-{n}"), next_poll_at=due)
+            worker.expect(due)  # as `TaskTracker.follow` does
+        await asyncio.wait_for(all_settled.wait(), 5)
+    finally:
+        await worker.stop()
+        await running
+
+    assert sorted(steps) == sorted([f"task-{n}" for n in range(5)] * 2)
+    assert store.claims <= 5, f"{store.claims} claims for 10 steps"

@@ -56,6 +56,8 @@ class Leases:
         # Heartbeats running per task, and the tasks whose lease we handed back under them.
         self._beating: dict[str, int] = {}
         self._let_go: set[str] = set()
+        # Told when a save hands a task back unsettled, with when it is due again (the worker).
+        self.on_handed_back: Callable[[float], None] = lambda _due_at: None
 
     def last_saved(self, task: TrackedTask) -> TrackedTask:
         """Return the state this step last saved for the task, else the task as claimed."""
@@ -80,6 +82,8 @@ class Leases:
             self._renewed.pop(task_id, None)
             if self._beating.get(task_id):
                 self._let_go.add(task_id)  # its heartbeats stop, quietly
+            if not updated.settled:
+                self.on_handed_back(updated.next_poll_at)
         self._saved[task_id] = updated
         return updated
 

@@ -125,7 +125,7 @@ class TaskTracker:
             return
         if not added:
             log.info("task already tracked", extra={"task_id": task.task_id})
-        self._worker.wake()
+        self._worker.expect(task.next_poll_at)
 
     async def run(self) -> None:
         """Claim due tasks and step them until `stop()` (see `LeaseWorker.run`)."""

@@ -2,8 +2,15 @@
 
 `LeaseWorker` knows nothing of what a step does: it claims due tasks from the
 task store under its lease, runs the `step` it was given for each (at most
-`max_concurrent` at once), and naps until a step ends, new work is announced
-(`wake`) or the idle period passes. Any replica can take the next step, so a
+`max_concurrent` at once), and naps until a task it knows of comes due (one
+it was told of, `expect`, or one a step handed back, `Leases.on_handed_back`),
+a slot frees up while it was full, it is told to look (`wake`), or the idle
+period since its last claim passes. A claim is a write transaction: the loop
+does not claim at every step's end (which under a burst meant several claims
+per task, nearly all finding nothing) but when something is due, waiting
+`GATHER_SECONDS` for what comes due just after, so one claim takes several
+tasks. Tasks of other replicas (or whose lease ran out) are found by the claim
+made at least once per idle period. Any replica can take the next step, so a
 restart (or a dead replica) loses nothing: its leases expire and another
 worker resumes from the last state the database holds.
 
@@ -14,9 +21,9 @@ and lease length, and each claimed item is handled once, counted against
 The tracked tasks keep their own path (their leases are renewed and shielded
 by `Leases`); other kinds are short and need neither. Their due times need no
 better than a second's resolution, so the loop claims them at most once per
-idle period (the loop wakes whenever a step ends: a claim per kind per step
-would find nothing almost every time), and never naps past their next claim,
-so a due item waits at most one idle period.
+idle period (a claim per kind at every pass of the loop would find nothing
+almost every time), and never naps past their next claim, so a due item waits
+at most one idle period.
 
 `stop()` returns within the grace period: in-flight steps get until one
 deadline, then are cancelled; a shielded step already started (a share and its
@@ -28,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final, Protocol
@@ -40,6 +48,9 @@ log = logging.getLogger(__name__)
 
 RELEASE_SECONDS: Final = 0.5  # at least this long to hand leases back when stopping
 STOP_MARGIN_SECONDS: Final = 1.0  # how long past the grace period `stop()` may take at most
+# A claim for a task come due waits this long for others coming due just after it: under a
+# burst, one claim takes several tasks instead of one claim (a write transaction) each.
+GATHER_SECONDS: Final = 0.05
 
 Step = Callable[[TrackedTask], Coroutine[Any, Any, None]]
 Sleep = Callable[[float], Awaitable[None]]
@@ -99,6 +110,12 @@ class LeaseWorker:
         self._stop_at: float | None = None  # the one deadline of a shutdown (loop time)
         self._others_at = 0.0  # when the other kinds are claimed next (loop time)
         self._running = False
+        # When tasks this process added or handed back come due (the clock's time): the loop
+        # claims then, not at every step's end, when almost always nothing is due yet.
+        self._due: list[float] = []
+        self._look_now = True  # claim on the next pass whatever is known to be due
+        self._claim_by = 0.0  # loop time by which the loop claims anyway (the idle period)
+        leases.on_handed_back = self.expect
 
     @property
     def in_flight(self) -> int:
@@ -107,7 +124,19 @@ class LeaseWorker:
 
     def wake(self) -> None:
         """Look for due work now rather than after the idle period."""
+        self._look_now = True
         self._wake.set()
+
+    def expect(self, due_at: float) -> None:
+        """Claim when a task this process added or handed back comes due (`due_at`, clock time).
+
+        Tasks of other replicas, or whose lease ran out, are found by the claim that
+        the loop makes at least once per idle period.
+        """
+        earliest = self._due[0] if self._due else None
+        heapq.heappush(self._due, due_at)
+        if earliest is None or due_at < earliest:
+            self._wake.set()  # the nap is too long now
 
     async def run(self) -> None:
         """Claim due tasks and step them until `stop()`; on cancellation, leave them to resume.
@@ -123,14 +152,14 @@ class LeaseWorker:
         try:
             while not self._stopping.is_set():
                 self._wake.clear()
-                claimed = await self._claim()
+                claimed = await self._claim() if self._claim_is_due() else []
                 for task in claimed:
                     self._start(task)
                 others = await self._claim_others_when_due()
                 if self.in_flight >= self._config.max_concurrent:
                     await self._nap(self._config.idle_seconds)  # a step ending wakes it
                 elif not claimed and not others:
-                    await self._nap(self._until_others())
+                    await self._nap(self._until_due())
             await self._drain(self._deadline())
         finally:
             try:
@@ -174,10 +203,23 @@ class LeaseWorker:
             self._stop_at = asyncio.get_running_loop().time() + self._config.grace_seconds
         return self._stop_at
 
+    def _claim_is_due(self) -> bool:
+        """Tell whether to claim now: woken, a known task due, or an idle period since the last."""
+        return (
+            self._look_now
+            or asyncio.get_running_loop().time() >= self._claim_by
+            or (bool(self._due) and self._due[0] + GATHER_SECONDS <= self._clock())
+        )
+
     async def _claim(self) -> list[TrackedTask]:
         free = self._config.max_concurrent - self.in_flight
         if free <= 0:
             return []
+        self._look_now = False
+        self._claim_by = asyncio.get_running_loop().time() + self._config.idle_seconds
+        now = self._clock()
+        while self._due and self._due[0] <= now:  # claimed now, or by another replica
+            heapq.heappop(self._due)
         leases = self._leases
         try:
             claimed = await leases.store.claim_due(
@@ -210,9 +252,13 @@ class LeaseWorker:
             self._others_at = now
         return started
 
-    def _until_others(self) -> float:
-        """Return how long to nap: the idle period, or less if the other kinds come due sooner."""
-        left = self._others_at - asyncio.get_running_loop().time()
+    def _until_due(self) -> float:
+        """Return how long to nap: until a known task comes due, the next claim of the other
+        kinds, or the idle period since the last claim, whichever is first."""
+        loop_now = asyncio.get_running_loop().time()
+        left = min(self._others_at, self._claim_by) - loop_now
+        if self._due:
+            left = min(left, self._due[0] + GATHER_SECONDS - self._clock())
         return max(0.0, min(self._config.idle_seconds, left))
 
     async def _claim_others(self) -> tuple[int, bool]:
@@ -263,13 +309,15 @@ class LeaseWorker:
         self._handlers[task.task_id] = handler
 
         def done(_: asyncio.Task[None]) -> None:
+            full = self.in_flight >= self._config.max_concurrent
             self._handlers.pop(task.task_id, None)
-            self._wake.set()
+            if full:  # a slot is free for what is due; the step's own next poll is `expect`ed
+                self.wake()
 
         handler.add_done_callback(done)
 
     async def _nap(self, seconds: float) -> None:
-        """Wait `seconds`, or less if a task is followed or a step ends."""
+        """Wait `seconds`, or less if woken (`wake`, or a task `expect`ed sooner)."""
         waker = asyncio.ensure_future(self._wake.wait())
         sleeper = asyncio.ensure_future(self._sleep(seconds))
         try:
