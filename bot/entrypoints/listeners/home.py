@@ -242,12 +242,10 @@ async def load_facts(
     saved = await deps.saved.owned(actor) if deps.saved is not None else []
     schedules = await deps.schedules.list_for(actor) if deps.schedules is not None else []
     owner_tz = await deps.zones.zone_of(actor.user_id) if deps.zones is not None else None
-    zone = resolve_tz(None, owner_tz, deps.settings.SCHEDULE_DEFAULT_TZ)
     return home.HomeFacts(
         user_id=actor.user_id,
         context=context,
-        tz=zone.name,
-        tz_from="owner" if zone.source == "owner" else "default",
+        zone=resolve_tz(None, owner_tz, deps.settings.SCHEDULE_DEFAULT_TZ),
         saved=saved,
         schedules=schedules,
         notice=notice,
