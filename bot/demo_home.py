@@ -25,6 +25,7 @@ from bot.demo_steps import (
 from bot.domain import home
 from emulators.fake_hss import FakeHss
 from emulators.fake_slack import FakeSlack
+from emulators.fake_slack.home import block_buttons
 
 RUN_NOW: Final = 1  # the creates this scenario adds: one Run now
 
@@ -81,14 +82,10 @@ def render_home(view: dict[str, Any]) -> str:
         if kind == "divider":
             lines.append("─" * 40)
             continue
-        buttons = [e for e in block.get("elements", []) if e.get("type") == "button"]
-        if block.get("accessory", {}).get("type") == "button":
-            buttons.append(block["accessory"])
+        labels = "  ".join(f"[{b['text']['text']}]" for b in block_buttons(block))
         if kind == "actions":
-            lines.append("  ".join(f"[{b['text']['text']}]" for b in buttons))
+            lines.append(labels)
             continue
         text = visible({"blocks": [{k: v for k, v in block.items() if k != "accessory"}]})
-        if buttons:
-            text += "   " + "  ".join(f"[{b['text']['text']}]" for b in buttons)
-        lines.append(text)
+        lines.append(f"{text}   {labels}" if labels else text)
     return "\n".join(line for line in lines if line.strip())

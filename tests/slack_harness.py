@@ -23,14 +23,14 @@ from slack_bolt.async_app import AsyncApp
 from bot.adapters.approval_store import open_approval_store
 from bot.adapters.audit_store import SqlAuditLog, open_audit_log
 from bot.adapters.hss import HssClient, build_hss_client
-from bot.adapters.saved_store import open_saved_store
+from bot.adapters.saved_store import SqlSavedExportStore, open_saved_store
 from bot.adapters.slack_notifier import SlackNotifier, build_web_client
 from bot.bootstrap import Runtime, build_runtime, start_http_runtime
 from bot.domain.types import AuditEntry
 from bot.entrypoints.slack_app import create_app
 from bot.entrypoints.web import HttpServer, start_http
 from bot.lifecycle import Lifecycle
-from bot.ports import AuditLog, Hss
+from bot.ports import AuditLog, Hss, SavedExportStore
 from bot.settings import Settings
 from bot.usecases import ExportService
 from emulators.fake_hss import FakeHss
@@ -115,6 +115,7 @@ async def running_stack(
     slack: FakeSlack | None = None,
     wrap_hss: Callable[[HssClient], Hss] | None = None,
     wrap_audit: Callable[[SqlAuditLog], AuditLog] | None = None,
+    wrap_saved: Callable[[SqlSavedExportStore], SavedExportStore] | None = None,
     approvals: bool = False,
     saved: bool = False,
     clock: Callable[[], float] = time.time,
@@ -126,7 +127,8 @@ async def running_stack(
     `wrap_hss` and `wrap_audit` put a wrapper between the app and the real
     client or log (to slow or break them); `Stack.audit` stays the real log.
     `approvals` opens the approval store in the same database (the two-person
-    rule), with `clock` as the approvals' clock; `saved`, the saved exports' store.
+    rule), with `clock` as the approvals' clock; `saved`, the saved exports' store
+    (`wrap_saved` wraps it as the app sees it).
     """
     async with slack or FakeSlack(scopes=manifest_scopes()) as fake_slack:
         settings = stack_settings(hss, fake_slack, **overrides)
@@ -152,7 +154,7 @@ async def running_stack(
             lifecycle=lifecycle,
             socket_mode=socket_mode,
             approval_store=store,
-            saved_store=presets,
+            saved_store=wrap_saved(presets) if wrap_saved and presets else presets,
             clock=clock,
         )
         server = await start_http(app, "127.0.0.1", 0) if http else None

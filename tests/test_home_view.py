@@ -15,6 +15,7 @@ import pytest
 
 from bot.domain import blocks, home
 from bot.domain.saved import SavedExport, ScheduledExport, ScheduleRun
+from bot.domain.schedules import ResolvedZone
 from emulators.fake_slack_home import home_problems
 
 CONTEXT = home.HomeContext("D0ALICE")
@@ -49,7 +50,11 @@ def schedule(name: str = "weekly", **changes: Any) -> ScheduledExport:
 
 def facts(**changes: Any) -> home.HomeFacts:
     """Alice's home facts, in Berlin time."""
-    values: dict[str, Any] = {"user_id": "U0ALICE", "context": CONTEXT, "tz": "Europe/Berlin"}
+    values: dict[str, Any] = {
+        "user_id": "U0ALICE",
+        "context": CONTEXT,
+        "zone": ResolvedZone("Europe/Berlin", "owner"),
+    }
     values.update(changes)
     return home.HomeFacts(**values)
 
@@ -116,7 +121,9 @@ def test_schedule_shows_next_run_in_the_users_zone_and_the_last_thread() -> None
         thread_ts="1711962000.000100",
     )
     berlin = home.build_home(facts(schedules=[schedule(last_run=last)]))
-    shanghai = home.build_home(facts(tz="Asia/Shanghai", schedules=[schedule(last_run=last)]))
+    shanghai = home.build_home(
+        facts(zone=ResolvedZone("Asia/Shanghai", "owner"), schedules=[schedule(last_run=last)])
+    )
 
     assert home_problems(berlin) == []
     assert "Next run: Mon 2026-03-30 09:00 CEST" in text_of(berlin)
@@ -194,8 +201,8 @@ def test_context_round_trips() -> None:
 
 def test_the_footer_says_when_the_zone_is_the_default_not_the_users() -> None:
     """Slack could not say the user's zone: the home does not claim UTC is their zone."""
-    mine = text_of(home.build_home(facts(tz="Europe/Berlin", tz_from="owner")))
-    unknown = text_of(home.build_home(facts(tz="UTC", tz_from="default")))
+    mine = text_of(home.build_home(facts(zone=ResolvedZone("Europe/Berlin", "owner"))))
+    unknown = text_of(home.build_home(facts(zone=ResolvedZone("UTC", "default"))))
 
     assert "Times are shown in Europe/Berlin, your Slack time zone." in mine
     assert "your Slack time zone." not in unknown

@@ -27,10 +27,12 @@ from slack_harness import ALICE, EXPORTS, Stack, running_stack, stack_settings, 
 from bot.access import COULD_NOT_CHECK
 from bot.adapters.audit_store import SqlAuditLog, open_audit_log
 from bot.adapters.hss import HssClient, build_hss_client
+from bot.adapters.saved_store import SqlSavedExportStore
 from bot.adapters.slack_notifier import SlackNotifier, build_web_client
 from bot.domain import modal
 from bot.domain.grammar import FIELD_KEYS
 from bot.domain.model import HEADER_KEYS
+from bot.domain.saved import SavedExport
 from bot.domain.types import AuditEntry, TaskStatus
 from bot.entrypoints.deps import COMMAND
 from bot.entrypoints.slack_app import create_app
@@ -341,6 +343,55 @@ async def test_a_slow_audit_log_delays_a_refusal_only_up_to_the_ack_deadline(
         await stack.settle()
         (entry,) = await stack.entries()
         assert entry.outcome == "invalid"
+
+
+@pytest.mark.parametrize(
+    ("text", "said", "outcome"),
+    [
+        ("save monthly status=running", "Saved `monthly`", "saved"),
+        ("forget weekly", "Forgot `weekly`", "forgotten"),
+        ("save theirs status=running", "belongs to <@U0BOB>", "denied"),
+    ],
+)
+async def test_a_slow_saved_export_store_is_acked_in_time_and_answered_after(
+    tmp_path: Path, fake_hss: FakeHss, text: str, said: str, outcome: str
+) -> None:
+    """A `save` or `forget` whose store hangs past the ack deadline is acked in time as under
+    way; its outcome (a refusal too) follows once, through the response_url."""
+    answers = asyncio.Event()
+    answers.set()
+
+    class Hanging:
+        def __init__(self, inner: SqlSavedExportStore) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+        async def get(self, team_id: str, name: str) -> SavedExport | None:
+            await answers.wait()
+            return await self.inner.get(team_id, name)
+
+    async with running_stack(
+        tmp_path, fake_hss, wrap_saved=Hanging, saved=True, ALLOWED_USER_IDS=f"{ALICE},{BOB}"
+    ) as stack:
+        await stack.slash("save weekly status=running")
+        await stack.slash("save theirs status=running", user_id=BOB)
+        answers.clear()
+        delivery = await stack.slash(text)
+
+        assert delivery.status == 200
+        assert not delivery.timed_out
+        assert "Working on it" in delivery.text
+        answers.set()
+        await wait_for(lambda: len(stack.slack.responses) == 1)
+        await stack.settle()
+        (response,) = stack.slack.responses
+        *_, entry = await stack.entries()
+
+    assert said in response.all_text
+    assert response.response_type == "ephemeral"
+    assert entry.outcome == outcome
 
 
 # --- HSS trouble -------------------------------------------------------------------------

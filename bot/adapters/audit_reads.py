@@ -1,6 +1,6 @@
 """Read the audit log: entries folded from their records, lists, lookups and the CSV export.
 
-`AuditReader` holds the engine and every read; `bot.adapters.audit_store.SqlAuditLog`
+`AuditReader` (a `SqlStore`) holds every read; `bot.adapters.audit_store.SqlAuditLog`
 adds the appends on top of it, so the append path carries none of this. An
 entry is its `request` record with its later `outcome` and `delivery` records
 folded in; `fold` is the one place an `AuditEntry` is built from records.
@@ -24,10 +24,12 @@ from bot.adapters.audit_schema import (
     canonical_json,
     chain_head,
     format_at,
+    metadata,
     parse_at,
     records,
 )
-from bot.adapters.sql import SqlTarget, create_engine_for, translated
+from bot.adapters.audit_setup import SCHEMA_LOCK_KEY, prepare_schema
+from bot.adapters.sql import SqlStore
 from bot.domain.errors import AuditUnavailable
 from bot.domain.types import AuditEntry, StoredRequest
 
@@ -205,21 +207,31 @@ async def _fold_all(conn: AsyncConnection, rows: Sequence[AnyRow]) -> list[Audit
     return [fold(row, later.get(int(row.seq), ())) for row in rows]
 
 
-class AuditReader:
-    """Every read of the audit log, over one engine (the base of `SqlAuditLog`)."""
+class AuditReader(SqlStore):
+    """Every read of the audit log (the base of `SqlAuditLog`), on the stores' `SqlStore`.
 
-    def __init__(self, target: SqlTarget) -> None:
-        self._target = target
-        self._engine = create_engine_for(target)
+    The engine, error translation and closing are the base's; the log's schema
+    is its own (`prepare_schema`: a chain head and a schema version to check).
+    """
+
+    tables = metadata
+    schema_lock_key = SCHEMA_LOCK_KEY
+    error = AuditUnavailable
+    what = "audit log"
 
     @property
     def backend(self) -> str:
         """Name the database kind: `sqlite` or `postgresql`."""
         return self._target.backend
 
-    async def aclose(self) -> None:
-        """Release connections."""
-        await self._engine.dispose()
+    async def create_schema(self) -> None:
+        """Create the log if missing, else check its tables and migrate it; safe to race."""
+        await self._prepare(create=True)
+
+    async def _prepare(self, *, create: bool) -> None:
+        """Make the log usable: create it (with `create`), or check its tables and version."""
+        async with self._guard(), self._locking.begin() as conn:
+            await prepare_schema(conn, self._target, create=create)
 
     async def ping(self) -> bool:
         """Tell whether the database answers (for /readyz); raise `AuditUnavailable` if not."""
@@ -361,10 +373,6 @@ class AuditReader:
                 await conn.execution_options(isolation_level="REPEATABLE READ")
             async with conn.begin():
                 yield conn
-
-    def _guard(self) -> Any:
-        """Turn the database's errors into `AuditUnavailable` with a password-free message."""
-        return translated(self._target, AuditUnavailable, "audit log")
 
 
 async def _loose(conn: AsyncConnection, through: int | None) -> list[AnyRow]:

@@ -32,7 +32,7 @@ from typing import Any, Final, Literal
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.adapters.audit_reads import CSV_FIELDS, PAGE_SIZE, AuditReader, entry_as_json, fold
 from bot.adapters.audit_schema import (
@@ -48,7 +48,6 @@ from bot.adapters.audit_schema import (
     refuse_secrets,
     request_payload,
 )
-from bot.adapters.audit_setup import prepare_schema
 from bot.adapters.audit_verify import VerifyResult, verify_database
 from bot.adapters.sql import (
     WRITE_LOCK,
@@ -145,7 +144,7 @@ async def open_audit_log(
     `on_append(record)` is awaited after each committed record (an `Appended`).
     """
     target = resolve_url(url, create=create)
-    log = SqlAuditLog(target, on_append=on_append, clock=clock)
+    log = SqlAuditLog(create_engine_for(target), target, on_append=on_append, clock=clock)
     try:
         await log._prepare(create=create)
     except BaseException:
@@ -158,13 +157,16 @@ class SqlAuditLog(AuditReader):
     """The audit log over SQLAlchemy Core: appends chained records (reads: `AuditReader`)."""
 
     def __init__(
-        self, target: SqlTarget, *, on_append: OnAppend | None = None, clock: Clock | None = None
+        self,
+        engine: AsyncEngine,
+        target: SqlTarget | None = None,
+        *,
+        on_append: OnAppend | None = None,
+        clock: Clock | None = None,
     ) -> None:
-        super().__init__(target)
+        super().__init__(engine, target)
         self._on_append = on_append
         self._clock: Clock = clock or (lambda: datetime.now(UTC))
-        # Connections from this engine take the SQLite write lock when they begin.
-        self._writer = self._engine.execution_options(**{WRITE_LOCK: True})
 
     def __repr__(self) -> str:
         return f"SqlAuditLog({self._target.safe!r})"
@@ -346,10 +348,6 @@ class SqlAuditLog(AuditReader):
 
     # --- Internals ------------------------------------------------------------------------
 
-    async def _prepare(self, *, create: bool) -> None:
-        async with self._guard(), self._writer.begin() as conn:
-            await prepare_schema(conn, self._target, create=create)
-
     async def _append_command(
         self, payload: dict[str, Any], user_id: str, dedupe_key: str | None
     ) -> int:
@@ -470,7 +468,7 @@ class SqlAuditLog(AuditReader):
             kind = select(records.c.kind).where(records.c.seq == entry_id).scalar_subquery()
             query = query.add_columns(kind.label("target"))
         query = query.where(chain_head.c.id == HEAD_ID).with_for_update(of=chain_head)
-        async with self._guard(), self._writer.begin() as conn:
+        async with self._guard(), self._locking.begin() as conn:
             head = (await conn.execute(query)).one_or_none()
             if head is None:
                 raise AuditUnavailable(

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 import httpx
+from pydantic import SecretStr
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -421,8 +422,6 @@ def build_hss_client(
     With `allow_missing_credentials` (for `--dry-run`), missing credentials and
     project id are replaced by placeholders so the call's shape can be shown.
     """
-    project_id = settings.HSS_PROJECT_ID
-    timeout = httpx.Timeout(settings.HSS_READ_TIMEOUT, connect=settings.HSS_CONNECT_TIMEOUT)
     auth: httpx.Auth
     if not allow_missing_credentials and (problems := settings.problems(["hss"])):
         raise SettingsError(problems)
@@ -432,15 +431,9 @@ def build_hss_client(
         settings.HSS_IAM_USER,
         settings.HSS_IAM_PASSWORD,
     )
-    project_id = project_id or PLACEHOLDER_PROJECT_ID
+    project_id = settings.HSS_PROJECT_ID or PLACEHOLDER_PROJECT_ID
     if ak is not None and sk is not None:
-        token = settings.CLOUD_SDK_SECURITY_TOKEN
-        auth = AkSkAuth(
-            ak.get_secret_value(),
-            sk.get_secret_value(),
-            project_id,
-            security_token=token.get_secret_value() if token is not None else None,
-        )
+        auth = aksk_auth(ak, sk, project_id, settings.CLOUD_SDK_SECURITY_TOKEN)
     elif not settings.uses_aksk and domain and user and password is not None:
         auth = IamTokenAuth(
             settings.iam_endpoint,
@@ -448,16 +441,51 @@ def build_hss_client(
             user=user,
             password=password,
             project_id=project_id,
-            timeout=timeout,
+            timeout=hss_timeout(settings),
             transport=transport,
         )
     else:  # only reachable with allow_missing_credentials
         auth = AkSkAuth(PLACEHOLDER_AK, PLACEHOLDER_SK, project_id)
-    return HssClient(
+    return configured_client(
+        settings,
         settings.hss_endpoint,
         project_id,
         auth,
-        default_enterprise_project_id=settings.HSS_ENTERPRISE_PROJECT_ID,
+        enterprise_project_id=settings.HSS_ENTERPRISE_PROJECT_ID,
+        transport=transport,
+        sleep=sleep,
+    )
+
+
+def aksk_auth(
+    ak: SecretStr, sk: SecretStr, project_id: str, security_token: SecretStr | None
+) -> AkSkAuth:
+    """Sign with these keys (and the security token that goes with temporary ones)."""
+    token = None if security_token is None else security_token.get_secret_value()
+    return AkSkAuth(ak.get_secret_value(), sk.get_secret_value(), project_id, security_token=token)
+
+
+def hss_timeout(settings: Settings) -> httpx.Timeout:
+    """Return the HSS (and IAM) calls' timeout: HSS_READ_TIMEOUT, HSS_CONNECT_TIMEOUT to connect."""
+    return httpx.Timeout(settings.HSS_READ_TIMEOUT, connect=settings.HSS_CONNECT_TIMEOUT)
+
+
+def configured_client(  # noqa: PLR0913  keyword-only: the default project and test seams
+    settings: Settings,
+    endpoint: str,
+    project_id: str,
+    auth: httpx.Auth,
+    *,
+    enterprise_project_id: str | None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    sleep: Sleep = asyncio.sleep,
+) -> HssClient:
+    """Build the client of one HSS account under the settings' timeouts, attempts and limit."""
+    return HssClient(
+        endpoint,
+        project_id,
+        auth,
+        default_enterprise_project_id=enterprise_project_id,
         connect_timeout=settings.HSS_CONNECT_TIMEOUT,
         read_timeout=settings.HSS_READ_TIMEOUT,
         max_attempts=settings.HSS_MAX_ATTEMPTS,

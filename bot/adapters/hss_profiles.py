@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 
-from bot.adapters.hss import HssClient, Sleep
+from bot.adapters.hss import HssClient, Sleep, aksk_auth, configured_client, hss_timeout
 from bot.adapters.iam import IamTokenAuth
-from bot.adapters.signer import AkSkAuth
 from bot.domain.errors import HssError
 from bot.domain.model import ExportRequest
 from bot.domain.types import CreatedTask, TaskStatus
@@ -91,16 +90,11 @@ def build_profile_client(
     sleep: Sleep = asyncio.sleep,
 ) -> HssClient:
     """Build the HSS client of one profile: its endpoint, project id and credentials only."""
-    timeout = httpx.Timeout(settings.HSS_READ_TIMEOUT, connect=settings.HSS_CONNECT_TIMEOUT)
     auth: httpx.Auth
     credentials = profile.credentials
     if isinstance(credentials, AkSk):
-        token = credentials.security_token
-        auth = AkSkAuth(
-            credentials.ak.get_secret_value(),
-            credentials.sk.get_secret_value(),
-            profile.project_id,
-            security_token=token.get_secret_value() if token is not None else None,
+        auth = aksk_auth(
+            credentials.ak, credentials.sk, profile.project_id, credentials.security_token
         )
     else:
         auth = IamTokenAuth(
@@ -109,18 +103,15 @@ def build_profile_client(
             user=credentials.user,
             password=credentials.password,
             project_id=profile.project_id,
-            timeout=timeout,
+            timeout=hss_timeout(settings),
             transport=transport,
         )
-    return HssClient(
+    return configured_client(
+        settings,
         profile.endpoint,
         profile.project_id,
         auth,
-        default_enterprise_project_id=profile.enterprise_project_id,
-        connect_timeout=settings.HSS_CONNECT_TIMEOUT,
-        read_timeout=settings.HSS_READ_TIMEOUT,
-        max_attempts=settings.HSS_MAX_ATTEMPTS,
-        max_in_flight=settings.HSS_MAX_IN_FLIGHT,
+        enterprise_project_id=profile.enterprise_project_id,
         transport=transport,
         sleep=sleep,
     )

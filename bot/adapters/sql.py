@@ -5,8 +5,9 @@ engine (SQLite: WAL mode, busy timeout, `BEGIN IMMEDIATE` for writers), turns
 driver errors into the store's own error with a password-free message, and
 serializes schema creation across replicas. `bot.adapters.audit_store` and
 the other stores all build on it, so they stay in one database; `SqlStore` is
-what the task, digest, approval, saved-export and schedule stores share:
-opening (`SqlStore.open`), schema creation, error translation and closing.
+what the audit log (`AuditReader`, whose schema creation is its own) and the task,
+digest, approval, saved-export and schedule stores share: opening
+(`SqlStore.open`), schema creation, error translation and closing.
 """
 
 from __future__ import annotations

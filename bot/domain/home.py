@@ -20,11 +20,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from bot.domain.blocks import Message, escape
 from bot.domain.saved import SavedExport, ScheduledExport, ScheduleRun
 from bot.domain.schedule_messages import local_time, run_result, thread_link
+from bot.domain.schedules import ResolvedZone
 from bot.domain.text import clip
 
 Block = dict[str, Any]
@@ -59,6 +60,7 @@ FIXED_BLOCKS_MAX: Final = 12 + HISTORY_BLOCKS
 FIELDS_CLIP: Final = 1500  # the saved filters shown on one line
 ERROR_CLIP: Final = 300
 METADATA_MAX: Final = 3000
+UNSAID_ZONE: Final = ResolvedZone("UTC", "owner")  # HomeFacts' zone when none is given
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,9 @@ class HomeContext:
 class HomeFacts:
     """Everything one user's home shows, as plain values.
 
-    `tz`: the zone times are shown in: the user's Slack zone (`tz_from` "owner"),
-    else, when Slack could not say, SCHEDULE_DEFAULT_TZ (`tz_from` "default").
+    `zone`: the zone times are shown in, and where it came from: the user's Slack
+    zone (source "owner"), else, when Slack could not say, SCHEDULE_DEFAULT_TZ
+    (source "default").
     `refusal`: why this user may not export (then the home shows only that).
     `history`: the `history` message (or the message saying it cannot be read).
     `notice`: what the user's last click did, shown at the top.
@@ -100,8 +103,7 @@ class HomeFacts:
 
     user_id: str
     context: HomeContext
-    tz: str = "UTC"
-    tz_from: Literal["owner", "default"] = "owner"
+    zone: ResolvedZone = UNSAID_ZONE
     refusal: str | None = None
     saved: Sequence[SavedExport] = ()
     schedules: Sequence[ScheduledExport] = ()
@@ -173,10 +175,10 @@ def build_home(facts: HomeFacts) -> dict[str, Any]:
 
 
 def _zone_line(facts: HomeFacts) -> str:
-    if facts.tz_from == "owner":
-        return f"Times are shown in {escape(facts.tz)}, your Slack time zone."
+    if facts.zone.source == "owner":
+        return f"Times are shown in {escape(facts.zone.name)}, your Slack time zone."
     return (
-        f"Times are shown in {escape(facts.tz)}, the bot's default zone: "
+        f"Times are shown in {escape(facts.zone.name)}, the bot's default zone: "
         "Slack did not say what your time zone is."
     )
 
@@ -237,18 +239,17 @@ def _schedule_blocks(facts: HomeFacts) -> list[Block]:
             )
         ]
     blocks: list[Block] = []
+    tz = facts.zone.name
     for schedule in facts.schedules[:SCHEDULES_SHOWN]:
-        zone = "" if schedule.tz == facts.tz else f" ({escape(schedule.tz)})"
+        zone = "" if schedule.tz == tz else f" ({escape(schedule.tz)})"
         when = (
-            "*Paused*"
-            if schedule.paused
-            else f"Next run: {local_time(schedule.next_due_at, facts.tz)}"
+            "*Paused*" if schedule.paused else f"Next run: {local_time(schedule.next_due_at, tz)}"
         )
         lines = [
             f"*{escape(schedule.name)}* · {escape(schedule.summary)}{zone} · in "
             f"{_channel(schedule.channel_id, facts.context)}",
             when,
-            last_result(schedule.last_run, facts.tz),
+            last_result(schedule.last_run, tz),
         ]
         blocks.append(_section("\n".join(lines), block_id=f"schedule:{schedule.name}"))
         toggle = (

@@ -38,6 +38,12 @@ def saved_done(saved: SavedExport, *, replaced: bool, command: str) -> Message:
     return _message(text, [_section(f":floppy_disk: {text}"), _context(how)])
 
 
+def under_way(action: str) -> Message:
+    """Acknowledge a change the store is slow to make: its outcome follows in a moment."""
+    text = escape(f"Working on it: {action}… the outcome follows here in a moment.")
+    return _message(text, [_context(f":hourglass_flowing_sand: {text}")])
+
+
 def saved_list(items: Sequence[SavedExport], *, command: str) -> Message:
     """List the workspace's saved exports: name, owner, fields (shown only to the caller)."""
     if not items:

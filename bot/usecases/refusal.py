@@ -15,7 +15,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from bot.access import AccessControl, ApprovalPolicy, ProfileAccess
 from bot.domain import blocks
@@ -239,6 +239,17 @@ def refusal_message(refused: Refused) -> Message:
     return blocks.refusal(str(refused.error))
 
 
+async def done_by(work: asyncio.Future[Any], deadline: float | None) -> bool:
+    """Wait for `work` until `deadline` (event-loop time; None: until it ends); True if it ended.
+
+    The one bounded wait before Slack's ack: `work` goes on either way, so a caller
+    says what it can by the deadline, then awaits the rest.
+    """
+    remaining = None if deadline is None else max(0.0, deadline - asyncio.get_running_loop().time())
+    done, _ = await asyncio.wait({work}, timeout=remaining)
+    return bool(done)
+
+
 async def record_then_answer(
     gate: Gatekeeper,
     actor: Actor,
@@ -259,9 +270,7 @@ async def record_then_answer(
     slipped. No `deadline` (the answer is not an ack): the entry, then the answer.
     """
     recording = asyncio.ensure_future(gate.record(actor, refused))
-    remaining = None if deadline is None else max(0.0, deadline - asyncio.get_running_loop().time())
-    done, _ = await asyncio.wait({recording}, timeout=remaining)
-    if not done:
+    if not await done_by(recording, deadline):
         log.warning(
             "refusal answered before it was on record (the audit log is slow)",
             extra={"outcome": refused.outcome},

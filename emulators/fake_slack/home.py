@@ -41,6 +41,14 @@ VIEW_BYTES_MAX: Final = 250_000  # Slack: view_too_large beyond 250 kB
 HOME_BLOCKS_MAX: Final = 100
 
 
+def block_buttons(block: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Return one block's buttons, in order: an actions block's elements, then its accessory."""
+    elements = list(block.get("elements", [])) if block.get("type") == "actions" else []
+    if "accessory" in block:
+        elements.append(block["accessory"])
+    return [e for e in elements if e.get("type") == "button"]
+
+
 @dataclass
 class PublishedHome:
     """A home view as Slack keeps it for one user: its id, current hash and the view."""
@@ -52,17 +60,11 @@ class PublishedHome:
 
     def buttons(self) -> list[dict[str, Any]]:
         """Return every button of the view (with its block id under `_block_id`), in order."""
-        found = []
-        for block in self.view.get("blocks", []):
-            elements = list(block.get("elements", [])) if block.get("type") == "actions" else []
-            if "accessory" in block:
-                elements.append(block["accessory"])
-            found += [
-                {**e, "_block_id": block.get("block_id", "")}
-                for e in elements
-                if e.get("type") == "button"
-            ]
-        return found
+        return [
+            {**button, "_block_id": block.get("block_id", "")}
+            for block in self.view.get("blocks", [])
+            for button in block_buttons(block)
+        ]
 
     def button(self, action_id: str, value: str | None = None) -> dict[str, Any]:
         """Return the button with this action id (and value, when several share it)."""
@@ -275,4 +277,4 @@ def home_problems(view: Mapping[str, Any]) -> list[str]:
     return problems + view_problems(view)
 
 
-__all__ = ["FakeHome", "PublishedHome", "home_problems"]
+__all__ = ["FakeHome", "PublishedHome", "block_buttons", "home_problems"]

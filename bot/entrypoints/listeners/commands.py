@@ -1,9 +1,10 @@
 """`/hss-export`: verify access, ack within Slack's 3 seconds, then hand over to the use case.
 
 Everything before the ack is pure or bounded: parsing, the access decision
-(bounded by `AccessControl`), recording a refusal and views.open (both bounded
-by `ANSWER_DEADLINE_SECONDS` from the listener's start; views.open through a
-client that never retries). The HSS call and the reply happen after the ack.
+(bounded by `AccessControl`), recording a refusal, views.open and a `save` or
+`forget` (bounded by `ANSWER_DEADLINE_SECONDS` from the listener's start;
+views.open through a client that never retries; a slower save or forget is
+answered after the ack). The HSS call and the reply happen after the ack.
 `help` is shown to anyone (it reveals only the grammar), `approvals` to anyone
 (it lists only what the caller asked or may decide); every other form of the
 command needs access.
@@ -13,14 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, Final
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.adapters.slack_notifier import SLACK_FAILURES, error_of
-from bot.domain import blocks, modal, profile_messages
+from bot.domain import blocks, modal, profile_messages, saved_messages
 from bot.domain.blocks import Message
 from bot.domain.errors import AuditUnavailable, InvalidCommand
 from bot.domain.grammar import (
@@ -55,7 +57,8 @@ from bot.entrypoints.listeners.schedules import schedule_answer
 from bot.entrypoints.slack_payloads import actor_from
 from bot.lifecycle import restarting_reply
 from bot.usecases import Refused, TaskLookup
-from bot.usecases.refusal import Reply, record_then_answer, refusal_message
+from bot.usecases.refusal import Reply, done_by, record_then_answer, refusal_message
+from bot.usecases.saved import Changed
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +138,9 @@ async def handle(deps: AppDeps, ack: AsyncAck, command: dict[str, Any]) -> None:
 
 
 SAVED_OFF = "Saved exports are not available on this bot right now (no store is open)."
+# A save's or forget's refusal is due this long before the listener's deadline (see
+# `change_by_deadline`), so it takes the ack before the "under way" answer would.
+REFUSAL_HEADSTART_SECONDS: Final = 0.2
 
 
 async def saved_command(
@@ -143,7 +149,8 @@ async def saved_command(
     """`save`, `run`, `saved`, `forget`: the use case checks access and audits; answer in the ack.
 
     A refusal is on record before the ack, by `deadline` at the latest (as a typed
-    command's). A Slack retry carries the same trigger_id: one command, one change or export.
+    command's); so is a save or forget, else it is answered after (`change_by_deadline`).
+    A Slack retry carries the same trigger_id: one command, one change or export.
     """
     actor = actor_from(command, "slash")
     reply = ReplyTo(actor.channel_id, command.get("response_url"))
@@ -158,11 +165,17 @@ async def saved_command(
         if ack.response is None:  # a refusal may be in the ack already (`Reply`)
             await ack_with(ack, message or blocks.requested())
 
-    refusing = Reply(acknowledge, deadline)
     match parsed:
         case Save(name=name, fields=fields):
-            changed = await saved.save(actor, name, fields, dedupe_key=key, reply=refusing)
-            await acknowledge(changed.message)
+            await change_by_deadline(
+                deps,
+                ack,
+                actor,
+                reply,
+                action=f"save `{name}`",
+                deadline=deadline,
+                change=lambda why: saved.save(actor, name, fields, dedupe_key=key, reply=why),
+            )
         case Run(name=name, overrides=overrides, confirmed=confirmed):
             await saved.run(
                 actor,
@@ -176,12 +189,55 @@ async def saved_command(
                 confirm_text=text,
             )
         case Forget(name=name):
-            changed = await saved.forget(actor, name, dedupe_key=key, reply=refusing)
-            await acknowledge(changed.message)
+            await change_by_deadline(
+                deps,
+                ack,
+                actor,
+                reply,
+                action=f"forget `{name}`",
+                deadline=deadline,
+                change=lambda why: saved.forget(actor, name, dedupe_key=key, reply=why),
+            )
         case SavedList():
             admitted = await admitted_or_refused(deps, ack, actor, parsed, deadline)
             if admitted is not None:
                 await ack_with(ack, await saved.listing(actor))
+
+
+async def change_by_deadline(  # noqa: PLR0913  keyword-only: what the change is, and when due
+    deps: AppDeps,
+    ack: AsyncAck,
+    actor: Actor,
+    reply: ReplyTo,
+    *,
+    action: str,
+    deadline: float,
+    change: Callable[[Reply], Awaitable[Changed]],
+) -> None:
+    """Run `save`/`forget` (`change`), saying its outcome in the ack if it ends by `deadline`.
+
+    `action` says what the change does (`save NAME`). A change the store
+    is slow to make is acked as under way at the deadline and its outcome said through
+    the response_url once known, so a slow store never costs Slack's 3 s. A refusal is
+    said once, first and in the ack when it can be (`record_then_answer`): it is due a
+    little before the deadline, since two answers due at one instant would race for it.
+    """
+    said = False
+
+    async def say(message: Message) -> None:
+        nonlocal said
+        said = True
+        if ack.response is None:
+            await ack_with(ack, message)
+        else:
+            await deps.notifier.tell_user(reply, actor, message, {"what": "saved"})
+
+    changing = asyncio.ensure_future(change(Reply(say, deadline - REFUSAL_HEADSTART_SECONDS)))
+    if not await done_by(changing, deadline) and ack.response is None:
+        await ack_with(ack, saved_messages.under_way(action))
+    changed = await changing
+    if not said:
+        await say(changed.message)
 
 
 async def admitted_or_refused(

@@ -162,15 +162,11 @@ async def run_saved(deps: AppDeps, body: dict[str, Any]) -> None:
     a refusal on record; the button's confirm dialog is the broad export's
     confirmation. What came of it is shown at the top of the home.
     """
-    actor, context = clicker(body)
-    name = clicked_value(body)
     if deps.saved is None:
         await show(deps, body, blocks.refusal(SAVED_OFF), failed=True)
         return
-    facts = await load_facts(deps, actor, context)
-    mine = next((s for s in facts.saved if s.name == name), None)
-    channel = home.run_channel(mine, facts.schedules, context) if mine else context.dm_channel
-    here = replace(actor, channel_id=channel)
+    here, name, context = await in_run_channel(deps, body)
+    channel = here.channel_id
     told: list[Message] = []
 
     async def answer(message: Message | None) -> None:
@@ -186,18 +182,28 @@ async def run_saved(deps: AppDeps, body: dict[str, Any]) -> None:
 
 async def forget_saved(deps: AppDeps, body: dict[str, Any]) -> None:
     """Forget: the saved export is deleted as `/hss-export forget NAME` does (owner only)."""
-    actor, context = clicker(body)
-    name = clicked_value(body)
     if deps.saved is None:
         await show(deps, body, blocks.refusal(SAVED_OFF), failed=True)
         return
+    here, name, _ = await in_run_channel(deps, body)
+    changed = await deps.saved.forget(here, name, dedupe_key=dedupe_key(body, "forget"))
+    await show(deps, body, changed.message, failed=not changed.ok)
+
+
+async def in_run_channel(
+    deps: AppDeps, body: dict[str, Any]
+) -> tuple[Actor, str, home.HomeContext]:
+    """Return the clicker in the run channel of the saved export they clicked, its name, the home.
+
+    Access is checked there, as for a command typed in that channel: where the saved
+    export's schedule runs, else (no schedule, or not theirs) the user's DM with the app.
+    """
+    actor, context = clicker(body)
+    name = clicked_value(body)
     facts = await load_facts(deps, actor, context)
     mine = next((s for s in facts.saved if s.name == name), None)
     channel = home.run_channel(mine, facts.schedules, context) if mine else context.dm_channel
-    changed = await deps.saved.forget(
-        replace(actor, channel_id=channel), name, dedupe_key=dedupe_key(body, "forget")
-    )
-    await show(deps, body, changed.message, failed=not changed.ok)
+    return replace(actor, channel_id=channel), name, context
 
 
 async def change_schedule(
@@ -285,12 +291,10 @@ async def load_facts(
     saved = await deps.saved.owned(actor) if deps.saved is not None else []
     schedules = await deps.schedules.list_for(actor) if deps.schedules is not None else []
     owner_tz = await deps.zones.zone_of(actor.user_id) if deps.zones is not None else None
-    zone = resolve_tz(None, owner_tz, deps.settings.SCHEDULE_DEFAULT_TZ)
     return home.HomeFacts(
         user_id=actor.user_id,
         context=context,
-        tz=zone.name,
-        tz_from="owner" if zone.source == "owner" else "default",
+        zone=resolve_tz(None, owner_tz, deps.settings.SCHEDULE_DEFAULT_TZ),
         saved=saved,
         schedules=schedules,
         notice=notice,
