@@ -74,6 +74,11 @@ _ALLOW_LISTS: Final[dict[str, IdKind]] = {
 }
 
 
+def no_credentials(aksk: str, iam: str) -> str:
+    """Say that neither way of signing in to HSS is set: the one wording, settings and profiles."""
+    return f"no credentials: set {aksk} (AK/SK signing) or {iam} (IAM token)"
+
+
 def field_use(name: str) -> Use | None:
     """Name the use a setting belongs to (None: read by every command)."""
     if name in _ALWAYS:
@@ -415,8 +420,10 @@ class Settings(BaseSettings):
                     found.append(f"{name} is required for IAM token authentication")
         else:
             found.append(
-                "no service account: set CLOUD_SDK_AK and CLOUD_SDK_SK (AK/SK signing) "
-                "or HSS_IAM_DOMAIN, HSS_IAM_USER and HSS_IAM_PASSWORD (IAM token)"
+                no_credentials(
+                    "CLOUD_SDK_AK and CLOUD_SDK_SK",
+                    "HSS_IAM_DOMAIN, HSS_IAM_USER and HSS_IAM_PASSWORD",
+                )
             )
         if self.CLOUD_SDK_SECURITY_TOKEN is not None and not self.uses_aksk:
             found.append("CLOUD_SDK_SECURITY_TOKEN goes with CLOUD_SDK_AK/CLOUD_SDK_SK")

@@ -193,7 +193,7 @@ def test_help_lists_every_key(capsys: pytest.CaptureFixture[str]) -> None:
 def test_missing_credentials_without_dry_run_exit_2_naming_settings(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Valid input but no service account: exit 2 naming the missing settings, nothing sent."""
+    """Valid input but no credentials: exit 2 naming the missing settings, nothing sent."""
     assert main(["export", "status=running"]) == 2
     out, err = capsys.readouterr()
     assert out == ""

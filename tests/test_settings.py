@@ -119,7 +119,7 @@ def _problems(
         pytest.param(
             ("hss",),
             {"HSS_PROJECT_ID": "p"},
-            ["no service account: set CLOUD_SDK_AK and CLOUD_SDK_SK"],
+            ["no credentials: set CLOUD_SDK_AK and CLOUD_SDK_SK"],
             id="no-credentials",
         ),
         pytest.param(
