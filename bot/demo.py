@@ -132,7 +132,7 @@ async def run_demo(*, keep_serving: bool = False) -> int:
                 f"You are <@{USER}> in <#{CHANNEL}>."
             )
             ok = await scenario(slack, prod, events)
-            ok = await wait_for_file(slack) and ok
+            ok = await wait_for_file(slack, prod) and ok
             ok = await other_profile(slack, staging, events) and ok
             ok = await workflow_step(slack, events) and ok
             ok = await wait_until_settled(runtime) and ok

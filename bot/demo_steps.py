@@ -173,6 +173,7 @@ async def approval_scenario(slack: FakeSlack, hss: FakeHss, events: str) -> bool
     print(textwrap.indent(visible({"blocks": message.blocks[:1] + message.blocks[-2:-1]}), "  │ "))
     own = slack.button_click(message, APPROVE_ACTION, user_id=USER)
     bobs = slack.button_click(message, APPROVE_ACTION, user_id=APPROVER)
+    told_before = len(_told(slack, USER))
     ok = (
         show_answer(
             f"<@{USER}> clicks Approve on her own request (refused, audited)",
@@ -180,12 +181,25 @@ async def approval_scenario(slack: FakeSlack, hss: FakeHss, events: str) -> bool
         )
         and ok
     )
+    # The refusal comes after the click's ack, only to her: show it as she sees it.
+    ok = await settle(lambda: len(_told(slack, USER)) > told_before) and ok
+    for body in _told(slack, USER)[told_before:]:
+        print(textwrap.indent(visible(body), "  │ "))
     ok = show_answer(f"<@{APPROVER}> clicks Approve", await slack.deliver(events, bobs)) and ok
     ok = await settle(lambda: len(hss.calls_for("create")) == before + 1) and ok
     await asyncio.sleep(0.3)  # a wrongly repeated create would land here
     creates = len(hss.calls_for("create"))
     say(f"After the approval HSS received {creates - before} more create call.")
     return ok and creates == before + 1
+
+
+def _told(slack: FakeSlack, user: str) -> list[dict[str, Any]]:
+    """Return what was shown to `user` alone, through reply URLs or as ephemeral messages."""
+    replies = [r.body for r in slack.responses if r.user_id == user]
+    ephemerals = [
+        {"text": m.text, "blocks": m.blocks} for m in slack.ephemerals if m.ephemeral_user == user
+    ]
+    return replies + ephemerals
 
 
 def _approval_message(slack: FakeSlack) -> Posted | None:
@@ -221,11 +235,19 @@ def show_answer(title: str, answer: Delivery) -> bool:
     return answer.status == 200 and not answer.timed_out
 
 
-async def wait_for_file(slack: FakeSlack) -> bool:
-    """Wait for the first two files (the typed command's and the form's) and list them."""
+async def wait_for_file(slack: FakeSlack, hss: FakeHss) -> bool:
+    """Wait for the first two files (the typed command's and the form's) and list them.
+
+    They are listed in the order their tasks were created: the tracker delivers whichever
+    finishes first, so the order of delivery says nothing.
+    """
     ok = await settle(lambda: len(slack.files) >= EXPECTED_CREATES, DELIVERY_WAIT_SECONDS)
     say(f"Files delivered into threads: {len(slack.files)}")
-    for f in slack.files:
+    created = [task.file_name for task in hss.tasks.values()]
+    for f in sorted(
+        slack.files,
+        key=lambda f: created.index(f.filename) if f.filename in created else len(created),
+    ):
         print(f"  {f.filename}  {f.size} bytes  sha256 {f.sha256[:16]}…  thread {f.thread_ts}")
     return ok
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Final, Literal, get_args
 
 from dotenv import dotenv_values
 from pydantic import (
@@ -27,6 +27,7 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.db_url import audit_db_url_problem
@@ -72,6 +73,11 @@ _ALLOW_LISTS: Final[dict[str, IdKind]] = {
     "ALLOWED_CHANNEL_IDS": "channel",
     "ALLOWED_USERGROUP_IDS": "usergroup",
 }
+
+
+def no_credentials(aksk: str, iam: str) -> str:
+    """Say that neither way of signing in to HSS is set: the one wording, settings and profiles."""
+    return f"no credentials: set {aksk} (AK/SK signing) or {iam} (IAM token)"
 
 
 def field_use(name: str) -> Use | None:
@@ -415,8 +421,10 @@ class Settings(BaseSettings):
                     found.append(f"{name} is required for IAM token authentication")
         else:
             found.append(
-                "no service account: set CLOUD_SDK_AK and CLOUD_SDK_SK (AK/SK signing) "
-                "or HSS_IAM_DOMAIN, HSS_IAM_USER and HSS_IAM_PASSWORD (IAM token)"
+                no_credentials(
+                    "CLOUD_SDK_AK and CLOUD_SDK_SK",
+                    "HSS_IAM_DOMAIN, HSS_IAM_USER and HSS_IAM_PASSWORD",
+                )
             )
         if self.CLOUD_SDK_SECURITY_TOKEN is not None and not self.uses_aksk:
             found.append("CLOUD_SDK_SECURITY_TOKEN goes with CLOUD_SDK_AK/CLOUD_SDK_SK")
@@ -476,9 +484,40 @@ def _unused_malformed(exc: ValidationError, used: frozenset[Use]) -> set[str]:
 def _describe(exc: ValidationError) -> list[str]:
     # `include_input=False` keeps secrets (and every other value) out of the message.
     return [
-        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
+        f"{'.'.join(str(p) for p in err['loc'])}: "
+        f"{_number_rule(err['loc']) or err['msg'].removeprefix('Value error, ')}"
         for err in exc.errors(include_input=False, include_url=False)
     ]
+
+
+def _number_rule(loc: tuple[int | str, ...]) -> str | None:
+    """Say what a numeric setting accepts, from its declared bounds: "accepts an integer 1–65535".
+
+    pydantic's own words ("Input should be a valid integer, unable to parse string as an
+    integer", "greater than or equal to 1") name neither the kind nor the whole range.
+    """
+    field = Settings.model_fields.get(str(loc[0])) if len(loc) == 1 else None
+    if field is None:
+        return None
+    kinds = set(get_args(field.annotation)) - {type(None)} or {field.annotation}
+    words: dict[object, str] = {int: "an integer", float: "a number", bool: "true or false"}
+    what = words.get(kinds.pop()) if len(kinds) == 1 else None
+    if what is None:
+        return None
+    ge, gt, le = (_bound(field, name) for name in ("ge", "gt", "le"))
+    low = f"{ge}" if ge is not None else f"greater than {gt}" if gt is not None else None
+    if low is not None and le is not None:
+        span = f" {low}–{le}" if ge is not None else f" {low} and at most {le}"
+    elif low is not None:
+        span = f" {low} or more" if ge is not None else f" {low}"
+    else:
+        span = f" at most {le}" if le is not None else ""
+    return f"accepts {what}{span}"
+
+
+def _bound(field: FieldInfo, name: str) -> object:
+    """Return a field's declared bound `name` (`ge`, `gt`, `le`), or None."""
+    return next((getattr(m, name) for m in field.metadata if hasattr(m, name)), None)
 
 
 def _other_problems(

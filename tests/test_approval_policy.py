@@ -77,7 +77,7 @@ def test_unknown_condition_is_named_with_the_accepted_ones(entry: str) -> None:
             ("all_granted_eps",),
             "enterprise_project_id=all_granted_eps status=Running",
             None,
-            ("it covers all enterprise projects (all_granted_eps)",),
+            ("it covers all enterprise projects",),
         ),
         (("all_granted_eps",), "enterprise_project_id=ep1", None, ()),
         (("export_size_over:500",), "export_size=501 status=Running", None,

@@ -28,7 +28,7 @@ def _held(expires_in: float = 3600.0, **changes: object) -> Approval:
         "entry_id": 7,
         "requester": ALICE,
         "record": REQUEST.as_audit_record(),
-        "reasons": ("it covers all enterprise projects (all_granted_eps)",),
+        "reasons": ("it covers all enterprise projects",),
         "reply_channel": "C_SEC",
         "created_at": NOW,
         "expires_at": NOW + expires_in,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
@@ -52,8 +51,9 @@ def test_dry_run_without_credentials_prints_the_exact_request(
     assert main(["export", "status=running", "--dry-run"]) == 0
     out, err = capsys.readouterr()
     lines = out.splitlines()
-    placeholder = quote(PLACEHOLDER_PROJECT_ID, safe="")
-    assert lines[0] == f"POST {DEFAULT_ENDPOINT}/v5/{placeholder}/container/export-task"
+    # The project id placeholder reads the same in the URL as in its header.
+    assert lines[0] == f"POST {DEFAULT_ENDPOINT}/v5/<project_id>/container/export-task"
+    assert f"X-Project-Id: {PLACEHOLDER_PROJECT_ID}" in lines
     assert "Content-Type: application/json" in lines
     assert f"Authorization: {REDACTED}" in lines
     assert lines[-2:] == ["", expected_body({"status": "running"})]
@@ -193,7 +193,7 @@ def test_help_lists_every_key(capsys: pytest.CaptureFixture[str]) -> None:
 def test_missing_credentials_without_dry_run_exit_2_naming_settings(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Valid input but no service account: exit 2 naming the missing settings, nothing sent."""
+    """Valid input but no credentials: exit 2 naming the missing settings, nothing sent."""
     assert main(["export", "status=running"]) == 2
     out, err = capsys.readouterr()
     assert out == ""

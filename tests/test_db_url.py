@@ -8,7 +8,8 @@ import pytest
 
 from bot.adapters.sql import resolve_url
 from bot.db_url import audit_db_url_problem
-from bot.domain.errors import AuditUnavailable
+from bot.domain.errors import AuditUnavailable, SettingsError
+from bot.settings import load_settings
 
 PASSWORD = "pw-SENTINEL-9"
 
@@ -46,6 +47,16 @@ def test_a_usable_url_passes_settings_and_maps_to_its_async_driver(
         ),
         pytest.param(f"mysql://bot:{PASSWORD}@db/audit", "unsupported", id="mysql"),
         pytest.param(f"postgresql+psycopg://bot:{PASSWORD}@db/audit", "unsupported", id="psycopg"),
+        pytest.param(
+            f"postgresql://bot:{PASSWORD}@db/audit?options=search_path",
+            "the URL's options must look like -c name=value",
+            id="options-without-value",
+        ),
+        pytest.param(
+            f"postgresql://bot:{PASSWORD}@db/audit?options=-c%20a%3D%22b",
+            "the URL's options must look like -c name=value",
+            id="options-unbalanced-quote",
+        ),
     ],
 )
 def test_an_unusable_url_is_refused_by_both_with_one_message(url: str, problem: str) -> None:
@@ -59,3 +70,15 @@ def test_an_unusable_url_is_refused_by_both_with_one_message(url: str, problem: 
     assert str(caught.value) == found
     assert PASSWORD not in found
     assert caught.value.__cause__ is None
+
+
+def test_bad_options_are_named_by_the_setting_they_came_from(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At start the problem names AUDIT_DB_URL, the one setting all five stores open."""
+    monkeypatch.setenv("AUDIT_DB_URL", f"postgresql://bot:{PASSWORD}@db/audit?options=-cjit")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(uses=("audit",))
+    assert caught.value.problems == [
+        "AUDIT_DB_URL: the URL's options must look like -c name=value (or --name=value)"
+    ]

@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from bot.demo_steps import wait_for_file
 from bot.settings import Settings
+from emulators.fake_hss import FakeHss, Task
+from emulators.fake_slack import FakeSlack
+from emulators.fake_slack.records import UploadedFile
 
 
 @pytest.fixture(autouse=True)
@@ -35,8 +39,13 @@ async def test_start_without_credentials_runs_the_whole_demo(
     assert "field `export_size`" in out  # the form's error lands on its field
     assert "HSS received 2 create calls" in out  # the retried form created nothing
     assert "Files delivered into threads: 2" in out
+    delivered = out.split("Files delivered into threads: 2")[1]
+    assert delivered.index("task-0001.xlsx") < delivered.index("task-0002.xlsx")
     assert "Task ID:* `task-0001`" in out
     assert "chain intact" in out
+    # Her own Approve is refused, and she reads why, before Bob's click.
+    own = out.split("clicks Approve on her own request")[1].split("<@U0BOB> clicks Approve")[0]
+    assert "You asked for this export: another approver must decide on it." in own
     # The Workflow Builder step ran once and was completed by the tracker with the bot token.
     assert "The tracker completed the step (functions.completeSuccess, bot token)" in out
     assert "task_id: task-0003" in out
@@ -71,6 +80,32 @@ async def test_start_without_credentials_runs_the_whole_demo(
     assert "Demo finished: everything behaved as expected." in out
     for key in ("demo-prod-ak", "demo-prod-sk", "demo-staging-ak", "demo-staging-sk"):
         assert key not in out  # no stand-in's key is ever shown
+
+
+async def test_the_demo_lists_delivered_files_in_task_order(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Files that arrive task-0002 first are listed task-0001 first: in the tasks' order."""
+    hss, slack = FakeHss(), FakeSlack()
+    for number in (1, 2):
+        task_id = f"task-000{number}"
+        hss.tasks[task_id] = Task(task_id, 0, "success", f"F{number}", f"export-{task_id}.xlsx", 9)
+    for number in (2, 1):  # the second task finished first
+        slack.files.append(
+            UploadedFile(
+                f"F{number}",
+                f"export-task-000{number}.xlsx",
+                None,
+                9,
+                "0" * 64,
+                "C0EXPORTS",
+                f"1.00000{number}",
+                None,
+            )
+        )
+    assert await wait_for_file(slack, hss)
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()[3:]]
+    assert listed == ["export-task-0001.xlsx", "export-task-0002.xlsx"]
 
 
 async def test_the_demo_lands_a_command_on_each_of_its_two_profiles(

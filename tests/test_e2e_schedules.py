@@ -203,6 +203,24 @@ async def test_pause_resume_and_unschedule_by_slash_command(scene: Scene) -> Non
     assert bot.hss.calls_for("create") == []
 
 
+async def test_each_schedule_word_is_acknowledged_with_what_it_does(scene: Scene) -> None:
+    """The first answer names the word's own work, not the listing's "Looking up the schedules"."""
+    bot = scene.bot
+    await said(bot, SAVE)
+    acks = {}
+    for word in (SCHEDULE, "schedules", "pause weekly", "resume weekly", "unschedule weekly"):
+        delivery = await bot.slash(word)
+        acks[word.split()[0]] = delivery.json["text"]
+        await bot.settle()
+    assert acks == {
+        "schedule": "Scheduling weekly…",
+        "schedules": "Looking up the schedules…",
+        "pause": "Pausing weekly…",
+        "resume": "Resuming weekly…",
+        "unschedule": "Unscheduling weekly…",
+    }
+
+
 async def test_the_run_shares_the_apps_user_group_cache(tmp_path: Path) -> None:
     """Access by user group: the run is admitted from the group the command read (one gate)."""
     clock = MovableClock(FRIDAY)

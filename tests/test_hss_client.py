@@ -722,12 +722,12 @@ def test_describe_create_under_iam_says_the_token_comes_later() -> None:
 
 
 def test_dry_run_without_any_credentials_shows_placeholders() -> None:
-    """With no credentials or project at all, the dry run still shows the call's shape."""
+    """With no credentials or project, the dry run shows the call with `<project_id>` as is."""
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     client = build_hss_client(settings, allow_missing_credentials=True)
     described = client.describe_create(REQUEST)
     assert described["url"].startswith(
-        "https://hss.cn-north-4.myhuaweicloud.com/v5/%3Cproject_id%3E/container/export-task?"
+        "https://hss.cn-north-4.myhuaweicloud.com/v5/<project_id>/container/export-task?"
     )
     assert described["headers"]["X-Project-Id"] == "<project_id>"
     assert described["headers"]["Authorization"] == "<redacted>"

@@ -12,6 +12,7 @@ import yaml
 from bot.domain.errors import SettingsError
 from bot.domain.slack_ids import SlackIdKind, bad_slack_ids
 from bot.profiles import AkSk, IamPassword, Profiles, load_profiles, profiles_from_environ
+from bot.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -513,6 +514,9 @@ def test_legacy_problems_name_the_settings(tmp_path: Path) -> None:
         "no credentials: set CLOUD_SDK_AK and CLOUD_SDK_SK (AK/SK signing) or HSS_IAM_DOMAIN, "
         "HSS_IAM_USER and HSS_IAM_PASSWORD (IAM token)",
     ]
+    assert _problems(tmp_path, None, legacy={"HSS_PROJECT_ID": "p"}) == Settings(
+        _env_file=None, HSS_PROJECT_ID="p"
+    ).problems(["hss"]), "the settings and the profiles say it in the same words"
     bad = {"HSS_REGION": "cn-north4", "HSS_PROJECT_ID": "p", "CLOUD_SDK_AK": LEGACY_AK}
     assert _problems(tmp_path, None, legacy=bad) == [
         "HSS_REGION 'cn-north4' is not a region HSS serves (32 known; did you mean cn-north-4?)",

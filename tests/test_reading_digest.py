@@ -84,6 +84,26 @@ def test_the_text_says_how_containers_were_matched() -> None:
     assert "matched by container, pod and cluster name (no container_id)" in text
 
 
+def test_without_risk_columns_in_both_no_risk_change_is_claimed() -> None:
+    """One export lacks the risk columns: the tally counts no riskier/less risky, it says so."""
+    names = ID_HEADER[:4]
+    before = _digest(ID_HEADER, BEFORE)
+    after = _digest(names, [row[:4] for row in AFTER])
+    change = diff(before, after)
+    assert change.comparable
+    assert change.compared == ()
+    summary = read_export(openpyxl_xlsx([names, *[row[:4] for row in AFTER]])).summary
+    assert summary is not None
+    text = render_text(summary, change, since="before.xlsx", by="alice")
+    assert (
+        "Changed since before.xlsx, alice ran it: 1 new, 1 gone, 4 in both "
+        "(risks not compared: no risk column is in both exports)"
+    ) in text
+    assert "riskier" not in text
+    assert "less risky" not in text
+    assert "unchanged" not in text
+
+
 def test_digests_keyed_differently_are_not_compared() -> None:
     """A container_id digest and a names digest cannot be matched: the diff says why."""
     change = diff(_digest(ID_HEADER, BEFORE), _digest(ID_HEADER[1:], _without_ids(AFTER)))

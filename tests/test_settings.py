@@ -119,7 +119,7 @@ def _problems(
         pytest.param(
             ("hss",),
             {"HSS_PROJECT_ID": "p"},
-            ["no service account: set CLOUD_SDK_AK and CLOUD_SDK_SK"],
+            ["no credentials: set CLOUD_SDK_AK and CLOUD_SDK_SK"],
             id="no-credentials",
         ),
         pytest.param(
@@ -149,7 +149,11 @@ def _problems(
         pytest.param(
             (),
             {"PORT": "0", "LOG_LEVEL": "LOUD", "HSS_MAX_ATTEMPTS": "many"},
-            ["PORT: Input should be greater than or equal to 1", "LOG_LEVEL:", "HSS_MAX_ATTEMPTS:"],
+            [
+                "PORT: accepts an integer 1–65535",
+                "LOG_LEVEL:",
+                "HSS_MAX_ATTEMPTS: accepts an integer 1–10",
+            ],
             id="malformed-values",
         ),
     ],
@@ -165,6 +169,42 @@ def test_each_problem_is_named(
     for text in expected:
         assert any(text in problem for problem in error.problems), (text, error.problems)
     assert len(error.problems) == len(expected), error.problems
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"PORT": "abc"}, "PORT: accepts an integer 1–65535"),
+        ({"PORT": "70000"}, "PORT: accepts an integer 1–65535"),
+        ({"HSS_READ_TIMEOUT": "soon"}, "HSS_READ_TIMEOUT: accepts a number greater than 0"),
+        ({"AUDIT_RETENTION_DAYS": "0"}, "AUDIT_RETENTION_DAYS: accepts an integer 1 or more"),
+        ({"WEB_CONCURRENCY": "x"}, "WEB_CONCURRENCY: accepts an integer 1–64"),
+        (
+            {"APPROVAL_TTL_HOURS": "1000"},
+            "APPROVAL_TTL_HOURS: accepts a number greater than 0 and at most 720",
+        ),
+        ({"SHUTDOWN_GRACE_SECONDS": "-1"}, "SHUTDOWN_GRACE_SECONDS: accepts a number 0 or more"),
+        ({"SUMMARIES_ENABLED": "perhaps"}, "SUMMARIES_ENABLED: accepts true or false"),
+    ],
+)
+def test_a_malformed_number_says_what_the_setting_accepts(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str
+) -> None:
+    """A number or flag setting that does not parse is named with its kind and range."""
+    assert _problems(monkeypatch, (), env).problems == [expected]
+
+
+def test_every_number_setting_says_what_it_accepts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No int, float or bool setting falls back to pydantic's own words."""
+    plain = (int, float, bool, int | None, float | None)
+    numbers = [n for n, f in Settings.model_fields.items() if f.annotation in plain]
+    assert "PORT" in numbers
+    assert "WEB_CONCURRENCY" in numbers
+    error = _problems(monkeypatch, (), dict.fromkeys(numbers, "not-a-number"))
+    assert len(error.problems) == len(numbers)
+    for name, problem in zip(numbers, error.problems, strict=True):
+        assert problem.startswith(f"{name}: accepts "), problem
+        assert "Input should" not in problem
 
 
 def test_every_problem_is_listed_at_once(monkeypatch: pytest.MonkeyPatch) -> None:

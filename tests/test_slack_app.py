@@ -1134,6 +1134,26 @@ async def test_secrets_never_reach_slack_or_the_logs(
             assert urllib.parse.quote(secret) not in everything
 
 
+async def test_a_bot_token_in_the_environment_draws_no_bolt_warning_at_start(
+    tmp_path: Path,
+    fake_hss: FakeHss,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With SLACK_BOT_TOKEN exported, starting logs no "token will be unused"; Slack is reached."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-from-the-environment")
+    caplog.set_level(logging.DEBUG)
+    async with running_stack(tmp_path, fake_hss) as stack:
+        assert "Export requested" in (await stack.slash("status=running")).json["text"]
+        await wait_for(lambda: len(stack.slack.messages) == 1)
+        assert stack.app.client.token == stack.slack.bot_token
+        assert stack.app.client.base_url == build_web_client(stack.settings).base_url
+
+    assert not [r for r in caplog.records if "will be unused" in r.getMessage()]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not [w for w in warnings if "token" in w]
+
+
 def test_manifest_matches_the_app() -> None:
     """manifest.yml declares the command, the events URL and the scopes the app uses."""
     manifest = (Path(__file__).parent.parent / "manifest.yml").read_text()

@@ -92,6 +92,10 @@ async def test_held_request_is_posted_for_approvers_and_nothing_reaches_hss(stac
     delivery = await stack.slash(BROAD)
     assert "needs approval by" in delivery.json["blocks"][0]["text"]["text"]
     assert f"<@{BOB}>" in delivery.json["blocks"][0]["text"]["text"]
+    # The reason reads in one pair of brackets, as the README's example shows it.
+    text = delivery.json["blocks"][0]["text"]["text"]
+    assert " (it covers all enterprise projects). Nothing was sent to HSS yet" in text
+    assert "))" not in text
     await stack.settle()
     message = stack.slack.last_message_with(ui.APPROVE_ACTION)
     assert message.channel == APPROVALS

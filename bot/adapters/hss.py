@@ -78,6 +78,7 @@ IAM_TOKEN_PLACEHOLDER: Final = "<redacted: fetched from IAM at send time>"  # no
 PLACEHOLDER_AK: Final = "<AK>"
 PLACEHOLDER_SK: Final = "<SK>"  # a dry-run placeholder, not a secret
 PLACEHOLDER_PROJECT_ID: Final = "<project_id>"
+_QUOTED_PLACEHOLDER: Final = quote(PLACEHOLDER_PROJECT_ID, safe="")
 OUTCOME_UNKNOWN: Final = (
     "the request may have reached HSS; check the console/task list before retrying"
 )
@@ -256,7 +257,8 @@ class HssClient:
         _, found, signed = signature.partition("SignedHeaders=")
         return {
             "method": http_request.method,
-            "url": str(http_request.url),
+            # The placeholder as the X-Project-Id header shows it, not percent-encoded.
+            "url": str(http_request.url).replace(_QUOTED_PLACEHOLDER, PLACEHOLDER_PROJECT_ID),
             "query": dict(http_request.url.params.multi_items()),
             "body": json.loads(http_request.content),
             "headers": headers,

@@ -73,6 +73,18 @@ def build_web_client(settings: Settings) -> AsyncWebClient:
     return client
 
 
+def connect_like(client: AsyncWebClient, model: AsyncWebClient) -> None:
+    """Give `client` the base URL, timeout, retry handlers and proxy of `model`.
+
+    For a client someone else built from the token alone (Bolt's own): it then
+    reaches the same Slack, through the same proxy, with the same retries.
+    """
+    client.base_url = model.base_url
+    client.timeout = model.timeout
+    client.retry_handlers = list(model.retry_handlers)
+    client.proxy = model.proxy
+
+
 def build_webhook(url: str) -> AsyncWebhookClient:
     """Build a client for one `response_url`, with the same retry handlers."""
     client = AsyncWebhookClient(

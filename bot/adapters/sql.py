@@ -12,7 +12,6 @@ digest, approval, saved-export and schedule stores share: opening
 
 from __future__ import annotations
 
-import shlex
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -26,7 +25,7 @@ from sqlalchemy.engine import URL, Connection, Row
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from bot.db_url import DbUrlProblem, async_db_url
+from bot.db_url import DbUrlProblem, async_db_url, server_settings
 from bot.domain.errors import AuditUnavailable
 from bot.domain.text import clip
 
@@ -89,7 +88,7 @@ def _postgres_target(url: URL) -> SqlTarget:
     settings = {"lock_timeout": str(int(BUSY_TIMEOUT_SECONDS * 1000))}
     options = query.pop("options", None)
     for option in [options] if isinstance(options, str) else (options or ()):
-        settings.update(_server_settings(option))
+        settings.update(server_settings(option))  # async_db_url checked them
     connect_args: dict[str, Any] = {
         "server_settings": settings,
         "timeout": CONNECT_TIMEOUT_SECONDS,
@@ -100,22 +99,6 @@ def _postgres_target(url: URL) -> SqlTarget:
     first = settings.get("search_path", "").split(",")[0].strip().strip('"')
     schema = first if first and first not in ("$user", "public") else None
     return SqlTarget(url.set(query=query), "postgresql", connect_args, schema)
-
-
-def _server_settings(options: str) -> dict[str, str]:
-    """Read libpq `options` (`-c name=value`, `--name=value`) as asyncpg server settings."""
-    found: dict[str, str] = {}
-    words = iter(shlex.split(options))
-    for word in words:
-        if word == "-c":
-            word = next(words, "")
-        elif word.startswith(("-c", "--")):
-            word = word[2:]
-        name, sep, value = word.partition("=")
-        if not sep or not name:
-            raise AuditUnavailable("AUDIT_DB_URL options must look like -c name=value")
-        found[name.replace("-", "_")] = value
-    return found
 
 
 def create_engine_for(target: SqlTarget) -> AsyncEngine:

@@ -28,7 +28,8 @@ class AllGrantedEps:
 
     def words(self) -> str:
         """Say the condition as a person reads it."""
-        return "it covers all enterprise projects (all_granted_eps)"
+        # No brackets: the reasons are shown inside brackets ("needs approval by @x (…)").
+        return "it covers all enterprise projects"
 
 
 @dataclass(frozen=True)

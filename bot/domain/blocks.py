@@ -330,9 +330,9 @@ def task_status(status: TaskStatus) -> Message:
     return _message(text, [_section("\n".join(lines))])
 
 
-def looking_up(what: str) -> Message:
-    """Acknowledge a lookup that answers a moment later."""
-    text = escape(f"Looking up {what}…")
+def looking_up(what: str, *, doing: str = "Looking up") -> Message:
+    """Acknowledge a lookup (or what `doing` says, e.g. "Pausing") that answers a moment later."""
+    text = escape(f"{doing} {what}…")
     return _message(text, [_context(text)])
 
 

@@ -11,9 +11,40 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from bot.domain.blocks import BLOCKS_MAX, SECTION_MAX, TEXT_MAX, Message, _section, escape
+from bot.domain.blocks import (
+    BLOCKS_MAX,
+    SECTION_MAX,
+    TEXT_MAX,
+    Message,
+    _section,
+    escape,
+    looking_up,
+)
+from bot.domain.grammar.schedule_commands import (
+    ScheduleAdd,
+    ScheduleCommand,
+    ScheduleList,
+    SchedulePause,
+    ScheduleResume,
+    Unschedule,
+)
 from bot.domain.saved import REFUSALS_BEFORE_PAUSE, ScheduledExport, ScheduleRun
 from bot.domain.text import clip
+
+
+def acknowledged(command: ScheduleCommand) -> Message:
+    """Acknowledge a schedule command with what it does while the answer is on its way."""
+    match command:
+        case ScheduleList():
+            return looking_up("the schedules")
+        case ScheduleAdd(name=name):
+            return looking_up(name, doing="Scheduling")
+        case SchedulePause(name=name):
+            return looking_up(name, doing="Pausing")
+        case ScheduleResume(name=name):
+            return looking_up(name, doing="Resuming")
+        case Unschedule(name=name):
+            return looking_up(name, doing="Unscheduling")
 
 
 def plain(text: str) -> Message:

@@ -23,7 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.access import AccessControl, AccessPolicy, ApprovalPolicy, ProfileAccess
 from bot.adapters.slack_approvals import SlackApprovalMessenger
 from bot.adapters.slack_home import SlackHome
-from bot.adapters.slack_notifier import SlackNotifier, build_web_client
+from bot.adapters.slack_notifier import SlackNotifier, build_web_client, connect_like
 from bot.adapters.slack_usergroups import SlackUsergroups, prompt_client
 from bot.adapters.slack_users import SlackUserZones
 from bot.domain.blocks import Message
@@ -122,7 +122,10 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
     prompt = prompt_client(client)
     secret = settings.SLACK_SIGNING_SECRET
     app = AsyncApp(
-        client=client,
+        # The token, not the client: given a client, Bolt still reads SLACK_BOT_TOKEN from
+        # the environment and warns at every start that it goes unused. Its client from
+        # the token is then connected like ours.
+        token=client.token,
         # Given explicitly, so Bolt never falls back to reading the environment itself.
         signing_secret=secret.get_secret_value() if secret is not None else "",
         request_verification_enabled=secret is not None,
@@ -132,6 +135,7 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
         # returns once it has acked and goes on in a tracked task (`listeners.running`).
         process_before_response=True,
     )
+    connect_like(app.client, client)
     count = count if count is not None else ignore_count
     policy = ApprovalPolicy.from_settings(settings)
     # One gate (and one user-group cache) for the listeners, the approvals and,

@@ -21,7 +21,7 @@ from bot.domain.model import MAX_LENGTHS, PROJECT_ID_MAX_LENGTH
 from bot.domain.slack_ids import ACCEPTED, SlackIdKind, bad_slack_ids
 from bot.domain.text import clip
 from bot.profiles.model import AkSk, Credentials, IamPassword, Profile, ProfileAccess
-from bot.settings import HSS_REGIONS
+from bot.settings import HSS_REGIONS, no_credentials
 
 DEFAULT_REGION: Final = "cn-north-4"  # the legacy HSS_REGION's default
 NAME_RULE: Final = re.compile(r"[a-z0-9_-]{1,32}")
@@ -273,7 +273,7 @@ def _credentials(
         return _aksk(text, secrets, k, add, present)
     if iam:
         return _iam(text, secrets, k, add, present)
-    add(f"no credentials: set {aksk_names} (AK/SK signing) or {iam_names} (IAM token)")
+    add(no_credentials(aksk_names, iam_names))
     return None
 
 

@@ -122,10 +122,15 @@ def diff_headline(since: datetime | str | None, by: str | None) -> str:
 
 
 def diff_counts(diff: DigestDiff) -> str:
-    """Return the one-line tally of a diff."""
+    """Return the one-line tally of a diff; risk changes only where risks were compared."""
+    moved = f"{number(len(diff.new))} new, {number(len(diff.gone))} gone"
+    if not diff.compared:
+        return (
+            f"{moved}, {number(diff.unchanged)} in both "
+            "(risks not compared: no risk column is in both exports)"
+        )
     return (
-        f"{number(len(diff.new))} new, {number(len(diff.gone))} gone, "
-        f"{number(len(diff.up))} riskier, {number(len(diff.down))} less risky, "
+        f"{moved}, {number(len(diff.up))} riskier, {number(len(diff.down))} less risky, "
         f"{number(diff.unchanged)} unchanged"
     )
 
@@ -139,8 +144,6 @@ def diff_notes(diff: DigestDiff) -> list[str]:
         found.append("containers matched by container, pod and cluster name (no container_id)")
     if diff.partial:
         found.append("only the riskiest containers of a large export are compared")
-    if not diff.compared and diff.comparable:
-        found.append("no risk column in both exports: risk changes are not compared")
     return found
 
 

@@ -22,7 +22,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.adapters.slack_notifier import SLACK_FAILURES, error_of
-from bot.domain import blocks, modal, profile_messages, saved_messages
+from bot.domain import blocks, modal, profile_messages, saved_messages, schedule_messages
 from bot.domain.blocks import Message
 from bot.domain.errors import AuditUnavailable, InvalidCommand
 from bot.domain.grammar import (
@@ -117,7 +117,7 @@ async def handle(deps: AppDeps, ack: AsyncAck, command: dict[str, Any]) -> None:
             await ack_with(ack, blocks.looking_up("export requests waiting for approval"))
             await deps.notifier.tell_user(reply, actor, await approvals_message(deps, actor), {})
         case ScheduleAdd() | ScheduleList() | SchedulePause() | ScheduleResume() | Unschedule():
-            await ack_with(ack, blocks.looking_up("the schedules"))
+            await ack_with(ack, schedule_messages.acknowledged(admitted))
             message = await schedule_answer(deps.schedules, actor, admitted)
             await deps.notifier.tell_user(reply, actor, message, {"what": "schedule"})
         case Export(request=request, confirmed=confirmed):
