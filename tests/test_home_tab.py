@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from e2e_harness import ALICE, EXPORTS, Bot, running_bot, wait_for
@@ -46,10 +47,28 @@ async def test_opening_the_home_tab_publishes_the_users_home(
     assert not delivered.timed_out
     assert published.view["type"] == "home"
     assert published.button(home.NEW_EXPORT)
-    assert "Your last 1 command" in home_text(published.view)
+    assert "Your last 1 entry in the audit log" in home_text(published.view)
     assert home.HomeContext.load(published.view["private_metadata"]) == home.HomeContext(
         bot.slack.dm_with(ALICE)
     )
+
+
+async def test_home_history_times_are_in_the_zone_its_footer_names(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """Alice's Slack zone is Shanghai: her history's times are too, as the footer says."""
+    async with running_bot(tmp_path, fake_hss, ALLOWED_USER_IDS=ALICE) as bot:
+        bot.slack.user_zones[ALICE] = "Asia/Shanghai"
+        await bot.slash("status=running")
+        await wait_for(lambda: len(fake_hss.calls_for("create")) == 1)
+        published = await open_home(bot)
+        (entry,) = await bot.entries()
+
+    shanghai = entry.at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M CST")
+    text = home_text(published.view)
+    assert f"{shanghai} · slash · *submitted*" in text
+    assert "Times are shown in Asia/Shanghai, your Slack time zone." in text
+    assert " UTC" not in text
 
 
 async def test_messages_tab_publishes_nothing(tmp_path: Path, fake_hss: FakeHss) -> None:

@@ -79,7 +79,7 @@ def test_empty_home_offers_new_export_and_says_how_to_save() -> None:
     assert [b["action_id"] for b in buttons(view)] == [home.NEW_EXPORT]
     assert "/hss-export save NAME" in text_of(view)
     assert "/hss-export schedule NAME" in text_of(view)
-    assert "no exports on record yet" in text_of(view)
+    assert "Nothing of yours is in the audit log yet" in text_of(view)
 
 
 def test_saved_exports_show_fields_the_run_channel_and_two_buttons() -> None:

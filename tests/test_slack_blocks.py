@@ -298,7 +298,20 @@ def test_history_lists_entries_newest_first_as_given() -> None:
 
     assert shown.index("*invalid*") < shown.index("*submitted*")
     assert "2024-05-01 08:00 UTC · slash · *submitted* · task `t-1`" in shown
-    assert blocks.history([]).text == "You have no exports on record yet."
+    assert "*Your last 2 entries in the audit log*" in shown
+    assert blocks.history([]).text == "Nothing of yours is in the audit log yet."
+
+
+def test_history_shows_times_in_the_zone_it_is_given() -> None:
+    """In the App Home, history times are in the home's zone, named like its footer's."""
+    at = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
+    entry = AuditEntry(1, at, "T", "U", "C", "slash", None, "invalid")
+
+    shown = "\n".join(_texts(blocks.history([entry], "Asia/Shanghai")))
+
+    assert "2024-05-01 16:00 CST · slash · *invalid*" in shown
+    assert "UTC" not in shown
+    assert "*Your last 1 entry in the audit log*" in shown
 
 
 def test_refusal_and_internal_error_are_plain_and_honest() -> None:

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 from bot.domain.errors import BotError, HssError, HssOutcomeUnknown, InvalidCommand
 from bot.domain.model import HEADER_KEYS, ExportBody
@@ -336,21 +337,25 @@ def looking_up(what: str) -> Message:
     return _message(text, [_context(text)])
 
 
-def history(entries: Sequence[AuditEntry]) -> Message:
-    """List a user's latest commands (newest first) from the audit log."""
+def history(entries: Sequence[AuditEntry], tz: str = "UTC") -> Message:
+    """List a user's latest audit entries (newest first), their times in the zone `tz`.
+
+    Every entry under the user's id: exports and refusals, saved-export and
+    schedule changes, and their schedules' runs, so the head says "entries".
+    """
     if not entries:
-        text = "You have no exports on record yet."
+        text = "Nothing of yours is in the audit log yet."
         return _message(text, [_section(text)])
-    lines = ["• " + " · ".join(_history_parts(entry)) for entry in entries]
-    head = f"Your last {len(entries)} command{'s' if len(entries) != 1 else ''}"
+    lines = ["• " + " · ".join(_history_parts(entry, ZoneInfo(tz))) for entry in entries]
+    head = f"Your last {len(entries)} entr{'ies' if len(entries) != 1 else 'y'} in the audit log"
     blocks = [_section(f"*{head}*")]
     blocks += [_section(piece) for piece in _chunks("\n".join(lines), SECTION_MAX)]
     return _message(head, blocks)
 
 
-def _history_parts(entry: AuditEntry) -> list[str]:
+def _history_parts(entry: AuditEntry, zone: ZoneInfo) -> list[str]:
     """Return one history line's parts: when, from where, what came of it, what it asked."""
-    parts = [entry.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"), entry.source]
+    parts = [entry.at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"), entry.source]
     parts.append(f"*{entry.outcome}*")
     if entry.saved_export:
         parts.append(f"saved export `{escape(entry.saved_export)}`")

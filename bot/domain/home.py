@@ -4,7 +4,8 @@ Pure. The home shows one user what is theirs: a New export button (the form,
 with its channel picker: the home tab has no channel), their saved exports
 (Run now, Forget), their schedules (next run in the user's time zone, the last
 result with a link to its thread, Pause or Resume, Delete) and their latest
-commands (the `history` message, as `/hss-export history` shows it). Buttons
+audit entries (the `history` message, as `/hss-export history` shows it, its
+times in the home's zone). Buttons
 carry only an action id and a saved export's name: never a secret, a reply
 URL or filters; the listener reads the rest from the stores again. Run now
 posts where the saved export's schedule runs, else in the user's DM with the

@@ -297,13 +297,13 @@ def status_message(lookup: TaskLookup) -> Message:
     return blocks.unavailable(f"look up task {lookup.task_id}{where}", lookup.error)
 
 
-async def history_message(deps: AppDeps, actor: Actor) -> Message:
-    """Render the caller's latest commands, or say the audit log cannot be read."""
+async def history_message(deps: AppDeps, actor: Actor, tz: str = "UTC") -> Message:
+    """Render the caller's latest entries (times in `tz`), or say the log cannot be read."""
     try:
         entries = await deps.history.latest(actor)
     except AuditUnavailable as exc:
         return blocks.unavailable("read the audit log", exc)
-    return blocks.history(entries)
+    return blocks.history(entries, tz)
 
 
 async def approvals_message(deps: AppDeps, actor: Actor) -> Message:

@@ -280,7 +280,7 @@ async def publish(
     if refused is not None:
         facts = replace(facts, refusal=str(refused.error), saved=(), schedules=())
     else:
-        facts = replace(facts, history=await history_message(deps, actor))
+        facts = replace(facts, history=await history_message(deps, actor, facts.tz))
     view = home.build_home(facts)
     return await deps.home.publish(actor.user_id, view, view_hash=view_hash)
 
