@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,9 @@ def _told(stack: Stack, user: str) -> str:
     return "\n".join(parts)
 
 
-async def test_held_request_is_posted_for_approvers_and_nothing_reaches_hss(stack: Stack) -> None:
+async def test_held_request_is_posted_for_approvers_and_nothing_reaches_hss(
+    stack: Stack, clock: Clock
+) -> None:
     """The command is acked "needs approval by …", audited awaiting_approval, and posted."""
     delivery = await stack.slash(BROAD)
     assert "needs approval by" in delivery.json["blocks"][0]["text"]["text"]
@@ -97,7 +100,9 @@ async def test_held_request_is_posted_for_approvers_and_nothing_reaches_hss(stac
     assert message.channel == APPROVALS
     shown = json.dumps(message.blocks)
     assert f"<@{ALICE}> in <#{EXPORTS}>" in shown
-    assert "<!date^" in shown
+    expires = int(clock.now) + 24 * 3600  # APPROVAL_TTL_HOURS' default
+    when = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    assert f"<!date^{expires}^{{date_short_pretty}} at {{time}}|{when}>" in shown
     code = "\n".join(
         b["text"]["text"]
         for b in message.blocks
@@ -118,6 +123,18 @@ async def test_held_request_is_posted_for_approvers_and_nothing_reaches_hss(stac
         "awaiting_approval",
         {"enterprise_project_id": "all_granted_eps"},
     )
+
+
+def test_expiry_fallback_is_a_readable_utc_time() -> None:
+    """Where Slack cannot render `<!date^…>`, the expiry reads as a UTC time, not Unix seconds."""
+    expires = datetime(2026, 12, 3, 14, 0, tzinfo=UTC).timestamp()
+
+    text = json.dumps(
+        [ui.awaiting("<@U0BOB>", ["all"], expires).blocks, ui.expired_outcome(expires)]
+    )
+
+    assert text.count("|2026-12-03 14:00 UTC>") == 2
+    assert "Unix time" not in text
 
 
 async def test_approve_runs_one_export_and_posts_the_task_id(stack: Stack) -> None:

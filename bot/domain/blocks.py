@@ -115,12 +115,16 @@ def _entity_safe_cut(line: str, limit: int) -> int:
     return limit
 
 
+def utc_minute(epoch: float) -> str:
+    """Show a Unix time in UTC to the minute: "2026-12-03 14:00 UTC"."""
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _epoch_ms(value: Any) -> str:
     try:
-        moment = datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+        return utc_minute(int(value) / 1000)
     except (TypeError, ValueError, OverflowError, OSError):
         return escape(str(value))
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def summarize(record: Mapping[str, Any] | None) -> str:
