@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from e2e_harness import ALICE, EXPORTS, Bot, running_bot, wait_for
 
-from bot.domain import home, modal
+from bot.domain import approval_blocks, home, modal
 from bot.domain.types import AuditEntry
 from bot.usecases import SavedExports
 from emulators.fake_hss import FakeHss
@@ -61,6 +61,7 @@ async def test_home_history_times_are_in_the_zone_its_footer_names(
         bot.slack.user_zones[ALICE] = "Asia/Shanghai"
         await bot.slash("status=running")
         await wait_for(lambda: len(fake_hss.calls_for("create")) == 1)
+        await bot.settle()  # its outcome is on record
         published = await open_home(bot)
         (entry,) = await bot.entries()
 
@@ -69,6 +70,33 @@ async def test_home_history_times_are_in_the_zone_its_footer_names(
     assert f"{shanghai} · slash · *submitted*" in text
     assert "Times are shown in Asia/Shanghai, your Slack time zone." in text
     assert " UTC" not in text
+
+
+async def test_home_shows_a_held_request_waiting_then_approved_by_its_approver(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """Alice's own Approve is a refused click and her request waits; after Bob's, it names him."""
+    rule = {"APPROVAL_REQUIRED_FOR": "all_granted_eps", "APPROVER_USER_IDS": f"{BOB},{ALICE}"}
+    async with running_bot(tmp_path, fake_hss, ALLOWED_USER_IDS=ALICE, **rule) as bot:
+        await bot.slash("enterprise_project_id=all_granted_eps status=running")
+        await bot.settle()
+        message = bot.slack.last_message_with(approval_blocks.APPROVE_ACTION)
+        await bot.send(
+            bot.slack.button_click(message, approval_blocks.APPROVE_ACTION, user_id=ALICE)
+        )
+        await bot.settle()
+        waiting = home_text((await open_home(bot)).view)
+        await bot.send(bot.slack.button_click(message, approval_blocks.APPROVE_ACTION, user_id=BOB))
+        await wait_for(lambda: len(fake_hss.calls_for("create")) == 1)
+        await bot.settle()
+        approved = home_text((await open_home(bot)).view)
+
+    assert "slash · *waiting for approval* · " in waiting
+    assert "*approved*" not in waiting
+    assert "approval · *click refused* · " in waiting
+    assert "You cannot approve your own export request." in waiting
+    assert f"slash · *approved* by <@{BOB}> · " in approved
+    assert f"approval · *submitted* · approved by <@{BOB}> · " in approved
 
 
 async def test_messages_tab_publishes_nothing(tmp_path: Path, fake_hss: FakeHss) -> None:

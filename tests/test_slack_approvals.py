@@ -195,11 +195,15 @@ async def test_self_approval_is_refused_and_audited(stack: Stack) -> None:
     message = await _ask(stack)
     await _click(stack, message, ui.APPROVE_ACTION, ALICE)
     assert _creates(stack) == 0
-    assert "another approver must decide" in _told(stack, ALICE)
+    told = (
+        f"You cannot approve your own export request. Another approver must decide on it: "
+        f"<@{BOB}>, <@{CAROL}>. It is still waiting for them; nothing was run."
+    )
+    assert told in _told(stack, ALICE)
     held, refusal = await stack.entries()
     assert held.outcome == "awaiting_approval"
     assert (refusal.user_id, refusal.source, refusal.outcome) == (ALICE, "approval", "denied")
-    assert "another approver must decide" in (refusal.error or "")
+    assert told in (refusal.error or "")
 
 
 async def test_non_approver_is_refused_and_audited(stack: Stack) -> None:

@@ -15,7 +15,7 @@ from bot.domain.blocks import Message
 from bot.domain.errors import BotError, HssError, InvalidCommand, Problem
 from bot.domain.grammar import help_text, parse_command
 from bot.domain.model import HEADER_KEYS, default_headers
-from bot.domain.types import AuditEntry, TaskStatus
+from bot.domain.types import AuditEntry, Outcome, Source, TaskStatus
 
 ALL_HEADERS = [list(pair) for pair in default_headers()]
 
@@ -300,6 +300,28 @@ def test_history_lists_entries_newest_first_as_given() -> None:
     assert "2024-05-01 08:00 UTC · slash · *submitted* · task `t-1`" in shown
     assert "*Your last 2 entries in the audit log*" in shown
     assert blocks.history([]).text == "Nothing of yours is in the audit log yet."
+
+
+@pytest.mark.parametrize(
+    ("source", "outcome", "approver", "shown"),
+    [
+        ("slash", "awaiting_approval", None, "slash · *waiting for approval* · "),
+        ("slash", "approved", "U0BOB", "slash · *approved* by <@U0BOB> · "),
+        ("slash", "denied_by_approver", "U0BOB", "slash · *denied* by <@U0BOB> · "),
+        ("slash", "expired", None, "slash · *expired* · "),
+        ("approval", "submitted", "U0BOB", "approval · *submitted* · approved by <@U0BOB> · "),
+        ("approval", "denied", None, "approval · *click refused* · "),
+        ("slash", "denied", None, "slash · *denied* · "),
+    ],
+)
+def test_history_says_what_became_of_a_held_request_and_who_decided(
+    source: Source, outcome: Outcome, approver: str | None, shown: str
+) -> None:
+    """A held request reads as waiting, a decided one names its approver, a refused click as one."""
+    at = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
+    entry = AuditEntry(1, at, "T", "U", "C", source, None, outcome, approver=approver)
+
+    assert shown in "\n".join(_texts(blocks.history([entry])))
 
 
 def test_history_shows_times_in_the_zone_it_is_given() -> None:

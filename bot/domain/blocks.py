@@ -360,7 +360,7 @@ def history(entries: Sequence[AuditEntry], tz: str = "UTC") -> Message:
 def _history_parts(entry: AuditEntry, zone: ZoneInfo) -> list[str]:
     """Return one history line's parts: when, from where, what came of it, what it asked."""
     parts = [entry.at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"), entry.source]
-    parts.append(f"*{entry.outcome}*")
+    parts.append(_history_outcome(entry))
     if entry.saved_export:
         parts.append(f"saved export `{escape(entry.saved_export)}`")
     if entry.schedule:
@@ -374,6 +374,25 @@ def _history_parts(entry: AuditEntry, zone: ZoneInfo) -> list[str]:
     if note:
         parts.append(escape(clip(note, 120)))
     return parts
+
+
+def _history_outcome(entry: AuditEntry) -> str:
+    """Say what came of an entry, in words that cannot be misread for the two-person rule.
+
+    A held request is waiting (not yet run), a decided one names who decided, the
+    export an approver let run names them too, and a refused click on Approve or
+    Deny (outcome `denied`, source `approval`) is a refused click, not a denied request.
+    """
+    who = f"<@{escape(entry.approver)}>" if entry.approver else None
+    if entry.outcome == "awaiting_approval":
+        return "*waiting for approval*"
+    if entry.outcome == "denied" and entry.source == "approval":
+        return "*click refused*"
+    if entry.outcome in ("approved", "denied_by_approver") and who:
+        return f"*{'approved' if entry.outcome == 'approved' else 'denied'}* by {who}"
+    if entry.source == "approval" and who:
+        return f"*{entry.outcome}* · approved by {who}"
+    return f"*{entry.outcome}*"
 
 
 def refusal(reason: str) -> Message:
