@@ -165,16 +165,44 @@ def chain_json(r: Any) -> dict[str, Any]:
     }
 
 
-def _requests(user: str | None, since: datetime | None, through: int | None = None) -> Any:
+def _requests(
+    user: str | None,
+    since: datetime | None,
+    through: int | None = None,
+    *,
+    approver_too: bool = False,
+) -> Any:
     query = select(records).where(records.c.kind == "request")
     if user is not None:
-        query = query.where(records.c.user_id == user)
+        query = query.where(_of_user(user, approver_too=approver_too))
     if since is not None:
         moment = since if since.tzinfo else since.replace(tzinfo=UTC)
         query = query.where(records.c.at >= format_at(moment))
     if through is not None:
         query = query.where(records.c.seq <= through)
     return query
+
+
+def _of_user(user: str, *, approver_too: bool) -> Any:
+    """Match the request rows of `user`, and with `approver_too` those they approved or decided.
+
+    The approver is in the payloads (canonical JSON, so a key and its value appear
+    exactly as the needle): `approved_by` in the request of an export an approver
+    let run, `decided_by` in the outcome that decided a held request.
+    """
+    mine = records.c.user_id == user
+    if not approver_too:
+        return mine
+    quoted = canonical_json(user)
+    decision = records.alias("decision")
+    decided = (
+        select(decision.c.seq)
+        .where(decision.c.kind == "outcome", decision.c.entry_id == records.c.seq)
+        .where(decision.c.payload.contains(f'"decided_by":{quoted}', autoescape=True))
+        .exists()
+    )
+    approved = records.c.payload.contains(f'"approved_by":{quoted}', autoescape=True)
+    return or_(mine, approved, decided)
 
 
 async def _later_of(
@@ -232,23 +260,37 @@ class AuditReader:
         return list(reversed(await self.list_entries(user=user_id, limit=limit)))
 
     async def list_entries(
-        self, user: str | None = None, since: datetime | None = None, limit: int | None = None
+        self,
+        user: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+        *,
+        approver_too: bool = False,
     ) -> list[AuditEntry]:
-        """Return entries oldest first; with `limit`, the latest `limit` of them."""
+        """Return entries oldest first; with `limit`, the latest `limit` of them.
+
+        `user`: only that user's entries; with `approver_too`, also those they
+        approved or decided as an approver (the two-person rule).
+        """
         if limit is None:
-            return [entry async for entry in self.iter_entries(user=user, since=since)]
+            found = self.iter_entries(user=user, since=since, approver_too=approver_too)
+            return [entry async for entry in found]
         if limit < 1:
             return []
-        query = _requests(user, since).order_by(records.c.seq.desc()).limit(limit)
+        query = (
+            _requests(user, since, approver_too=approver_too)
+            .order_by(records.c.seq.desc())
+            .limit(limit)
+        )
         async with self._reading() as conn:
             rows = list(reversed((await conn.execute(query)).all()))
             return await _fold_all(conn, rows)
 
     async def iter_entries(
-        self, user: str | None = None, since: datetime | None = None
+        self, user: str | None = None, since: datetime | None = None, *, approver_too: bool = False
     ) -> AsyncIterator[AuditEntry]:
         """Yield entries oldest first, a page at a time (for exports of any size)."""
-        async for row, later in self._pages(user, since, None):
+        async for row, later in self._pages(user, since, None, approver_too=approver_too):
             yield fold(row, later)
 
     async def entry(self, entry_id: int, *, through: int | None = None) -> AuditEntry | None:
@@ -306,7 +348,12 @@ class AuditReader:
         return [e for e in entries if e.outcome == "pending"]
 
     async def export_csv(
-        self, stream: IO[str], user: str | None = None, since: datetime | None = None
+        self,
+        stream: IO[str],
+        user: str | None = None,
+        since: datetime | None = None,
+        *,
+        approver_too: bool = False,
     ) -> int:
         """Write entries as CSV with their chain records; return how many entries.
 
@@ -327,20 +374,25 @@ class AuditReader:
             loose = [] if user or since else await _loose(conn, through)
         head_cell = None if head is None else f"{head.seq}:{head.hash}"
         count = 0
-        async for row, later in self._pages(user, since, through):
+        async for row, later in self._pages(user, since, through, approver_too=approver_too):
             recs = [row, *later] if count else sorted([*loose, row, *later], key=lambda r: r.seq)
             writer.writerow(csv_row(fold(row, later), recs, None if count else head_cell))
             count += 1
         return count
 
     async def _pages(
-        self, user: str | None, since: datetime | None, through: int | None
+        self,
+        user: str | None,
+        since: datetime | None,
+        through: int | None,
+        *,
+        approver_too: bool = False,
     ) -> AsyncIterator[tuple[AnyRow, list[AnyRow]]]:
         """Yield request rows oldest first with their later records, a page at a time."""
         after = 0
         while True:
             query = (
-                _requests(user, since, through)
+                _requests(user, since, through, approver_too=approver_too)
                 .where(records.c.seq > after)
                 .order_by(records.c.seq)
                 .limit(PAGE_SIZE)
