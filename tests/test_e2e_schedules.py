@@ -125,7 +125,8 @@ async def test_a_weekly_schedule_runs_twice_with_changes_and_a_chart(scene: Scen
         f"container-export-{first_task}.xlsx"
     ]
     listing = await said(bot, "schedules")
-    link = f"https://slack.com/archives/{first_head.channel}/p{first_head.ts.replace('.', '')}"
+    # On the workspace's address, from the bot's auth.test at start.
+    link = f"https://fake.slack.com/archives/{first_head.channel}/p{first_head.ts.replace('.', '')}"
     assert link in listing  # the last result's thread
     assert "next run Mon 2026-03-30 09:00 CEST" in listing
 
@@ -218,6 +219,36 @@ async def test_the_run_shares_the_apps_user_group_cache(tmp_path: Path) -> None:
             clock.jump_to(FIRST_MONDAY)
             await settle_tasks(bot.runtime, hss, 1)
             assert len(slack.calls_to("usergroups.users.list")) == reads == 1
+
+
+async def test_thread_links_are_on_the_workspace_auth_test_names(tmp_path: Path) -> None:
+    """On GovSlack too: `schedules` and the App Home link the last run's thread on the
+    workspace's own address (auth.test's `url`), with no Slack call of their own."""
+    clock = MovableClock(FRIDAY)
+    gov = "https://agency.slack-gov.com/"
+    async with (
+        FakeHss(file_format="xlsx") as hss,
+        FakeSlack(workspace_url=gov) as slack,
+        running_bot(tmp_path, hss, slack=slack, clock=clock) as bot,
+    ):
+        await said(bot, SAVE)
+        await said(bot, SCHEDULE)
+        clock.jump_to(FIRST_MONDAY)
+        await settle_tasks(bot.runtime, hss, 1)
+        checks = len(slack.calls_to("auth.test"))
+        listing = await said(bot, "schedules")
+        await bot.send(slack.home.opened(ALICE))
+        await wait_for(lambda: slack.home.has(ALICE))
+        home = json.dumps(slack.home.of(ALICE).view["blocks"])
+        [task_id] = hss.tasks
+        head = task_head(bot, task_id)
+
+    link = f"{gov}archives/{head.channel}/p{head.ts.replace('.', '')}"
+    assert f"<{link}|its thread>" in listing
+    assert f"<{link}|its thread>" in home
+    assert "https://slack.com/" not in listing + home
+    assert len(slack.calls_to("auth.test")) == checks
+    assert slack.calls_to("chat.getPermalink") == []
 
 
 @asynccontextmanager

@@ -49,7 +49,12 @@ def schedule(name: str = "weekly", **changes: Any) -> ScheduledExport:
 
 def facts(**changes: Any) -> home.HomeFacts:
     """Alice's home facts, in Berlin time."""
-    values: dict[str, Any] = {"user_id": "U0ALICE", "context": CONTEXT, "tz": "Europe/Berlin"}
+    values: dict[str, Any] = {
+        "user_id": "U0ALICE",
+        "context": CONTEXT,
+        "workspace_url": "https://acme.slack.com/",
+        "tz": "Europe/Berlin",
+    }
     values.update(changes)
     return home.HomeFacts(**values)
 
@@ -123,7 +128,8 @@ def test_schedule_shows_next_run_in_the_users_zone_and_the_last_thread() -> None
     assert "Next run: Mon 2026-03-30 15:00 CST" in text_of(shanghai)
     assert "(Europe/Berlin)" in text_of(shanghai)  # the schedule's own zone, when not the user's
     assert "Last run Mon 2026-03-23 09:00 CET: submitted (task `task-1`)" in text_of(berlin)
-    assert "https://slack.com/archives/C0EXPORTS/p1711962000000100|its thread" in text_of(berlin)
+    link = "https://acme.slack.com/archives/C0EXPORTS/p1711962000000100|its thread"
+    assert link in text_of(berlin)  # on the workspace's address (auth.test's url)
     assert [b["action_id"] for b in buttons(berlin)][1:] == [
         home.PAUSE_SCHEDULE,
         home.DELETE_SCHEDULE,

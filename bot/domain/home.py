@@ -92,6 +92,7 @@ class HomeContext:
 class HomeFacts:
     """Everything one user's home shows, as plain values.
 
+    `workspace_url`: the workspace's address (auth.test's `url`), which links to threads.
     `tz`: the zone times are shown in: the user's Slack zone (`tz_from` "owner"),
     else, when Slack could not say, SCHEDULE_DEFAULT_TZ (`tz_from` "default").
     `refusal`: why this user may not export (then the home shows only that).
@@ -101,6 +102,7 @@ class HomeFacts:
 
     user_id: str
     context: HomeContext
+    workspace_url: str
     tz: str = "UTC"
     tz_from: Literal["owner", "default"] = "owner"
     refusal: str | None = None
@@ -249,7 +251,7 @@ def _schedule_blocks(facts: HomeFacts) -> list[Block]:
             f"*{escape(schedule.name)}* · {escape(schedule.summary)}{zone} · in "
             f"{_channel(schedule.channel_id, facts.context)}",
             when,
-            last_result(schedule.last_run, facts.tz),
+            last_result(schedule.last_run, facts.tz, facts.workspace_url),
         ]
         blocks.append(_section("\n".join(lines), block_id=f"schedule:{schedule.name}"))
         toggle = (
@@ -272,14 +274,14 @@ def _schedule_blocks(facts: HomeFacts) -> list[Block]:
     return blocks
 
 
-def last_result(run: ScheduleRun | None, tz: str) -> str:
+def last_result(run: ScheduleRun | None, tz: str, workspace_url: str) -> str:
     """Say what the schedule's last run did, with a link to its thread when there is one."""
     if run is None or run.outcome is None:
         return "Last run: none yet."
     late = " (late)" if run.late else ""
     text = f"Last run {local_time(run.due_at, tz)}{late}: {clip(run_result(run), ERROR_CLIP)}"
     if run.channel_id and run.thread_ts:
-        text += f" · <{thread_link(run.channel_id, run.thread_ts)}|its thread>"
+        text += f" · <{thread_link(workspace_url, run.channel_id, run.thread_ts)}|its thread>"
     return text
 
 

@@ -117,7 +117,7 @@ async def handle(deps: AppDeps, ack: AsyncAck, command: dict[str, Any]) -> None:
             await deps.notifier.tell_user(reply, actor, await approvals_message(deps, actor), {})
         case ScheduleAdd() | ScheduleList() | SchedulePause() | ScheduleResume() | Unschedule():
             await ack_with(ack, blocks.looking_up("the schedules"))
-            message = await schedule_answer(deps.schedules, actor, admitted)
+            message = await schedule_answer(deps.schedules, actor, admitted, deps.workspace.url)
             await deps.notifier.tell_user(reply, actor, message, {"what": "schedule"})
         case Export(request=request, confirmed=confirmed):
 

@@ -246,6 +246,7 @@ async def load_facts(
     return home.HomeFacts(
         user_id=actor.user_id,
         context=context,
+        workspace_url=deps.workspace.url,
         tz=zone.name,
         tz_from="owner" if zone.source == "owner" else "default",
         saved=saved,
