@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.domain import blocks, home
+from bot.domain import history_messages, home
 from bot.domain.saved import SavedExport, ScheduledExport, ScheduleRun
 from emulators.fake_slack_home import home_problems
 
@@ -77,7 +77,7 @@ def buttons(view: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_empty_home_offers_new_export_and_says_how_to_save() -> None:
     """A user with nothing saved sees New export and the commands that save and schedule."""
-    view = home.build_home(facts(history=blocks.history([])))
+    view = home.build_home(facts(history=history_messages.history([])))
 
     assert home_problems(view) == []
     assert view["type"] == "home"
@@ -166,7 +166,7 @@ def test_many_saved_exports_and_schedules_still_publish() -> None:
         schedule(f"s{i:03d}", last_run=ScheduleRun(f"s{i}", 0.0, 0.0, "failed", error="e" * 900))
         for i in range(60)
     ]
-    history = blocks.history([])
+    history = history_messages.history([])
     view = home.build_home(facts(saved=many_saved, schedules=many_schedules, history=history))
 
     assert home_problems(view) == []

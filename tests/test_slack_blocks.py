@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.domain import blocks, task_messages
+from bot.domain import blocks, history_messages, task_messages
 from bot.domain.blocks import Message
 from bot.domain.errors import BotError, HssError, InvalidCommand, Problem
 from bot.domain.grammar import help_text, parse_command
@@ -196,7 +196,7 @@ _HUGE = "<&>" + "x" * 200_000
         blocks.preview({"body": {"pod_name": _HUGE}}),
         blocks.preview({"body": {f"k{i}": "y" * 3000 for i in range(100)}}),
         blocks.task_status(TaskStatus(_HUGE, _HUGE, "success", "f", _HUGE)),
-        blocks.history(
+        history_messages.history(
             [
                 AuditEntry(
                     i,
@@ -294,12 +294,12 @@ def test_history_lists_entries_newest_first_as_given() -> None:
         ),
     ]
 
-    shown = "\n".join(_texts(blocks.history(entries)))
+    shown = "\n".join(_texts(history_messages.history(entries)))
 
     assert shown.index("*invalid*") < shown.index("*submitted*")
     assert "2024-05-01 08:00 UTC · slash · *submitted* · task `t-1`" in shown
     assert "*Your last 2 entries in the audit log*" in shown
-    assert blocks.history([]).text == "Nothing of yours is in the audit log yet."
+    assert history_messages.history([]).text == "Nothing of yours is in the audit log yet."
 
 
 @pytest.mark.parametrize(
@@ -321,7 +321,7 @@ def test_history_says_what_became_of_a_held_request_and_who_decided(
     at = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
     entry = AuditEntry(1, at, "T", "U", "C", source, None, outcome, approver=approver)
 
-    assert shown in "\n".join(_texts(blocks.history([entry])))
+    assert shown in "\n".join(_texts(history_messages.history([entry])))
 
 
 def test_history_shows_times_in_the_zone_it_is_given() -> None:
@@ -329,7 +329,7 @@ def test_history_shows_times_in_the_zone_it_is_given() -> None:
     at = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
     entry = AuditEntry(1, at, "T", "U", "C", "slash", None, "invalid")
 
-    shown = "\n".join(_texts(blocks.history([entry], "Asia/Shanghai")))
+    shown = "\n".join(_texts(history_messages.history([entry], "Asia/Shanghai")))
 
     assert "2024-05-01 16:00 CST · slash · *invalid*" in shown
     assert "UTC" not in shown
@@ -391,7 +391,7 @@ def _every_text(message: Message) -> list[str]:
         lambda: blocks.unavailable(f"look up task {PING}", BotError(PING)),
         lambda: blocks.internal_error(PING),
         lambda: blocks.preview({"body": {"pod_name": PING}}),
-        lambda: blocks.history(
+        lambda: history_messages.history(
             [
                 AuditEntry(
                     1,

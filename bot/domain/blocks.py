@@ -12,16 +12,15 @@ at most 40 000. A long list of problems shows the first ten and counts the rest.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 from bot.domain.errors import BotError, HssError, HssOutcomeUnknown, InvalidCommand
 from bot.domain.model import HEADER_KEYS, ExportBody
 from bot.domain.text import clip
-from bot.domain.types import CHANGES, AuditEntry, TaskStatus
+from bot.domain.types import TaskStatus
 
 SECTION_MAX: Final = 3000  # Slack's limit on a section's text
 CONTEXT_MAX: Final = 2000  # Slack's limit on a context element's text
@@ -339,60 +338,6 @@ def looking_up(what: str) -> Message:
     """Acknowledge a lookup that answers a moment later."""
     text = escape(f"Looking up {what}…")
     return _message(text, [_context(text)])
-
-
-def history(entries: Sequence[AuditEntry], tz: str = "UTC") -> Message:
-    """List a user's latest audit entries (newest first), their times in the zone `tz`.
-
-    Every entry under the user's id: exports and refusals, saved-export and
-    schedule changes, and their schedules' runs, so the head says "entries".
-    """
-    if not entries:
-        text = "Nothing of yours is in the audit log yet."
-        return _message(text, [_section(text)])
-    lines = ["• " + " · ".join(_history_parts(entry, ZoneInfo(tz))) for entry in entries]
-    head = f"Your last {len(entries)} entr{'ies' if len(entries) != 1 else 'y'} in the audit log"
-    blocks = [_section(f"*{head}*")]
-    blocks += [_section(piece) for piece in _chunks("\n".join(lines), SECTION_MAX)]
-    return _message(head, blocks)
-
-
-def _history_parts(entry: AuditEntry, zone: ZoneInfo) -> list[str]:
-    """Return one history line's parts: when, from where, what came of it, what it asked."""
-    parts = [entry.at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"), entry.source]
-    parts.append(_history_outcome(entry))
-    if entry.saved_export:
-        parts.append(f"saved export `{escape(entry.saved_export)}`")
-    if entry.schedule:
-        parts.append(f"schedule `{escape(entry.schedule)}`")
-    if entry.task_id:
-        parts.append(f"task `{escape(entry.task_id)}`")
-    # A change (`saved`, `paused`, …) that holds no request says what it did instead.
-    if entry.request is not None or entry.outcome not in CHANGES:
-        parts.append(summarize(entry.request))
-    note = entry.error or entry.detail
-    if note:
-        parts.append(escape(clip(note, 120)))
-    return parts
-
-
-def _history_outcome(entry: AuditEntry) -> str:
-    """Say what came of an entry, in words that cannot be misread for the two-person rule.
-
-    A held request is waiting (not yet run), a decided one names who decided, the
-    export an approver let run names them too, and a refused click on Approve or
-    Deny (outcome `denied`, source `approval`) is a refused click, not a denied request.
-    """
-    who = f"<@{escape(entry.approver)}>" if entry.approver else None
-    if entry.outcome == "awaiting_approval":
-        return "*waiting for approval*"
-    if entry.outcome == "denied" and entry.source == "approval":
-        return "*click refused*"
-    if entry.outcome in ("approved", "denied_by_approver") and who:
-        return f"*{'approved' if entry.outcome == 'approved' else 'denied'}* by {who}"
-    if entry.source == "approval" and who:
-        return f"*{entry.outcome}* · approved by {who}"
-    return f"*{entry.outcome}*"
 
 
 def refusal(reason: str) -> Message:

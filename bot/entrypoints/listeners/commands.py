@@ -20,7 +20,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.adapters.slack_notifier import SLACK_FAILURES, error_of
-from bot.domain import blocks, modal, profile_messages
+from bot.domain import blocks, history_messages, modal, profile_messages
 from bot.domain.blocks import Message
 from bot.domain.errors import AuditUnavailable, InvalidCommand
 from bot.domain.grammar import (
@@ -303,7 +303,7 @@ async def history_message(deps: AppDeps, actor: Actor, tz: str = "UTC") -> Messa
         entries = await deps.history.latest(actor)
     except AuditUnavailable as exc:
         return blocks.unavailable("read the audit log", exc)
-    return blocks.history(entries, tz)
+    return history_messages.history(entries, tz)
 
 
 async def approvals_message(deps: AppDeps, actor: Actor) -> Message:
