@@ -528,3 +528,32 @@ async def test_a_bug_on_a_click_is_told_in_the_dm_with_a_reference(
     for hidden in ("boom xoxb", "not-for-users", "RuntimeError", "Traceback"):
         assert hidden not in told
     assert fake_hss.calls_for("create") == []
+
+
+async def test_a_bug_building_the_home_publishes_one_that_says_so_with_a_reference(
+    tmp_path: Path,
+    fake_hss: FakeHss,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Alice's home cannot be built (a bug reading her saved exports): the home she sees says
+    so, with the reference from the log, never the error's text."""
+
+    async def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("boom xoxb-not-for-users")
+
+    async with running_bot(tmp_path, fake_hss, ALLOWED_USER_IDS=ALICE) as bot:
+        monkeypatch.setattr(SavedExports, "owned", broken)
+        delivered = await bot.send(bot.slack.home.opened(ALICE))
+        await wait_for(lambda: bot.slack.home.has(ALICE))
+        published = bot.slack.home.of(ALICE)
+
+    [logged] = [r for r in caplog.records if r.getMessage().startswith("unexpected error")]
+    text = home_text(published.view)
+    assert delivered.status == 200
+    assert "Your home could not be built: something went wrong on our side" in text
+    assert f"give an operator this reference: {logged.__dict__['reference']}." in text
+    assert published.view["type"] == "home"
+    assert not [b for b in published.view["blocks"] if b["type"] == "actions"]
+    for hidden in ("boom xoxb", "not-for-users", "RuntimeError", "Traceback"):
+        assert hidden not in text

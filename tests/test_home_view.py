@@ -207,3 +207,14 @@ def test_the_footer_says_when_the_zone_is_the_default_not_the_users() -> None:
     assert "your Slack time zone." not in unknown
     assert "Times are shown in UTC, the bot's default zone" in unknown
     assert "Slack did not say what your time zone is" in unknown
+
+
+def test_the_failed_home_is_a_valid_home_with_the_reference_and_nothing_to_click() -> None:
+    """The home shown when the user's own could not be built passes Slack's rules."""
+    view = home.build_failed("ab12cd34", CONTEXT)
+
+    assert home_problems(view) == []
+    assert view["type"] == "home"
+    assert buttons(view) == []
+    assert "this reference: ab12cd34." in text_of(view)
+    assert home.HomeContext.load(view["private_metadata"]) == CONTEXT

@@ -175,6 +175,17 @@ def build_home(facts: HomeFacts) -> dict[str, Any]:
     return _view(facts, blocks[:BLOCKS_MAX])
 
 
+def build_failed(reference: str, context: HomeContext) -> dict[str, Any]:
+    """Build the home shown when the user's own could not be built: why, and the reference."""
+    text = (
+        ":boom: Your home could not be built: something went wrong on our side. Open the "
+        "Home tab again in a moment; if this stays, give an operator this reference: "
+        f"{escape(reference)}. `/hss-export help` still works in any channel."
+    )
+    facts = HomeFacts(user_id="", context=context, workspace_url="")
+    return _view(facts, [_header("HSS exports"), _section(text)])
+
+
 def _zone_line(facts: HomeFacts) -> str:
     if facts.tz_from == "owner":
         return f"Times are shown in {escape(facts.tz)}, your Slack time zone."

@@ -2,7 +2,8 @@
 
 Thin, as every listener. Bolt verifies each request's signature (a forged
 click gets 401 and does nothing). `app_home_opened` on the Home tab publishes
-the user's home (`bot.domain.home`). A click is acknowledged at once (New
+the user's home (`bot.domain.home`); if it cannot be built (a bug), a home
+that says so, with the reference the log has. A click is acknowledged at once (New
 export first opens the form: a trigger id lives 3 seconds), access-checked
 through the Gatekeeper for the channel it acts on, refused and audited if the
 user may not, else handed to the same use case the slash command calls; then
@@ -57,12 +58,14 @@ def register(app: AsyncApp, deps: AppDeps) -> None:
         if event.get("tab") != HOME_TAB or deps.lifecycle.draining:
             return  # the Messages tab is Slack's own; a draining bot publishes nothing new
         deps.track_this_run()
+        user = str(event.get("user") or "")
+        context = home.HomeContext(str(event.get("channel") or ""))
         try:
-            actor = Actor(team_of(body), str(event.get("user") or ""), "", "home")
-            context = home.HomeContext(str(event.get("channel") or ""))
-            await publish(deps, replace(actor, channel_id=context.dm_channel), context)
+            await publish(deps, Actor(team_of(body), user, context.dm_channel, "home"), context)
         except Exception as error:  # noqa: BLE001 - the one place an event's error is logged
-            log_unexpected(error)
+            reference = log_unexpected(error)
+            if user:  # the home says so, with the reference, rather than staying blank or stale
+                await deps.home.publish(user, home.build_failed(reference, context))
 
     @app.action(home.NEW_EXPORT)
     async def new_export(ack: AsyncAck, body: dict[str, Any]) -> None:
