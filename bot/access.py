@@ -127,14 +127,28 @@ class ApprovalPolicy:
         """Tell whether to ask the requester first (a broad export not already confirmed)."""
         return self.confirm_broad and not confirmed and is_broad(request)
 
-    def approvers_in_words(self) -> str:
-        """Name who may approve, as Slack mentions (`<@U…>`, `<!subteam^S…>`)."""
-        names = [f"<@{u}>" if u != ANYONE else "anyone" for u in sorted(self.approvers)]
+    def approvers_in_words(self, *, besides: str | None = None) -> str:
+        """Name who may approve, as Slack mentions (`<@U…>`, `<!subteam^S…>`).
+
+        `besides`: a user left out (the requester, who never decides their own);
+        "anyone" then reads "anyone else".
+        """
+        anyone = "anyone" if besides is None else "anyone else"
+        users = sorted(self.approvers - {besides})
+        names = [f"<@{u}>" if u != ANYONE else anyone for u in users]
         names += [f"<!subteam^{g}>" for g in sorted(self.approver_groups) if g != ANYONE]
         return ", ".join(names) or "nobody (set APPROVER_USER_IDS)"
 
+    def self_approval(self, requester_id: str) -> str:
+        """Tell a requester who clicked Approve on their own request: they cannot; who can."""
+        others = self.approvers_in_words(besides=requester_id)
+        return (
+            f"{SELF_APPROVAL} Another approver must decide on it: {others}. "
+            "It is still waiting for them; nothing was run."
+        )
 
-SELF_APPROVAL: Final = "You asked for this export: another approver must decide on it."
+
+SELF_APPROVAL: Final = "You cannot approve your own export request."
 NOT_APPROVER: Final = (
     "You may not approve exports. Ask an admin to add you to "
     "APPROVER_USER_IDS or APPROVER_USERGROUP_IDS."
@@ -166,7 +180,7 @@ class AccessControl:
         """Decide whether `user_id` may approve `requester_id`'s export (never their own)."""
         rule = self._approvals
         if user_id == requester_id:
-            return Decision(False, SELF_APPROVAL)
+            return Decision(False, rule.self_approval(requester_id))
         if ANYONE in rule.approvers or user_id in rule.approvers:
             return Decision(True, "approver")
         if ANYONE in rule.approver_groups:

@@ -41,6 +41,7 @@ from bot.adapters.slack_approvals import SlackApprovalMessenger
 from bot.adapters.slack_files import SlackFiles
 from bot.adapters.slack_notifier import AuditChannelMirror, SlackNotifier, build_web_client
 from bot.adapters.slack_steps import SlackSteps
+from bot.adapters.slack_workspace import SlackWorkspace
 from bot.adapters.task_store import SqlTaskStore, open_task_store
 from bot.domain.errors import AuditUnavailable, TaskStoreUnavailable
 from bot.entrypoints.slack_app import build_gate, create_app, request_defaults
@@ -85,6 +86,7 @@ class Runtime:
     lifecycle: Lifecycle
     metrics: Metrics
     files: SlackFiles
+    workspace: SlackWorkspace
     digests: SqlDigestStore | None = None  # None: SUMMARIES_ENABLED is false
     slack_checked_at: float | None = None
     slack_ready: bool = False
@@ -110,11 +112,12 @@ class Runtime:
 
         Only Slack's word that the token is bad makes the replica unready; a slow or
         failing Slack keeps the last answer, so a Slack hiccup does not take every
-        replica out of the load balancer at once.
+        replica out of the load balancer at once. Its answer's `url` is the
+        workspace's address, on which links to messages are built (`workspace`).
         """
         try:
             async with asyncio.timeout(SLACK_CHECK_TIMEOUT_SECONDS):
-                await self.web_client.auth_test()
+                answer = await self.web_client.auth_test()
         except SlackApiError as exc:
             data = getattr(exc.response, "data", None)  # a dict, or text from a proxy
             error = data.get("error") if isinstance(data, dict) else None
@@ -127,6 +130,7 @@ class Runtime:
             log.warning("Slack auth.test failed", extra={"error_type": type(exc).__name__})
         else:
             self.slack_ready = True
+            self.workspace.learn(answer.data if isinstance(answer.data, dict) else {})
         self.slack_checked_at = time.monotonic()
 
     def start_background(self, *, run_once: bool = True) -> None:
@@ -255,6 +259,7 @@ async def build_runtime(
         closers.append(hss.aclose)
         files = SlackFiles(web_client)
         closers.append(files.aclose)
+        workspace = SlackWorkspace(str(settings.SLACK_API_URL))
         notifier = SlackNotifier(web_client)
         # An approval's expiry is due work of the same lease loop as the tracked tasks.
         messenger = SlackApprovalMessenger(web_client, notifier)
@@ -293,6 +298,7 @@ async def build_runtime(
             saved_store=saved,
             gate=gate,
             clock=clock,
+            workspace=workspace,
         )
         observe_dispatch(app, metrics)
     except BaseException:
@@ -312,6 +318,7 @@ async def build_runtime(
         lifecycle=lifecycle,
         metrics=metrics,
         files=files,
+        workspace=workspace,
         digests=digests,
         _closers=closers,
     )

@@ -174,4 +174,26 @@ async def test_may_approve(
     rule = ApprovalPolicy(approvers=frozenset(users), approver_groups=frozenset(groups))
     control = AccessControl(AccessPolicy(), _Groups(), budget=0.2, approvals=rule)
     decision = await control.may_approve(user, requester)
-    assert (decision.allowed, decision.reason) == (allowed, reason)
+    expected = rule.self_approval(requester) if reason == SELF_APPROVAL else reason
+    assert (decision.allowed, decision.reason) == (allowed, expected)
+
+
+@pytest.mark.parametrize(
+    ("users", "groups", "who_can"),
+    [
+        ({"UREQ", "U1", "U2"}, set(), "<@U1>, <@U2>"),
+        ({"*"}, set(), "anyone else"),
+        ({"UREQ"}, {"SAPPROVERS"}, "<!subteam^SAPPROVERS>"),
+        ({"UREQ"}, set(), "nobody (set APPROVER_USER_IDS)"),
+    ],
+)
+def test_self_approval_says_you_cannot_and_who_can(
+    users: set[str], groups: set[str], who_can: str
+) -> None:
+    """The requester's own Approve is refused in plain words, naming the other approvers."""
+    rule = ApprovalPolicy(approvers=frozenset(users), approver_groups=frozenset(groups))
+
+    assert rule.self_approval("UREQ") == (
+        f"You cannot approve your own export request. Another approver must decide on it: "
+        f"{who_can}. It is still waiting for them; nothing was run."
+    )

@@ -112,6 +112,68 @@ def test_list_filters(
     assert [json.loads(line)["id"] for line in out.splitlines()] == ids
 
 
+@pytest.fixture(params=BACKENDS)
+def approvals_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
+    """Yield an audit database where Bob approved one held export and denied another.
+
+    Entries: 1 Alice's held request (approved by Bob), 3 the export it let run (Alice's,
+    approved by Bob), 5 Carol's held request (denied by Bob), 7 Bob's own command, 9
+    Carol's invalid command whose text names Bob as a would-be approver (not a match).
+    """
+    carol = Actor("T1", "U_CAROL", "C_SEC", "slash")
+    with database(request.param, tmp_path) as found:
+
+        async def populate() -> None:
+            log = await open_audit_log(found.url)
+            try:
+                held = await log.record_pending(ALICE, REQUEST, awaiting_approval=True)
+                await log.record_decision(held, "approved", by=BOB.user_id)
+                run = await log.record_pending(ALICE, REQUEST, approved_by=BOB.user_id)
+                await log.record_outcome(run, "submitted", task_id="task-1")
+                other = await log.record_pending(carol, REQUEST, awaiting_approval=True)
+                await log.record_decision(other, "denied_by_approver", by=BOB.user_id)
+                own = await log.record_pending(BOB, REQUEST)
+                await log.record_outcome(own, "failed", error="HSS.0004")
+                decoy = '"approved_by":"U_BOB" "decided_by":"U_BOB"'
+                await log.record_refusal(carol, "invalid", decoy)
+            finally:
+                await log.aclose()
+
+        run_sync(populate())
+        yield found
+
+
+def test_list_by_user_finds_what_they_approved_or_denied(
+    approvals_db: Db, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--user U_BOB` lists Bob's own entries and those where Bob was the approver."""
+    code, out, _ = audit(capsys, "list", "--json", "--db", approvals_db.url, "--user", "U_BOB")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0
+    assert [(e["id"], e["user_id"], e["outcome"], e["approver"]) for e in lines] == [
+        (1, "U_ALICE", "approved", "U_BOB"),
+        (3, "U_ALICE", "submitted", "U_BOB"),
+        (5, "U_CAROL", "denied_by_approver", "U_BOB"),
+        (7, "U_BOB", "failed", None),
+    ]
+    code, out, _ = audit(capsys, "list", "--json", "--db", approvals_db.url, "--user", "U_ALICE")
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [1, 3]
+    code, out, _ = audit(
+        capsys, "list", "--json", "--db", approvals_db.url, "--user", "U_BOB", "--limit", "2"
+    )
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [5, 7]
+    code, out, err = audit(capsys, "export", "--db", approvals_db.url, "--user", "U_BOB")
+    assert [row["id"] for row in csv.DictReader(io.StringIO(out))] == ["1", "3", "5", "7"]
+    assert err == "exported 4 entries\n"
+
+
+def test_user_filter_help_says_it_matches_the_approver(capsys: pytest.CaptureFixture[str]) -> None:
+    """`audit list --help` says --user also finds the entries the user approved or denied."""
+    with pytest.raises(SystemExit):
+        main(["audit", "list", "--help"])
+    assert "approved or denied as an approver" in " ".join(capsys.readouterr().out.split())
+
+
 def test_list_by_profile_and_json_names_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -21,7 +21,7 @@ from bot.adapters.audit_schema import SCHEMA_VERSION
 from bot.adapters.audit_store import SqlAuditLog, open_audit_log
 from bot.adapters.audit_verify import verify_file
 from bot.cli import main
-from bot.domain import blocks
+from bot.domain import history_messages
 from bot.domain.errors import DuplicateCommand
 from bot.domain.model import ExportBody, ExportRequest, default_headers
 from bot.domain.types import Actor, AuditEntry
@@ -126,8 +126,8 @@ async def test_changes_are_chained_entries_shown_by_history(log: SqlAuditLog) ->
     assert entries[2].request == PLAIN.as_audit_record()
     assert entries[1].detail == "every monday 09:00 (Europe/Berlin)"
     assert (await log.verify()).ok
-    text = blocks.history(entries).text + json.dumps(
-        blocks.history(entries).blocks, ensure_ascii=False
+    text = history_messages.history(entries).text + json.dumps(
+        history_messages.history(entries).blocks, ensure_ascii=False
     )
     assert "*saved* · saved export `weekly-risky`" in text
     assert "*scheduled* · schedule `weekly-risky` · every monday 09:00 (Europe/Berlin)" in text

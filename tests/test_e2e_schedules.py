@@ -22,9 +22,10 @@ from pathlib import Path
 import pytest
 from db_fixtures import Db, postgres_db
 from e2e_harness import Bot, MovableClock, bot_settings, running_bot
-from slack_harness import ALICE, wait_for
+from slack_harness import ALICE, EXPORTS, wait_for
 
 from bot.bootstrap import Runtime, build_runtime
+from bot.domain import home
 from emulators.fake_hss import FakeHss
 from emulators.fake_slack import FakeSlack, Posted
 
@@ -36,6 +37,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CHART_MAX_BYTES = 200_000  # a small picture for a thread, not a report
 SAVE = "save weekly status=running risky=yes"
 SCHEDULE = "schedule weekly every monday 09:00 tz=Europe/Berlin"
+BOB = "U0BOB"
 
 
 @dataclass
@@ -125,7 +127,8 @@ async def test_a_weekly_schedule_runs_twice_with_changes_and_a_chart(scene: Scen
         f"container-export-{first_task}.xlsx"
     ]
     listing = await said(bot, "schedules")
-    link = f"https://slack.com/archives/{first_head.channel}/p{first_head.ts.replace('.', '')}"
+    # On the workspace's address, from the bot's auth.test at start.
+    link = f"https://fake.slack.com/archives/{first_head.channel}/p{first_head.ts.replace('.', '')}"
     assert link in listing  # the last result's thread
     assert "next run Mon 2026-03-30 09:00 CEST" in listing
 
@@ -146,6 +149,44 @@ async def test_a_weekly_schedule_runs_twice_with_changes_and_a_chart(scene: Scen
     assert 150 <= height <= 600
     assert not [f for f in bot.slack.files if f.thread_ts == first_head.ts and ".png" in f.filename]
     assert (await bot.verify()).ok
+
+
+async def test_run_now_of_a_scheduled_export_is_one_of_its_runs(scene: Scene) -> None:
+    """Monday's run, then Bob exports the same filters, then Alice's Run now in #exports: it
+    compares with Monday's run (not Bob's export) and is charted; next Monday compares with
+    it, and its chart counts three runs."""
+    bot = scene.bot
+    await said(bot, SAVE)
+    await said(bot, SCHEDULE)
+    scene.clock.jump_to(FIRST_MONDAY)
+    await settle_tasks(bot.runtime, bot.hss, 1)
+    await bot.slash("status=running risky=yes", user_id=BOB)  # the same filters, typed
+    await settle_tasks(bot.runtime, bot.hss, 2)
+    await bot.send(bot.slack.home.opened(ALICE))
+    await wait_for(lambda: bot.slack.home.has(ALICE))
+    await bot.send(bot.slack.home.click(home.RUN_SAVED, value="weekly"))
+    await settle_tasks(bot.runtime, bot.hss, 3)
+    run_now_task = list(bot.hss.tasks)[-1]
+    run_now = task_head(bot, run_now_task)
+    await wait_for(lambda: "weekly-runs.png" in files_in(bot, run_now))
+    scene.clock.jump_to(NEXT_MONDAY)
+    await settle_tasks(bot.runtime, bot.hss, 4)
+    next_run = task_head(bot, list(bot.hss.tasks)[-1])
+    await wait_for(lambda: "weekly-runs.png" in files_in(bot, next_run))
+
+    assert run_now.channel == EXPORTS
+    assert f"<@{ALICE}> ran it" in thread_text(bot, run_now)  # Monday's run, not Bob's
+    assert f"<@{BOB}> ran it" not in thread_text(bot, run_now)
+    assert f"<@{ALICE}> ran it" in thread_text(bot, next_run)  # compared with Run now
+    charts = [f.title for f in bot.slack.files if f.filename == "weekly-runs.png"]
+    assert charts == ["weekly: last 2 runs", "weekly: last 3 runs"]
+    [entry] = [e for e in await bot.entries() if e.task_id == run_now_task]
+    assert (entry.source, entry.saved_export, entry.schedule) == ("home", "weekly", "weekly")
+
+
+def files_in(bot: Bot, head: Posted) -> list[str]:
+    """Return the names of the files shared in a task message's thread."""
+    return [f.filename for f in bot.slack.files if f.thread_ts == head.ts]
 
 
 @pytest.mark.parametrize(
@@ -236,6 +277,36 @@ async def test_the_run_shares_the_apps_user_group_cache(tmp_path: Path) -> None:
             clock.jump_to(FIRST_MONDAY)
             await settle_tasks(bot.runtime, hss, 1)
             assert len(slack.calls_to("usergroups.users.list")) == reads == 1
+
+
+async def test_thread_links_are_on_the_workspace_auth_test_names(tmp_path: Path) -> None:
+    """On GovSlack too: `schedules` and the App Home link the last run's thread on the
+    workspace's own address (auth.test's `url`), with no Slack call of their own."""
+    clock = MovableClock(FRIDAY)
+    gov = "https://agency.slack-gov.com/"
+    async with (
+        FakeHss(file_format="xlsx") as hss,
+        FakeSlack(workspace_url=gov) as slack,
+        running_bot(tmp_path, hss, slack=slack, clock=clock) as bot,
+    ):
+        await said(bot, SAVE)
+        await said(bot, SCHEDULE)
+        clock.jump_to(FIRST_MONDAY)
+        await settle_tasks(bot.runtime, hss, 1)
+        checks = len(slack.calls_to("auth.test"))
+        listing = await said(bot, "schedules")
+        await bot.send(slack.home.opened(ALICE))
+        await wait_for(lambda: slack.home.has(ALICE))
+        home = json.dumps(slack.home.of(ALICE).view["blocks"])
+        [task_id] = hss.tasks
+        head = task_head(bot, task_id)
+
+    link = f"{gov}archives/{head.channel}/p{head.ts.replace('.', '')}"
+    assert f"<{link}|its thread>" in listing
+    assert f"<{link}|its thread>" in home
+    assert "https://slack.com/" not in listing + home
+    assert len(slack.calls_to("auth.test")) == checks
+    assert slack.calls_to("chat.getPermalink") == []
 
 
 @asynccontextmanager

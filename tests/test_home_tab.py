@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from e2e_harness import ALICE, EXPORTS, Bot, running_bot, wait_for
 
-from bot.domain import home, modal
+from bot.domain import approval_blocks, home, modal
 from bot.domain.types import AuditEntry
 from bot.usecases import SavedExports
 from emulators.fake_hss import FakeHss
@@ -46,10 +47,56 @@ async def test_opening_the_home_tab_publishes_the_users_home(
     assert not delivered.timed_out
     assert published.view["type"] == "home"
     assert published.button(home.NEW_EXPORT)
-    assert "Your last 1 command" in home_text(published.view)
+    assert "Your last 1 entry in the audit log" in home_text(published.view)
     assert home.HomeContext.load(published.view["private_metadata"]) == home.HomeContext(
         bot.slack.dm_with(ALICE)
     )
+
+
+async def test_home_history_times_are_in_the_zone_its_footer_names(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """Alice's Slack zone is Shanghai: her history's times are too, as the footer says."""
+    async with running_bot(tmp_path, fake_hss, ALLOWED_USER_IDS=ALICE) as bot:
+        bot.slack.user_zones[ALICE] = "Asia/Shanghai"
+        await bot.slash("status=running")
+        await wait_for(lambda: len(fake_hss.calls_for("create")) == 1)
+        await bot.settle()  # its outcome is on record
+        published = await open_home(bot)
+        (entry,) = await bot.entries()
+
+    shanghai = entry.at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M CST")
+    text = home_text(published.view)
+    assert f"{shanghai} · slash · *submitted*" in text
+    assert "Times are shown in Asia/Shanghai, your Slack time zone." in text
+    assert " UTC" not in text
+
+
+async def test_home_shows_a_held_request_waiting_then_approved_by_its_approver(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """Alice's own Approve is a refused click and her request waits; after Bob's, it names him."""
+    rule = {"APPROVAL_REQUIRED_FOR": "all_granted_eps", "APPROVER_USER_IDS": f"{BOB},{ALICE}"}
+    async with running_bot(tmp_path, fake_hss, ALLOWED_USER_IDS=ALICE, **rule) as bot:
+        await bot.slash("enterprise_project_id=all_granted_eps status=running")
+        await bot.settle()
+        message = bot.slack.last_message_with(approval_blocks.APPROVE_ACTION)
+        await bot.send(
+            bot.slack.button_click(message, approval_blocks.APPROVE_ACTION, user_id=ALICE)
+        )
+        await bot.settle()
+        waiting = home_text((await open_home(bot)).view)
+        await bot.send(bot.slack.button_click(message, approval_blocks.APPROVE_ACTION, user_id=BOB))
+        await wait_for(lambda: len(fake_hss.calls_for("create")) == 1)
+        await bot.settle()
+        approved = home_text((await open_home(bot)).view)
+
+    assert "slash · *waiting for approval* · " in waiting
+    assert "*approved*" not in waiting
+    assert "approval · *click refused* · " in waiting
+    assert "You cannot approve your own export request." in waiting
+    assert f"slash · *approved* by <@{BOB}> · " in approved
+    assert f"approval · *submitted* · approved by <@{BOB}> · " in approved
 
 
 async def test_messages_tab_publishes_nothing(tmp_path: Path, fake_hss: FakeHss) -> None:
@@ -480,3 +527,32 @@ async def test_a_bug_on_a_click_is_told_in_the_dm_with_a_reference(
     for hidden in ("boom xoxb", "not-for-users", "RuntimeError", "Traceback"):
         assert hidden not in told
     assert fake_hss.calls_for("create") == []
+
+
+async def test_a_bug_building_the_home_publishes_one_that_says_so_with_a_reference(
+    tmp_path: Path,
+    fake_hss: FakeHss,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Alice's home cannot be built (a bug reading her saved exports): the home she sees says
+    so, with the reference from the log, never the error's text."""
+
+    async def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("boom xoxb-not-for-users")
+
+    async with running_bot(tmp_path, fake_hss, ALLOWED_USER_IDS=ALICE) as bot:
+        monkeypatch.setattr(SavedExports, "owned", broken)
+        delivered = await bot.send(bot.slack.home.opened(ALICE))
+        await wait_for(lambda: bot.slack.home.has(ALICE))
+        published = bot.slack.home.of(ALICE)
+
+    [logged] = [r for r in caplog.records if r.getMessage().startswith("unexpected error")]
+    text = home_text(published.view)
+    assert delivered.status == 200
+    assert "Your home could not be built: something went wrong on our side" in text
+    assert f"give an operator this reference: {logged.__dict__['reference']}." in text
+    assert published.view["type"] == "home"
+    assert not [b for b in published.view["blocks"] if b["type"] == "actions"]
+    for hidden in ("boom xoxb", "not-for-users", "RuntimeError", "Traceback"):
+        assert hidden not in text

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.domain import blocks, home
+from bot.domain import history_messages, home
 from bot.domain.saved import SavedExport, ScheduledExport, ScheduleRun
 from bot.domain.schedules import ResolvedZone
 from emulators.fake_slack_home import home_problems
@@ -53,6 +53,7 @@ def facts(**changes: Any) -> home.HomeFacts:
     values: dict[str, Any] = {
         "user_id": "U0ALICE",
         "context": CONTEXT,
+        "workspace_url": "https://acme.slack.com/",
         "zone": ResolvedZone("Europe/Berlin", "owner"),
     }
     values.update(changes)
@@ -77,14 +78,14 @@ def buttons(view: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_empty_home_offers_new_export_and_says_how_to_save() -> None:
     """A user with nothing saved sees New export and the commands that save and schedule."""
-    view = home.build_home(facts(history=blocks.history([])))
+    view = home.build_home(facts(history=history_messages.history([])))
 
     assert home_problems(view) == []
     assert view["type"] == "home"
     assert [b["action_id"] for b in buttons(view)] == [home.NEW_EXPORT]
     assert "/hss-export save NAME" in text_of(view)
     assert "/hss-export schedule NAME" in text_of(view)
-    assert "no exports on record yet" in text_of(view)
+    assert "Nothing of yours is in the audit log yet" in text_of(view)
 
 
 def test_saved_exports_show_fields_the_run_channel_and_two_buttons() -> None:
@@ -130,7 +131,8 @@ def test_schedule_shows_next_run_in_the_users_zone_and_the_last_thread() -> None
     assert "Next run: Mon 2026-03-30 15:00 CST" in text_of(shanghai)
     assert "(Europe/Berlin)" in text_of(shanghai)  # the schedule's own zone, when not the user's
     assert "Last run Mon 2026-03-23 09:00 CET: submitted (task `task-1`)" in text_of(berlin)
-    assert "https://slack.com/archives/C0EXPORTS/p1711962000000100|its thread" in text_of(berlin)
+    link = "https://acme.slack.com/archives/C0EXPORTS/p1711962000000100|its thread"
+    assert link in text_of(berlin)  # on the workspace's address (auth.test's url)
     assert [b["action_id"] for b in buttons(berlin)][1:] == [
         home.PAUSE_SCHEDULE,
         home.DELETE_SCHEDULE,
@@ -167,7 +169,7 @@ def test_many_saved_exports_and_schedules_still_publish() -> None:
         schedule(f"s{i:03d}", last_run=ScheduleRun(f"s{i}", 0.0, 0.0, "failed", error="e" * 900))
         for i in range(60)
     ]
-    history = blocks.history([])
+    history = history_messages.history([])
     view = home.build_home(facts(saved=many_saved, schedules=many_schedules, history=history))
 
     assert home_problems(view) == []
@@ -208,3 +210,14 @@ def test_the_footer_says_when_the_zone_is_the_default_not_the_users() -> None:
     assert "your Slack time zone." not in unknown
     assert "Times are shown in UTC, the bot's default zone" in unknown
     assert "Slack did not say what your time zone is" in unknown
+
+
+def test_the_failed_home_is_a_valid_home_with_the_reference_and_nothing_to_click() -> None:
+    """The home shown when the user's own could not be built passes Slack's rules."""
+    view = home.build_failed("ab12cd34", CONTEXT)
+
+    assert home_problems(view) == []
+    assert view["type"] == "home"
+    assert buttons(view) == []
+    assert "this reference: ab12cd34." in text_of(view)
+    assert home.HomeContext.load(view["private_metadata"]) == CONTEXT

@@ -249,13 +249,32 @@ async def test_someone_no_longer_allowed_is_refused_at_run(world: World) -> None
     )
 
 
-async def test_a_schedule_run_names_the_schedule(world: World) -> None:
-    """`prepare(..., schedule=)` carries the schedule on the request (and on a refusal)."""
-    await world.saved.save(ALICE, "weekly", {})
-    ready = await world.saved.prepare(ALICE, "weekly", schedule="weekly")
-    assert isinstance(ready, Ready)
-    assert (ready.request.saved_export, ready.request.schedule) == ("weekly", "weekly")
-    refused = await world.saved.prepare(STRANGER, "weekly", schedule="weekly")
+async def test_a_run_where_its_schedule_runs_is_one_of_the_schedules_runs(world: World) -> None:
+    """`run weekly` (or Run now) in the schedule's channel, no key added: the request names the
+    schedule and its id (compared and charted with its runs); elsewhere, or with a key added,
+    it is a run of the saved export alone. A refusal there names the schedule too."""
+    await world.saved.save(ALICE, "weekly", {"status": "running"})
+    schedule = ScheduledExport(
+        "s-1", "T1", "weekly", ALICE.user_id, "C0ALPHA001", "0 9 * * *", "UTC", "every day", 0, 0
+    )
+    assert await world.schedules.add(schedule)
+    elsewhere = Actor("T1", ALICE.user_id, "C0ELSEWHERE", "slash")
+
+    here = await world.saved.prepare(ALICE, "weekly")
+    other_channel = await world.saved.prepare(elsewhere, "weekly")
+    with_a_key = await world.saved.prepare(ALICE, "weekly", {"risky": "yes"})
+    refused = await world.saved.prepare(STRANGER, "weekly")
+
+    assert isinstance(here, Ready)
+    assert (here.request.saved_export, here.request.schedule, here.request.schedule_id) == (
+        "weekly",
+        "weekly",
+        "s-1",
+    )
+    for alone in (other_channel, with_a_key):
+        assert isinstance(alone, Ready)
+        assert (alone.request.saved_export, alone.request.schedule) == ("weekly", None)
+        assert alone.request.schedule_id is None
     assert isinstance(refused, Refused)
     await world.saved.record_refusal(STRANGER, refused)
     entry = (await world.entries())[-1]

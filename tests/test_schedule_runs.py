@@ -313,8 +313,8 @@ async def test_a_run_keeps_the_thread_its_task_was_announced_in(world: World) ->
     [run] = await bot.store.runs(sid)
     assert (run.channel_id, run.thread_ts) == ("C0REPORTS", "1.0")  # the fake's first post
     [listed] = await bot.service.list_in_team(ALICE)
-    line = schedule_messages.schedule_line(listed)
-    assert "<https://slack.com/archives/C0REPORTS/p10|its thread>" in line
+    line = schedule_messages.schedule_line(listed, "https://acme.slack.com/")
+    assert "<https://acme.slack.com/archives/C0REPORTS/p10|its thread>" in line
 
 
 class _Crash(Exception):

@@ -163,7 +163,7 @@ async def test_only_the_saved_exports_owner_may_schedule_it(bot: Bot) -> None:
 async def test_the_list_shows_the_next_run_in_the_schedules_zone(bot: Bot) -> None:
     """`schedules`: each schedule with when, where, whose, and its next run in its zone."""
     await bot.service.schedule(ALICE, "weekly", spec("every monday 09:00 tz=Europe/Berlin"))
-    text = schedule_list(await bot.service.list_in_team(ALICE)).text
+    text = schedule_list(await bot.service.list_in_team(ALICE), "https://acme.slack.com/").text
     assert "`weekly`: every Monday at 09:00 (Europe/Berlin) in <#C0REPORTS>" in text
     assert "next run Mon 2026-03-23 09:00 CET" in text
 

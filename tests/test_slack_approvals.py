@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,9 @@ def _told(stack: Stack, user: str) -> str:
     return "\n".join(parts)
 
 
-async def test_held_request_is_posted_for_approvers_and_nothing_reaches_hss(stack: Stack) -> None:
+async def test_held_request_is_posted_for_approvers_and_nothing_reaches_hss(
+    stack: Stack, clock: Clock
+) -> None:
     """The command is acked "needs approval by …", audited awaiting_approval, and posted."""
     delivery = await stack.slash(BROAD)
     assert "needs approval by" in delivery.json["blocks"][0]["text"]["text"]
@@ -101,7 +104,9 @@ async def test_held_request_is_posted_for_approvers_and_nothing_reaches_hss(stac
     assert message.channel == APPROVALS
     shown = json.dumps(message.blocks)
     assert f"<@{ALICE}> in <#{EXPORTS}>" in shown
-    assert "<!date^" in shown
+    expires = int(clock.now) + 24 * 3600  # APPROVAL_TTL_HOURS' default
+    when = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    assert f"<!date^{expires}^{{date_short_pretty}} at {{time}}|{when}>" in shown
     code = "\n".join(
         b["text"]["text"]
         for b in message.blocks
@@ -122,6 +127,18 @@ async def test_held_request_is_posted_for_approvers_and_nothing_reaches_hss(stac
         "awaiting_approval",
         {"enterprise_project_id": "all_granted_eps"},
     )
+
+
+def test_expiry_fallback_is_a_readable_utc_time() -> None:
+    """Where Slack cannot render `<!date^…>`, the expiry reads as a UTC time, not Unix seconds."""
+    expires = datetime(2026, 12, 3, 14, 0, tzinfo=UTC).timestamp()
+
+    text = json.dumps(
+        [ui.awaiting("<@U0BOB>", ["all"], expires).blocks, ui.expired_outcome(expires)]
+    )
+
+    assert text.count("|2026-12-03 14:00 UTC>") == 2
+    assert "Unix time" not in text
 
 
 async def test_approve_runs_one_export_and_posts_the_task_id(stack: Stack) -> None:
@@ -182,11 +199,15 @@ async def test_self_approval_is_refused_and_audited(stack: Stack) -> None:
     message = await _ask(stack)
     await _click(stack, message, ui.APPROVE_ACTION, ALICE)
     assert _creates(stack) == 0
-    assert "another approver must decide" in _told(stack, ALICE)
+    told = (
+        f"You cannot approve your own export request. Another approver must decide on it: "
+        f"<@{BOB}>, <@{CAROL}>. It is still waiting for them; nothing was run."
+    )
+    assert told in _told(stack, ALICE)
     held, refusal = await stack.entries()
     assert held.outcome == "awaiting_approval"
     assert (refusal.user_id, refusal.source, refusal.outcome) == (ALICE, "approval", "denied")
-    assert "another approver must decide" in (refusal.error or "")
+    assert told in (refusal.error or "")
 
 
 async def test_non_approver_is_refused_and_audited(stack: Stack) -> None:

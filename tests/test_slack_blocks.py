@@ -10,12 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.domain import blocks, task_messages
+from bot.domain import blocks, history_messages, task_messages
 from bot.domain.blocks import Message
 from bot.domain.errors import BotError, HssError, InvalidCommand, Problem
 from bot.domain.grammar import help_text, parse_command
 from bot.domain.model import HEADER_KEYS, default_headers
-from bot.domain.types import AuditEntry, TaskStatus
+from bot.domain.types import AuditEntry, Outcome, Source, TaskStatus
 
 ALL_HEADERS = [list(pair) for pair in default_headers()]
 
@@ -196,7 +196,7 @@ _HUGE = "<&>" + "x" * 200_000
         blocks.preview({"body": {"pod_name": _HUGE}}),
         blocks.preview({"body": {f"k{i}": "y" * 3000 for i in range(100)}}),
         blocks.task_status(TaskStatus(_HUGE, _HUGE, "success", "f", _HUGE)),
-        blocks.history(
+        history_messages.history(
             [
                 AuditEntry(
                     i,
@@ -294,11 +294,46 @@ def test_history_lists_entries_newest_first_as_given() -> None:
         ),
     ]
 
-    shown = "\n".join(_texts(blocks.history(entries)))
+    shown = "\n".join(_texts(history_messages.history(entries)))
 
     assert shown.index("*invalid*") < shown.index("*submitted*")
     assert "2024-05-01 08:00 UTC · slash · *submitted* · task `t-1`" in shown
-    assert blocks.history([]).text == "You have no exports on record yet."
+    assert "*Your last 2 entries in the audit log*" in shown
+    assert history_messages.history([]).text == "Nothing of yours is in the audit log yet."
+
+
+@pytest.mark.parametrize(
+    ("source", "outcome", "approver", "shown"),
+    [
+        ("slash", "awaiting_approval", None, "slash · *waiting for approval* · "),
+        ("slash", "approved", "U0BOB", "slash · *approved* by <@U0BOB> · "),
+        ("slash", "denied_by_approver", "U0BOB", "slash · *denied* by <@U0BOB> · "),
+        ("slash", "expired", None, "slash · *expired* · "),
+        ("approval", "submitted", "U0BOB", "approval · *submitted* · approved by <@U0BOB> · "),
+        ("approval", "denied", None, "approval · *click refused* · "),
+        ("slash", "denied", None, "slash · *denied* · "),
+    ],
+)
+def test_history_says_what_became_of_a_held_request_and_who_decided(
+    source: Source, outcome: Outcome, approver: str | None, shown: str
+) -> None:
+    """A held request reads as waiting, a decided one names its approver, a refused click as one."""
+    at = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
+    entry = AuditEntry(1, at, "T", "U", "C", source, None, outcome, approver=approver)
+
+    assert shown in "\n".join(_texts(history_messages.history([entry])))
+
+
+def test_history_shows_times_in_the_zone_it_is_given() -> None:
+    """In the App Home, history times are in the home's zone, named like its footer's."""
+    at = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
+    entry = AuditEntry(1, at, "T", "U", "C", "slash", None, "invalid")
+
+    shown = "\n".join(_texts(history_messages.history([entry], "Asia/Shanghai")))
+
+    assert "2024-05-01 16:00 CST · slash · *invalid*" in shown
+    assert "UTC" not in shown
+    assert "*Your last 1 entry in the audit log*" in shown
 
 
 def test_refusal_and_internal_error_are_plain_and_honest() -> None:
@@ -356,7 +391,7 @@ def _every_text(message: Message) -> list[str]:
         lambda: blocks.unavailable(f"look up task {PING}", BotError(PING)),
         lambda: blocks.internal_error(PING),
         lambda: blocks.preview({"body": {"pod_name": PING}}),
-        lambda: blocks.history(
+        lambda: history_messages.history(
             [
                 AuditEntry(
                     1,

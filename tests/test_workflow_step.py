@@ -84,10 +84,11 @@ async def test_step_exports_once_and_completes_with_task_id_and_permalink(
     assert completion.method == "functions.completeSuccess"
     assert completion.token == "bot"  # the event's workflow token is never kept for later
     task_id = entries[0].task_id
+    thread = (file.thread_ts or "").replace(".", "")
     assert completion.outputs == {
         "task_id": task_id,
         "file_name": file.filename,
-        "permalink": f"https://fake.slack.com/archives/{EXPORTS}/p{file.thread_ts}",
+        "permalink": f"https://fake.slack.com/archives/{EXPORTS}/p{thread}",
     }
     (entry,) = entries
     assert (entry.source, entry.user_id, entry.channel_id) == ("workflow", ALICE, EXPORTS)

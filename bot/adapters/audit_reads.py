@@ -3,180 +3,78 @@
 `AuditReader` (a `SqlStore`) holds every read; `bot.adapters.audit_store.SqlAuditLog`
 adds the appends on top of it, so the append path carries none of this. An
 entry is its `request` record with its later `outcome` and `delivery` records
-folded in; `fold` is the one place an `AuditEntry` is built from records.
+folded in (`bot.adapters.audit_rows.fold`, the one place an `AuditEntry` is built).
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import IO, Any, Final, Protocol
+from typing import IO, Any, Final
 
 from sqlalchemy import and_, or_, select, text
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.adapters.audit_rows import CSV_FIELDS, csv_row, fold
 from bot.adapters.audit_schema import (
     HEAD_ID,
     canonical_json,
     chain_head,
     format_at,
     metadata,
-    parse_at,
     records,
 )
 from bot.adapters.audit_setup import SCHEMA_LOCK_KEY, prepare_schema
 from bot.adapters.sql import SqlStore
 from bot.domain.errors import AuditUnavailable
-from bot.domain.types import AuditEntry, StoredRequest
+from bot.domain.types import AuditEntry
 
 AnyRow = Row[*tuple[Any, ...]]
 PAGE_SIZE: Final = 500
-CSV_FIELDS: Final = (
-    "id",
-    "at",
-    "team_id",
-    "user_id",
-    "channel_id",
-    "source",
-    "outcome",
-    "task_id",
-    "hss_request_id",
-    "error",
-    "request",
-    "delivery",
-    # The chain: this entry's request record hashes, every record it was folded from
-    # (exact hashed payloads), and, on the first row, the chain head at export time.
-    "prev_hash",
-    "hash",
-    "records",
-    "chain_head",
-    # Where the export came from, and what a change did (issue 15): last, so every
-    # column of older exports keeps its place.
-    "saved_export",
-    "schedule",
-    "detail",
-)
-# The header of exports written before issue 15: they verify as they did.
-LEGACY_CSV_FIELDS: Final = CSV_FIELDS[: CSV_FIELDS.index("saved_export")]
 
 
-class _Record(Protocol):
-    """What folding needs of a record: a stored row, a just-written one, or an exported one."""
-
-    @property
-    def seq(self) -> int: ...
-    @property
-    def at(self) -> str: ...
-    @property
-    def payload(self) -> str: ...
-
-
-class _Later(_Record, Protocol):
-    @property
-    def kind(self) -> str: ...
-
-
-def fold(
-    request: _Record, later: Iterable[_Later], extra: dict[str, Any] | None = None
-) -> AuditEntry:
-    """Build the entry a request record and its later records tell (the latest of each wins)."""
-    p = json.loads(request.payload)
-    outcome, task_id, hss_request_id, error = p["outcome"], None, None, p["error"]
-    delivery: dict[str, Any] | None = None
-    approver = p.get("approved_by")
-    for row in later:
-        q = json.loads(row.payload)
-        if row.kind == "outcome":
-            outcome, task_id, hss_request_id = q["outcome"], q["task_id"], q["hss_request_id"]
-            error = q["error"]
-            approver = q.get("decided_by", approver)
-        else:
-            delivery = dict(q["delivery"] or {})
-            if q["error"] is not None:
-                delivery["error"] = q["error"]
-    return AuditEntry(
-        id=int(request.seq),
-        at=parse_at(request.at),
-        team_id=p["team_id"],
-        user_id=p["user_id"],
-        channel_id=p["channel_id"],
-        source=p["source"],
-        request=StoredRequest.from_record(p["request"]),
-        outcome=outcome,
-        task_id=task_id,
-        hss_request_id=hss_request_id,
-        error=error,
-        delivery=delivery,
-        extra=extra or {},
-        approver=approver,
-        saved_export=p.get("saved_export"),
-        schedule=p.get("schedule"),
-        detail=p.get("detail"),
-    )
-
-
-def entry_as_json(entry: AuditEntry) -> dict[str, Any]:
-    """Return an entry as the plain JSON object `audit list --json` prints."""
-    return {
-        "id": entry.id,
-        "at": format_at(entry.at),
-        "team_id": entry.team_id,
-        "user_id": entry.user_id,
-        "channel_id": entry.channel_id,
-        "source": entry.source,
-        "request": None if entry.request is None else entry.request.as_record(),
-        "outcome": entry.outcome,
-        "task_id": entry.task_id,
-        "hss_request_id": entry.hss_request_id,
-        "error": entry.error,
-        "delivery": entry.delivery,
-        "approver": entry.approver,
-        "saved_export": entry.saved_export,
-        "schedule": entry.schedule,
-        "detail": entry.detail,
-    }
-
-
-def csv_row(entry: AuditEntry, recs: Sequence[Any], head: str | None) -> dict[str, Any]:
-    """Return an entry's export row: its readable cells and the chain records behind them."""
-    row = entry_as_json(entry)
-    row["request"] = None if entry.request is None else canonical_json(entry.request.as_record())
-    row["delivery"] = None if entry.delivery is None else canonical_json(entry.delivery)
-    own = next((r for r in recs if int(r.seq) == entry.id), None)
-    row["prev_hash"] = None if own is None else own.prev_hash
-    row["hash"] = None if own is None else own.hash
-    row["records"] = canonical_json([chain_json(r) for r in recs])
-    row["chain_head"] = head
-    return {k: row.get(k) for k in CSV_FIELDS}
-
-
-def chain_json(r: Any) -> dict[str, Any]:
-    """Render a record as an export's `records` cell holds it: all the hash covers, and more."""
-    return {
-        "seq": int(r.seq),
-        "entry_id": int(r.entry_id),
-        "kind": r.kind,
-        "at": r.at,
-        "payload": r.payload,
-        "prev_hash": r.prev_hash,
-        "hash": r.hash,
-    }
-
-
-def _requests(user: str | None, since: datetime | None, through: int | None = None) -> Any:
+def _requests(
+    user: str | None,
+    since: datetime | None,
+    through: int | None = None,
+    *,
+    approver_too: bool = False,
+) -> Any:
     query = select(records).where(records.c.kind == "request")
     if user is not None:
-        query = query.where(records.c.user_id == user)
+        query = query.where(_of_user(user, approver_too=approver_too))
     if since is not None:
         moment = since if since.tzinfo else since.replace(tzinfo=UTC)
         query = query.where(records.c.at >= format_at(moment))
     if through is not None:
         query = query.where(records.c.seq <= through)
     return query
+
+
+def _of_user(user: str, *, approver_too: bool) -> Any:
+    """Match the request rows of `user`, and with `approver_too` those they approved or decided.
+
+    The approver is in the payloads (canonical JSON, so a key and its value appear
+    exactly as the needle): `approved_by` in the request of an export an approver
+    let run, `decided_by` in the outcome that decided a held request.
+    """
+    mine = records.c.user_id == user
+    if not approver_too:
+        return mine
+    quoted = canonical_json(user)
+    decision = records.alias("decision")
+    decided = (
+        select(decision.c.seq)
+        .where(decision.c.kind == "outcome", decision.c.entry_id == records.c.seq)
+        .where(decision.c.payload.contains(f'"decided_by":{quoted}', autoescape=True))
+        .exists()
+    )
+    approved = records.c.payload.contains(f'"approved_by":{quoted}', autoescape=True)
+    return or_(mine, approved, decided)
 
 
 async def _later_of(
@@ -244,23 +142,37 @@ class AuditReader(SqlStore):
         return list(reversed(await self.list_entries(user=user_id, limit=limit)))
 
     async def list_entries(
-        self, user: str | None = None, since: datetime | None = None, limit: int | None = None
+        self,
+        user: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+        *,
+        approver_too: bool = False,
     ) -> list[AuditEntry]:
-        """Return entries oldest first; with `limit`, the latest `limit` of them."""
+        """Return entries oldest first; with `limit`, the latest `limit` of them.
+
+        `user`: only that user's entries; with `approver_too`, also those they
+        approved or decided as an approver (the two-person rule).
+        """
         if limit is None:
-            return [entry async for entry in self.iter_entries(user=user, since=since)]
+            found = self.iter_entries(user=user, since=since, approver_too=approver_too)
+            return [entry async for entry in found]
         if limit < 1:
             return []
-        query = _requests(user, since).order_by(records.c.seq.desc()).limit(limit)
+        query = (
+            _requests(user, since, approver_too=approver_too)
+            .order_by(records.c.seq.desc())
+            .limit(limit)
+        )
         async with self._reading() as conn:
             rows = list(reversed((await conn.execute(query)).all()))
             return await _fold_all(conn, rows)
 
     async def iter_entries(
-        self, user: str | None = None, since: datetime | None = None
+        self, user: str | None = None, since: datetime | None = None, *, approver_too: bool = False
     ) -> AsyncIterator[AuditEntry]:
         """Yield entries oldest first, a page at a time (for exports of any size)."""
-        async for row, later in self._pages(user, since, None):
+        async for row, later in self._pages(user, since, None, approver_too=approver_too):
             yield fold(row, later)
 
     async def entry(self, entry_id: int, *, through: int | None = None) -> AuditEntry | None:
@@ -318,7 +230,12 @@ class AuditReader(SqlStore):
         return [e for e in entries if e.outcome == "pending"]
 
     async def export_csv(
-        self, stream: IO[str], user: str | None = None, since: datetime | None = None
+        self,
+        stream: IO[str],
+        user: str | None = None,
+        since: datetime | None = None,
+        *,
+        approver_too: bool = False,
     ) -> int:
         """Write entries as CSV with their chain records; return how many entries.
 
@@ -339,20 +256,25 @@ class AuditReader(SqlStore):
             loose = [] if user or since else await _loose(conn, through)
         head_cell = None if head is None else f"{head.seq}:{head.hash}"
         count = 0
-        async for row, later in self._pages(user, since, through):
+        async for row, later in self._pages(user, since, through, approver_too=approver_too):
             recs = [row, *later] if count else sorted([*loose, row, *later], key=lambda r: r.seq)
             writer.writerow(csv_row(fold(row, later), recs, None if count else head_cell))
             count += 1
         return count
 
     async def _pages(
-        self, user: str | None, since: datetime | None, through: int | None
+        self,
+        user: str | None,
+        since: datetime | None,
+        through: int | None,
+        *,
+        approver_too: bool = False,
     ) -> AsyncIterator[tuple[AnyRow, list[AnyRow]]]:
         """Yield request rows oldest first with their later records, a page at a time."""
         after = 0
         while True:
             query = (
-                _requests(user, since, through)
+                _requests(user, since, through, approver_too=approver_too)
                 .where(records.c.seq > after)
                 .order_by(records.c.seq)
                 .limit(PAGE_SIZE)

@@ -34,7 +34,8 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.adapters.audit_reads import CSV_FIELDS, PAGE_SIZE, AuditReader, entry_as_json, fold
+from bot.adapters.audit_reads import PAGE_SIZE, AuditReader
+from bot.adapters.audit_rows import CSV_FIELDS, entry_as_json, fold
 from bot.adapters.audit_schema import (
     HEAD_ID,
     MAX_KEY_LENGTH,

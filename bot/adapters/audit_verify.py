@@ -22,7 +22,7 @@ from typing import Any, Final, Protocol
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.adapters.audit_reads import CSV_FIELDS, LEGACY_CSV_FIELDS, csv_row, fold
+from bot.adapters.audit_rows import CSV_FIELDS, LEGACY_CSV_FIELDS, csv_row, fold
 from bot.adapters.audit_schema import (
     COPIED_COLUMNS,
     GENESIS_HASH,

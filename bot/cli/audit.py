@@ -79,7 +79,12 @@ def register(sub: Any) -> None:
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--user", metavar="USER_ID", help="only this Slack user's entries")
+    parser.add_argument(
+        "--user",
+        metavar="USER_ID",
+        help="only this Slack user's entries: those they asked for, and those they "
+        "approved or denied as an approver",
+    )
     parser.add_argument(
         "--since", type=_since, metavar="DATE", help="only entries at or after DATE (UTC)"
     )
@@ -121,7 +126,9 @@ def profile_of(entry: AuditEntry) -> str | None:
 async def _list(log: SqlAuditLog, args: argparse.Namespace) -> int:
     # With --profile, the latest N of that profile's entries: filter first, then keep N.
     limit = None if args.profile else args.limit
-    entries = await log.list_entries(user=args.user, since=args.since, limit=limit)
+    entries = await log.list_entries(
+        user=args.user, since=args.since, limit=limit, approver_too=True
+    )
     if args.profile:
         entries = [e for e in entries if profile_of(e) == args.profile]
         entries = entries[-args.limit :] if args.limit else entries
@@ -164,10 +171,14 @@ def _report(result: VerifyResult) -> int:
 
 async def _export(log: SqlAuditLog, args: argparse.Namespace) -> int:
     if args.output is None:
-        count = await log.export_csv(sys.stdout, user=args.user, since=args.since)
+        count = await log.export_csv(
+            sys.stdout, user=args.user, since=args.since, approver_too=True
+        )
     else:
         with args.output.open("w", encoding="utf-8", newline="") as stream:
-            count = await log.export_csv(stream, user=args.user, since=args.since)
+            count = await log.export_csv(
+                stream, user=args.user, since=args.since, approver_too=True
+            )
     print(f"exported {count} entries", file=sys.stderr)
     return 0
 

@@ -3,8 +3,9 @@
 Pure, like `bot.domain.blocks` (whose escaping, limits and `preview` rendering
 they reuse): the approval message shows who asks, from where, the filters in
 words, the exact request as `preview` shows it, the expiry (`<!date^…>`, shown
-in each reader's time zone) and the buttons; the buttons carry only the
-approval id. The confirmation's buttons carry the requester's own command.
+in each reader's time zone; its fallback, for clients that cannot, in UTC) and
+the buttons; the buttons carry only the approval id. The confirmation's
+buttons carry the requester's own command.
 """
 
 from __future__ import annotations
@@ -14,7 +15,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from bot.domain.approvals import Approval
-from bot.domain.blocks import Block, Message, _context, _message, _section, escape, preview
+from bot.domain.blocks import (
+    Block,
+    Message,
+    _context,
+    _message,
+    _section,
+    escape,
+    preview,
+    utc_minute,
+)
 from bot.domain.blocks import summarize as summarize_record
 from bot.domain.model import EXPORT_SIZE_MAX
 
@@ -30,8 +40,9 @@ BUTTON_VALUE_MAX: Final = 2000  # Slack's limit on a button's value
 
 
 def _when(epoch: float) -> str:
+    """Slack shows the date in each reader's zone; where it cannot, the fallback, in UTC."""
     seconds = int(epoch)
-    return f"<!date^{seconds}^{{date_short_pretty}} at {{time}}|{seconds} (Unix time)>"
+    return f"<!date^{seconds}^{{date_short_pretty}} at {{time}}|{utc_minute(seconds)}>"
 
 
 def _button(text: str, action_id: str, value: str, style: str | None = None) -> Block:

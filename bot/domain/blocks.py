@@ -12,7 +12,7 @@ at most 40 000. A long list of problems shows the first ten and counts the rest.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -20,7 +20,7 @@ from typing import Any, Final
 from bot.domain.errors import BotError, HssError, HssOutcomeUnknown, InvalidCommand
 from bot.domain.model import HEADER_KEYS, ExportBody
 from bot.domain.text import clip
-from bot.domain.types import CHANGES, AuditEntry, TaskStatus
+from bot.domain.types import TaskStatus
 
 SECTION_MAX: Final = 3000  # Slack's limit on a section's text
 CONTEXT_MAX: Final = 2000  # Slack's limit on a context element's text
@@ -114,12 +114,16 @@ def _entity_safe_cut(line: str, limit: int) -> int:
     return limit
 
 
+def utc_minute(epoch: float) -> str:
+    """Show a Unix time in UTC to the minute: "2026-12-03 14:00 UTC"."""
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _epoch_ms(value: Any) -> str:
     try:
-        moment = datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+        return utc_minute(int(value) / 1000)
     except (TypeError, ValueError, OverflowError, OSError):
         return escape(str(value))
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def summarize(record: Mapping[str, Any] | None) -> str:
@@ -334,37 +338,6 @@ def looking_up(what: str, *, doing: str = "Looking up") -> Message:
     """Acknowledge a lookup (or what `doing` says, e.g. "Pausing") that answers a moment later."""
     text = escape(f"{doing} {what}…")
     return _message(text, [_context(text)])
-
-
-def history(entries: Sequence[AuditEntry]) -> Message:
-    """List a user's latest commands (newest first) from the audit log."""
-    if not entries:
-        text = "You have no exports on record yet."
-        return _message(text, [_section(text)])
-    lines = ["• " + " · ".join(_history_parts(entry)) for entry in entries]
-    head = f"Your last {len(entries)} command{'s' if len(entries) != 1 else ''}"
-    blocks = [_section(f"*{head}*")]
-    blocks += [_section(piece) for piece in _chunks("\n".join(lines), SECTION_MAX)]
-    return _message(head, blocks)
-
-
-def _history_parts(entry: AuditEntry) -> list[str]:
-    """Return one history line's parts: when, from where, what came of it, what it asked."""
-    parts = [entry.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"), entry.source]
-    parts.append(f"*{entry.outcome}*")
-    if entry.saved_export:
-        parts.append(f"saved export `{escape(entry.saved_export)}`")
-    if entry.schedule:
-        parts.append(f"schedule `{escape(entry.schedule)}`")
-    if entry.task_id:
-        parts.append(f"task `{escape(entry.task_id)}`")
-    # A change (`saved`, `paused`, …) that holds no request says what it did instead.
-    if entry.request is not None or entry.outcome not in CHANGES:
-        parts.append(summarize(entry.request))
-    note = entry.error or entry.detail
-    if note:
-        parts.append(escape(clip(note, 120)))
-    return parts
 
 
 def refusal(reason: str) -> Message:

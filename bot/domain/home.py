@@ -4,7 +4,8 @@ Pure. The home shows one user what is theirs: a New export button (the form,
 with its channel picker: the home tab has no channel), their saved exports
 (Run now, Forget), their schedules (next run in the user's time zone, the last
 result with a link to its thread, Pause or Resume, Delete) and their latest
-commands (the `history` message, as `/hss-export history` shows it). Buttons
+audit entries (the `history` message, as `/hss-export history` shows it, its
+times in the home's zone). Buttons
 carry only an action id and a saved export's name: never a secret, a reply
 URL or filters; the listener reads the rest from the stores again. Run now
 posts where the saved export's schedule runs, else in the user's DM with the
@@ -93,6 +94,7 @@ class HomeContext:
 class HomeFacts:
     """Everything one user's home shows, as plain values.
 
+    `workspace_url`: the workspace's address (auth.test's `url`), which links to threads.
     `zone`: the zone times are shown in, and where it came from: the user's Slack
     zone (source "owner"), else, when Slack could not say, SCHEDULE_DEFAULT_TZ
     (source "default").
@@ -103,6 +105,7 @@ class HomeFacts:
 
     user_id: str
     context: HomeContext
+    workspace_url: str
     zone: ResolvedZone = UNSAID_ZONE
     refusal: str | None = None
     saved: Sequence[SavedExport] = ()
@@ -172,6 +175,17 @@ def build_home(facts: HomeFacts) -> dict[str, Any]:
         blocks += [{"type": "divider"}, *facts.history.blocks[:HISTORY_BLOCKS]]
     blocks.append(_context(_zone_line(facts)))
     return _view(facts, blocks[:BLOCKS_MAX])
+
+
+def build_failed(reference: str, context: HomeContext) -> dict[str, Any]:
+    """Build the home shown when the user's own could not be built: why, and the reference."""
+    text = (
+        ":boom: Your home could not be built: something went wrong on our side. Open the "
+        "Home tab again in a moment; if this stays, give an operator this reference: "
+        f"{escape(reference)}. `/hss-export help` still works in any channel."
+    )
+    facts = HomeFacts(user_id="", context=context, workspace_url="")
+    return _view(facts, [_header("HSS exports"), _section(text)])
 
 
 def _zone_line(facts: HomeFacts) -> str:
@@ -249,7 +263,7 @@ def _schedule_blocks(facts: HomeFacts) -> list[Block]:
             f"*{escape(schedule.name)}* · {escape(schedule.summary)}{zone} · in "
             f"{_channel(schedule.channel_id, facts.context)}",
             when,
-            last_result(schedule.last_run, tz),
+            last_result(schedule.last_run, tz, facts.workspace_url),
         ]
         blocks.append(_section("\n".join(lines), block_id=f"schedule:{schedule.name}"))
         toggle = (
@@ -272,14 +286,14 @@ def _schedule_blocks(facts: HomeFacts) -> list[Block]:
     return blocks
 
 
-def last_result(run: ScheduleRun | None, tz: str) -> str:
+def last_result(run: ScheduleRun | None, tz: str, workspace_url: str) -> str:
     """Say what the schedule's last run did, with a link to its thread when there is one."""
     if run is None or run.outcome is None:
         return "Last run: none yet."
     late = " (late)" if run.late else ""
     text = f"Last run {local_time(run.due_at, tz)}{late}: {clip(run_result(run), ERROR_CLIP)}"
     if run.channel_id and run.thread_ts:
-        text += f" · <{thread_link(run.channel_id, run.thread_ts)}|its thread>"
+        text += f" · <{thread_link(workspace_url, run.channel_id, run.thread_ts)}|its thread>"
     return text
 
 

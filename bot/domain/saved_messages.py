@@ -9,11 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from bot.domain.blocks import SECTION_MAX, Message, _chunks, _context, _message, _section, escape
+from bot.domain.blocks import (
+    SECTION_MAX,
+    Message,
+    _chunks,
+    _context,
+    _message,
+    _section,
+    escape,
+    refusal,
+)
 from bot.domain.errors import InvalidCommand, Problem
 from bot.domain.grammar import ALL_KEYS, NAME_KEY
 from bot.domain.grammar.values import did_you_mean, near
-from bot.domain.saved import SavedExport
+from bot.domain.saved import SavedExport, name_problem
 
 
 def fields_text(fields: Mapping[str, str]) -> str:
@@ -109,3 +118,13 @@ def stale(name: str, error: InvalidCommand, overrides: Mapping[str, str]) -> Inv
             for p in error.problems
         ]
     )
+
+
+def already_done(action: str) -> Message:
+    """Answer a repeated click (the same dedupe key): the first one did it."""
+    return refusal(f"Already done: {action} (a repeated click).")
+
+
+def recordable(name: str) -> str | None:
+    """Return NAME when it may go on record as a saved export's name (else None)."""
+    return name if name_problem(NAME_KEY, name) is None else None

@@ -74,7 +74,7 @@ def late_by(seconds: float) -> str:
     return f"{hours} hours"
 
 
-def schedule_line(schedule: ScheduledExport) -> str:
+def schedule_line(schedule: ScheduledExport, workspace_url: str) -> str:
     """One schedule in a list: name, when, where, whose, next run (or paused), last result."""
     when = f"{escape(schedule.summary)} ({schedule.tz})"
     state = (
@@ -90,16 +90,18 @@ def schedule_line(schedule: ScheduledExport) -> str:
     if last is not None and last.outcome is not None:
         line += f"; last run {local_time(last.due_at, schedule.tz)}: {run_result(last)}"
         if last.channel_id and last.thread_ts:
-            line += f" (<{thread_link(last.channel_id, last.thread_ts)}|its thread>)"
+            link = thread_link(workspace_url, last.channel_id, last.thread_ts)
+            line += f" (<{link}|its thread>)"
     return line
 
 
-def thread_link(channel_id: str, ts: str) -> str:
-    """Return the link to a message: `https://slack.com/archives/{channel}/p{ts without the dot}`.
+def thread_link(workspace_url: str, channel_id: str, ts: str) -> str:
+    """Return the link to a message: `{workspace}archives/{channel}/p{ts without the dot}`.
 
-    Slack's permalink form; Slack opens it in the user's own workspace.
+    Slack's permalink form, on the workspace's own address (auth.test's `url`,
+    `https://acme.slack.com/`).
     """
-    return f"https://slack.com/archives/{channel_id}/p{ts.replace('.', '')}"
+    return f"{workspace_url.rstrip('/')}/archives/{channel_id}/p{ts.replace('.', '')}"
 
 
 def run_result(run: ScheduleRun) -> str:
@@ -111,15 +113,18 @@ def run_result(run: ScheduleRun) -> str:
     return f"{run.outcome}" + (f" ({escape(run.error)})" if run.error else "")
 
 
-def schedule_list(schedules: Sequence[ScheduledExport]) -> Message:
-    """List the workspace's schedules with their next run, in each schedule's zone."""
+def schedule_list(schedules: Sequence[ScheduledExport], workspace_url: str) -> Message:
+    """List the workspace's schedules with their next run, in each schedule's zone.
+
+    `workspace_url`: the workspace's address, which links to the last runs' threads.
+    """
     if not schedules:
         text = (
             "No schedules yet. Save an export (`save NAME key=value …`), then "
             "`schedule NAME every monday 09:00` in the channel it should post in."
         )
         return plain(text)
-    lines = "\n".join(schedule_line(s) for s in schedules)
+    lines = "\n".join(schedule_line(s, workspace_url) for s in schedules)
     return plain(f"*Schedules*\n{lines}")
 
 

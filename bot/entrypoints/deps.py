@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.access import ApprovalPolicy
 from bot.adapters.slack_home import SlackHome
 from bot.adapters.slack_notifier import SlackNotifier
+from bot.adapters.slack_workspace import SlackWorkspace
 from bot.domain.grammar import RequestDefaults
 from bot.domain.model import ExportRequest
 from bot.lifecycle import Lifecycle
@@ -62,6 +63,8 @@ class AppDeps:
     lifecycle: Lifecycle
     prompt_client: AsyncWebClient
     home: SlackHome
+    # The workspace's address (auth.test's `url`): links to messages are built on it.
+    workspace: SlackWorkspace
     count: Count = ignore_count
     command: str = COMMAND
     # The two-person rule: the policy always; the service when the approval store is open.

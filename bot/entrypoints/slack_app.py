@@ -26,6 +26,7 @@ from bot.adapters.slack_home import SlackHome
 from bot.adapters.slack_notifier import SlackNotifier, build_web_client, connect_like
 from bot.adapters.slack_usergroups import SlackUsergroups, prompt_client
 from bot.adapters.slack_users import SlackUserZones
+from bot.adapters.slack_workspace import SlackWorkspace
 from bot.domain.blocks import Message
 from bot.domain.errors import SettingsError
 from bot.domain.grammar import RequestDefaults
@@ -85,6 +86,7 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
     clock: Callable[[], float] = time.time,
     schedule_store: ScheduleStore | None = None,
     gate: Gatekeeper | None = None,
+    workspace: SlackWorkspace | None = None,
 ) -> AsyncApp:
     """Build the Bolt app with every listener group registered.
 
@@ -105,6 +107,8 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
     `clock` is the approvals' and schedules' (tests move it). `gate`: the one
     gate of the process (`build_gate`), when something outside the app (the
     schedule runs) must share it; built here from `access` otherwise.
+    `workspace`: the workspace's address, learnt from the runtime's auth.test
+    (`Runtime.check_slack`); without it, links use SLACK_API_URL's host.
 
     What runs before an ack is bounded so the ack always comes within Slack's
     3 seconds: the default access check reads user groups through a client
@@ -182,6 +186,7 @@ def create_app(  # noqa: PLR0913  keyword-only collaborators, tests swap each
         lifecycle=lifecycle if lifecycle is not None else Lifecycle(),
         prompt_client=prompt,
         home=SlackHome(client),
+        workspace=workspace or SlackWorkspace(str(settings.SLACK_API_URL)),
         count=count,
         approval_policy=policy,
         approvals=approvals,

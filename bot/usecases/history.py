@@ -1,4 +1,4 @@
-"""Read a user's latest commands from the audit log: exports and refusals alike."""
+"""Read a user's latest audit entries: exports, refusals, changes and their schedules' runs."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ from bot.domain.grammar import NAME_KEY, Clock, RequestDefaults, export_from_fie
 from bot.domain.grammar.fields import PROFILE_KEY
 from bot.domain.grammar.request import utc_now
 from bot.domain.model import ExportRequest
-from bot.domain.saved import SavedExport, name_problem
+from bot.domain.saved import SavedExport, ScheduledExport, name_problem
 from bot.domain.types import Actor, ReplyTo
 from bot.ports import AuditLog, SavedExportStore, ScheduleStore
 from bot.usecases.refusal import Gatekeeper, Refused, Reply
@@ -187,12 +187,12 @@ class SavedExports:
         try:
             saved = await self._store.get(actor.team_id, name)
             if saved is None and dedupe_key and await self._audit.entry_with_key(dedupe_key):
-                return Changed(True, already_done(f"forget `{name}`"))
+                return Changed(True, saved_messages.already_done(f"forget `{name}`"))
             verdict = await self._gate.admit(
                 actor, invalid=None if saved else await self._unknown(actor, name)
             )
             if isinstance(verdict, Refused):
-                refused = replace(verdict, saved_export=_named(name))
+                refused = replace(verdict, saved_export=saved_messages.recordable(name))
                 return Changed(False, await self._gate.refuse(actor, refused, reply))
             assert saved is not None  # an unknown name was refused just above
             if saved.owner_id != actor.user_id:
@@ -217,7 +217,7 @@ class SavedExports:
 
     # --- run ----------------------------------------------------------------------------
 
-    async def run(  # noqa: PLR0913  keyword-only: how to answer and confirm, the schedule
+    async def run(  # noqa: PLR0913  keyword-only: how to answer and confirm
         self,
         actor: Actor,
         name: str,
@@ -229,20 +229,18 @@ class SavedExports:
         deadline: float | None = None,
         confirmed: bool = False,
         confirm_text: str | None = None,
-        schedule: str | None = None,
     ) -> Ready | Refused | None:
         """Run saved export NAME (`overrides` replacing its fields) as a typed export runs.
 
         `answer(message | None)` is told first (the slash command's ack; a refusal by
         `deadline`); without it, the caller through `tell`. `confirm_text`: the command a
         Confirm button re-runs when a broad export asks first (None: no asking).
-        `schedule`: the schedule that runs it, on record. Return what was routed,
-        the refusal (already on record and answered), or None when the saved
-        exports could not be read (answered too).
+        Return what was routed, the refusal (already on record and answered), or
+        None when the saved exports could not be read (answered too).
         """
         answer = answer or self._telling(reply, actor)
         try:
-            prepared = await self.prepare(actor, name, overrides, schedule=schedule)
+            prepared = await self.prepare(actor, name, overrides)
         except SavedExportStoreUnavailable as exc:
             log.error("saved export not read", extra={"error_type": type(exc).__name__})
             await answer(blocks.unavailable(f"run `{name}`", exc))
@@ -262,18 +260,18 @@ class SavedExports:
         return prepared
 
     async def prepare(
-        self,
-        actor: Actor,
-        name: str,
-        overrides: Mapping[str, str] | None = None,
-        *,
-        schedule: str | None = None,
+        self, actor: Actor, name: str, overrides: Mapping[str, str] | None = None
     ) -> Ready | Refused:
         """Build NAME's request now and pass it through the gate; nothing is recorded yet.
 
-        A refusal (access, an unknown NAME, stored fields that no longer parse)
-        names NAME and the schedule; `record_refusal` puts it on record. Raise
-        `SavedExportStoreUnavailable` when the saved exports cannot be read.
+        Run in the channel NAME's schedule runs in with no key added (Run now of
+        a scheduled saved export, `run NAME` typed there), it is one of that
+        schedule's runs: the request names the schedule and its id, so "what
+        changed" compares it with the schedule's last run and it counts in the
+        schedule's chart. A refusal (access, an unknown NAME, stored fields that
+        no longer parse) names NAME (and that schedule); `record_refusal` puts it
+        on record. Raise `SavedExportStoreUnavailable` when the saved exports
+        cannot be read.
         """
         saved = await self._store.get(actor.team_id, name)
         verdict: Ready | Refused | ExportRequest | None
@@ -282,11 +280,13 @@ class SavedExports:
         else:
             overrides = dict(overrides or {})
             verdict = await self._admit(actor, name, {**saved.fields, **overrides}, overrides)
+        schedule = None if overrides or saved is None else await self._schedule_here(actor, name)
+        named = None if schedule is None else schedule.name
         if isinstance(verdict, Refused):
-            return replace(verdict, saved_export=_named(name), schedule=schedule)
+            return replace(verdict, saved_export=saved_messages.recordable(name), schedule=named)
         assert isinstance(verdict, Ready)
-        request = verdict.request.model_copy(update={"schedule": schedule})
-        return Ready(request, verdict.confirmed)
+        runs = {"schedule": named, "schedule_id": None if schedule is None else schedule.id}
+        return Ready(verdict.request.model_copy(update=runs), verdict.confirmed)
 
     async def record_refusal(self, actor: Actor, refused: Refused) -> int | None:
         """Put a refusal of `prepare` on record (for callers that answer it their own way)."""
@@ -311,7 +311,7 @@ class SavedExports:
             invalid = exc if overrides is None else saved_messages.stale(name, exc, overrides)
             verdict = await self._gate.admit(actor, invalid=invalid)
             assert isinstance(verdict, Refused)  # the gate refuses an invalid command
-            return replace(verdict, saved_export=_named(name))
+            return replace(verdict, saved_export=saved_messages.recordable(name))
         request = export.request.model_copy(update={"saved_export": name})
         admitted = await self._gate.admit(actor, request=request)
         if isinstance(admitted, Refused):
@@ -341,6 +341,15 @@ class SavedExports:
         refused = Refused("denied", AccessDenied(reason), request, saved_export=saved.name)
         why = saved_messages.not_yours_message(saved.name, saved.owner_id, action)
         return Changed(False, await self._gate.refuse(actor, refused, reply, why))
+
+    async def _schedule_here(self, actor: Actor, name: str) -> ScheduledExport | None:
+        """Return NAME's schedule if it runs in the actor's channel; None (logged) if unread."""
+        try:
+            found = await self._schedules.get(actor.team_id, name) if self._schedules else None
+        except ScheduleStoreUnavailable:
+            log.warning("schedule not read: the run is compared by its filters")
+            return None
+        return found if found is not None and found.channel_id == actor.channel_id else None
 
     async def _unschedule(self, actor: Actor, name: str) -> bool:
         """Delete the forgotten NAME's schedule, audited `unscheduled`; True if there was one.
@@ -380,7 +389,7 @@ class SavedExports:
 
     def _unrecorded(self, action: str, exc: AuditUnavailable | DuplicateCommand) -> Changed:
         if isinstance(exc, DuplicateCommand):  # the same click again: the first one did it
-            return Changed(True, already_done(action))
+            return Changed(True, saved_messages.already_done(action))
         return Changed(False, blocks.unavailable(action, exc))
 
     def _telling(self, reply: ReplyTo, actor: Actor) -> Answer:
@@ -388,13 +397,3 @@ class SavedExports:
             await self._tell(reply, actor, message or blocks.requested())
 
         return answer
-
-
-def already_done(action: str) -> Message:
-    """Answer a repeated click (the same dedupe key): the first one did it."""
-    return blocks.refusal(f"Already done: {action} (a repeated click).")
-
-
-def _named(name: str) -> str | None:
-    """Return NAME when it may go on record as a saved export's name (else None)."""
-    return name if name_problem(NAME_KEY, name) is None else None

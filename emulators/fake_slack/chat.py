@@ -69,7 +69,8 @@ class ChatApi(SlackState):
         channel, ts = str(params.get("channel") or ""), str(params.get("message_ts") or "")
         if not any(m.channel == channel and m.ts == ts for m in self.messages):
             return _error("message_not_found")
-        return _ok(channel=channel, permalink=f"https://fake.slack.com/archives/{channel}/p{ts}")
+        link = f"{self.workspace_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
+        return _ok(channel=channel, permalink=link)
 
     async def _response_url(self, request: web.Request) -> web.Response:
         hook = self._response_urls.get(request.match_info["key"])

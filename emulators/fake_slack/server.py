@@ -140,7 +140,7 @@ class FakeSlack(ChatApi, ViewsApi, FilesApi, UsersApi, SocketMode, WorkflowApi, 
 
     async def _m_auth_test(self, _params: dict[str, Any]) -> web.Response:
         return _ok(
-            url="https://fake.slack.com/",
+            url=self.workspace_url,
             team="Fake",
             user="hss-export",
             team_id=self.team_id,

@@ -59,8 +59,12 @@ class SlackState:
         keep_bytes: bool = True,
         files_info: bool = True,
         check_block_kit: bool = True,
+        workspace_url: str = "https://fake.slack.com/",
     ) -> None:
         """Configure the fake; `scopes=None` grants every scope, else only those listed.
+
+        `workspace_url`: the workspace's address, as auth.test returns it in `url`
+        (Slack: `"url": "https://subarachnoidspace.slack.com/"`); permalinks are on it.
 
         `keep_bytes=False` hashes uploads without holding them (memory stays flat
         for any size); `files_info=False` makes `files.info` unknown, as when
@@ -79,6 +83,7 @@ class SlackState:
         self.keep_bytes = keep_bytes
         self.files_info = files_info
         self.check_block_kit = check_block_kit
+        self.workspace_url = workspace_url
         self.usergroups: dict[str, list[str]] = {}
         # users.info: user id -> IANA zone (`tz`); a user not listed is `user_not_found`.
         self.user_zones: dict[str, str] = {}

@@ -22,7 +22,14 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.adapters.slack_notifier import SLACK_FAILURES, error_of
-from bot.domain import blocks, modal, profile_messages, saved_messages, schedule_messages
+from bot.domain import (
+    blocks,
+    history_messages,
+    modal,
+    profile_messages,
+    saved_messages,
+    schedule_messages,
+)
 from bot.domain.blocks import Message
 from bot.domain.errors import AuditUnavailable, InvalidCommand
 from bot.domain.grammar import (
@@ -118,7 +125,7 @@ async def handle(deps: AppDeps, ack: AsyncAck, command: dict[str, Any]) -> None:
             await deps.notifier.tell_user(reply, actor, await approvals_message(deps, actor), {})
         case ScheduleAdd() | ScheduleList() | SchedulePause() | ScheduleResume() | Unschedule():
             await ack_with(ack, schedule_messages.acknowledged(admitted))
-            message = await schedule_answer(deps.schedules, actor, admitted)
+            message = await schedule_answer(deps.schedules, actor, admitted, deps.workspace.url)
             await deps.notifier.tell_user(reply, actor, message, {"what": "schedule"})
         case Export(request=request, confirmed=confirmed):
 
@@ -351,13 +358,13 @@ def status_message(lookup: TaskLookup) -> Message:
     return blocks.unavailable(f"look up task {lookup.task_id}{where}", lookup.error)
 
 
-async def history_message(deps: AppDeps, actor: Actor) -> Message:
-    """Render the caller's latest commands, or say the audit log cannot be read."""
+async def history_message(deps: AppDeps, actor: Actor, tz: str = "UTC") -> Message:
+    """Render the caller's latest entries (times in `tz`), or say the log cannot be read."""
     try:
         entries = await deps.history.latest(actor)
     except AuditUnavailable as exc:
         return blocks.unavailable("read the audit log", exc)
-    return blocks.history(entries)
+    return history_messages.history(entries, tz)
 
 
 async def approvals_message(deps: AppDeps, actor: Actor) -> Message:

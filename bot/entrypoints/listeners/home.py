@@ -2,7 +2,8 @@
 
 Thin, as every listener. Bolt verifies each request's signature (a forged
 click gets 401 and does nothing). `app_home_opened` on the Home tab publishes
-the user's home (`bot.domain.home`). A click is acknowledged at once (New
+the user's home (`bot.domain.home`); if it cannot be built (a bug), a home
+that says so, with the reference the log has. A click is acknowledged at once (New
 export first opens the form: a trigger id lives 3 seconds), access-checked
 through the Gatekeeper for the channel it acts on, refused and audited if the
 user may not, else handed to the same use case the slash command calls; then
@@ -78,13 +79,15 @@ def register(app: AsyncApp, deps: AppDeps) -> None:
 
 
 async def opened_home(deps: AppDeps, event: dict[str, Any], body: dict[str, Any]) -> None:
-    """Publish the home of the user who opened the Home tab."""
+    """Publish the home of the user who opened the Home tab; if it cannot be built, say so."""
+    user = str(event.get("user") or "")
+    context = home.HomeContext(str(event.get("channel") or ""))
     try:
-        actor = Actor(team_of(body), str(event.get("user") or ""), "", "home")
-        context = home.HomeContext(str(event.get("channel") or ""))
-        await publish(deps, replace(actor, channel_id=context.dm_channel), context)
+        await publish(deps, Actor(team_of(body), user, context.dm_channel, "home"), context)
     except Exception as error:  # noqa: BLE001 - the one place an event's error is logged
-        log_unexpected(error)
+        reference = log_unexpected(error)
+        if user:  # the home says so, with the reference, rather than staying blank or stale
+            await deps.home.publish(user, home.build_failed(reference, context))
 
 
 ScheduleChange = Callable[[ScheduleService, Actor, str, str | None], Awaitable[ScheduleAnswer]]
@@ -294,6 +297,7 @@ async def load_facts(
     return home.HomeFacts(
         user_id=actor.user_id,
         context=context,
+        workspace_url=deps.workspace.url,
         zone=resolve_tz(None, owner_tz, deps.settings.SCHEDULE_DEFAULT_TZ),
         saved=saved,
         schedules=schedules,
@@ -327,7 +331,7 @@ async def publish(
     if refused is not None:
         facts = replace(facts, refusal=str(refused.error), saved=(), schedules=())
     else:
-        facts = replace(facts, history=await history_message(deps, actor))
+        facts = replace(facts, history=await history_message(deps, actor, facts.zone.name))
     view = home.build_home(facts)
     return await deps.home.publish(actor.user_id, view, view_hash=view_hash)
 

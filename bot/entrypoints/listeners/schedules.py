@@ -25,9 +25,12 @@ SCHEDULES_OFF = "Schedules are not available on this bot right now; nothing was 
 
 
 async def schedule_answer(  # noqa: PLR0911  one return per command word
-    service: ScheduleService | None, actor: Actor, command: ScheduleCommand
+    service: ScheduleService | None, actor: Actor, command: ScheduleCommand, workspace_url: str
 ) -> Message:
-    """Run one schedule command for `actor`; return what to tell them."""
+    """Run one schedule command for `actor`; return what to tell them.
+
+    `workspace_url`: the workspace's address, on which the list links the last runs' threads.
+    """
     if service is None:
         return blocks.refusal(SCHEDULES_OFF)
     try:
@@ -35,7 +38,7 @@ async def schedule_answer(  # noqa: PLR0911  one return per command word
             case ScheduleAdd(name=name, schedule=spec):
                 return (await service.schedule(actor, name, spec)).message
             case ScheduleList():
-                return say.schedule_list(await service.list_in_team(actor))
+                return say.schedule_list(await service.list_in_team(actor), workspace_url)
             case SchedulePause(name=name):
                 return (await service.pause(actor, name)).message
             case ScheduleResume(name=name):
