@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.access import SELF_APPROVAL
 from bot.cli import main
 from bot.demo_steps import wait_for_file
 from bot.settings import Settings
@@ -45,7 +46,7 @@ async def test_start_without_credentials_runs_the_whole_demo(
     assert "chain intact" in out
     # Her own Approve is refused, and she reads why, before Bob's click.
     own = out.split("clicks Approve on her own request")[1].split("<@U0BOB> clicks Approve")[0]
-    assert "You asked for this export: another approver must decide on it." in own
+    assert SELF_APPROVAL in own
     # The Workflow Builder step ran once and was completed by the tracker with the bot token.
     assert "The tracker completed the step (functions.completeSuccess, bot token)" in out
     assert "task_id: task-0003" in out
