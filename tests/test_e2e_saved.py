@@ -7,6 +7,7 @@ people see (the ack, the channel, the file), what HSS received, and the audit ch
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import AsyncIterator
@@ -107,11 +108,17 @@ async def test_stored_fields_that_no_longer_parse_fail_naming_the_key(
 ) -> None:
     """A field today's grammar rejects: a clear message naming `status`, audited, no HSS call."""
     said(await bot.slash("save weekly-risky status=running risky=yes"))
-    with closing(sqlite3.connect(tmp_path / "audit.db")) as db, db:
-        db.execute(
-            "UPDATE saved_exports SET fields = ? WHERE name = 'weekly-risky'",
-            (json.dumps({"status": "sleeping", "risky": "yes"}),),
-        )
+
+    def corrupt() -> None:
+        with closing(sqlite3.connect(tmp_path / "audit.db")) as db, db:
+            db.execute(
+                "UPDATE saved_exports SET fields = ? WHERE name = 'weekly-risky'",
+                (json.dumps({"status": "sleeping", "risky": "yes"}),),
+            )
+
+    # In a thread: a blocking write on the bot's own event loop could wait for a write lock
+    # that the bot (mid-transaction, waiting for that loop) cannot let go: "database is locked".
+    await asyncio.to_thread(corrupt)
     answer = said(await bot.slash("run weekly-risky"))
     assert "`status`: got 'sleeping'" in answer
     assert "stored in the saved export `weekly-risky`" in answer
