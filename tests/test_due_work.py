@@ -122,7 +122,7 @@ async def test_the_loop_waking_claims_other_due_work_once_per_idle_period(tmp_pa
         running = asyncio.create_task(worker.run())
         for _ in range(20):
             passes = store.passes
-            worker.wake()  # what every step's end does
+            worker.wake()  # what a step ending in a full worker does
             await wait_for(lambda: store.passes > passes)  # noqa: B023  read before the next wake
         await worker.stop()
         await running

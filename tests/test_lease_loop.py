@@ -150,3 +150,37 @@ async def test_the_loop_claims_when_tasks_come_due_not_at_every_steps_end() -> N
 
     assert sorted(steps) == sorted([f"task-{n}" for n in range(5)] * 2)
     assert store.claims <= 5, f"{store.claims} claims for 10 steps"
+
+
+async def test_a_task_handed_back_already_due_is_stepped_again_once_its_step_ends() -> None:
+    """A step hands its task back due at once (a late poll), then still has work to finish:
+    the loop claims it again when that step has ended, not while it runs (which would lease
+    it to this worker and leave it, untouched, until the lease ran out)."""
+    clock = time.time
+    store = _MemoryStore(clock)
+    steps: list[int] = []
+    second_step = asyncio.Event()
+
+    async def step(task: TrackedTask) -> None:
+        steps.append(task.polls)
+        if task.polls == 0:
+            past = clock() - 1.0
+            await leases.save(task, polls=1, next_poll_at=past, lease_owner=None, lease_until=None)
+            await asyncio.sleep(0.1)  # the step's last awaits (a heartbeat ending, a log)
+        else:
+            second_step.set()
+
+    leases = Leases(store, "w1", lease_seconds=30, clock=clock, sleep=asyncio.sleep)  # type: ignore[arg-type]
+    config = TrackerConfig(idle_seconds=10.0, max_concurrent=10, grace_seconds=1.0)
+    worker = LeaseWorker(leases, step, config, clock=clock, sleep=asyncio.sleep)
+    running = asyncio.create_task(worker.run())
+    try:
+        await asyncio.sleep(0)
+        store.tasks["task-1"] = _task("task-1")
+        worker.expect(NOW)  # due long ago
+        await asyncio.wait_for(second_step.wait(), 3)
+    finally:
+        await worker.stop()
+        await running
+
+    assert steps == [0, 1]

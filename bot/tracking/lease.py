@@ -57,7 +57,7 @@ class Leases:
         self._beating: dict[str, int] = {}
         self._let_go: set[str] = set()
         # Told when a save hands a task back unsettled, with when it is due again (the worker).
-        self.on_handed_back: Callable[[float], None] = lambda _due_at: None
+        self.on_handed_back: Callable[[str, float], None] = lambda _task_id, _due_at: None
 
     def last_saved(self, task: TrackedTask) -> TrackedTask:
         """Return the state this step last saved for the task, else the task as claimed."""
@@ -83,7 +83,7 @@ class Leases:
             if self._beating.get(task_id):
                 self._let_go.add(task_id)  # its heartbeats stop, quietly
             if not updated.settled:
-                self.on_handed_back(updated.next_poll_at)
+                self.on_handed_back(task_id, updated.next_poll_at)
         self._saved[task_id] = updated
         return updated
 

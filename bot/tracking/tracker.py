@@ -125,6 +125,7 @@ class TaskTracker:
             return
         if not added:
             log.info("task already tracked", extra={"task_id": task.task_id})
+            return  # due when it was first followed: expected then
         self._worker.expect(task.next_poll_at)
 
     async def run(self) -> None:

@@ -115,7 +115,10 @@ class LeaseWorker:
         self._due: list[float] = []
         self._look_now = True  # claim on the next pass whatever is known to be due
         self._claim_by = 0.0  # loop time by which the loop claims anyway (the idle period)
-        leases.on_handed_back = self.expect
+        # Due times a running step handed back, `expect`ed once the step has ended: a claim
+        # before then would lease the task to us and leave it, its step still running.
+        self._handed_back: dict[str, float] = {}
+        leases.on_handed_back = self._on_handed_back
 
     @property
     def in_flight(self) -> int:
@@ -203,6 +206,12 @@ class LeaseWorker:
             self._stop_at = asyncio.get_running_loop().time() + self._config.grace_seconds
         return self._stop_at
 
+    def _on_handed_back(self, task_id: str, due_at: float) -> None:
+        if task_id in self._handlers:
+            self._handed_back[task_id] = due_at
+        else:
+            self.expect(due_at)
+
     def _claim_is_due(self) -> bool:
         """Tell whether to claim now: woken, a known task due, or an idle period since the last."""
         return (
@@ -223,7 +232,7 @@ class LeaseWorker:
         leases = self._leases
         try:
             claimed = await leases.store.claim_due(
-                leases.owner, self._clock(), self._config.lease_seconds, free
+                leases.owner, now, self._config.lease_seconds, free
             )
         except TaskStoreUnavailable as exc:
             log.warning("task store unavailable", extra={"error": str(exc)})
@@ -292,8 +301,11 @@ class LeaseWorker:
         self._others[slot] = handler
 
         def done(_: asyncio.Task[None]) -> None:
+            full = self.in_flight >= self._config.max_concurrent
             self._others.pop(slot, None)
-            self._wake.set()
+            self._wake.set()  # the other kinds' next claim may be due
+            if full:  # a slot is free for tasks left due
+                self.wake()
 
         handler.add_done_callback(done)
 
@@ -311,7 +323,10 @@ class LeaseWorker:
         def done(_: asyncio.Task[None]) -> None:
             full = self.in_flight >= self._config.max_concurrent
             self._handlers.pop(task.task_id, None)
-            if full:  # a slot is free for what is due; the step's own next poll is `expect`ed
+            due_at = self._handed_back.pop(task.task_id, None)
+            if due_at is not None:  # the step handed the task back: claim it when due
+                self.expect(due_at)
+            if full:  # a slot is free for what is due
                 self.wake()
 
         handler.add_done_callback(done)

@@ -1,8 +1,9 @@
 """The one place unexpected errors are reported: logged with a reference, told to the user.
 
-Listeners run inside `reporting()`. It must not let an error escape: if one
-escapes a Bolt listener after `ack()`, Bolt resets the ack and Slack shows
-the user a timeout. So the error is logged (type and traceback, no payload),
+Listeners' bodies run inside `reporting()` (`listeners.running`). It must not
+let an error escape: one that escaped before the ack would leave Slack without
+an answer (the user sees a timeout), and one after it would be lost in its
+task. So the error is logged (type and traceback, no payload),
 and the user gets an honest message with the reference: in the ack if none
 was sent yet, else privately through the command's reply URL. A click in the
 App Home has neither a reply URL nor a channel: its clicker is told in their

@@ -19,6 +19,7 @@ answer but the receipt, which Bolt sends when the listener returns:
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final
 
@@ -27,6 +28,8 @@ from slack_bolt.response import BoltResponse
 
 from bot.entrypoints.deps import AppDeps
 from bot.entrypoints.listeners.errors import reporting
+
+log = logging.getLogger(__name__)
 
 # Bolt's own `listener_ack_timeout`: how long it waits for an ack it has no answer without.
 ACK_TIMEOUT_SECONDS: Final = 3.0
@@ -80,6 +83,9 @@ async def answer_then_continue(
         )
     finally:
         called.cancel()
+    if answering.response is None and not task.done():
+        # Bolt then answers 404 and logs "unhandled request"; this says what really happened.
+        log.warning("listener did not ack in time", extra={"seconds": ACK_TIMEOUT_SECONDS})
 
 
 async def ack_then_continue(
