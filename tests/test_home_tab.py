@@ -369,6 +369,27 @@ async def test_double_click_on_forget_or_delete_acts_once_and_refuses_nothing(
     assert "Schedule `weekly` deleted; the saved export stays." in home_text(deleted_twice.view)
 
 
+async def test_a_second_button_clicked_while_the_first_works_shows_its_answer(
+    tmp_path: Path, fake_hss: FakeHss
+) -> None:
+    """Run now on `adhoc` (HSS slow) and Pause on `weekly`, both from one home: the home ends
+    showing Pause's answer and `weekly` paused, not the home Run now published before it."""
+    async with running_bot(tmp_path, fake_hss, ALLOWED_USER_IDS=ALICE) as bot:
+        await saved_and_scheduled(bot)
+        fake_hss.delay(1.0, op="create")
+        run = bot.slack.home.click(home.RUN_SAVED, value="adhoc")
+        pause = bot.slack.home.click(home.PAUSE_SCHEDULE, value="weekly")
+        await bot.send(run)
+        await bot.send(pause)  # while Run now waits for HSS
+        await bot.settle()
+        shown = bot.slack.home.of(ALICE)
+        entries = await bot.entries()
+
+    assert [e.outcome for e in entries if e.source == "home"] == ["submitted", "paused"]
+    assert "Schedule `weekly` paused" in home_text(shown.view)
+    assert "*Paused*" in home_text(shown.view)
+
+
 async def test_clicks_from_an_old_home_are_refused_and_audited(
     tmp_path: Path, fake_hss: FakeHss
 ) -> None:

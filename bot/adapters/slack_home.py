@@ -30,14 +30,16 @@ class SlackHome:
 
     async def publish(
         self, user_id: str, view: dict[str, object], *, view_hash: str | None = None
-    ) -> bool:
-        """Publish `view` as the user's home; False (logged) if Slack did not take it."""
+    ) -> str | None:
+        """Publish `view` as the user's home; return its new hash, None (logged) if Slack
+        did not take it (or "" if Slack named no hash)."""
         extra = {} if view_hash is None else {"hash": view_hash}
         try:
-            await call(
+            response = await call(
                 "views.publish", self._client.views_publish(user_id=user_id, view=view, **extra)
             )
         except DeliveryError as exc:
             log.warning("views.publish failed", extra={"error": exc.code})
-            return False
-        return True
+            return None
+        published = (response.get("view") or {}).get("hash")
+        return published if isinstance(published, str) else ""

@@ -27,7 +27,8 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import replace
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from slack_bolt.async_app import AsyncApp
@@ -102,6 +103,20 @@ SCHEDULE_CHANGES: Final[dict[str, ScheduleChange]] = {
 Work = Callable[[AppDeps, dict[str, Any]], Awaitable[None]]
 
 
+@dataclass
+class Turn:
+    """One click's turn on its home: the hash to publish over, and what it published."""
+
+    clicked_on: str | None  # the hash of the home the click came from
+    click: tuple[str, str]  # the button and its value
+    over: str | None  # the hash to publish over
+    published: str | None = None  # the hash Slack gave the home this turn published
+
+
+# The turn of the click whose work runs in this task (`Turns.of`), for `show`.
+_TURN: ContextVar[Turn | None] = ContextVar("home_turn", default=None)
+
+
 class Turns:
     """Clicks on one published home take turns, in the order Slack delivered them.
 
@@ -109,25 +124,38 @@ class Turns:
     Slack takes only the first publish over a hash. Two clicks on one home (a double
     click) at once would race for it, and the repeat ("gone already") could win over
     the click that acted. In turn, the first publishes, and the repeat's home, over a
-    stale hash, is not taken (nor need it be: the first click's answer stands). Per
-    process: clicks that reach two worker processes may still race.
+    stale hash, is not taken (nor need it be: the first click's answer stands). A
+    different click from that same home (Pause on B while Run now on A worked)
+    publishes over the home the turn before it published, so its answer is shown too.
+    Per process: clicks that reach two worker processes may still race.
     """
 
     def __init__(self) -> None:
         self._held: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._last: dict[str, Turn] = {}  # per home (one per user): the turn that was last
 
     @contextlib.asynccontextmanager
-    async def of(self, home_id: str) -> AsyncIterator[None]:
+    async def of(self, home_id: str, body: dict[str, Any]) -> AsyncIterator[Turn]:
         """Wait for the earlier clicks on `home_id` to be done, then hold its turn."""
         lock, users = self._held.get(home_id, (asyncio.Lock(), 0))
         self._held[home_id] = (lock, users + 1)
         try:
             async with lock:
-                yield
+                clicked_on = view_hash(body)
+                turn = Turn(clicked_on, clicked(body), over=clicked_on)
+                last = self._last.get(home_id)
+                if last and last.clicked_on == clicked_on and last.click != turn.click:
+                    turn.over = last.published or clicked_on
+                token = _TURN.set(turn)
+                try:
+                    yield turn
+                finally:
+                    _TURN.reset(token)
+                    self._last[home_id] = turn
         finally:
             lock, users = self._held[home_id]
             if users == 1:
-                del self._held[home_id]
+                del self._held[home_id]  # its last turn stays: a click may come from its home
             else:
                 self._held[home_id] = (lock, users - 1)
 
@@ -139,7 +167,7 @@ def _button(
 
     async def clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
         async def in_turn() -> None:
-            async with turns.of(str((body.get("view") or {}).get("id"))):
+            async with turns.of(str((body.get("view") or {}).get("id")), body):
                 await work(deps, body)
 
         await ack_then_continue(deps, ack, body, in_turn)
@@ -240,7 +268,7 @@ async def open_form(deps: AppDeps, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         await deps.gate.record(actor, refused)
         # The refusal is the home itself (`publish`), or, if Slack will not take it, the DM.
-        if not await publish(deps, actor, context):
+        if await publish(deps, actor, context) is None:
             await tell_clicker(deps, body, blocks.refusal(str(refused.error)))
         return
     await shortcut.handle(deps, ack, body, deadline=deadline)
@@ -312,8 +340,12 @@ async def show(deps: AppDeps, body: dict[str, Any], notice: Message, *, failed: 
     did not take (or a newer home stands: the click's `view_hash`) is told in the DM.
     """
     actor, context = clicker(body)
-    shown = await publish(deps, actor, context, notice=notice.text, view_hash=view_hash(body))
-    if failed and not shown:
+    turn = _TURN.get()
+    over = turn.over if turn is not None else view_hash(body)
+    shown = await publish(deps, actor, context, notice=notice.text, view_hash=over)
+    if turn is not None:
+        turn.published = shown
+    if failed and shown is None:
         await tell_clicker(deps, body, notice)
 
 
@@ -324,8 +356,9 @@ async def publish(
     *,
     notice: str | None = None,
     view_hash: str | None = None,
-) -> bool:
-    """Publish the user's home as it is now; False (logged) if Slack did not take it."""
+) -> str | None:
+    """Publish the user's home as it is now; its new hash, None (logged) if Slack did not
+    take it."""
     facts = await load_facts(deps, actor, context, notice)
     refused = await refusal(deps, actor, channels_in(facts))
     if refused is not None:
