@@ -9,6 +9,7 @@ only for messages that exist, and global shortcuts naming no channel.
 from __future__ import annotations
 
 import json
+import time
 import urllib.parse
 from collections.abc import AsyncIterator
 
@@ -18,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from emulators.fake_slack import MANIFEST, FakeSlack
+from emulators.fake_slack import workflow as workflow_module
 
 STEP = {
     "callback_id": "hss_container_export",
@@ -137,3 +139,19 @@ async def test_global_shortcut_names_no_channel_and_org_installs_no_team(slack: 
     assert org_payload["team"] is None
     assert org_payload["user"]["team_id"] == slack.team_id
     assert org_payload["enterprise"]["id"] == "E0ORG"
+
+
+async def test_a_retry_a_second_later_is_the_same_event(
+    slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slack resends the event it sent: a retry crossing a second keeps event_time and the
+    function's dates (the flaky failure of the test above, made certain)."""
+    first = event_of(slack)
+    event = first["event"]
+    assert isinstance(event, dict)
+    later = time.time() + 1.0
+    monkeypatch.setattr(workflow_module.time, "time", lambda: later)
+    again = event_of(slack, execution_id=event["function_execution_id"])
+
+    assert again["event_time"] == first["event_time"]
+    assert again["event"] == {**event, "event_ts": again["event"]["event_ts"]}  # type: ignore[index]

@@ -208,6 +208,7 @@ class _Execution:
     required: tuple[str, ...]
     declared: tuple[str, ...]
     event_id: str | None
+    started: int  # when the event was first sent (Unix seconds): a retry carries the same times
     running: bool = True
 
 

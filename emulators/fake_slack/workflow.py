@@ -51,9 +51,11 @@ class WorkflowApi(SlackState):
             outputs = _parameter_list(definition.get("output_parameters"))
             required = tuple(p["name"] for p in outputs if p.get("is_required"))
             declared = tuple(p["name"] for p in outputs)
-            execution = _Execution(f"xwfp-{secrets.token_hex(12)}", required, declared, event_id)
+            token = f"xwfp-{secrets.token_hex(12)}"
+            execution = _Execution(token, required, declared, event_id, int(time.time()))
             self._executions[execution_id] = execution
         now = int(time.time())
+        started = execution.started
         event = {
             "type": "function_executed",
             "function": {
@@ -65,8 +67,8 @@ class WorkflowApi(SlackState):
                 "input_parameters": _parameter_list(definition.get("input_parameters")),
                 "output_parameters": _parameter_list(definition.get("output_parameters")),
                 "app_id": "A0FAKE",
-                "date_created": now - 3600,
-                "date_updated": now - 60,
+                "date_created": started - 3600,
+                "date_updated": started - 60,
                 "date_deleted": 0,
             },
             "inputs": dict(inputs),
@@ -82,7 +84,7 @@ class WorkflowApi(SlackState):
             "event": event,
             "type": "event_callback",
             "event_id": execution.event_id or event_id or f"Ev{next(self._ids):010d}",
-            "event_time": now,
+            "event_time": started,
             "authorizations": [
                 {
                     "enterprise_id": enterprise_id,
