@@ -1,4 +1,4 @@
-"""Talk to HSS over httpx: create a container export task, follow it, stream its file.
+"""Talk to HSS (httpx on aiohttp): create a container export task, follow it, stream its file.
 
 Every failure leaves here as one of the project's `HssError` classes, whose
 text is safe to show: HSS's error code and message (clipped, one line), the
@@ -53,8 +53,10 @@ from tenacity import (
     wait_random,
 )
 
+from bot.adapters.http_transport import HttpTransport
 from bot.adapters.iam import IamTokenAuth, error_fields, safe_text
 from bot.adapters.net import connect_failure
+from bot.adapters.proxy import proxy_for
 from bot.adapters.signer import AkSkAuth
 from bot.domain.errors import (
     HssAuthError,
@@ -86,14 +88,10 @@ OUTCOME_UNKNOWN: Final = (
 _SECRET_HEADERS: Final = frozenset({"authorization", "x-auth-token", "x-security-token"})
 _TASK_STATES: Final[frozenset[str]] = frozenset({"running", "success", "failure"})
 _ERROR_BODY_LIMIT: Final = 64 * 1024
-# Calls in flight to HSS at once, by default (HSS_MAX_IN_FLIGHT; httpx's default pool size).
-# It exists to keep a burst of commands from flooding HSS (which throttles) and httpx.
-# Callers beyond it wait on a semaphore: httpcore's own queue rescans every queued request
-# against every connection on each pool event: seconds of CPU with hundreds waiting.
+# Calls in flight to HSS at once, by default (HSS_MAX_IN_FLIGHT), and the connections kept.
+# It exists to keep a burst of commands from flooding HSS (which throttles): callers beyond
+# it wait on a semaphore, in order, rather than in the HTTP client's pool.
 MAX_CONNECTIONS: Final = 100
-# Idle connections kept (httpx's default). More is slower, not faster: httpcore polls every
-# idle connection's socket on each pool event (bench/README.md has the figures).
-MAX_KEEPALIVE: Final = 20
 # Raised before anything was sent: always safe to try again.
 _NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
 # Configuration mistakes on our side: trying again cannot help.
@@ -142,16 +140,18 @@ class HssClient:
         )
         self._max_retry_after = max_retry_after
         self._slots = asyncio.Semaphore(max_in_flight)
+        limits = httpx.Limits(
+            max_connections=max_in_flight, max_keepalive_connections=max_in_flight
+        )
+        if transport is None:  # httpx ignores the environment's proxy once given a transport
+            transport = HttpTransport(limits=limits, proxy=proxy_for(self._base))
         self._http = httpx.AsyncClient(
             auth=auth,
             timeout=httpx.Timeout(
                 connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
             ),
             transport=transport,
-            limits=httpx.Limits(
-                max_connections=max_in_flight,
-                max_keepalive_connections=min(MAX_KEEPALIVE, max_in_flight),
-            ),
+            limits=limits,
             headers={"User-Agent": USER_AGENT},
             follow_redirects=False,
         )
