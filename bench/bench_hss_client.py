@@ -171,9 +171,7 @@ async def measure(
         figures["download"] = (time.process_time() - cpu) / calls * 1e6
         figures["download_mb"] = sum(sizes) / 1e6
         figures["wall"] = time.perf_counter() - started_wall
-        figures["per_call"] = (
-            figures["create"] + 2 * figures["status"] + figures["download"]
-        ) / 4
+        figures["per_call"] = (figures["create"] + 2 * figures["status"] + figures["download"]) / 4
     finally:
         await client.aclose()
     return figures

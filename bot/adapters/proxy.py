@@ -1,9 +1,10 @@
 """Which outbound proxy a URL goes through: HTTPS_PROXY / HTTP_PROXY, unless NO_PROXY matches.
 
-httpx (HSS, IAM) and aiohttp with `trust_env` (the file upload) read these
+httpx (IAM) and aiohttp with `trust_env` (the file upload) read these
 variables themselves. slack_sdk reads HTTPS_PROXY/HTTP_PROXY but not NO_PROXY,
-so its clients (Web API, response URLs, Socket Mode) get the decision made
-here, with the standard library's own reading of the variables.
+and httpx ignores them once given a transport (the HSS client's, on aiohttp),
+so those clients (Web API, response URLs, Socket Mode, HSS) get the decision
+made here, with the standard library's own reading of the variables.
 """
 
 from __future__ import annotations
