@@ -231,9 +231,9 @@ def subject_env(hss: FakeHss, slack: FakeSlack, workdir: Path, port: int) -> dic
 
 
 SUBJECTS: dict[str, Callable[[int], list[str]]] = {
-    "bot": lambda port: [
-        str(ROOT / ".venv/bin/hss-export-bot"), "serve", "--host", "127.0.0.1", "--port", str(port)
-    ],
+    # This tree's bot (its PYTHONPATH), started by a script like the console script: the
+    # venv's console script would import the venv's editable install, maybe another tree.
+    "bot": lambda port: ["serve", "--host", "127.0.0.1", "--port", str(port)],
     # `--before REV`: the same entry point, a script in that commit's tree (its PYTHONPATH).
     "before": lambda port: ["serve", "--host", "127.0.0.1", "--port", str(port)],
     "baseline": lambda port: [
@@ -249,6 +249,8 @@ def running(subject: str, env: dict[str, str], workdir: Path, port: int) -> Iter
     command = SUBJECTS[subject.partition("-w")[0]](port)
     if subject.startswith("before"):
         command = [sys.executable, str(Path(env["PYTHONPATH"]) / BEFORE_LAUNCHER_NAME), *command]
+    elif subject.startswith("bot"):
+        command = [sys.executable, str(bot_launcher()), *command]
     process = subprocess.Popen(
         command,
         env=env,
@@ -412,6 +414,8 @@ async def run_subject(subject: str, args: argparse.Namespace, run: int) -> Figur
             env["WEB_CONCURRENCY"] = str(workers)
             if subject.startswith("before"):
                 env["PYTHONPATH"] = str(args.before_tree)
+            elif subject.startswith("bot"):
+                env["PYTHONPATH"] = str(ROOT)
             with running(subject, env, workdir, port) as pid:
                 try:
                     await wait_listening(port)
@@ -500,6 +504,14 @@ from bot.cli import main
 if __name__ == "__main__":
     sys.exit(main())
 """
+
+
+def bot_launcher() -> Path:
+    """Write the launcher of this tree's bot in a temporary folder (not on its import path)."""
+    path = Path(tempfile.gettempdir()) / "bench-ack-bot-launcher" / "hss-export-bot"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(_LAUNCHER)
+    return path
 
 
 def before_tree(rev: str) -> Path:
