@@ -67,6 +67,7 @@ class Counts:
     sqlalchemy_statements: int = 0
     sqlalchemy_begins: int = 0
     connects: int = 0  # new database connections (a pool that closes and reopens them)
+    closes: int = 0  # connections a pool closed (its overflow, checked in)
     recording: bool = False
 
     def clear(self) -> None:
@@ -74,7 +75,8 @@ class Counts:
         self.transactions.clear()
         self.statements.clear()
         self.callers.clear()
-        self.hops = self.sqlalchemy_statements = self.sqlalchemy_begins = self.connects = 0
+        self.hops = self.sqlalchemy_statements = self.sqlalchemy_begins = 0
+        self.connects = self.closes = 0
 
 
 COUNTS = Counts()
@@ -139,6 +141,11 @@ def install_sqlalchemy_counters(postgres: bool) -> None:
         if COUNTS.recording:
             COUNTS.connects += 1
 
+    @event.listens_for(Pool, "close")
+    def _close(*_args: Any) -> None:
+        if COUNTS.recording:
+            COUNTS.closes += 1
+
     @event.listens_for(Engine, "before_cursor_execute")
     def _statement(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
         if not COUNTS.recording:
@@ -175,7 +182,7 @@ def report(n: int, cpu: float, wall: float, postgres: bool) -> None:
         print(f"    {table:<20} {kind:<15}{_per(count, n)}")
     if not postgres:
         print(f"  aiosqlite thread hops   {_per(c.hops, n)}")
-    print(f"  new connections         {_per(c.connects, n)}")
+    print(f"  connections opened      {_per(c.connects, n)}, closed {_per(c.closes, n)}")
     print(f"  through SQLAlchemy: statements {_per(c.sqlalchemy_statements, n)}, "
           f"begins {_per(c.sqlalchemy_begins, n)}")  # fmt: skip
     print("  statements by caller:")
@@ -234,13 +241,15 @@ async def run_commands(args: argparse.Namespace) -> None:
                     await asyncio.sleep(0.05)
                 print(f"  ! only {len(slack.files)} of {count} files delivered")
 
+            # Warm-up, not counted: as many at once as the run has, so the pools have filled.
+            warm = args.concurrency
             COUNTS.recording = True
-            await send([f"UWARM{i:03d}" for i in range(3)])
-            await settled(3)
+            await send([f"UWARM{i:03d}" for i in range(warm)])
+            await settled(warm)
             COUNTS.clear()
             cpu, wall = time.process_time(), time.monotonic()
             await send([f"U{i:07d}" for i in range(args.n)])
-            await settled(3 + args.n)
+            await settled(warm + args.n)
             cpu, wall = time.process_time() - cpu, time.monotonic() - wall
             COUNTS.recording = False
     report(args.n, cpu, wall, postgres)
