@@ -147,7 +147,11 @@ class AuditLog(Protocol):
     async def record_delivery(
         self, entry_id: int, *, delivery: dict[str, Any] | None, error: str | None = None
     ) -> None:
-        """Append what became of the file: name, size, sha256, or the failure."""
+        """Append what became of the file: name, size, sha256, or the failure.
+
+        Once per entry: a second call for an entry that has its delivery record
+        appends nothing (the tracker repeats it after a crash or a lost lease).
+        """
         ...
 
     async def history(self, user_id: str, limit: int = 10) -> list[AuditEntry]:

@@ -196,6 +196,38 @@ async def test_delivery_and_its_failure_are_folded_in(log: SqlAuditLog) -> None:
     assert entries[bad].outcome == "submitted"
 
 
+async def test_a_delivery_recorded_again_is_kept_once(audit_db: Db, clock: Clock) -> None:
+    """The tracker repeating a delivery record after a crash leaves one, chain intact, told once."""
+    seen: list[Appended] = []
+
+    async def mirror(record: Appended) -> None:
+        seen.append(record)
+
+    log = await open_audit_log(audit_db.url, on_append=mirror, clock=clock)
+    try:
+        entry_id = await log.record_pending(ALICE, REQUEST)
+        await log.record_outcome(entry_id, "submitted", task_id="t1")
+        first = {"file_name": "c.csv", "size": 10, "sha256": "ab"}
+        await log.record_delivery(entry_id, delivery=first)
+        await log.record_delivery(entry_id, delivery={**first, "sha256": "cd"}, error="late")
+        other = await log.record_pending(BOB, REQUEST)
+        await log.record_delivery(other, delivery=None, error="failed: gone")
+        entry = await log.entry(entry_id)
+        verified = await log.verify()
+    finally:
+        await log.aclose()
+    assert entry is not None
+    assert entry.delivery == first
+    assert (verified.ok, verified.records) == (True, 5)
+    assert [(r.entry_id, r.kind) for r in seen] == [
+        (entry_id, "request"),
+        (entry_id, "outcome"),
+        (entry_id, "delivery"),
+        (other, "request"),
+        (other, "delivery"),
+    ]
+
+
 async def test_completing_an_unknown_entry_is_refused(log: SqlAuditLog) -> None:
     """An outcome or delivery for an id that is no command is an error, and nothing is added."""
     refused = await log.record_refusal(BOB, "denied", "no")

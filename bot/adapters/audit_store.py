@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, exists, func, insert, literal_column, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -299,7 +299,13 @@ class SqlAuditLog(AuditReader):
     async def record_delivery(
         self, entry_id: int, *, delivery: dict[str, Any] | None, error: str | None = None
     ) -> None:
-        """Append what became of the file (name, size, sha256) or why it was not delivered."""
+        """Append what became of the file (name, size, sha256) or why it was not delivered.
+
+        Once per entry: when the entry has its delivery record already, nothing is
+        appended (nor told to `on_append`). The tracker records a delivery and
+        saves that it did with its next step's save, so a crash or a lost lease in
+        between makes it record the same delivery again: the chain keeps one.
+        """
         if delivery is None and error is None:
             raise ValueError("record_delivery needs a delivery, an error, or both")
         if delivery is not None:
@@ -327,7 +333,7 @@ class SqlAuditLog(AuditReader):
         if older_than_days < 1:
             raise ValueError("older_than_days must be at least 1")
         cutoff = format_at(self._clock() - timedelta(days=older_than_days))
-        async with self._appending() as (conn, head_seq, head_hash, _):
+        async with self._appending() as (conn, head_seq, head_hash, _, _):
             first = await conn.scalar(select(func.min(records.c.seq)))
             kept = await conn.scalar(select(func.min(records.c.seq)).where(records.c.at >= cutoff))
             last_pruned = head_seq if kept is None else kept - 1
@@ -354,6 +360,7 @@ class SqlAuditLog(AuditReader):
     ) -> int:
         try:
             written = await self._append("request", None, payload, user_id, dedupe_key)
+            assert written is not None  # only a delivery is ever left unwritten
         except AuditUnavailable as exc:
             # The unique constraint, not a read before the insert, decides a duplicate:
             # one statement fewer per append, and the same answer across replicas.
@@ -367,7 +374,8 @@ class SqlAuditLog(AuditReader):
         self, entry_id: int, kind: Literal["outcome", "delivery"], payload: dict[str, Any]
     ) -> None:
         written = await self._append(kind, entry_id, payload, None, None)
-        await self._notify(entry_id, written, kind, payload)
+        if written is not None:
+            await self._notify(entry_id, written, kind, payload)
 
     async def _append(
         self,
@@ -376,13 +384,18 @@ class SqlAuditLog(AuditReader):
         payload: dict[str, Any],
         user_id: str | None,
         dedupe_key: str | None,
-    ) -> _Written:
-        """Append one record in one transaction: head (and target) read, insert, head moved."""
+    ) -> _Written | None:
+        """Append one record in one transaction: head (and target) read, insert, head moved.
+
+        Return None, having written nothing, for a delivery its entry has already.
+        """
         if self._target.backend == "sqlite":
             return await self._append_sqlite(kind, entry_id, payload, user_id, dedupe_key)
-        async with self._appending(entry_id) as (conn, head_seq, head_hash, target):
+        async with self._appending(entry_id) as (conn, head_seq, head_hash, target, delivered):
             if entry_id is not None and target != "request":
                 raise ValueError(f"no audit entry {entry_id}")
+            if kind == "delivery" and delivered:
+                return None
             values = self._record(head_seq, head_hash, kind, entry_id, payload, user_id, dedupe_key)
             return await _insert(conn, values)
 
@@ -393,7 +406,7 @@ class SqlAuditLog(AuditReader):
         payload: dict[str, Any],
         user_id: str | None,
         dedupe_key: str | None,
-    ) -> _Written:
+    ) -> _Written | None:
         """The same three statements on aiosqlite's own connection, one thread hop each.
 
         Through SQLAlchemy each statement also opens and closes a cursor, each a hop
@@ -409,9 +422,12 @@ class SqlAuditLog(AuditReader):
                     raise AuditUnavailable(
                         "the audit chain head is missing; run `hss-export-bot audit verify`"
                     )
-                (head_seq, head_hash, target), *_ = head
+                (head_seq, head_hash, target, delivered), *_ = head
                 if entry_id is not None and target != "request":
                     raise ValueError(f"no audit entry {entry_id}")
+                if kind == "delivery" and delivered:
+                    await db.rollback()
+                    return None
                 values = self._record(
                     int(head_seq), str(head_hash), kind, entry_id, payload, user_id, dedupe_key
                 )
@@ -458,16 +474,18 @@ class SqlAuditLog(AuditReader):
     @asynccontextmanager
     async def _appending(
         self, entry_id: int | None = None
-    ) -> AsyncIterator[tuple[AsyncConnection, int, str, str | None]]:
+    ) -> AsyncIterator[tuple[AsyncConnection, int, str, str | None, bool]]:
         """Open a write transaction holding the chain lock; yield it with the chain head.
 
         With `entry_id`, the same statement reads the kind of that record (the
-        entry a completion belongs to), so a completion costs no extra round trip.
+        entry a completion belongs to) and whether the entry has a delivery
+        record, so a completion costs no extra round trip.
         """
         query = select(chain_head.c.seq, chain_head.c.hash)
         if entry_id is not None:
-            kind = select(records.c.kind).where(records.c.seq == entry_id).scalar_subquery()
-            query = query.add_columns(kind.label("target"))
+            query = query.add_columns(
+                _entry_kind(entry_id).label("target"), _delivered(entry_id).label("delivered")
+            )
         query = query.where(chain_head.c.id == HEAD_ID).with_for_update(of=chain_head)
         async with self._guard(), self._locking.begin() as conn:
             head = (await conn.execute(query)).one_or_none()
@@ -475,8 +493,10 @@ class SqlAuditLog(AuditReader):
                 raise AuditUnavailable(
                     "the audit chain head is missing; run `hss-export-bot audit verify`"
                 )
-            target = None if entry_id is None else head.target
-            yield conn, int(head.seq), str(head.hash), target
+            if entry_id is None:
+                yield conn, int(head.seq), str(head.hash), None, False
+            else:
+                yield conn, int(head.seq), str(head.hash), head.target, bool(head.delivered)
 
     async def _raise_if_duplicate(self, dedupe_key: str) -> None:
         earlier = await self.entry_with_key(dedupe_key)
@@ -500,12 +520,24 @@ class SqlAuditLog(AuditReader):
 
 # SQLite's append (`_append_sqlite`), compiled once from the tables: named parameters
 # from `_record`'s columns (sqlite3 ignores the keys a statement does not name).
+def _entry_kind(entry_id: Any) -> Any:
+    """The kind of the record `entry_id` names (a request, for an entry that exists)."""
+    return select(records.c.kind).where(records.c.seq == entry_id).scalar_subquery()
+
+
+def _delivered(entry_id: Any) -> Any:
+    """Whether the entry `entry_id` has its delivery record (`record_delivery`: once)."""
+    delivery = literal_column("'delivery'")  # not a parameter: the SQLite append names its own
+    return exists().where(records.c.entry_id == entry_id, records.c.kind == delivery)
+
+
 _NAMED: Final = sqlite.dialect(paramstyle="named")
 _SQLITE_HEAD: Final = str(
     select(
         chain_head.c.seq,
         chain_head.c.hash,
-        select(records.c.kind).where(records.c.seq == bindparam("target")).scalar_subquery(),
+        _entry_kind(bindparam("target")),
+        _delivered(bindparam("target")),
     )
     .where(chain_head.c.id == bindparam("head_id"))
     .compile(dialect=_NAMED)
