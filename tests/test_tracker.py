@@ -607,7 +607,11 @@ async def test_follow_without_a_task_store_tells_the_thread_how_to_fetch_the_fil
 async def test_worker_ended_mid_download_leaves_the_task_to_the_next_one(
     fake_hss: FakeHss, slack: FakeSlack, sqlite_db: Db, how: str
 ) -> None:
-    """A worker cancelled or stopped mid-download releases the task; a new one delivers it once."""
+    """A worker cancelled or stopped mid-download releases the task; a new one delivers it once.
+
+    `delivering` is saved with the delivery's first save, so the task is left as
+    polled: the next worker asks HSS again, then downloads again.
+    """
     fake_hss.hang_next(op="download", seconds=30)
     settings = tracker_settings(fake_hss, slack, sqlite_db.url)
     async with tracker_stack(settings) as first, tracker_stack(settings) as second:
@@ -624,7 +628,8 @@ async def test_worker_ended_mid_download_leaves_the_task_to_the_next_one(
         second.start()
         await wait_settled(second.store, [task_id])
 
-    assert (left.state, left.lease_owner) == ("delivering", None)
+    assert (left.state, left.lease_owner) == ("tracking", None)
+    assert len(fake_hss.calls_for("download")) == 2
     assert len(slack.files) == 1
     assert slack.files[0].thread_ts == task_message(slack).ts
     assert deliveries_recorded(sqlite_db) == 1
@@ -742,6 +747,74 @@ async def test_crash_at_the_share_never_shares_twice(
     else:
         assert f"hss-export-bot download {task_id}" in message.all_text
         assert "not confirmed" in entry.delivery["error"]
+
+
+class CrashAtMessage:
+    """Slack delivery whose process dies at the task message: just before it, or just after."""
+
+    def __init__(self, inner: SlackFiles, *, after: bool) -> None:
+        self._inner = inner
+        self._after = after
+        self.reached = asyncio.Event()
+        self.never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def update_message(self, channel_id: str, ts: str, message: Any) -> None:
+        """Update for real (if `after`), then hang until the test lets go."""
+        if self._after:
+            await self._inner.update_message(channel_id, ts, message)
+        self.reached.set()
+        await self.never
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["before-message", "after-message"])
+async def test_crash_between_the_audit_record_and_its_save_records_the_delivery_once(
+    fake_hss: FakeHss, slack: FakeSlack, sqlite_db: Db, after: bool
+) -> None:
+    """`audit_done` is saved with the message: a worker dying in between leaves one record.
+
+    The next worker records the delivery again (the audit log keeps the first) and
+    updates the task message in place; the file is never shared again.
+    """
+    settings = tracker_settings(fake_hss, slack, sqlite_db.url, SHUTDOWN_GRACE_SECONDS=0.2)
+    crashing: list[CrashAtMessage] = []
+
+    def crash_at_message(inner: SlackFiles) -> CrashAtMessage:
+        crashing.append(CrashAtMessage(inner, after=after))
+        return crashing[0]
+
+    later = FakeClock(time.time() + 3600)  # the dead worker's lease has long expired
+    async with (
+        tracker_stack(settings, wrap_delivery=crash_at_message) as dying,
+        tracker_stack(settings, clock=later) as next_worker,
+    ):
+        task_id = (await dying.export()).task.task_id
+        runner = dying.start()
+        await asyncio.wait_for(crashing[0].reached.wait(), 10)
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+        left = await next_worker.settled(task_id)
+        recorded_before = deliveries_recorded(sqlite_db)
+        next_worker.start()
+        await wait_settled(next_worker.store, [task_id])
+        crashing[0].never.cancel()
+        entry = await next_worker.audit.entry(left.entry_id)
+        verified = await next_worker.audit.verify()
+
+    assert (left.state, left.audit_done, left.message_done) == ("done", False, False)
+    assert recorded_before == 1
+    assert deliveries_recorded(sqlite_db) == 1
+    assert verified.ok
+    assert entry is not None
+    assert entry.delivery is not None
+    assert entry.delivery["sha256"] == left.sha256
+    assert len(slack.files) == 1
+    assert len(slack.calls_to("files.completeUploadExternal")) == 1
+    assert len(slack.calls_to("chat.update")) == (2 if after else 1)
+    assert "is in the thread" in task_message(slack).all_text
 
 
 async def test_a_share_slower_than_the_lease_is_not_repeated_by_another_worker(

@@ -44,6 +44,11 @@ class Job:
         check_move(task.task_id, task.state, changes.get("state", task.state))
         return await self.leases.save(task, **changes)
 
+    def stage(self, task: TrackedTask, **changes: Any) -> TrackedTask:
+        """Make a change the next save writes (`Leases.stage`), checked like a save."""
+        check_move(task.task_id, task.state, changes.get("state", task.state))
+        return self.leases.stage(task, **changes)
+
     async def retry_later(self, task: TrackedTask, **changes: Any) -> None:
         """Count a failed attempt and hand the task back, due again after the backoff.
 

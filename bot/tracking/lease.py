@@ -49,7 +49,8 @@ class Leases:
         self._sleep = sleep
         # Steps that must not be cut in half, and the task each one is for.
         self.critical: dict[asyncio.Task[Any], str] = {}
-        # The last state each running step saved: what the database holds while we have the lease.
+        # The last state each running step saved, or staged after it (`stage`): what the
+        # database holds while we have the lease, with what its next save will add.
         self._saved: dict[str, TrackedTask] = {}
         # Lease ends pushed out by heartbeats, so a later save does not pull them back in.
         self._renewed: dict[str, float] = {}
@@ -60,8 +61,19 @@ class Leases:
         self.on_handed_back: Callable[[str, float], None] = lambda _task_id, _due_at: None
 
     def last_saved(self, task: TrackedTask) -> TrackedTask:
-        """Return the state this step last saved for the task, else the task as claimed."""
+        """Return the state this step last saved (or staged) for the task, else as claimed."""
         return self._saved.get(task.task_id, task)
+
+    def stage(self, task: TrackedTask, **changes: Any) -> TrackedTask:
+        """Change the task in hand without a save: the step's next save writes it.
+
+        For a change that nothing outside waits on until then: one that a crash
+        before that save may lose, because the step then does again what made it
+        (it asks HSS again, or records an idempotent audit record again).
+        """
+        staged = replace(task, **changes)
+        self._saved[task.task_id] = staged
+        return staged
 
     def forget(self, task_id: str) -> None:
         """Drop what a finished step left behind (a running heartbeat keeps its own)."""

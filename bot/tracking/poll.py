@@ -44,7 +44,10 @@ async def poll(job: Job, task: TrackedTask) -> None:
         reason = "HSS reports success but names no file"
         await finish(job, task, "failed", reason, status.request_id)
     else:
-        task = await job.save(
+        # Not saved on its own: the delivery's first save writes it (thread, share, retry,
+        # or end). Until then nothing outside has happened that a crash would repeat; the
+        # next worker asks HSS again and downloads again, which is all delivering redoes.
+        task = job.stage(
             task,
             state="delivering",
             file_id=status.file_id,

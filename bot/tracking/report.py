@@ -4,7 +4,9 @@ A task a Workflow Builder step started then completes that step: success with
 the outputs (task id, file name, a permalink to the file's thread) once the
 file is delivered, or an error saying why not. Each reporting step happens
 once and is saved when done (`summary_done`, `audit_done`, `message_done`,
-`step_done`), so a crash between them repeats none. The summary
+`step_done`), so a crash between them repeats none; `audit_done` is saved with
+the message step's save (one transaction fewer), since a delivery recorded
+again is kept once by the audit log (`AuditLog.record_delivery`). The summary
 (`bot.tracking.summaries`) comes first so the audit record notes it. The step is
 completed with the bot token (`functions.completeSuccess` accepts the token of
 the app that owns the function), never with the event's short-lived workflow
@@ -193,7 +195,9 @@ async def _permalink(job: Job, task: TrackedTask) -> str:
 async def _audit_once(job: Job, task: TrackedTask) -> TrackedTask:
     delivery, error = audit_delivery(task)
     await job.audit.record_delivery(task.entry_id, delivery=delivery, error=error)
-    return await job.save(task, audit_done=True)
+    # Saved with the message step's save: a crash before it records the delivery again,
+    # which the audit log keeps once (`record_delivery`), and the message is not posted yet.
+    return job.stage(task, audit_done=True)
 
 
 async def _tell(job: Job, task: TrackedTask) -> None:
