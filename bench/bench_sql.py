@@ -47,7 +47,9 @@ from types import FrameType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the emulators and the e2e harness
+# The e2e harness and the emulators; the bot from PYTHONPATH (another tree to compare).
+sys.path[:0] = [str(ROOT / "tests")]
+sys.path.append(str(ROOT))
 
 COMMAND_TEXT = "status=running cluster_type=cce risky=yes"
 _TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE|TABLE)\s+\"?(\w+)", re.IGNORECASE)
@@ -130,21 +132,27 @@ def install_sqlite_counters() -> None:
     aiosqlite.core.Connection._execute = counted  # type: ignore[method-assign]
 
 
+def _count_connections(event: Any, pool: Any) -> None:
+    """Count the connections every pool opens and closes."""
+
+    @event.listens_for(pool, "connect")
+    def _connect(*_args: Any) -> None:
+        if COUNTS.recording:
+            COUNTS.connects += 1
+
+    @event.listens_for(pool, "close")
+    def _close(*_args: Any) -> None:
+        if COUNTS.recording:
+            COUNTS.closes += 1
+
+
 def install_sqlalchemy_counters(postgres: bool) -> None:
     """Count what goes through SQLAlchemy, on every engine (class-level listeners)."""
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
     from sqlalchemy.pool import Pool
 
-    @event.listens_for(Pool, "connect")
-    def _connect(*_args: Any) -> None:
-        if COUNTS.recording:
-            COUNTS.connects += 1
-
-    @event.listens_for(Pool, "close")
-    def _close(*_args: Any) -> None:
-        if COUNTS.recording:
-            COUNTS.closes += 1
+    _count_connections(event, Pool)
 
     @event.listens_for(Engine, "before_cursor_execute")
     def _statement(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
@@ -304,7 +312,8 @@ async def cpu_per_kind(args: argparse.Namespace) -> None:
                 await store.add(tasks[i])
 
             async def claim(i: int) -> None:
-                await store.claim_due("me", time.time(), 60.0, 1)
+                # A lease of 0 s runs out at once: every claim takes the first due task.
+                await store.claim_due("me", now, 0.0, 1)
 
             async def save(i: int) -> None:
                 await store.save(replace(tasks[i], polls=1, lease_owner="me"), "me")

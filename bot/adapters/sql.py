@@ -233,30 +233,31 @@ async def claim_leased(  # noqa: PLR0913  the claim's table, columns and lease a
 
     The one claim of the bot's due work (tracked tasks, approval expiries): the
     table has a one-column primary key and `lease_owner`/`lease_until` columns.
-    Run it in a writing transaction (`WRITE_LOCK`): SQLite's `BEGIN IMMEDIATE`
-    makes the read-then-write atomic; PostgreSQL selects `FOR UPDATE SKIP
-    LOCKED`, so replicas claiming at once take disjoint rows without waiting.
+    One statement, the same on both databases: an `UPDATE … RETURNING` of the rows
+    its subquery picks (three statements before: the ids, the update, the rows).
+    Run it in a writing transaction (`WRITE_LOCK`): on SQLite, `BEGIN IMMEDIATE`;
+    on PostgreSQL the subquery selects `FOR UPDATE SKIP LOCKED` (SQLite has no such
+    clause, and SQLAlchemy leaves it out there), so replicas claiming at once take
+    disjoint rows without waiting.
     """
     (key,) = table.primary_key.columns
     c = table.c
-    query = (
+    picked = (
         select(key)
         .where(due, or_(c.lease_until.is_(None), c.lease_until <= now))
         .order_by(order_by)
         .limit(limit)
+        .with_for_update(skip_locked=True)
     )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = list((await conn.execute(query)).scalars())
-    if not ids:
-        return []
-    await conn.execute(
-        update(table).where(key.in_(ids)).values(lease_owner=owner, lease_until=now + lease_seconds)
+    claim = (
+        update(table)
+        .where(key.in_(picked.scalar_subquery()))
+        .values(lease_owner=owner, lease_until=now + lease_seconds)
+        .returning(*table.columns)
     )
-    rows = {
-        row._mapping[key.name]: row for row in await conn.execute(select(table).where(key.in_(ids)))
-    }
-    return [rows[i] for i in ids]
+    rows = list(await conn.execute(claim))
+    # RETURNING promises no order: the subquery's, again (`order_by` is one of the columns).
+    return sorted(rows, key=lambda row: row._mapping[order_by])
 
 
 async def add_missing_columns(conn: AsyncConnection, table: Any) -> list[str]:
