@@ -17,7 +17,6 @@ import sqlalchemy
 from db_fixtures import BACKENDS, Db, database
 
 from bot.adapters.audit_store import open_audit_log
-from bot.adapters.sql import sqlite_driver
 from bot.adapters.task_store import SqlTaskStore, open_task_store
 from bot.domain.errors import TaskStoreUnavailable
 from bot.tracking.model import TrackedTask
@@ -299,14 +298,15 @@ async def test_a_transaction_left_open_on_sqlite_is_rolled_back_before_the_next_
 ) -> None:
     """A writer that begins and never ends (a bug, a cancelled step) cannot wedge the next one.
 
-    The pool's reset rolls back only a transaction left open (it skips the ROLLBACK
-    a check-in otherwise costs): what it wrote is gone and the next save lands.
+    The hot writes' held connection rolls back a transaction its user left open,
+    as the pool's reset does for a checked-out one: what it wrote is gone and
+    the next save lands.
     """
     store = await open_task_store(f"sqlite:///{tmp_path / 'audit.db'}")
     try:
         await store.add(tracked("t1"))
         [mine] = await store.claim_due("w1", NOW, 30, limit=5)
-        async with sqlite_driver(store._engine) as db:
+        async with store._sqlite.use() as db:
             await db.execute("BEGIN IMMEDIATE")
             await db.execute("UPDATE tracked_tasks SET state = 'failed'")
         assert await store.save(dataclasses.replace(mine, polls=1), "w1")

@@ -55,7 +55,6 @@ from bot.adapters.sql import (
     SqlTarget,
     create_engine_for,
     resolve_url,
-    sqlite_driver,
 )
 from bot.domain.errors import AuditUnavailable, DuplicateCommand
 from bot.domain.text import clip
@@ -412,7 +411,7 @@ class SqlAuditLog(AuditReader):
         Through SQLAlchemy each statement also opens and closes a cursor, each a hop
         to aiosqlite's thread: 15 hops an append instead of 6 (bench/bench_audit.py).
         """
-        async with self._guard(), sqlite_driver(self._engine) as db:
+        async with self._guard(), self._sqlite.use() as db:
             await db.execute("BEGIN IMMEDIATE")  # the chain lock: one writer at a time
             try:
                 head = await db.execute_fetchall(

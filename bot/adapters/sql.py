@@ -12,15 +12,30 @@ digest, approval, saved-export and schedule stores share: opening
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal, Self
 
-from sqlalchemy import ColumnElement, MetaData, Table, event, inspect, or_, select, text, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    MetaData,
+    Table,
+    Update,
+    bindparam,
+    event,
+    inspect,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import URL, Connection, Row
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -175,20 +190,61 @@ def describe_error(exc: BaseException, target: SqlTarget, what: str) -> str:
     return f"{what} unavailable ({target.backend}: {clip(detail, 300)})"
 
 
-@asynccontextmanager
-async def sqlite_driver(engine: AsyncEngine) -> AsyncIterator[Any]:
-    """Check out a pooled SQLite connection; yield aiosqlite's own connection under it.
+class HeldSqlite:
+    """One connection of a SQLite engine's pool, held for a store's hot writes.
 
+    `use()` yields aiosqlite's own connection under it, to one caller at a time.
     Each of its calls is one hop to aiosqlite's thread, where through SQLAlchemy a
     statement also opens and closes a cursor (a hop each): the hot writes (audit
     append, task saves) go this way. It is in autocommit mode: a single statement is
-    its own transaction; a caller that sends `BEGIN` ends it (the pool rolls back
-    one left open).
+    its own transaction; a caller that sends `BEGIN` ends it before it is done.
+
+    Held, not checked out per write: a check-out and check-in cost more CPU than the
+    write (bench/bench_sql.py). One caller at a time costs SQLite writers nothing
+    (they take its one write lock in turn anyway), and an in-process waiter is
+    handed the connection at once, where a second connection waiting for the write
+    lock sleeps in SQLite's busy handler. A connection an error may have broken (any
+    but a constraint's) is closed and the next write opens another.
     """
-    async with engine.connect() as conn:
-        driver = (await conn.get_raw_connection()).driver_connection
-        assert driver is not None  # a checked-out connection always has its driver connection
-        yield driver
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._conn: AsyncConnection | None = None
+        self._driver: Any = None
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def use(self) -> AsyncIterator[Any]:
+        """Yield aiosqlite's connection, opened on first use; one caller at a time."""
+        async with self._lock:
+            if self._conn is None:
+                conn = await self._engine.connect()
+                try:
+                    self._driver = (await conn.get_raw_connection()).driver_connection
+                except BaseException:
+                    await conn.close()
+                    raise
+                self._conn = conn
+            try:
+                yield self._driver
+                if self._driver.in_transaction:  # a caller's bug: never wrap the next write
+                    await self._driver.rollback()
+            except sqlite3.IntegrityError:
+                raise  # a refused statement; the connection is as it was
+            except BaseException:
+                await self._drop()
+                raise
+
+    async def aclose(self) -> None:
+        """Give the connection back to the pool (before the engine is disposed)."""
+        async with self._lock:
+            await self._drop()
+
+    async def _drop(self) -> None:
+        conn, self._conn, self._driver = self._conn, None, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # the pool rolls back what is left open
+                await conn.close()
 
 
 @asynccontextmanager
@@ -218,12 +274,58 @@ async def take_schema_lock(
         await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
 
 
+def leased_claim(table: Table, *, due: ColumnElement[bool], order_by: Column[Any]) -> Update:
+    """Return the one claim of the bot's due work, its parameters named by `claim_params`.
+
+    Tracked tasks, approval expiries, schedules: the table has a one-column
+    primary key and `lease_owner`/`lease_until` columns; `due` may compare with
+    `bindparam("claim_now")`. One statement, the same on both databases: an
+    `UPDATE … RETURNING` of the rows its subquery picks (three statements before:
+    the ids, the update, the rows). The subquery selects `FOR UPDATE SKIP LOCKED`
+    on PostgreSQL, so replicas claiming at once take disjoint rows without
+    waiting; SQLite has no such clause (SQLAlchemy leaves it out) and needs none:
+    a write statement holds its one write lock from its start. RETURNING
+    promises no order: sort what it returns by `order_by` (`claimed_in_order`).
+    """
+    (key,) = table.primary_key.columns
+    c = table.c
+    now = bindparam("claim_now")
+    picked = (
+        select(key)
+        .where(due, or_(c.lease_until.is_(None), c.lease_until <= now))
+        .order_by(order_by)
+        .limit(bindparam("claim_limit"))
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        update(table)
+        .where(key.in_(picked.scalar_subquery()))
+        .values(lease_owner=bindparam("claim_owner"), lease_until=bindparam("claim_until"))
+        .returning(*table.columns)
+    )
+
+
+def claim_params(owner: str, now: float, lease_seconds: float, limit: int) -> dict[str, Any]:
+    """Return the parameters of a `leased_claim`: lease to `owner` until now + lease."""
+    return {
+        "claim_owner": owner,
+        "claim_now": now,
+        "claim_until": now + lease_seconds,
+        "claim_limit": limit,
+    }
+
+
+def claimed_in_order(rows: Iterable[Mapping[str, Any]], order_by: Column[Any]) -> list[Any]:
+    """Return the claimed rows in the claim's order (RETURNING promises none)."""
+    return sorted(rows, key=lambda row: row[order_by.name])
+
+
 async def claim_leased(  # noqa: PLR0913  the claim's table, columns and lease are keyword settings
     conn: AsyncConnection,
     table: Table,
     *,
     due: ColumnElement[bool],
-    order_by: ColumnElement[Any],
+    order_by: Column[Any],
     owner: str,
     now: float,
     lease_seconds: float,
@@ -231,32 +333,11 @@ async def claim_leased(  # noqa: PLR0913  the claim's table, columns and lease a
 ) -> list[Row[Any]]:
     """Lease up to `limit` due rows not leased by a live worker; return them in `order_by` order.
 
-    The one claim of the bot's due work (tracked tasks, approval expiries): the
-    table has a one-column primary key and `lease_owner`/`lease_until` columns.
-    One statement, the same on both databases: an `UPDATE … RETURNING` of the rows
-    its subquery picks (three statements before: the ids, the update, the rows).
-    Run it in a writing transaction (`WRITE_LOCK`): on SQLite, `BEGIN IMMEDIATE`;
-    on PostgreSQL the subquery selects `FOR UPDATE SKIP LOCKED` (SQLite has no such
-    clause, and SQLAlchemy leaves it out there), so replicas claiming at once take
-    disjoint rows without waiting.
+    `leased_claim` run through SQLAlchemy: in a writing transaction (`WRITE_LOCK`)
+    that the caller may go on with.
     """
-    (key,) = table.primary_key.columns
-    c = table.c
-    picked = (
-        select(key)
-        .where(due, or_(c.lease_until.is_(None), c.lease_until <= now))
-        .order_by(order_by)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    claim = (
-        update(table)
-        .where(key.in_(picked.scalar_subquery()))
-        .values(lease_owner=owner, lease_until=now + lease_seconds)
-        .returning(*table.columns)
-    )
-    rows = list(await conn.execute(claim))
-    # RETURNING promises no order: the subquery's, again (`order_by` is one of the columns).
+    claim = leased_claim(table, due=due, order_by=order_by)
+    rows = list(await conn.execute(claim, claim_params(owner, now, lease_seconds, limit)))
     return sorted(rows, key=lambda row: row._mapping[order_by])
 
 
@@ -311,6 +392,8 @@ class SqlStore:
         )
         # SQLite: connections from this engine begin with BEGIN IMMEDIATE (`_on_begin`).
         self._locking = engine.execution_options(**{WRITE_LOCK: True})
+        # SQLite: the connection the hot writes take, one at a time (raw aiosqlite).
+        self._sqlite = HeldSqlite(engine)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._target.backend})"
@@ -345,6 +428,7 @@ class SqlStore:
 
     async def aclose(self) -> None:
         """Release connections."""
+        await self._sqlite.aclose()
         await self._engine.dispose()
 
     def _guard(self) -> AbstractAsyncContextManager[None]:

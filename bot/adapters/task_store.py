@@ -4,10 +4,11 @@
 mapped to the same async drivers by `bot.adapters.sql`), so one
 database holds both, and creates the `tracked_tasks` table if it is missing.
 
-Claiming is the only read-then-write: PostgreSQL selects due rows `FOR UPDATE
-SKIP LOCKED`, so replicas claiming at once take disjoint tasks without waiting
-on each other; SQLite runs the claim under `BEGIN IMMEDIATE`, its database-wide
-write lock. Every other write is one `UPDATE … WHERE lease_owner = :me`, so a
+Claiming is the only read-then-write, one `UPDATE … RETURNING` (`leased_claim`,
+shared with the other due work): PostgreSQL selects due rows `FOR UPDATE SKIP
+LOCKED`, so replicas claiming at once take disjoint tasks without waiting on
+each other; on SQLite the statement holds the database-wide write lock from its
+start. Every other write is one `UPDATE … WHERE lease_owner = :me`, so a
 worker whose lease was taken over changes nothing. A lease is a deadline, not
 a connection: a dead replica's tasks are claimed again once it passes.
 Library errors leave this module only as `TaskStoreUnavailable`, without the
@@ -29,6 +30,7 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
+from collections.abc import Mapping
 from typing import Any, Final
 
 from sqlalchemy import (
@@ -56,7 +58,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 # URL mapping, engine set-up and error translation are shared with the audit log (one database).
-from bot.adapters.sql import SqlStore, SqlTarget, claim_leased, sqlite_driver
+from bot.adapters.sql import (
+    SqlStore,
+    SqlTarget,
+    claim_params,
+    claimed_in_order,
+    leased_claim,
+)
 from bot.domain.errors import TaskIdTaken, TaskStoreUnavailable
 from bot.tracking.model import ACTIVE_STATES, FINAL_STATES, TrackedTask
 
@@ -174,7 +182,7 @@ class SqlTaskStore(SqlStore):
             if self._backend == "sqlite":
                 # One statement, its own transaction, compiled once: one hop to aiosqlite's
                 # thread instead of seven, and no per-call building of a 34-column INSERT.
-                async with self._guard(), sqlite_driver(self._engine) as db:
+                async with self._guard(), self._sqlite.use() as db:
                     await db.execute(_SQLITE_INSERT, values)
             else:
                 async with self._guard(), self._engine.begin() as conn:
@@ -195,19 +203,18 @@ class SqlTaskStore(SqlStore):
         self, owner: str, now: float, lease_seconds: float, limit: int
     ) -> list[TrackedTask]:
         """Lease up to `limit` unsettled tasks that are due and not leased by a live worker."""
-        t = tracked_tasks
-        async with self._guard(), self._locking.begin() as conn:
-            rows = await claim_leased(
-                conn,
-                t,
-                due=t.c.settled.is_(False) & (t.c.next_poll_at <= now),
-                order_by=t.c.next_poll_at,
-                owner=owner,
-                now=now,
-                lease_seconds=lease_seconds,
-                limit=limit,
-            )
-        return [_task(row) for row in rows]
+        params = claim_params(owner, now, lease_seconds, limit)
+        rows: list[Mapping[str, Any]]
+        if self._backend == "sqlite":
+            # One statement, its own transaction (it holds the write lock from its start):
+            # one hop to aiosqlite's thread, where through SQLAlchemy it took six.
+            async with self._guard(), self._sqlite.use() as db:
+                found = await db.execute_fetchall(_SQLITE_CLAIM, _SQLITE_CLAIM_DEFAULTS | params)
+            rows = [_from_sqlite(row) for row in found]
+        else:
+            async with self._guard(), self._locking.begin() as conn:
+                rows = [row._mapping for row in await conn.execute(_CLAIM, params)]
+        return [_task(row) for row in claimed_in_order(rows, tracked_tasks.c.next_poll_at)]
 
     async def save(self, task: TrackedTask, owner: str) -> bool:
         """Write the task if `owner` still holds it; return False if the lease was taken."""
@@ -268,7 +275,7 @@ class SqlTaskStore(SqlStore):
             # One statement, its own transaction: one hop to aiosqlite's thread, where
             # SQLAlchemy's BEGIN, UPDATE and COMMIT took seven (docs/benchmarks.md).
             params = values | {"owned_task_id": task_id, "owned_by": owner}
-            async with self._guard(), sqlite_driver(self._engine) as db:
+            async with self._guard(), self._sqlite.use() as db:
                 cursor = await db.execute(_sqlite_update_owned(tuple(values)), params)
             return bool(cursor.rowcount == 1)
         params = values | {"owned_task_id": task_id, "owned_by": owner}
@@ -287,8 +294,21 @@ _UPDATE_OWNED: Final = update(tracked_tasks).where(
     tracked_tasks.c.task_id == bindparam("owned_task_id"),
     tracked_tasks.c.lease_owner == bindparam("owned_by"),
 )
+_CLAIM: Final = leased_claim(
+    tracked_tasks,
+    due=tracked_tasks.c.settled.is_(False)
+    & (tracked_tasks.c.next_poll_at <= bindparam("claim_now")),
+    order_by=tracked_tasks.c.next_poll_at,
+)
 _NAMED: Final = sqlite.dialect(paramstyle="named")
 _SQLITE_INSERT: Final = str(_INSERT.compile(dialect=_NAMED))
+_SQLITE_CLAIM_COMPILED: Final = _CLAIM.compile(dialect=_NAMED)
+_SQLITE_CLAIM: Final = str(_SQLITE_CLAIM_COMPILED)
+# The claim's own constants (SQLite's OFFSET 0), which the compiled SQL names too.
+_SQLITE_CLAIM_DEFAULTS: Final = {
+    k: v for k, v in _SQLITE_CLAIM_COMPILED.params.items() if not k.startswith("claim_")
+}
+_BOOLEANS: Final = frozenset(c.name for c in tracked_tasks.columns if isinstance(c.type, Boolean))
 # What a second insert of a task id raises: through SQLAlchemy, or from aiosqlite itself.
 _DUPLICATE: Final = (IntegrityError, sqlite3.IntegrityError)
 
@@ -306,8 +326,14 @@ def _columns(task: TrackedTask) -> dict[str, Any]:
     return values
 
 
-def _task(row: Row[Any]) -> TrackedTask:
-    data = dict(row._mapping)
+def _from_sqlite(values: Any) -> dict[str, Any]:
+    """Name a row sqlite3 returned for `tracked_tasks.columns` (its 0/1 as booleans)."""
+    row = dict(zip(tracked_tasks.columns.keys(), values, strict=True))
+    return {k: bool(v) if k in _BOOLEANS and v is not None else v for k, v in row.items()}
+
+
+def _task(row: Row[Any] | Mapping[str, Any]) -> TrackedTask:
+    data = dict(row._mapping) if isinstance(row, Row) else dict(row)
     data.pop("settled", None)
     request = data.pop("request")
     return TrackedTask(request=None if request is None else json.loads(request), **data)

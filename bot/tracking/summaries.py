@@ -141,7 +141,8 @@ async def summarize(job: Job, task: TrackedTask) -> TrackedTask:
     if summaries is None or task.state != "done":
         if summaries is not None:
             _drop(summaries, task.task_id)
-        return await job.save(task, summary_done=True)
+        # Nothing is posted: the message step's save writes it (the audit step stages too).
+        return job.stage(task, summary_done=True)
     async with job.leases.kept(task.task_id):
         report = await _read(job, summaries, task)
         if summaries.closing:  # the reader was stopped under this read: summarize after restart
