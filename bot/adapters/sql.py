@@ -203,7 +203,10 @@ class HeldSqlite:
     write (bench/bench_sql.py). One caller at a time costs SQLite writers nothing
     (they take its one write lock in turn anyway), and an in-process waiter is
     handed the connection at once, where a second connection waiting for the write
-    lock sleeps in SQLite's busy handler. A connection an error may have broken (any
+    lock sleeps in SQLite's busy handler. A writer waits for the connection no
+    longer than SQLite's busy timeout, then fails as SQLite would ("database is
+    locked"): writers queued behind a lock held from outside all fail within it,
+    not one busy timeout after another. A connection an error may have broken (any
     but a constraint's) is closed and the next write opens another.
     """
 
@@ -216,7 +219,12 @@ class HeldSqlite:
     @asynccontextmanager
     async def use(self) -> AsyncIterator[Any]:
         """Yield aiosqlite's connection, opened on first use; one caller at a time."""
-        async with self._lock:
+        try:
+            async with asyncio.timeout(BUSY_TIMEOUT_SECONDS):
+                await self._lock.acquire()
+        except TimeoutError:
+            raise sqlite3.OperationalError("database is locked") from None
+        try:
             if self._conn is None:
                 conn = await self._engine.connect()
                 try:
@@ -234,6 +242,8 @@ class HeldSqlite:
             except BaseException:
                 await self._drop()
                 raise
+        finally:
+            self._lock.release()
 
     async def aclose(self) -> None:
         """Give the connection back to the pool (before the engine is disposed)."""
