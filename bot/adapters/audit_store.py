@@ -29,7 +29,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
-from sqlalchemy import bindparam, exists, func, insert, literal_column, select, update
+from sqlalchemy import (
+    ColumnElement,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -526,7 +535,8 @@ def _entry_kind(entry_id: Any) -> Any:
 
 def _delivered(entry_id: Any) -> Any:
     """Whether the entry `entry_id` has its delivery record (`record_delivery`: once)."""
-    delivery = literal_column("'delivery'")  # not a parameter: the SQLite append names its own
+    # Not a parameter: the SQLite append names its own.
+    delivery: ColumnElement[str] = literal_column("'delivery'")
     return exists().where(records.c.entry_id == entry_id, records.c.kind == delivery)
 
 

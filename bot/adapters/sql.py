@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, Connection, Row
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.elements import BindParameter
 
 from bot.db_url import DbUrlProblem, async_db_url, server_settings
 from bot.domain.errors import AuditUnavailable
@@ -299,7 +300,7 @@ def leased_claim(table: Table, *, due: ColumnElement[bool], order_by: Column[Any
     """
     (key,) = table.primary_key.columns
     c = table.c
-    now = bindparam("claim_now")
+    now: BindParameter[float] = bindparam("claim_now")
     picked = (
         select(key)
         .where(due, or_(c.lease_until.is_(None), c.lease_until <= now))

@@ -213,7 +213,7 @@ class SqlTaskStore(SqlStore):
             rows = [_from_sqlite(row) for row in found]
         else:
             async with self._guard(), self._locking.begin() as conn:
-                rows = [row._mapping for row in await conn.execute(_CLAIM, params)]
+                rows = [dict(row._mapping) for row in await conn.execute(_CLAIM, params)]
         return [_task(row) for row in claimed_in_order(rows, tracked_tasks.c.next_poll_at)]
 
     async def save(self, task: TrackedTask, owner: str) -> bool:
@@ -271,14 +271,13 @@ class SqlTaskStore(SqlStore):
     # --- internals --------------------------------------------------------------------------
 
     async def _update_owned(self, task_id: str, owner: str, values: dict[str, Any]) -> bool:
+        params = values | {"owned_task_id": task_id, "owned_by": owner}
         if self._backend == "sqlite":
             # One statement, its own transaction: one hop to aiosqlite's thread, where
             # SQLAlchemy's BEGIN, UPDATE and COMMIT took seven (docs/benchmarks.md).
-            params = values | {"owned_task_id": task_id, "owned_by": owner}
             async with self._guard(), self._sqlite.use() as db:
                 cursor = await db.execute(_sqlite_update_owned(tuple(values)), params)
             return bool(cursor.rowcount == 1)
-        params = values | {"owned_task_id": task_id, "owned_by": owner}
         async with self._guard(), self._engine.begin() as conn:
             # The columns set are the parameters' keys; SQLAlchemy caches the compiled form.
             result = await conn.execute(_UPDATE_OWNED, params)
