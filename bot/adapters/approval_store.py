@@ -30,7 +30,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Row
 
-from bot.adapters.sql import SqlStore, claim_leased
+from bot.adapters.claims import claim_leased
+from bot.adapters.sql import SqlStore
 from bot.domain.approvals import APPROVAL_STATUSES, Approval, ApprovalStatus
 from bot.domain.errors import ApprovalStoreUnavailable
 from bot.domain.types import Actor

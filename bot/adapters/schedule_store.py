@@ -40,7 +40,8 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.adapters.sql import SqlStore, claim_leased
+from bot.adapters.claims import claim_leased
+from bot.adapters.sql import SqlStore
 from bot.domain.errors import ScheduleStoreUnavailable
 from bot.domain.saved import ScheduledExport, ScheduleRun
 

@@ -58,13 +58,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 # URL mapping, engine set-up and error translation are shared with the audit log (one database).
-from bot.adapters.sql import (
-    SqlStore,
-    SqlTarget,
-    claim_params,
-    claimed_in_order,
-    leased_claim,
-)
+from bot.adapters.claims import claim_params, claimed_in_order, leased_claim
+from bot.adapters.sql import SqlStore, SqlTarget
 from bot.domain.errors import TaskIdTaken, TaskStoreUnavailable
 from bot.tracking.model import ACTIVE_STATES, FINAL_STATES, TrackedTask
 
