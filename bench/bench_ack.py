@@ -91,6 +91,8 @@ class Figures:
     files_delivered: int = 0
     workers: int = 1
     answered_by: dict[str, int] = field(default_factory=dict)
+    slack_connections_per_command: float | None = None
+    slack_requests_per_command: float | None = None
 
     def pct(self, values: Sequence[float], q: float) -> float:
         """Return the q-th percentile (nearest rank) of `values`."""
@@ -121,6 +123,8 @@ class Figures:
             "reader_cpu_ms_per_command": self.reader_cpu_ms_per_command,
             "files_delivered": self.files_delivered,
             "server_ack_mean_ms": self.server_ack_mean_ms,
+            "slack_connections_per_command": self.slack_connections_per_command,
+            "slack_requests_per_command": self.slack_requests_per_command,
         }
 
 
@@ -430,6 +434,7 @@ async def run_subject(subject: str, args: argparse.Namespace, run: int) -> Figur
                 profiler = _profile(args, subject, pid, run)
                 with RssSampler(pid) as rss:
                     idle, cpu_before = rss.current(), rss.cpu_seconds()
+                    slack_before = (slack.connections, len(slack.calls) + len(slack.files))
                     reader_before = rss.reader_cpu_seconds()
                     first, last = await fire(url, commands, args.concurrency, args.rate)
                     users = {c.user for c in commands}
@@ -439,6 +444,8 @@ async def run_subject(subject: str, args: argparse.Namespace, run: int) -> Figur
                     files = await wait_for_files(slack, WARMUP_COMMANDS + args.n, patience)
                     cpu = rss.cpu_seconds() - cpu_before
                     reader_cpu = rss.reader_cpu_seconds() - reader_before
+                    slack_connections = slack.connections - slack_before[0]
+                    slack_requests = len(slack.calls) + len(slack.files) - slack_before[1]
                 if profiler is not None:
                     profiler.send_signal(signal.SIGINT)
                     profiler.wait(timeout=60)
@@ -472,6 +479,8 @@ async def run_subject(subject: str, args: argparse.Namespace, run: int) -> Figur
         files_delivered=files - WARMUP_COMMANDS,
         workers=workers,
         answered_by=dict(Counter(c.worker for c in commands if c.worker)),
+        slack_connections_per_command=slack_connections / args.n,
+        slack_requests_per_command=slack_requests / args.n,
     )
 
 
@@ -576,6 +585,8 @@ ROWS = [
     ("summary CPU per command (ms)", "reader_cpu_ms_per_command", "{:.1f}"),
     ("files delivered", "files_delivered", "{:.0f}"),
     ("server-side mean ack (ms)", "server_ack_mean_ms", "{:.1f}"),
+    ("Slack requests per command", "slack_requests_per_command", "{:.2f}"),
+    ("Slack connections per command", "slack_connections_per_command", "{:.2f}"),
 ]
 # Ratio = baseline / bot, so "how many times better the bot is" (throughput: bot / baseline).
 RATIOS = [

@@ -38,8 +38,14 @@ from bot.adapters.hss_profiles import (
 from bot.adapters.saved_store import open_saved_store
 from bot.adapters.schedule_store import open_schedule_store
 from bot.adapters.slack_approvals import SlackApprovalMessenger
-from bot.adapters.slack_files import SlackFiles
-from bot.adapters.slack_notifier import AuditChannelMirror, SlackNotifier, build_web_client
+from bot.adapters.slack_files import UPLOAD_TIMEOUT, SlackFiles
+from bot.adapters.slack_http import SlackConnections
+from bot.adapters.slack_notifier import (
+    SLACK_TIMEOUT_SECONDS,
+    AuditChannelMirror,
+    SlackNotifier,
+    build_web_client,
+)
 from bot.adapters.slack_steps import SlackSteps
 from bot.adapters.slack_workspace import SlackWorkspace
 from bot.adapters.task_store import SqlTaskStore, open_task_store
@@ -245,7 +251,11 @@ async def build_runtime(
     lifecycle = Lifecycle()
     closers: list[Callable[[], Awaitable[None]]] = []
     try:
-        web_client = build_web_client(settings)
+        # The first to open, the last to close: every Slack call of the process, the
+        # drain's included, goes over these keep-alive connections (bot.adapters.slack_http).
+        slack_http = SlackConnections()
+        closers.append(slack_http.aclose)
+        web_client = build_web_client(settings, session=slack_http.session(SLACK_TIMEOUT_SECONDS))
         on_append = _audit_listeners(settings, web_client, metrics, lifecycle)
         audit = await open_audit_log(settings.AUDIT_DB_URL, on_append=on_append)
         closers.append(audit.aclose)
@@ -257,7 +267,7 @@ async def build_runtime(
         closers.append(saved.aclose)
         hss = build_hss_profiles(settings, metrics)
         closers.append(hss.aclose)
-        files = SlackFiles(web_client)
+        files = SlackFiles(web_client, session=slack_http.session(UPLOAD_TIMEOUT, trust_env=True))
         closers.append(files.aclose)
         workspace = SlackWorkspace(str(settings.SLACK_API_URL))
         notifier = SlackNotifier(web_client)

@@ -36,10 +36,19 @@ from bot.tracking.ports import ShareState, Thread, UploadSlot
 
 UPLOAD_CONNECT_SECONDS: Final = 10.0
 UPLOAD_READ_SECONDS: Final = 120.0  # between two reads of the upload's answer
+# No total: a large file takes as long as it takes, as long as it keeps moving.
+UPLOAD_TIMEOUT: Final = aiohttp.ClientTimeout(
+    total=None, connect=UPLOAD_CONNECT_SECONDS, sock_read=UPLOAD_READ_SECONDS
+)
 
 
 class SlackFiles:
-    """Upload files into threads and update messages, over Slack's Web API."""
+    """Upload files into threads and update messages, over Slack's Web API.
+
+    `session` carries the uploads' bytes: the runtime's keep-alive one
+    (`SlackConnections.session(UPLOAD_TIMEOUT, trust_env=True)`), which is not
+    closed here; without one, a session of its own is made on first use.
+    """
 
     def __init__(
         self, client: AsyncWebClient, *, session: aiohttp.ClientSession | None = None
@@ -140,16 +149,13 @@ class SlackFiles:
         return Thread(posted.channel_id, posted.ts)
 
     async def aclose(self) -> None:
-        """Close the upload session if this object made it."""
+        """Close the upload session if this object made it (a session given stays open)."""
         if self._session is not None and self._owns_session:
             await self._session.close()
             self._session = None
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
-            timeout = aiohttp.ClientTimeout(
-                total=None, connect=UPLOAD_CONNECT_SECONDS, sock_read=UPLOAD_READ_SECONDS
-            )
             # trust_env: HTTPS_PROXY/HTTP_PROXY/NO_PROXY, as for every outbound call.
-            self._session = aiohttp.ClientSession(timeout=timeout, trust_env=True)
+            self._session = aiohttp.ClientSession(timeout=UPLOAD_TIMEOUT, trust_env=True)
         return self._session

@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Final
 
+import aiohttp
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -57,8 +58,15 @@ def slack_retry_handlers() -> list[Any]:
     ]
 
 
-def build_web_client(settings: Settings) -> AsyncWebClient:
-    """Build the Web API client from settings: bot token, `SLACK_API_URL`, retry handlers."""
+def build_web_client(
+    settings: Settings, *, session: aiohttp.ClientSession | None = None
+) -> AsyncWebClient:
+    """Build the Web API client from settings: bot token, `SLACK_API_URL`, retry handlers.
+
+    `session`: the process's keep-alive session (`SlackConnections.session`,
+    bounding each call by `SLACK_TIMEOUT_SECONDS`), which the client never
+    closes; without one, slack_sdk opens a connection per call.
+    """
     if settings.SLACK_BOT_TOKEN is None:
         raise SettingsError(["SLACK_BOT_TOKEN is required (xoxb-…, from the app's OAuth page)"])
     base_url = str(settings.SLACK_API_URL)
@@ -67,22 +75,28 @@ def build_web_client(settings: Settings) -> AsyncWebClient:
         base_url=base_url if base_url.endswith("/") else base_url + "/",
         timeout=SLACK_TIMEOUT_SECONDS,
         retry_handlers=slack_retry_handlers(),
+        session=session,
     )
-    # slack_sdk takes HTTPS_PROXY itself but ignores NO_PROXY: decide here.
+    # slack_sdk takes HTTPS_PROXY itself but ignores NO_PROXY: decide here. It passes
+    # `proxy` with each request, with a session given or not (see bot.adapters.slack_http).
     client.proxy = proxy_for(base_url)
     return client
 
 
 def connect_like(client: AsyncWebClient, model: AsyncWebClient) -> None:
-    """Give `client` the base URL, timeout, retry handlers and proxy of `model`.
+    """Give `client` the base URL, timeout, retry handlers, proxy and session of `model`.
 
     For a client someone else built from the token alone (Bolt's own): it then
-    reaches the same Slack, through the same proxy, with the same retries.
+    reaches the same Slack, through the same proxy, with the same retries, over
+    the same keep-alive connections. Bolt copies these attributes, the session
+    included, into the client it makes for each request (`context.client`), so
+    those calls share them too. The session stays `model`'s owner's to close.
     """
     client.base_url = model.base_url
     client.timeout = model.timeout
     client.retry_handlers = list(model.retry_handlers)
     client.proxy = model.proxy
+    client.session = model.session
 
 
 def build_webhook(url: str) -> AsyncWebhookClient:

@@ -19,6 +19,7 @@ from typing import Any, Final
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.adapters.slack_http import sibling
 from bot.adapters.slack_web import SLACK_FAILURES, error_of
 from bot.domain.errors import DirectoryUnavailable
 
@@ -38,7 +39,8 @@ def prompt_client(client: AsyncWebClient) -> AsyncWebClient:
     """Return a client like `client` (token, API URL, proxy, TLS) that fails fast, never retrying.
 
     For the calls made before an ack (user groups, views.open): a retry that
-    sleeps out Retry-After would outlast Slack's 3 seconds.
+    sleeps out Retry-After would outlast Slack's 3 seconds. It shares `client`'s
+    keep-alive connections, through a session of its own bound (`slack_http.sibling`).
     """
     return AsyncWebClient(
         token=client.token,
@@ -46,6 +48,7 @@ def prompt_client(client: AsyncWebClient) -> AsyncWebClient:
         timeout=PROMPT_CLIENT_SECONDS,
         ssl=client.ssl,
         proxy=client.proxy,
+        session=sibling(client.session, PROMPT_CLIENT_SECONDS),
         retry_handlers=[],
     )
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from emulators.fake_slack.chat import ChatApi
 from emulators.fake_slack.files import FilesApi
@@ -54,25 +55,65 @@ class FakeSlack(ChatApi, ViewsApi, FilesApi, UsersApi, SocketMode, WorkflowApi, 
     async def start(self) -> FakeSlack:
         """Listen on a free loopback port."""
         self._stopping.clear()
-        app = web.Application()
+        app = web.Application(middlewares=[self._busy_while_answering])
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{key}", self._response_url)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/socket-mode", self._socket)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self._port = int(self._runner.addresses[0][1])
+        server = self._runner.server
+        assert server is not None  # made by setup()
+
+        def accept() -> asyncio.Protocol:  # called once per TCP connection accepted
+            self.connections += 1
+            return server()
+
+        self._listener = await asyncio.get_running_loop().create_server(accept, "127.0.0.1", 0)
+        self._port = int(self._listener.sockets[0].getsockname()[1])
         return self
+
+    def close_idle_connections(self) -> int:
+        """Close every keep-alive connection now idle, as a server does after its idle timeout.
+
+        A connection serving a call closes once it is answered. Returns how many
+        connections were open.
+        """
+        server = self._runner.server if self._runner is not None else None
+        handlers = server.connections if server is not None else []
+        for handler in handlers:
+            if handler in self._busy:
+                handler.close()  # once the answer is written
+            else:
+                handler.force_close()
+        return len(handlers)
+
+    @web.middleware
+    async def _busy_while_answering(
+        self, request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
+        """Note which connections are serving a call (`close_idle_connections` spares them)."""
+        protocol = request.protocol
+        self._busy[protocol] = self._busy.get(protocol, 0) + 1
+        try:
+            return await handler(request)
+        finally:
+            if (left := self._busy.pop(protocol) - 1) > 0:
+                self._busy[protocol] = left
 
     async def stop(self) -> None:
         """Close Socket Mode connections and stop listening."""
         self._stopping.set()  # cut short any delayed answer, so stopping never waits on one
         for sock in list(self._sockets):
             await sock.ws.close()
+        if self._listener is not None:
+            self._listener.close()
         if self._runner is not None:
-            await self._runner.cleanup()
+            await self._runner.cleanup()  # closes the connections still open
             self._runner = None
+        if self._listener is not None:
+            await self._listener.wait_closed()
+            self._listener = None
 
     async def __aenter__(self) -> FakeSlack:
         return await self.start()
@@ -88,6 +129,13 @@ class FakeSlack(ChatApi, ViewsApi, FilesApi, UsersApi, SocketMode, WorkflowApi, 
 
     async def _api(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
+        if self._drops.get(method, 0) > 0:
+            self._drops[method] -= 1
+            request.protocol.force_close()  # no answer: the client sees the connection end
+            return web.Response()
+        return await self._answer(request, method)
+
+    async def _answer(self, request: web.Request, method: str) -> web.StreamResponse:
         params = await _params(request)
         token = _bearer(request) or str(params.pop("token", "") or "")
         params.pop("token", None)

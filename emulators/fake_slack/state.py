@@ -98,6 +98,8 @@ class SlackState:
         self.files: list[UploadedFile] = []
         self.refusals: list[str] = []  # Block Kit refused: "<where>: <problem>"
         self.socket_connections = 0
+        self.connections = 0  # TCP connections accepted, whatever they carried (keep-alive: few)
+        self._drops: dict[str, int] = {}  # method -> calls to answer by closing the connection
         self.step_completions: list[StepCompletion] = []  # functions.complete*, in order
         self._executions: dict[str, _Execution] = {}  # function_execution_id -> its state
         self._faults: list[_Fault] = []
@@ -112,6 +114,8 @@ class SlackState:
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
+        self._busy: dict[Any, int] = {}  # connection (aiohttp's RequestHandler) -> calls it serves
         self._port = 0
         self.home = FakeHome(self)  # the App Home tab: views.publish, app_home_opened, clicks
 
@@ -156,6 +160,15 @@ class SlackState:
         set) comes after the wait, as from a slow Slack.
         """
         self._delays[method] = seconds
+
+    def drop_connection(self, method: str, *, times: int = 1) -> None:
+        """Close the connection of the next `times` calls of `method`, unanswered and unrecorded.
+
+        What a client sees when Slack closed an idle keep-alive connection just as
+        it sent its request on it: the connection ends without an answer, and
+        nothing was done (no message posted).
+        """
+        self._drops[method] = self._drops.get(method, 0) + times
 
     def dm_with(self, user_id: str) -> str:
         """Return the id of the app's DM with a user (what a post to the user id lands in)."""
