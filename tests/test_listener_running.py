@@ -11,9 +11,11 @@ import asyncio
 from types import SimpleNamespace
 from typing import cast
 
+import pytest
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.entrypoints.deps import AppDeps
+from bot.entrypoints.listeners import running
 from bot.entrypoints.listeners.running import ack_then_continue, answer_then_continue
 from bot.lifecycle import Lifecycle
 
@@ -70,3 +72,90 @@ async def test_a_click_is_acked_before_its_work_starts() -> None:
     assert seen == []
     await lifecycle.drain(grace=5)
     assert seen == [True]
+
+
+def exporting(done: list[str]) -> running.Body:
+    """A body that acks at once, then does its post-ack work (here: notes that it ran)."""
+
+    async def work(answer: AsyncAck) -> None:
+        await answer(text="Export requested")
+        done.append("exported")
+
+    return work
+
+
+def stuck_before_its_ack(go: asyncio.Event) -> running.Body:
+    """A body still working out its answer (a slow access check, say) until `go` is set."""
+
+    async def work(answer: AsyncAck) -> None:
+        await go.wait()
+        await answer(text="Your latest exports")
+
+    return work
+
+
+async def test_post_ack_work_waits_until_the_other_listeners_have_answered() -> None:
+    deps = deps_with(Lifecycle())
+    go = asyncio.Event()
+    done: list[str] = []
+    slow = asyncio.create_task(answer_then_continue(deps, AsyncAck(), {}, stuck_before_its_ack(go)))
+    await asyncio.sleep(0)  # the slow listener is in, not answered
+
+    quick = AsyncAck()
+    await asyncio.wait_for(answer_then_continue(deps, quick, {}, exporting(done)), 1)
+    assert quick.response is not None  # answered at once...
+    await asyncio.sleep(0.1)
+    assert done == []  # ...but its export waits while another answer is due
+
+    go.set()
+    await asyncio.wait_for(slow, 1)
+    await asyncio.wait_for(deps.lifecycle.drain(grace=5), 5)
+    assert done == ["exported"]
+
+
+async def test_a_listener_that_never_answers_holds_the_others_work_back_only_briefly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(running, "ANSWERS_FIRST_SECONDS", 0.05)
+    deps = deps_with(Lifecycle())
+    go = asyncio.Event()
+    done: list[str] = []
+    slow = asyncio.create_task(answer_then_continue(deps, AsyncAck(), {}, stuck_before_its_ack(go)))
+    await asyncio.sleep(0)
+
+    await answer_then_continue(deps, AsyncAck(), {}, exporting(done))
+    clicked: list[str] = []
+
+    async def click_work() -> None:
+        clicked.append("approved")
+
+    await ack_then_continue(deps, AsyncAck(), {}, click_work)
+    for _ in range(100):
+        if done and clicked:
+            break
+        await asyncio.sleep(0.05)
+    assert (done, clicked, slow.done()) == (["exported"], ["approved"], False)
+    go.set()
+    await asyncio.wait_for(slow, 1)
+    await deps.lifecycle.drain(grace=5)
+
+
+async def test_work_cancelled_by_a_shutdown_before_it_starts_is_closed_not_leaked() -> None:
+    deps = deps_with(Lifecycle())
+    go = asyncio.Event()
+    slow = asyncio.create_task(answer_then_continue(deps, AsyncAck(), {}, stuck_before_its_ack(go)))
+    await asyncio.sleep(0)
+    started: list[str] = []
+
+    async def event_work() -> None:
+        started.append("home published")
+
+    work = event_work()
+    running.continue_after_receipt(deps, work)
+    await asyncio.sleep(0)
+    report = await deps.lifecycle.drain(grace=0.01)
+    assert started == []
+    assert report.cancelled >= 1
+    assert work.cr_frame is None  # closed: no "coroutine was never awaited" at exit
+    go.set()
+    await asyncio.wait_for(slow, 1)

@@ -14,13 +14,23 @@ answer; a body keeps to `ANSWER_DEADLINE_SECONDS` long before that).
 An event's listener (`app_home_opened`, `function_executed`) has nothing to
 answer but the receipt, which Bolt sends when the listener returns:
 `continue_after_receipt` starts the body and returns at once.
+
+Answers go first: post-ack work (the audit entry, the HSS call, the message)
+waits while this process still has listeners that have not answered, for at
+most `ANSWERS_FIRST_SECONDS`. An answer costs a millisecond or two of the loop;
+a burst of commands would otherwise queue each answer behind the post-ack work
+of every command before it (one loop, one core per process). Measured with
+`bench/bench_ack.py -c 100`: docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+import weakref
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from typing import Any, Final
 
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -33,6 +43,9 @@ log = logging.getLogger(__name__)
 
 # Bolt's own `listener_ack_timeout`: how long it waits for an ack it has no answer without.
 ACK_TIMEOUT_SECONDS: Final = 3.0
+# The longest post-ack work waits for this process's other answers (a body stuck before
+# its ack must not hold the others' work back for long).
+ANSWERS_FIRST_SECONDS: Final = 0.5
 
 Body = Callable[[AsyncAck], Awaitable[None]]
 
@@ -58,11 +71,60 @@ class _Answering(AsyncAck):
         self._ack.response = value
 
     async def __call__(self, *args: Any, **kwargs: Any) -> BoltResponse:
-        """Ack as Bolt's ack does, then wake the listener waiting to return."""
+        """Ack as Bolt's ack does, wake the listener waiting to return, let answers go first."""
         try:
-            return await self._ack(*args, **kwargs)
+            response = await self._ack(*args, **kwargs)
         finally:
             self.called.set()
+        await answers_first()
+        return response
+
+
+@dataclass
+class _Unanswered:
+    """The listeners of one event loop that have not answered yet, and who waits for none."""
+
+    count: int = 0
+    none_left: asyncio.Event | None = None
+
+
+_UNANSWERED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Unanswered] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _unanswered() -> _Unanswered:
+    loop = asyncio.get_running_loop()
+    found = _UNANSWERED.get(loop)
+    if found is None:
+        found = _UNANSWERED[loop] = _Unanswered()
+    return found
+
+
+@contextlib.contextmanager
+def _answering() -> Iterator[None]:
+    """Count a listener as unanswered until it returns (Bolt then sends its answer)."""
+    unanswered = _unanswered()
+    unanswered.count += 1
+    try:
+        yield
+    finally:
+        unanswered.count -= 1
+        if unanswered.count == 0 and unanswered.none_left is not None:
+            unanswered.none_left.set()
+            unanswered.none_left = None
+
+
+async def answers_first() -> None:
+    """Wait until no listener of this process is left to answer, `ANSWERS_FIRST_SECONDS` at most."""
+    unanswered = _unanswered()
+    if unanswered.count == 0:
+        return
+    if unanswered.none_left is None:
+        unanswered.none_left = asyncio.Event()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(ANSWERS_FIRST_SECONDS):
+            await unanswered.none_left.wait()
 
 
 async def answer_then_continue(
@@ -75,14 +137,15 @@ async def answer_then_continue(
         async with reporting(deps, answering, body):
             await work(answering)
 
-    task = deps.lifecycle.spawn(run(), name="slack-listener")
-    called = asyncio.ensure_future(answering.called.wait())
-    try:
-        await asyncio.wait(
-            {task, called}, timeout=ACK_TIMEOUT_SECONDS, return_when=asyncio.FIRST_COMPLETED
-        )
-    finally:
-        called.cancel()
+    with _answering():
+        task = deps.lifecycle.spawn(run(), name="slack-listener")
+        called = asyncio.ensure_future(answering.called.wait())
+        try:
+            await asyncio.wait(
+                {task, called}, timeout=ACK_TIMEOUT_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            called.cancel()
     if answering.response is None and not task.done():
         # Bolt then answers 404 and logs "unhandled request"; this says what really happened.
         log.warning("listener did not ack in time", extra={"seconds": ACK_TIMEOUT_SECONDS})
@@ -104,6 +167,16 @@ async def ack_then_continue(
 def continue_after_receipt(deps: AppDeps, work: Coroutine[Any, Any, None]) -> None:
     """Start an event's work, tracked; Bolt acknowledges the event when the listener returns.
 
-    `work` reports its own errors (an event has no one to answer in an ack).
+    `work` reports its own errors (an event has no one to answer in an ack); it
+    starts once the answers due before it are out (`answers_first`).
     """
-    deps.lifecycle.spawn(work, name="slack-event")
+
+    async def run() -> None:
+        try:
+            await answers_first()
+        except BaseException:
+            work.close()  # cancelled (a shutdown) before it started
+            raise
+        await work
+
+    deps.lifecycle.spawn(run(), name="slack-event")
