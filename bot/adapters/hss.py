@@ -219,7 +219,11 @@ class HssClient:
     async def download(
         self, file_id: str, enterprise_project_id: str | None = None
     ) -> AsyncIterator[AsyncIterator[bytes]]:
-        """Stream a file: `async with hss.download(file_id) as chunks: async for c in chunks`."""
+        """Stream a file: `async with hss.download(file_id) as chunks: async for c in chunks`.
+
+        The download is one of the `max_in_flight` calls until the block ends: another
+        call made from inside the block waits for a free slot like any other.
+        """
         path = "/download/" + quote(file_id, safe="")
         response = await self._send(
             lambda: self._build_get(path, enterprise_project_id),
