@@ -8,6 +8,7 @@ resets the connection, or breaks off the answer's body.
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 import logging
@@ -344,9 +345,12 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
+PROXY_HEADS: list[str] = []
+
+
 async def _refuse_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """A proxy that wants other credentials: 407 to the CONNECT."""
-    await reader.readuntil(b"\r\n\r\n")
+    """A proxy that wants other credentials: 407 to the CONNECT (or the request); heads kept."""
+    PROXY_HEADS.append((await reader.readuntil(b"\r\n\r\n")).decode("latin-1"))
     writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
     await writer.drain()
     writer.close()
@@ -398,3 +402,31 @@ def test_an_aiohttp_without_the_resend_switch_fails_at_startup(
     monkeypatch.setattr(aiohttp.ClientSession, "ATTRS", attrs)
     with pytest.raises(RuntimeError, match=r"_retry_connection.*aiohttp>=3\.12\.7"):
         _client("http://127.0.0.1:9")
+
+
+@pytest.mark.filterwarnings("error::DeprecationWarning")  # aiohttp's proxy_auth is
+@pytest.mark.parametrize("scheme", ["https", "http"])
+async def test_the_proxy_gets_its_credentials_where_it_reads_them(
+    monkeypatch: pytest.MonkeyPatch, scheme: str
+) -> None:
+    """HTTPS_PROXY / HTTP_PROXY with user:password: Proxy-Authorization on the CONNECT (https)
+    or on the request the proxy forwards (http), as httpcore sends it; no deprecated API."""
+    PROXY_HEADS.clear()
+    proxy = await asyncio.start_server(_refuse_connect, "127.0.0.1", 0)
+    port = proxy.sockets[0].getsockname()[1]
+    for name in ("NO_PROXY", "no_proxy", "https_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("HTTPS_PROXY", "HTTP_PROXY"):
+        monkeypatch.setenv(name, f"http://proxyuser:{PROXY_PASSWORD}@127.0.0.1:{port}")
+    client = _client(f"{scheme}://hss.invalid", max_attempts=1)
+    try:
+        with pytest.raises(HssError):
+            await client.get_export_task("task-1")
+    finally:
+        await client.aclose()
+        proxy.close()
+    [head] = PROXY_HEADS
+    expected = "CONNECT hss.invalid:443 " if scheme == "https" else "GET http://hss.invalid/v5/"
+    assert head.startswith(expected)
+    token = base64.b64encode(f"proxyuser:{PROXY_PASSWORD}".encode()).decode()
+    assert f"Proxy-Authorization: Basic {token}\r\n".lower() in head.lower()

@@ -25,9 +25,9 @@ sends an `httpx.Request` (headers, body bytes) through an
   such a body without error when the connection is reset, so a cut file
   would look whole. Here that is a `ReadError`, as httpcore reports it.
 - The httpx error never chains aiohttp's exception, whose repr carries the
-  request's headers (Authorization, X-Auth-Token) or the proxy's credentials
-  (`ConnectionKey.proxy_auth`); it chains only the operating system's error
-  under it (DNS, refused, TLS), which `bot.adapters.net.connect_failure` names.
+  request's headers (Authorization, X-Auth-Token, Proxy-Authorization); it
+  chains only the operating system's error under it (DNS, refused, TLS),
+  which `bot.adapters.net.connect_failure` names.
 - aiohttp's own resend of an idempotent request whose connection broke is
   off: the HSS client's retry policy decides every attempt (HSS_MAX_ATTEMPTS).
   The switch is a session attribute aiohttp declares (3.11+, not documented):
@@ -35,7 +35,9 @@ sends an `httpx.Request` (headers, body bytes) through an
 - The proxy is decided once, by `bot.adapters.proxy.proxy_for` (HTTPS_PROXY /
   HTTP_PROXY unless NO_PROXY names the host), since httpx ignores the
   environment's proxies once given a transport; the session does not trust the
-  environment itself (that would also read ~/.netrc on every call).
+  environment itself (that would also read ~/.netrc on every call). Its
+  credentials go as a Proxy-Authorization header, as httpcore sends them
+  (aiohttp's `proxy_auth` is deprecated).
 - No cookie jar: httpx keeps the client's cookies; aiohttp's would add its own.
 
 TLS is verified with httpx's own context (certifi, or SSL_CERT_FILE /
@@ -48,6 +50,7 @@ semaphore admits no more calls than there are connections.
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator
 from typing import Final
 
@@ -248,13 +251,14 @@ class HttpTransport(AiohttpTransport):
             self.client = self.get_client()
         timeout = request.extensions.get("timeout", {})
         proxy = self.proxy
+        headers, proxy_headers = _with_proxy_credentials(request, proxy)
         # The HSS client's requests are built whole (bytes), never streamed.
         content = request.content or None
         return await self.client.request(
             method=request.method,
             # As signed: aiohttp would otherwise decode %21 %2A %27 %28 %29 and more.
             url=yarl.URL(str(request.url), encoded=True),
-            headers=request.headers,
+            headers=headers,
             data=content,
             allow_redirects=False,
             auto_decompress=False,
@@ -266,6 +270,28 @@ class HttpTransport(AiohttpTransport):
             ),
             server_hostname=request.extensions.get("sni_hostname"),
             proxy=str(proxy.url) if proxy else None,
-            proxy_auth=aiohttp.BasicAuth(*proxy.auth) if proxy and proxy.auth else None,
-            proxy_headers=proxy.headers if proxy else None,
+            proxy_headers=proxy_headers,
         ).__aenter__()
+
+
+def _with_proxy_credentials(
+    request: httpx.Request, proxy: httpx.Proxy | None
+) -> tuple[httpx.Headers, dict[str, str] | None]:
+    """Return the request's headers and the proxy's, Proxy-Authorization where the proxy reads it.
+
+    On the CONNECT for an https URL, on the request itself for an http one (sent to the
+    proxy whole), as httpcore does; aiohttp's `proxy_auth` is deprecated (gone in 4.0).
+    """
+    if proxy is None:
+        return request.headers, None
+    proxy_headers = dict(proxy.headers.items())
+    if proxy.auth is None:
+        return request.headers, proxy_headers
+    user, password = proxy.auth
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    if request.url.scheme == "https":
+        proxy_headers["Proxy-Authorization"] = f"Basic {token}"
+        return request.headers, proxy_headers
+    headers = request.headers.copy()
+    headers["Proxy-Authorization"] = f"Basic {token}"
+    return headers, proxy_headers
