@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import textwrap
@@ -10,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
-from db_fixtures import BACKENDS, Db, database, postgres_db, python
+from db_fixtures import BACKENDS, PG_URL, Db, database, postgres_db, python
 from sqlalchemy.engine import make_url
 
 from bot.adapters import audit_store, sql
@@ -226,6 +228,60 @@ async def test_a_delivery_recorded_again_is_kept_once(audit_db: Db, clock: Clock
         (other, "request"),
         (other, "delivery"),
     ]
+
+
+async def _waiting_behind(holder: asyncpg.Connection, count: int) -> None:
+    """Return once `count` sessions wait, directly or in a queue, for a lock `holder` holds."""
+    # The first waiter for a row holds its tuple lock; the next waits for that waiter.
+    queued = """
+        WITH RECURSIVE waiting(pid) AS (
+            SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))
+            UNION SELECT a.pid FROM pg_stat_activity a JOIN waiting w
+                ON w.pid = ANY(pg_blocking_pids(a.pid))
+        ) SELECT count(*) FROM waiting
+    """
+    async with asyncio.timeout(30):
+        # Polled: the server says nothing when a session starts waiting.
+        while await holder.fetchval(queued, holder.get_server_pid()) < count:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.postgres
+async def test_two_replicas_recording_one_delivery_at_once_keep_one() -> None:
+    """Two replicas' trackers recording the same delivery while the chain lock is taken
+    (by a third appender) leave one delivery record, told to a subscriber once."""
+    target = postgres_db()
+    seen: list[Appended] = []
+
+    async def mirror(record: Appended) -> None:
+        seen.append(record)
+
+    replicas = [await open_audit_log(target.url, on_append=mirror) for _ in range(2)]
+    holder = await asyncpg.connect(PG_URL, server_settings={"search_path": str(target.schema)})
+    try:
+        entry_id = await replicas[0].record_pending(ALICE, REQUEST)
+        await replicas[0].record_outcome(entry_id, "submitted", task_id="t1")
+        delivery = {"file_name": "c.csv", "size": 10, "sha256": "ab"}
+        async with holder.transaction():
+            await holder.execute("SELECT * FROM audit_chain_head WHERE id = 1 FOR UPDATE")
+            both = asyncio.gather(
+                *(log.record_delivery(entry_id, delivery=delivery) for log in replicas)
+            )
+            await _waiting_behind(holder, 2)
+        await both
+        [(kept,)] = target.sql(
+            "SELECT count(*) FROM audit_records WHERE entry_id = ? AND kind = 'delivery'",
+            entry_id,
+        )
+        verified = await replicas[0].verify()
+    finally:
+        await holder.close()
+        for log in replicas:
+            await log.aclose()
+        target.drop()
+    assert kept == 1
+    assert [r.kind for r in seen] == ["request", "outcome", "delivery"]
+    assert (verified.ok, verified.records) == (True, 3)
 
 
 async def test_completing_an_unknown_entry_is_refused(log: SqlAuditLog) -> None:

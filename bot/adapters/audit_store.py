@@ -341,7 +341,7 @@ class SqlAuditLog(AuditReader):
         if older_than_days < 1:
             raise ValueError("older_than_days must be at least 1")
         cutoff = format_at(self._clock() - timedelta(days=older_than_days))
-        async with self._appending() as (conn, head_seq, head_hash, _, _):
+        async with self._appending() as (conn, head_seq, head_hash, _):
             first = await conn.scalar(select(func.min(records.c.seq)))
             kept = await conn.scalar(select(func.min(records.c.seq)).where(records.c.at >= cutoff))
             last_pruned = head_seq if kept is None else kept - 1
@@ -399,10 +399,13 @@ class SqlAuditLog(AuditReader):
         """
         if self._target.backend == "sqlite":
             return await self._append_sqlite(kind, entry_id, payload, user_id, dedupe_key)
-        async with self._appending(entry_id) as (conn, head_seq, head_hash, target, delivered):
+        async with self._appending(entry_id) as (conn, head_seq, head_hash, target):
             if entry_id is not None and target != "request":
                 raise ValueError(f"no audit entry {entry_id}")
-            if kind == "delivery" and delivered:
+            # A statement of its own, after the head's lock: under READ COMMITTED it sees
+            # a delivery committed by the appender the lock made us wait for, where a
+            # subquery of the locking read keeps the snapshot taken before the wait.
+            if kind == "delivery" and await conn.scalar(select(_delivered(entry_id))):
                 return None
             values = self._record(head_seq, head_hash, kind, entry_id, payload, user_id, dedupe_key)
             return await _insert(conn, values)
@@ -482,18 +485,17 @@ class SqlAuditLog(AuditReader):
     @asynccontextmanager
     async def _appending(
         self, entry_id: int | None = None
-    ) -> AsyncIterator[tuple[AsyncConnection, int, str, str | None, bool]]:
+    ) -> AsyncIterator[tuple[AsyncConnection, int, str, str | None]]:
         """Open a write transaction holding the chain lock; yield it with the chain head.
 
         With `entry_id`, the same statement reads the kind of that record (the
-        entry a completion belongs to) and whether the entry has a delivery
-        record, so a completion costs no extra round trip.
+        entry a completion belongs to), so a completion costs no extra round trip:
+        the entry was committed before its completion began, so the snapshot the
+        locking read's subquery keeps (taken before waiting for the lock) has it.
         """
         query = select(chain_head.c.seq, chain_head.c.hash)
         if entry_id is not None:
-            query = query.add_columns(
-                _entry_kind(entry_id).label("target"), _delivered(entry_id).label("delivered")
-            )
+            query = query.add_columns(_entry_kind(entry_id).label("target"))
         query = query.where(chain_head.c.id == HEAD_ID).with_for_update(of=chain_head)
         async with self._guard(), self._locking.begin() as conn:
             head = (await conn.execute(query)).one_or_none()
@@ -501,10 +503,8 @@ class SqlAuditLog(AuditReader):
                 raise AuditUnavailable(
                     "the audit chain head is missing; run `hss-export-bot audit verify`"
                 )
-            if entry_id is None:
-                yield conn, int(head.seq), str(head.hash), None, False
-            else:
-                yield conn, int(head.seq), str(head.hash), head.target, bool(head.delivered)
+            target = None if entry_id is None else head.target
+            yield conn, int(head.seq), str(head.hash), target
 
     async def _raise_if_duplicate(self, dedupe_key: str) -> None:
         earlier = await self.entry_with_key(dedupe_key)
@@ -526,8 +526,6 @@ class SqlAuditLog(AuditReader):
             )
 
 
-# SQLite's append (`_append_sqlite`), compiled once from the tables: named parameters
-# from `_record`'s columns (sqlite3 ignores the keys a statement does not name).
 def _entry_kind(entry_id: Any) -> Any:
     """The kind of the record `entry_id` names (a request, for an entry that exists)."""
     return select(records.c.kind).where(records.c.seq == entry_id).scalar_subquery()
@@ -540,6 +538,10 @@ def _delivered(entry_id: Any) -> Any:
     return exists().where(records.c.entry_id == entry_id, records.c.kind == delivery)
 
 
+# SQLite's append (`_append_sqlite`), compiled once from the tables: named parameters
+# from `_record`'s columns (sqlite3 ignores the keys a statement does not name).
+# SQLite reads the head after `BEGIN IMMEDIATE` took the write lock, so its one head
+# statement may also say whether the entry has its delivery record.
 _NAMED: Final = sqlite.dialect(paramstyle="named")
 _SQLITE_HEAD: Final = str(
     select(
