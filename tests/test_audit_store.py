@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 import textwrap
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,8 @@ from sqlalchemy.engine import make_url
 from bot.adapters import audit_store, sql
 from bot.adapters.audit_schema import SCHEMA_VERSION
 from bot.adapters.audit_store import Appended, SqlAuditLog, open_audit_log
-from bot.domain.errors import AuditUnavailable, DuplicateCommand
+from bot.adapters.task_store import open_task_store
+from bot.domain.errors import AuditUnavailable, DuplicateCommand, TaskStoreUnavailable
 from bot.domain.model import ExportBody, ExportQuery, ExportRequest, default_headers
 from bot.domain.types import Actor, AuditEntry
 from bot.ports import AuditLog
@@ -516,6 +518,22 @@ async def test_dropped_tables_are_not_silently_recreated(audit_db: Db) -> None:
     audit_db.sql("DROP TABLE audit_records")
     with pytest.raises(AuditUnavailable, match="audit_records missing"):
         await open_audit_log(audit_db.url)
+
+
+async def test_a_sqlite_library_without_returning_is_refused_at_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Python whose SQLite predates 3.35 (claims are UPDATE ... RETURNING) stops the start,
+    saying so, instead of failing every claim of due work later."""
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 34, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.34.1")
+    url = f"sqlite:///{tmp_path}/audit.db"
+    expected = r"needs SQLite 3\.35 or newer \(RETURNING\); this Python has SQLite 3\.34\.1"
+    with pytest.raises(AuditUnavailable, match=expected):
+        await open_audit_log(url)
+    with pytest.raises(TaskStoreUnavailable, match=expected):
+        await open_task_store(url)
+    assert not (tmp_path / "audit.db").exists()
 
 
 async def test_read_only_open_does_not_create_a_log(audit_db: Db) -> None:

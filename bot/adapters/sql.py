@@ -40,6 +40,8 @@ from bot.domain.errors import AuditUnavailable
 from bot.domain.text import clip
 
 BUSY_TIMEOUT_SECONDS: Final = 15.0
+# The claims (`bot.adapters.claims`) are `UPDATE ... RETURNING`, which SQLite has since 3.35.
+SQLITE_MINIMUM: Final = (3, 35)
 WAL_ATTEMPTS: Final = 20
 CONNECT_TIMEOUT_SECONDS: Final = 10.0
 # Execution option: connections carrying it take SQLite's write lock when they begin.
@@ -80,6 +82,12 @@ def resolve_url(text_url: str, *, create: bool) -> SqlTarget:
 
 
 def _sqlite_target(url: URL, *, create: bool) -> SqlTarget:
+    if sqlite3.sqlite_version_info < SQLITE_MINIMUM:
+        # Refused here, not by the first claim of due work (`UPDATE ... RETURNING`).
+        raise AuditUnavailable(
+            f"the audit database needs SQLite {'.'.join(map(str, SQLITE_MINIMUM))} or newer "
+            f"(RETURNING); this Python has SQLite {sqlite3.sqlite_version}"
+        )
     path = Path(url.database or "")
     if create:
         try:
