@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sqlite3
@@ -518,6 +519,43 @@ async def test_dropped_tables_are_not_silently_recreated(audit_db: Db) -> None:
     audit_db.sql("DROP TABLE audit_records")
     with pytest.raises(AuditUnavailable, match="audit_records missing"):
         await open_audit_log(audit_db.url)
+
+
+async def test_sqlite_appends_cancelled_anywhere_leave_the_log_writable(tmp_path: Path) -> None:
+    """A command cancelled at any point of its append (a Slack retry's deadline, a shutdown)
+    leaves no transaction open: every next append works and another process can write."""
+    path = tmp_path / "audit.db"
+    log = await open_audit_log(f"sqlite:///{path}")
+    failures: list[str] = []
+    appended: list[int] = []
+    try:
+        for steps in range(60):  # cancelled after 0, 1, 2 ... turns of the event loop
+            append = asyncio.create_task(log.record_pending(ALICE, REQUEST))
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            append.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await append
+            outside = sqlite3.connect(path, timeout=1.0, isolation_level=None)
+            try:
+                outside.execute("BEGIN IMMEDIATE")
+                outside.execute("ROLLBACK")
+            except sqlite3.OperationalError as exc:
+                failures.append(f"{steps}: another writer: {exc}")
+            finally:
+                outside.close()
+            try:
+                appended.append(await log.record_pending(BOB, REQUEST))
+            except AuditUnavailable as exc:
+                failures.append(f"{steps}: next append: {exc}")
+        verified = await log.verify()
+        kept = {entry.id for entry in await log.list_entries(user="U_BOB")}
+    finally:
+        await log.aclose()
+    assert failures == []
+    # A cancelled append may have committed (its COMMIT already sent): the chain holds it.
+    assert verified.ok
+    assert kept == set(appended)
 
 
 async def test_a_sqlite_library_without_returning_is_refused_at_open(

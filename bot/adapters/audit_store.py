@@ -424,8 +424,8 @@ class SqlAuditLog(AuditReader):
         to aiosqlite's thread: 15 hops an append instead of 6 (bench/bench_audit.py).
         """
         async with self._guard(), self._sqlite.use() as db:
-            await db.execute("BEGIN IMMEDIATE")  # the chain lock: one writer at a time
-            try:
+            try:  # a cancelled BEGIN may still take the lock: it too is rolled back
+                await db.execute("BEGIN IMMEDIATE")  # the chain lock: one writer at a time
                 head = await db.execute_fetchall(
                     _SQLITE_HEAD, {"target": entry_id, "head_id": HEAD_ID}
                 )

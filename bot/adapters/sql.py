@@ -243,6 +243,11 @@ class HeldSqlite:
             except sqlite3.IntegrityError:
                 raise  # a refused statement; the connection is as it was
             except BaseException:
+                # Queued behind any statement still running in aiosqlite's thread (a
+                # cancelled `BEGIN`), so it ends the transaction that statement opens:
+                # the pool's reset, which looks at once, would find none yet.
+                with contextlib.suppress(Exception):
+                    await self._driver.rollback()
                 await self._drop()
                 raise
         finally:
