@@ -558,6 +558,35 @@ async def test_sqlite_appends_cancelled_anywhere_leave_the_log_writable(tmp_path
     assert kept == set(appended)
 
 
+async def test_sqlite_writers_queued_behind_an_outside_lock_each_wait_one_busy_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commands queued behind one stuck on another process's write lock fail after their own
+    wait ("database is locked"), not after the one ahead of them has given up too."""
+    path = tmp_path / "audit.db"
+    log = await open_audit_log(f"sqlite:///{path}")
+    await log.record_pending(ALICE, REQUEST)  # the held connection is open (busy timeout 15 s)
+    # Only the wait for the held connection is shortened: the first writer's BEGIN still
+    # waits SQLite's 15 s for the outside lock, so the others are done long before it.
+    monkeypatch.setattr(sql, "BUSY_TIMEOUT_SECONDS", 0.2)
+    outside = sqlite3.connect(path, isolation_level=None)
+    outside.execute("BEGIN IMMEDIATE")
+    try:
+        first = asyncio.create_task(log.record_pending(ALICE, REQUEST))
+        queued = [asyncio.create_task(log.record_pending(BOB, REQUEST)) for _ in range(4)]
+        done, _ = await asyncio.wait(queued, timeout=10)  # before bcf9b74: behind `first`
+        assert not first.done()
+        outside.execute("ROLLBACK")
+        await first
+    finally:
+        outside.close()
+        await log.aclose()
+    assert done == set(queued)
+    assert {str(task.exception()) for task in queued} == {
+        "audit log unavailable (sqlite: database is locked)"
+    }
+
+
 async def test_a_sqlite_library_without_returning_is_refused_at_open(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
