@@ -12,6 +12,7 @@ The values of `status` live in `status.py`, those of the saved-export commands
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,11 @@ from bot.domain.text import clip
 
 MAX_TEXT_CHARS: Final = 4000
 _SMART_QUOTES: Final = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
+# What a POSIX `shlex` with `whitespace_split` reads as more than a word separator, and its
+# whitespace (not str.split's: a no-break space stays inside a word, as shlex keeps it).
+_SHLEX_SPECIAL: Final = re.compile(r"[\"'\\]")
+_SHLEX_BLANKS: Final = " \t\r\n"
+_SHLEX_WHITESPACE: Final = re.compile(r"[ \t\r\n]+")
 
 
 @dataclass(frozen=True)
@@ -119,7 +125,7 @@ def parse_command(
 ) -> Command:
     """Parse slash-command text; raise `InvalidCommand` listing every problem."""
     _check_length(text)
-    return _parse(_split(text), defaults or RequestDefaults(), clock)
+    return _parse(split_words(text), defaults or RequestDefaults(), clock)
 
 
 def parse_tokens(
@@ -154,7 +160,7 @@ def text_fields(text: str) -> tuple[dict[str, str], list[Problem]]:
     """
     try:
         _check_length(text)
-        return _tokens_to_fields(_split(text), command_position=False)
+        return _tokens_to_fields(split_words(text), command_position=False)
     except InvalidCommand as exc:
         return {}, list(exc.problems)
 
@@ -327,8 +333,13 @@ COMMAND_WORDS: Final[tuple[str, ...]] = tuple(_PARSERS)
 # --- words -------------------------------------------------------------------------------
 
 
-def _split(text: str) -> list[str]:
-    lexer = shlex.shlex(text.translate(_SMART_QUOTES), posix=True)
+def split_words(text: str) -> list[str]:
+    text = text.translate(_SMART_QUOTES)
+    if not _SHLEX_SPECIAL.search(text):
+        # No quote or escape: shlex would only split on its whitespace, at a tenth of the cost.
+        stripped = text.strip(_SHLEX_BLANKS)
+        return _SHLEX_WHITESPACE.split(stripped) if stripped else []
+    lexer = shlex.shlex(text, posix=True)
     lexer.whitespace_split = True
     lexer.commenters = ""  # `#` is an ordinary character in names
     try:
