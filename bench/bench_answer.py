@@ -145,7 +145,8 @@ class Fakes:
 def settings_for(fakes: Fakes, workdir: Path) -> Settings:
     """The settings bench_ack.py gives the bot (its environment), as a Settings object."""
     hss, slack = fakes.hss, fakes.slack
-    assert hss is not None and slack is not None
+    assert hss is not None
+    assert slack is not None
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         HSS_ENDPOINT=hss.url,
@@ -242,13 +243,13 @@ def instrument(app: AsyncApp) -> None:
         "to_aiohttp_response", web_module.to_aiohttp_response
     )
     app.async_dispatch = timed_coroutine("dispatch (observe_dispatch and Bolt)", app.async_dispatch)  # type: ignore[method-assign]
-    app._init_context = timed_function("bolt _init_context", app._init_context)  # type: ignore[method-assign]  # noqa: SLF001
-    for middleware in app._async_middleware_list:  # noqa: SLF001
+    app._init_context = timed_function("bolt _init_context", app._init_context)  # type: ignore[method-assign]
+    for middleware in app._async_middleware_list:
         name = f"middleware {type(middleware).__name__}"
         middleware.async_process = timed_coroutine(name, middleware.async_process)  # type: ignore[method-assign]
-    for listener in app._async_listeners:  # noqa: SLF001
+    for listener in app._async_listeners:
         listener.async_matches = timed_coroutine("listener matching", listener.async_matches)  # type: ignore[method-assign]
-    runner = app._async_listener_runner  # noqa: SLF001
+    runner = app._async_listener_runner
     runner.run = timed_coroutine("listener runner (our listener to its ack)", runner.run)  # type: ignore[method-assign]
 
 
