@@ -330,6 +330,7 @@ class Settings(BaseSettings):
         needs = set(needs)
         if "hss" in needs:
             found += self._profile_problems()
+            found += self._hss_proxy_problems()
         if needs & {"slack_http", "slack_socket"} and self.SLACK_BOT_TOKEN is None:
             found.append("SLACK_BOT_TOKEN is required (xoxb-…, from the app's OAuth page)")
         if "slack_http" in needs and self.SLACK_SIGNING_SECRET is None:
@@ -377,6 +378,19 @@ class Settings(BaseSettings):
                 value = value.get_secret_value()
             values[name] = "" if value is None else str(value).rstrip("/")
         return values
+
+    def _hss_proxy_problems(self) -> list[str]:
+        """The proxy HTTPS_PROXY / HTTP_PROXY gives HSS, if the HSS client cannot use it."""
+        # Imported here: an adapter's rule (what the HSS client's transport can go through).
+        from bot.adapters.proxy import hss_proxy_problem
+
+        endpoints = [self.hss_endpoint]
+        if self.HSS_PROFILES_FILE is not None or self.HSS_DEFAULT_PROFILE is not None:
+            try:
+                endpoints = [p.endpoint for p in self.profiles.by_name.values()]
+            except SettingsError:
+                return []  # reported by _profile_problems
+        return list(dict.fromkeys(p for url in endpoints if (p := hss_proxy_problem(url))))
 
     def _profile_problems(self) -> list[str]:
         """Without a profiles file, the legacy checks (as before); with one, the loader's."""

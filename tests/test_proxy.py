@@ -17,10 +17,18 @@ from forward_proxy import ForwardProxy
 from slack_harness import ALICE, EXPORTS, start_runtime, wait_for
 
 from bot.adapters.proxy import proxy_for
+from bot.domain.errors import SettingsError
+from bot.settings import load_settings
 from emulators.fake_hss import FakeHss
 from emulators.fake_slack import FakeSlack, manifest_scopes
 
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
+HSS_SETTINGS = {
+    "HSS_REGION": "cn-north-4",
+    "HSS_PROJECT_ID": "project-1",
+    "CLOUD_SDK_AK": "AKPROXYTEST000000001",
+    "CLOUD_SDK_SK": "SKPROXYTEST-0000000000000000000000001",
+}
 
 
 @pytest.fixture
@@ -74,3 +82,53 @@ async def test_no_proxy_sends_the_named_hosts_direct(
     # Known gap: Bolt builds a Web API client per request with `proxy=None`, which slack_sdk
     # refills from HTTPS_PROXY ignoring NO_PROXY; its one auth.test (cached after) is proxied.
     assert [line.split("?")[0] for line in proxy.seen] in ([], [f"POST {slack.api_url}auth.test"])
+
+
+@pytest.mark.parametrize(
+    ("variables", "problem"),
+    [
+        (
+            {"HTTPS_PROXY": "socks5://user:PWMARKER@127.0.0.1:1080"},
+            "HTTPS_PROXY starts with socks5://",
+        ),
+        ({"https_proxy": "socks5h://127.0.0.1:1080"}, "https_proxy starts with socks5h://"),
+        ({"HTTP_PROXY": "socks4://127.0.0.1:1080"}, "HTTP_PROXY starts with socks4://"),
+        ({"HTTPS_PROXY": "proxy.example:3128"}, "HTTPS_PROXY has no scheme"),
+    ],
+    ids=["HTTPS_PROXY", "https_proxy", "HTTP_PROXY-fallback", "no-scheme"],
+)
+def test_a_proxy_the_hss_client_cannot_use_is_a_settings_error(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], problem: str
+) -> None:
+    """A SOCKS (or scheme-less) proxy for HSS stops startup naming the variable, not its value."""
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(["hss"], _env_file=None, **HSS_SETTINGS)
+    assert caught.value.problems == [
+        f"{problem}, which the HSS client cannot use: it accepts an http://host:port or "
+        "https://host:port proxy (or NO_PROXY naming the HSS host, to connect directly)"
+    ]
+    assert "PWMARKER" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"HTTPS_PROXY": "http://127.0.0.1:3128"},
+        {"HTTPS_PROXY": "https://127.0.0.1:3128"},
+        {"HTTPS_PROXY": "socks5://127.0.0.1:1080", "NO_PROXY": ".myhuaweicloud.com"},
+    ],
+    ids=["http", "https", "socks-not-used"],
+)
+def test_a_proxy_the_hss_client_can_use_or_bypasses_is_accepted(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str]
+) -> None:
+    """An http(s) proxy, or a SOCKS one NO_PROXY keeps HSS from, is no settings problem."""
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings(["hss"], _env_file=None, **HSS_SETTINGS).hss_endpoint.startswith("https")

@@ -88,9 +88,10 @@ OUTCOME_UNKNOWN: Final = (
 _SECRET_HEADERS: Final = frozenset({"authorization", "x-auth-token", "x-security-token"})
 _TASK_STATES: Final[frozenset[str]] = frozenset({"running", "success", "failure"})
 _ERROR_BODY_LIMIT: Final = 64 * 1024
-# Calls in flight to HSS at once, by default (HSS_MAX_IN_FLIGHT), and the connections kept.
-# It exists to keep a burst of commands from flooding HSS (which throttles): callers beyond
-# it wait on a semaphore, in order, rather than in the HTTP client's pool.
+# Calls in flight to HSS at once, by default (HSS_MAX_IN_FLIGHT), and the connections kept;
+# a download is in flight until its file is read. It exists to keep a burst of commands from
+# flooding HSS (which throttles): callers beyond it wait on a semaphore, in order, rather
+# than in the HTTP client's pool (where the wait would count against the connect timeout).
 MAX_CONNECTIONS: Final = 100
 # Raised before anything was sent: always safe to try again.
 _NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
@@ -218,7 +219,11 @@ class HssClient:
     async def download(
         self, file_id: str, enterprise_project_id: str | None = None
     ) -> AsyncIterator[AsyncIterator[bytes]]:
-        """Stream a file: `async with hss.download(file_id) as chunks: async for c in chunks`."""
+        """Stream a file: `async with hss.download(file_id) as chunks: async for c in chunks`.
+
+        The download is one of the `max_in_flight` calls until the block ends: another
+        call made from inside the block waits for a free slot like any other.
+        """
         path = "/download/" + quote(file_id, safe="")
         response = await self._send(
             lambda: self._build_get(path, enterprise_project_id),
@@ -229,7 +234,10 @@ class HssClient:
         try:
             yield _chunks(response)
         finally:
-            await response.aclose()
+            try:
+                await response.aclose()
+            finally:
+                self._slots.release()  # a download is a call in flight until its file is read
 
     async def aclose(self) -> None:
         """Close the HTTP client and the auth's own client, if it has one."""
@@ -355,12 +363,26 @@ class HssClient:
     async def _attempt(
         self, request: httpx.Request, *, idempotent: bool, stream: bool
     ) -> httpx.Response:
+        """One attempt, in a slot; a streamed answer returned keeps its slot (`download` frees it).
+
+        No call waits in the HTTP client's pool, where the wait would count against
+        the connect timeout: the slots are as many as the connections.
+        """
+        await self._slots.acquire()
         try:
-            if stream:  # holds its connection until read; the tracker bounds downloads itself
-                response = await self._http.send(request, stream=True)
-            else:
-                async with self._slots:
-                    response = await self._http.send(request)
+            response = await self._attempt_in_slot(request, idempotent=idempotent, stream=stream)
+        except BaseException:
+            self._slots.release()
+            raise
+        if not stream:
+            self._slots.release()
+        return response
+
+    async def _attempt_in_slot(
+        self, request: httpx.Request, *, idempotent: bool, stream: bool
+    ) -> httpx.Response:
+        try:
+            response = await self._http.send(request, stream=stream)
         except _NOT_SENT as exc:
             where = request.url.host + (f":{request.url.port}" if request.url.port else "")
             raise _Retryable(
