@@ -29,7 +29,7 @@ from bot.domain.grammar import (
     help_text,
     parse_tokens,
 )
-from bot.domain.grammar.commands import split_words
+from bot.domain.grammar.words import split_words
 from bot.domain.model import HEADER_KEYS, HEADER_NAMES, ExportRequest, default_headers
 
 NOW_MS = 1717243200000

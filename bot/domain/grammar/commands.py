@@ -12,8 +12,6 @@ The values of `status` live in `status.py`, those of the saved-export commands
 
 from __future__ import annotations
 
-import re
-import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, TypeAlias
@@ -40,16 +38,11 @@ from bot.domain.grammar.schedule_commands import (
 )
 from bot.domain.grammar.status import Status, parse_status
 from bot.domain.grammar.values import CLIP, FALSE_WORDS, TRUE_WORDS, member, near
+from bot.domain.grammar.words import split_words
 from bot.domain.model import ClusterType, ContainerStatus, ExportRequest
 from bot.domain.text import clip
 
 MAX_TEXT_CHARS: Final = 4000
-_SMART_QUOTES: Final = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
-# What a POSIX `shlex` with `whitespace_split` reads as more than a word separator, and its
-# whitespace (not str.split's: a no-break space stays inside a word, as shlex keeps it).
-_SHLEX_SPECIAL: Final = re.compile(r"[\"'\\]")
-_SHLEX_BLANKS: Final = " \t\r\n"
-_SHLEX_WHITESPACE: Final = re.compile(r"[ \t\r\n]+")
 
 
 @dataclass(frozen=True)
@@ -331,32 +324,6 @@ COMMAND_WORDS: Final[tuple[str, ...]] = tuple(_PARSERS)
 
 
 # --- words -------------------------------------------------------------------------------
-
-
-def split_words(text: str) -> list[str]:
-    text = text.translate(_SMART_QUOTES)
-    if not _SHLEX_SPECIAL.search(text):
-        # No quote or escape: shlex would only split on its whitespace, at a tenth of the cost.
-        stripped = text.strip(_SHLEX_BLANKS)
-        return _SHLEX_WHITESPACE.split(stripped) if stripped else []
-    lexer = shlex.shlex(text, posix=True)
-    lexer.whitespace_split = True
-    lexer.commenters = ""  # `#` is an ordinary character in names
-    try:
-        return list(lexer)
-    except ValueError as exc:  # "No closing quotation" / "No escaped character"
-        raise InvalidCommand(
-            [
-                Problem(
-                    TEXT_KEY,
-                    clip(text, CLIP),
-                    "balanced quotes: wrap a value with spaces in one pair, "
-                    'e.g. `pod_name="web 1"`',
-                    f"{str(exc).lower()}; put a value with an apostrophe in double quotes: "
-                    '`pod_name="O\'Brien"`',
-                )
-            ]
-        ) from None
 
 
 def _tokens_to_fields(
