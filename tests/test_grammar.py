@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from bot.domain.grammar import (
     help_text,
     parse_tokens,
 )
+from bot.domain.grammar.words import split_words
 from bot.domain.model import HEADER_KEYS, HEADER_NAMES, ExportRequest, default_headers
 
 NOW_MS = 1717243200000
@@ -160,6 +162,29 @@ def test_command_problems(text: str, key: str, hint: str | None) -> None:
 def test_quoting(text: str, pod_name: str) -> None:
     """Values follow POSIX shell quoting, Slack's curly quotes included; `=` may be in a value."""
     assert sent(text) == {"pod_name": pod_name}
+
+
+@pytest.mark.parametrize(
+    ("text", "pod_name"),
+    [
+        pytest.param("  pod_name=web-1  ", "web-1", id="blanks-around"),
+        pytest.param("pod_name=web-1\t\r\ncluster_type=cce", "web-1", id="tab-and-newline"),
+        pytest.param("pod_name=web\u00a01", "web\u00a01", id="no-break-space-is-in-the-word"),
+        pytest.param("pod_name=web\\ 1 cluster_type=cce", "web 1", id="escape-among-plain-words"),
+    ],
+)
+def test_words_are_split_on_shell_blanks_only(text: str, pod_name: str) -> None:
+    """Spaces, tabs and line breaks separate words (a pasted command too); nothing else does."""
+    assert sent(text)["pod_name"] == pod_name
+
+
+@given(st.text(alphabet=" \t\r\n\u00a0\u000bab=#é-", max_size=20))
+def test_unquoted_text_is_split_as_a_posix_shell_would(text: str) -> None:
+    """Text without quotes or backslashes is split where POSIX shell quoting splits it."""
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    assert split_words(text) == list(lexer)
 
 
 @pytest.mark.parametrize(

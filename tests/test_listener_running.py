@@ -159,3 +159,42 @@ async def test_work_cancelled_by_a_shutdown_before_it_starts_is_closed_not_leake
     assert work.cr_frame is None  # closed: no "coroutine was never awaited" at exit
     go.set()
     await asyncio.wait_for(slow, 1)
+
+
+async def test_a_body_stuck_before_its_ack_lets_the_listener_return_at_the_timeout(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Slack gets Bolt's answer at the ack timeout; the body still ends, tracked, and its late
+    ack goes nowhere (Slack has given up by then)."""
+    monkeypatch.setattr(running, "ACK_TIMEOUT_SECONDS", 0.05)
+    lifecycle = Lifecycle()
+    ack = AsyncAck()
+    go = asyncio.Event()
+
+    await asyncio.wait_for(
+        answer_then_continue(deps_with(lifecycle), ack, {}, stuck_before_its_ack(go)), 1
+    )
+
+    assert ack.response is None
+    assert "listener did not ack in time" in caplog.text
+    assert lifecycle.in_flight == 1
+    go.set()
+    report = await lifecycle.drain(grace=5)
+    assert (report.finished, report.cancelled) == (1, 0)
+
+
+async def test_a_cancelled_listener_leaves_its_body_running() -> None:
+    """A request given up on (the connection dropped) does not cut the export's work short."""
+    lifecycle = Lifecycle()
+    go = asyncio.Event()
+    listener = asyncio.create_task(
+        answer_then_continue(deps_with(lifecycle), AsyncAck(), {}, stuck_before_its_ack(go))
+    )
+    await asyncio.sleep(0)
+    listener.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await listener
+    assert lifecycle.in_flight == 1
+    go.set()
+    report = await lifecycle.drain(grace=5)
+    assert (report.finished, report.cancelled) == (1, 0)

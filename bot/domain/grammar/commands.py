@@ -12,7 +12,6 @@ The values of `status` live in `status.py`, those of the saved-export commands
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, TypeAlias
@@ -39,11 +38,11 @@ from bot.domain.grammar.schedule_commands import (
 )
 from bot.domain.grammar.status import Status, parse_status
 from bot.domain.grammar.values import CLIP, FALSE_WORDS, TRUE_WORDS, member, near
+from bot.domain.grammar.words import split_words
 from bot.domain.model import ClusterType, ContainerStatus, ExportRequest
 from bot.domain.text import clip
 
 MAX_TEXT_CHARS: Final = 4000
-_SMART_QUOTES: Final = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
 
 
 @dataclass(frozen=True)
@@ -119,7 +118,7 @@ def parse_command(
 ) -> Command:
     """Parse slash-command text; raise `InvalidCommand` listing every problem."""
     _check_length(text)
-    return _parse(_split(text), defaults or RequestDefaults(), clock)
+    return _parse(split_words(text), defaults or RequestDefaults(), clock)
 
 
 def parse_tokens(
@@ -154,7 +153,7 @@ def text_fields(text: str) -> tuple[dict[str, str], list[Problem]]:
     """
     try:
         _check_length(text)
-        return _tokens_to_fields(_split(text), command_position=False)
+        return _tokens_to_fields(split_words(text), command_position=False)
     except InvalidCommand as exc:
         return {}, list(exc.problems)
 
@@ -325,27 +324,6 @@ COMMAND_WORDS: Final[tuple[str, ...]] = tuple(_PARSERS)
 
 
 # --- words -------------------------------------------------------------------------------
-
-
-def _split(text: str) -> list[str]:
-    lexer = shlex.shlex(text.translate(_SMART_QUOTES), posix=True)
-    lexer.whitespace_split = True
-    lexer.commenters = ""  # `#` is an ordinary character in names
-    try:
-        return list(lexer)
-    except ValueError as exc:  # "No closing quotation" / "No escaped character"
-        raise InvalidCommand(
-            [
-                Problem(
-                    TEXT_KEY,
-                    clip(text, CLIP),
-                    "balanced quotes: wrap a value with spaces in one pair, "
-                    'e.g. `pod_name="web 1"`',
-                    f"{str(exc).lower()}; put a value with an apostrophe in double quotes: "
-                    '`pod_name="O\'Brien"`',
-                )
-            ]
-        ) from None
 
 
 def _tokens_to_fields(

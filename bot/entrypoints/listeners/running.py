@@ -59,7 +59,13 @@ class _Answering(AsyncAck):
     def __init__(self, ack: AsyncAck) -> None:
         # No super().__init__(): `response` is the wrapped ack's, not an attribute here.
         self._ack = ack
-        self.called = asyncio.Event()
+        # Done once the body acks or ends: what the listener waits for before it returns.
+        self.called: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def wake(self, *_done: object) -> None:
+        """Let the listener return (the body acked, or ended without acking)."""
+        if not self.called.done():
+            self.called.set_result(None)
 
     @property  # the same attribute as AsyncAck's, kept on the wrapped ack
     def response(self) -> BoltResponse | None:
@@ -75,7 +81,7 @@ class _Answering(AsyncAck):
         try:
             response = await self._ack(*args, **kwargs)
         finally:
-            self.called.set()
+            self.wake()
         await answers_first()
         return response
 
@@ -139,13 +145,13 @@ async def answer_then_continue(
 
     with _answering():
         task = deps.lifecycle.spawn(run(), name="slack-listener")
-        called = asyncio.ensure_future(answering.called.wait())
+        task.add_done_callback(answering.wake)
+        # One future and one timer: the cheapest wait on an answer path that runs per command.
+        timer = asyncio.get_running_loop().call_later(ACK_TIMEOUT_SECONDS, answering.wake)
         try:
-            await asyncio.wait(
-                {task, called}, timeout=ACK_TIMEOUT_SECONDS, return_when=asyncio.FIRST_COMPLETED
-            )
+            await answering.called  # cancelled with the listener: the body goes on
         finally:
-            called.cancel()
+            timer.cancel()
     if answering.response is None and not task.done():
         # Bolt then answers 404 and logs "unhandled request"; this says what really happened.
         log.warning("listener did not ack in time", extra={"seconds": ACK_TIMEOUT_SECONDS})
