@@ -207,22 +207,29 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def bot_settings(hss: FakeHss, slack: FakeSlack, workdir: Path) -> dict[str, str]:
+    """Return the bot's settings against the fakes (also bench_answer.py's, in-process)."""
+    return {
+        "HSS_ENDPOINT": hss.url,
+        "HSS_PROJECT_ID": hss.project_id,
+        "CLOUD_SDK_AK": hss.ak,
+        "CLOUD_SDK_SK": hss.sk,
+        "HSS_EXPORT_HEADER_LANG": "en",
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": slack.signing_secret,
+        "SLACK_API_URL": slack.api_url,
+        "ALLOWED_CHANNEL_IDS": CHANNEL,
+        "AUDIT_DB_URL": f"sqlite:///{workdir / 'audit.db'}",
+        "LOG_LEVEL": "WARNING",
+        "LOG_FORMAT": "json",
+    }
+
+
 def subject_env(hss: FakeHss, slack: FakeSlack, workdir: Path, port: int) -> dict[str, str]:
     """Return the environment both subjects read: the fakes' URLs and credentials."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HSS_", "SLACK_", "AUDIT_"))}
+    env.update(bot_settings(hss, slack, workdir))
     env.update(
-        HSS_ENDPOINT=hss.url,
-        HSS_PROJECT_ID=hss.project_id,
-        CLOUD_SDK_AK=hss.ak,
-        CLOUD_SDK_SK=hss.sk,
-        HSS_EXPORT_HEADER_LANG="en",
-        SLACK_BOT_TOKEN=slack.bot_token,
-        SLACK_SIGNING_SECRET=slack.signing_secret,
-        SLACK_API_URL=slack.api_url,
-        ALLOWED_CHANNEL_IDS=CHANNEL,
-        AUDIT_DB_URL=f"sqlite:///{workdir / 'audit.db'}",
-        LOG_LEVEL="WARNING",
-        LOG_FORMAT="json",
         PORT=str(port),
         SHUTDOWN_GRACE_SECONDS="3",
         PYTHONUNBUFFERED="1",

@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: import the emulators
 
 from aiohttp import web  # noqa: E402
+from bench_ack import CHANNEL, bot_settings  # noqa: E402  (bench/ is the script's folder)
 from slack_bolt.async_app import AsyncApp  # noqa: E402
 
 import bot.entrypoints.web as web_module  # noqa: E402
@@ -60,7 +61,6 @@ from bot.settings import Settings  # noqa: E402
 from emulators.fake_hss import FakeHss  # noqa: E402
 from emulators.fake_slack import FakeSlack  # noqa: E402
 
-CHANNEL = "C0BENCH"
 COMMAND_TEXT = "status=running cluster_type=cce risky=yes"
 WARMUP = 50
 
@@ -147,21 +147,7 @@ def settings_for(fakes: Fakes, workdir: Path) -> Settings:
     hss, slack = fakes.hss, fakes.slack
     assert hss is not None
     assert slack is not None
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        HSS_ENDPOINT=hss.url,
-        HSS_PROJECT_ID=hss.project_id,
-        CLOUD_SDK_AK=hss.ak,
-        CLOUD_SDK_SK=hss.sk,
-        HSS_EXPORT_HEADER_LANG="en",
-        SLACK_BOT_TOKEN=slack.bot_token,
-        SLACK_SIGNING_SECRET=slack.signing_secret,
-        SLACK_API_URL=slack.api_url,
-        ALLOWED_CHANNEL_IDS=CHANNEL,
-        AUDIT_DB_URL=f"sqlite:///{workdir / 'audit.db'}",
-        LOG_LEVEL="WARNING",
-        LOG_FORMAT="json",
-    )
+    return Settings(_env_file=None, **bot_settings(hss, slack, workdir))  # type: ignore[call-arg]
 
 
 class Transport(asyncio.Transport):
